@@ -1,0 +1,1 @@
+//! The edit engine. Knows nothing of Tauri, tokio or IPC.

@@ -1,0 +1,1 @@
+//! Request/response hotpatch proxy for OpenAI-compatible LLM servers (tokio).
