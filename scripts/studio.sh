@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds and launches Hotpatch Studio with the demo model open (or the model given):
+#   scripts/studio.sh [MODEL.gguf]
+# Installs what is missing first (scripts/setup.sh). Needs a display: a desktop session, or
+#   xvfb-run -a -s "-screen 0 1440x900x24" scripts/studio.sh
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export PATH="$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hotpatch-studio/target}"
+
+scripts/setup.sh
+
+echo "studio: building the UI (vite) and the app (tauri build --debug --no-bundle)"
+npm run --silent build:ui
+npx tauri build --debug --no-bundle --ci
+
+model="${1:-${HOTPATCH_MODEL:-$root/demo/hotpatch-demo.gguf}}"
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "studio: no display (DISPLAY/WAYLAND_DISPLAY unset). Run it under Xvfb:" >&2
+  echo "  xvfb-run -a -s \"-screen 0 1440x900x24\" scripts/studio.sh" >&2
+  exit 1
+fi
+echo "studio: launching $CARGO_TARGET_DIR/debug/hotpatch-studio $model"
+exec "$CARGO_TARGET_DIR/debug/hotpatch-studio" "$model"

@@ -1,0 +1,6 @@
+//! The IPC surface, one module per domain. Each command is a thin forwarder: it validates the
+//! request, calls the GUI-free crates, and maps results to IPC types and errors to
+//! [`crate::error::IpcError`]. Later domains (tensor edits, diff, proxy) add their own module
+//! here and register in [`crate::specta_builder`].
+
+pub mod model;

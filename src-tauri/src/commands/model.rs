@@ -1,0 +1,387 @@
+//! Opening a model and reading its index: `open_model`, `list_tensors`, `read_metadata`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hotpatch_gguf::{GgufFile, MetaArray, MetaValue, TensorInfo};
+use serde::Serialize;
+use specta::Type;
+use tauri::ipc::Channel;
+use tauri::State;
+
+use crate::error::{ErrorCode, IpcError};
+use crate::ipc::{Progress, Stage};
+use crate::state::AppState;
+
+/// How many elements of a metadata array are sent to the UI (the rest is only counted).
+pub const ARRAY_PREVIEW: usize = 16;
+
+/// What the window shows about an open model.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelSummary {
+    /// Absolute path of the file.
+    pub path: String,
+    /// File name only.
+    pub file_name: String,
+    /// Size of the file in bytes.
+    #[specta(type = f64)]
+    pub file_size: u64,
+    /// GGUF version (2 or 3).
+    pub version: u32,
+    /// Data alignment in bytes.
+    #[specta(type = f64)]
+    pub alignment: u64,
+    /// Offset of the tensor data section.
+    #[specta(type = f64)]
+    pub data_offset: u64,
+    /// `general.architecture`, if present.
+    pub architecture: Option<String>,
+    /// `general.name`, if present.
+    pub name: Option<String>,
+    /// Number of tensors.
+    #[specta(type = f64)]
+    pub tensor_count: u64,
+    /// Number of metadata entries.
+    #[specta(type = f64)]
+    pub metadata_count: u64,
+    /// Sum of all tensors' data sizes in bytes.
+    #[specta(type = f64)]
+    pub tensor_bytes: u64,
+    /// Tensors per element type, sorted by type name.
+    pub types: Vec<TypeCount>,
+}
+
+/// How many tensors (and bytes) of one element type a model holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeCount {
+    /// Type name as ggml spells it (`Q4_K`, `F32`, `UNKNOWN(99)`).
+    pub ty: String,
+    /// Number of tensors.
+    #[specta(type = f64)]
+    pub count: u64,
+    /// Their data in bytes.
+    #[specta(type = f64)]
+    pub bytes: u64,
+}
+
+/// One row of the tensor list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct TensorRow {
+    /// Position in the file's tensor index.
+    pub index: u32,
+    /// Full name, e.g. `blk.0.attn_q.weight`.
+    pub name: String,
+    /// Type name (`Q4_K`), or `UNKNOWN(id)`.
+    pub ty: String,
+    /// Raw ggml type id.
+    pub type_id: u32,
+    /// Whether this build knows the type (and so can decode it).
+    pub known_type: bool,
+    /// Dimensions in ggml order (`ne[0]` first).
+    #[specta(type = Vec<f64>)]
+    pub dims: Vec<u64>,
+    /// Number of elements.
+    #[specta(type = f64)]
+    pub n_elements: u64,
+    /// Absolute offset of the data in the file.
+    #[specta(type = f64)]
+    pub offset: u64,
+    /// Data size in bytes.
+    #[specta(type = f64)]
+    pub nbytes: u64,
+    /// The transformer block (`blk.N.`) the tensor belongs to, if any.
+    pub block: Option<u32>,
+}
+
+/// A metadata value as the UI shows it (see the number rule in [`crate::ipc`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum MetaView {
+    /// Any integer width, as a decimal string.
+    Int {
+        /// Decimal digits, with a leading `-` when negative.
+        text: String,
+    },
+    /// `f32` or `f64`, formatted by Rust (`NaN`, `inf` included).
+    Float {
+        /// The value as text, shortest round-trip form.
+        text: String,
+    },
+    /// A bool.
+    Bool {
+        /// The value.
+        value: bool,
+    },
+    /// A string; invalid UTF-8 is replaced and flagged.
+    Str {
+        /// The text.
+        text: String,
+        /// Whether invalid UTF-8 was replaced.
+        lossy: bool,
+    },
+    /// An array: its element type, length and the first elements.
+    Array {
+        /// Element type name (`string`, `i32`, ...).
+        element_type: String,
+        /// Number of elements.
+        #[specta(type = f64)]
+        len: u64,
+        /// The first [`ARRAY_PREVIEW`] elements.
+        head: Vec<MetaView>,
+    },
+}
+
+/// One metadata entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaRow {
+    /// The key.
+    pub key: String,
+    /// The GGUF value type name.
+    pub value_type: String,
+    /// The value.
+    pub value: MetaView,
+    /// Absolute offset of the entry in the file.
+    #[specta(type = f64)]
+    pub offset: u64,
+}
+
+/// The model to open at launch (command-line argument, `$HOTPATCH_MODEL`, else the demo model).
+#[tauri::command]
+#[specta::specta]
+pub fn startup_model(state: State<'_, AppState>) -> Option<String> {
+    state.startup.as_ref().map(|p| p.display().to_string())
+}
+
+/// Opens a GGUF file, replacing the open model; streams progress over `on_progress`.
+#[tauri::command]
+#[specta::specta]
+pub async fn open_model(
+    path: String,
+    on_progress: Channel<Progress>,
+    state: State<'_, AppState>,
+) -> Result<ModelSummary, IpcError> {
+    if path.trim().is_empty() {
+        return Err(IpcError::new(ErrorCode::BadRequest, "no file path given"));
+    }
+    let path = PathBuf::from(path);
+    let send = move |p: Progress| {
+        // A closed channel (window reloaded) must not fail the open itself.
+        let _ = on_progress.send(p);
+    };
+    let file = tauri::async_runtime::spawn_blocking(move || open_with_progress(path, send))
+        .await
+        .map_err(|e| IpcError::new(ErrorCode::Io, format!("open task failed: {e}")))??;
+    let summary = summarize(&file);
+    *state.model.write() = Some(Arc::new(file));
+    Ok(summary)
+}
+
+/// The open model's summary.
+#[tauri::command]
+#[specta::specta]
+pub fn model_summary(state: State<'_, AppState>) -> Result<ModelSummary, IpcError> {
+    Ok(summarize(&current(&state)?))
+}
+
+/// Every tensor of the open model, in file order.
+#[tauri::command]
+#[specta::specta]
+pub fn list_tensors(state: State<'_, AppState>) -> Result<Vec<TensorRow>, IpcError> {
+    let model = current(&state)?;
+    Ok(model
+        .index
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| tensor_row(i, t))
+        .collect())
+}
+
+/// Every metadata entry of the open model, in file order (arrays previewed).
+#[tauri::command]
+#[specta::specta]
+pub fn read_metadata(state: State<'_, AppState>) -> Result<Vec<MetaRow>, IpcError> {
+    let model = current(&state)?;
+    Ok(model
+        .index
+        .metadata
+        .iter()
+        .map(|e| MetaRow {
+            key: e.key.clone(),
+            value_type: e.value.value_type().name().to_string(),
+            value: meta_view(&e.value),
+            offset: e.offset,
+        })
+        .collect())
+}
+
+fn current(state: &AppState) -> Result<Arc<GgufFile>, IpcError> {
+    state
+        .current()
+        .ok_or_else(|| IpcError::new(ErrorCode::NoModel, "no model is open"))
+}
+
+/// Opens `path`, reporting each stage to `send`. Runs on a blocking thread.
+pub fn open_with_progress(
+    path: PathBuf,
+    send: impl Fn(Progress),
+) -> Result<GgufFile, IpcError> {
+    let size = std::fs::metadata(&path)
+        .map_err(|e| IpcError::new(ErrorCode::Io, format!("{}: {e}", path.display())))?
+        .len();
+    send(Progress {
+        stage: Stage::Parse,
+        done: 0,
+        total: size,
+        message: format!("reading header of {}", path.display()),
+    });
+    let file = GgufFile::open(&path)
+        .map_err(|e| IpcError::from(e).with_context(&path.display().to_string()))?;
+    let n = file.index.tensors.len() as u64;
+    send(Progress {
+        stage: Stage::Index,
+        done: n,
+        total: n,
+        message: format!(
+            "indexed {n} tensors and {} metadata entries",
+            file.index.metadata.len()
+        ),
+    });
+    send(Progress {
+        stage: Stage::Done,
+        done: size,
+        total: size,
+        message: format!("opened {}", path.display()),
+    });
+    Ok(file)
+}
+
+/// The summary of an open file.
+pub fn summarize(file: &GgufFile) -> ModelSummary {
+    let idx = &file.index;
+    let mut types: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for t in &idx.tensors {
+        let e = types.entry(t.ty.to_string()).or_default();
+        e.0 += 1;
+        e.1 += t.nbytes;
+    }
+    let path = file.path();
+    ModelSummary {
+        path: path.display().to_string(),
+        file_name: path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        file_size: idx.file_size,
+        version: idx.version,
+        alignment: idx.alignment,
+        data_offset: idx.data_offset,
+        architecture: idx.architecture().map(str::to_owned),
+        name: idx.get_str("general.name").map(str::to_owned),
+        tensor_count: idx.tensors.len() as u64,
+        metadata_count: idx.metadata.len() as u64,
+        tensor_bytes: idx.tensors.iter().map(|t| t.nbytes).sum(),
+        types: types
+            .into_iter()
+            .map(|(ty, (count, bytes))| TypeCount { ty, count, bytes })
+            .collect(),
+    }
+}
+
+/// The list row of tensor number `index`.
+pub fn tensor_row(index: usize, t: &TensorInfo) -> TensorRow {
+    TensorRow {
+        index: u32::try_from(index).unwrap_or(u32::MAX),
+        name: t.name.clone(),
+        ty: t.ty.to_string(),
+        type_id: t.ty.id(),
+        known_type: t.ty.known().is_some(),
+        dims: t.dims.clone(),
+        n_elements: t.n_elements,
+        offset: t.offset,
+        nbytes: t.nbytes,
+        block: block_of(&t.name),
+    }
+}
+
+/// `Some(N)` for names of the form `blk.N.…`.
+pub fn block_of(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("blk.")?;
+    let (n, tail) = rest.split_once('.')?;
+    if tail.is_empty() || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+/// The UI form of a metadata value.
+pub fn meta_view(v: &MetaValue) -> MetaView {
+    let int = |text: String| MetaView::Int { text };
+    match v {
+        MetaValue::U8(x) => int(x.to_string()),
+        MetaValue::I8(x) => int(x.to_string()),
+        MetaValue::U16(x) => int(x.to_string()),
+        MetaValue::I16(x) => int(x.to_string()),
+        MetaValue::U32(x) => int(x.to_string()),
+        MetaValue::I32(x) => int(x.to_string()),
+        MetaValue::U64(x) => int(x.to_string()),
+        MetaValue::I64(x) => int(x.to_string()),
+        MetaValue::F32(x) => MetaView::Float {
+            text: x.to_string(),
+        },
+        MetaValue::F64(x) => MetaView::Float {
+            text: x.to_string(),
+        },
+        MetaValue::Bool(b) => MetaView::Bool { value: *b },
+        MetaValue::String(bytes) => str_view(bytes),
+        MetaValue::Array(a) => array_view(a),
+    }
+}
+
+fn str_view(bytes: &[u8]) -> MetaView {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => MetaView::Str {
+            text: s.to_owned(),
+            lossy: false,
+        },
+        Err(_) => MetaView::Str {
+            text: String::from_utf8_lossy(bytes).into_owned(),
+            lossy: true,
+        },
+    }
+}
+
+fn array_view(a: &MetaArray) -> MetaView {
+    fn head<T, F: Fn(&T) -> MetaView>(v: &[T], f: F) -> Vec<MetaView> {
+        v.iter().take(ARRAY_PREVIEW).map(f).collect()
+    }
+    let int = |s: String| MetaView::Int { text: s };
+    let items = match a {
+        MetaArray::U8(v) => head(v, |x| int(x.to_string())),
+        MetaArray::I8(v) => head(v, |x| int(x.to_string())),
+        MetaArray::U16(v) => head(v, |x| int(x.to_string())),
+        MetaArray::I16(v) => head(v, |x| int(x.to_string())),
+        MetaArray::U32(v) => head(v, |x| int(x.to_string())),
+        MetaArray::I32(v) => head(v, |x| int(x.to_string())),
+        MetaArray::U64(v) => head(v, |x| int(x.to_string())),
+        MetaArray::I64(v) => head(v, |x| int(x.to_string())),
+        MetaArray::F32(v) => head(v, |x| MetaView::Float {
+            text: x.to_string(),
+        }),
+        MetaArray::F64(v) => head(v, |x| MetaView::Float {
+            text: x.to_string(),
+        }),
+        MetaArray::Bool(v) => head(v, |x| MetaView::Bool { value: *x }),
+        MetaArray::String(v) => v.iter().take(ARRAY_PREVIEW).map(str_view).collect(),
+        MetaArray::Array(v) => head(v, array_view),
+    };
+    MetaView::Array {
+        element_type: a.element_type().name().to_string(),
+        len: a.len() as u64,
+        head: items,
+    }
+}

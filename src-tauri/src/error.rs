@@ -1,0 +1,65 @@
+//! The one error type that crosses the IPC boundary.
+//!
+//! Every command returns `Result<T, IpcError>`. The UI branches on [`ErrorCode`] (a closed
+//! string union in TypeScript), never on the message text; the message is for people and
+//! names what is wrong and where (file, offset, field), as the core crates word it.
+
+use serde::Serialize;
+use specta::Type;
+
+/// What kind of failure a command hit; the UI branches on this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+pub enum ErrorCode {
+    /// The file could not be read (missing, permission, I/O error).
+    Io,
+    /// The file is not a GGUF file at all (wrong magic).
+    NotGguf,
+    /// The file claims to be GGUF but its header is malformed or unsupported.
+    InvalidGguf,
+    /// The command needs an open model and none is open.
+    NoModel,
+    /// A tensor or metadata key named in the request does not exist.
+    NotFound,
+    /// The request itself is malformed (empty path, bad argument).
+    BadRequest,
+}
+
+/// The error value every command returns: `{ code, message }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type, thiserror::Error)]
+#[error("{message}")]
+pub struct IpcError {
+    /// What kind of failure; stable, for the UI to branch on.
+    pub code: ErrorCode,
+    /// A human-readable explanation naming the file, offset or field.
+    pub message: String,
+}
+
+impl IpcError {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        IpcError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Prefixes the message with `context` (a file path, usually) unless it already names it.
+    pub fn with_context(mut self, context: &str) -> Self {
+        if !self.message.contains(context) {
+            self.message = format!("{context}: {}", self.message);
+        }
+        self
+    }
+}
+
+impl From<hotpatch_gguf::GgufError> for IpcError {
+    fn from(e: hotpatch_gguf::GgufError) -> Self {
+        use hotpatch_gguf::GgufError as G;
+        let code = match &e {
+            G::Io { .. } => ErrorCode::Io,
+            G::BadMagic { .. } => ErrorCode::NotGguf,
+            _ => ErrorCode::InvalidGguf,
+        };
+        IpcError::new(code, e.to_string())
+    }
+}

@@ -1,0 +1,82 @@
+// End-to-end harness: drives the REAL app (the binary `tauri build --debug --no-bundle` made,
+// UI embedded) through tauri-driver, which spawns WebKitWebDriver. Needs an X display (Xvfb).
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { existsSync, mkdirSync } from "node:fs";
+import { homedir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { remote } from "webdriverio";
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const artifacts = path.join(root, "tests/artifacts");
+
+/** A free TCP port on 127.0.0.1. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, child, ms) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`tauri-driver exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/status`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`tauri-driver did not listen on ${port} within ${ms} ms`);
+}
+
+/**
+ * Starts tauri-driver and opens a WebDriver session on the app with `args`.
+ * Returns { browser, stop }.
+ */
+export async function startApp(args = []) {
+  const application =
+    process.env.HOTPATCH_APP ??
+    path.join(process.env.CARGO_TARGET_DIR ?? path.join(homedir(), ".cache/hotpatch-studio/target"), "debug/hotpatch-studio");
+  if (!existsSync(application)) {
+    throw new Error(`app binary ${application} missing: build it with 'npx tauri build --debug --no-bundle'`);
+  }
+  if (!process.env.DISPLAY) throw new Error("no DISPLAY: run under xvfb-run (scripts/test.sh does)");
+  mkdirSync(artifacts, { recursive: true });
+  const port = await freePort();
+  const nativePort = await freePort();
+  const driverBin = process.env.TAURI_DRIVER ?? path.join(homedir(), ".cargo/bin/tauri-driver");
+  const driver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  try {
+    await waitForPort(port, driver, 15000);
+    const browser = await remote({
+      hostname: "127.0.0.1",
+      port,
+      logLevel: "error",
+      connectionRetryCount: 0,
+      // No browserName: with "wry" WebKitWebDriver refuses the session (see NOTES).
+      capabilities: { "tauri:options": { application, args } },
+    });
+    const stop = async () => {
+      try {
+        await browser.deleteSession();
+      } finally {
+        driver.kill("SIGTERM");
+      }
+    };
+    return { browser, stop };
+  } catch (e) {
+    driver.kill("SIGTERM");
+    throw e;
+  }
+}

@@ -1,0 +1,123 @@
+// The studio window, driven for real: the demo model opens at launch, its tensor list shows,
+// commands round-trip through Tauri IPC, progress streams to the status bar, and a bad file
+// shows the backend's typed error. Expected values come from gguf-py reading the same file.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { artifacts, root, startApp } from "./harness.mjs";
+
+const demo = path.join(root, "demo/hotpatch-demo.gguf");
+const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
+
+/** gguf-py (llama.cpp's reader) on the demo model: the oracle for what the UI must show. */
+function oracle(file) {
+  const script = `
+import sys, json
+from gguf import GGUFReader
+r = GGUFReader(sys.argv[1])
+print(json.dumps({"tensors": [[t.name, t.tensor_type.name, int(t.data_offset)] for t in r.tensors],
+                  "kv": len(r.fields) - 3}))`;
+  return JSON.parse(execFileSync(python, ["-c", script, file], { encoding: "utf8" }));
+}
+
+describe("Hotpatch Studio (real app under Xvfb)", () => {
+  let app;
+  let browser;
+  const expected = oracle(demo);
+
+  before(async () => {
+    app = await startApp([demo]);
+    browser = app.browser;
+  });
+
+  after(async () => {
+    await app?.stop();
+  });
+
+  it("starts and shows the demo model's tensors, grouped by block", async () => {
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="tensor-item"]')).length > 0, {
+      timeout: 20000,
+      timeoutMsg: "the tensor list never appeared: the startup model did not open",
+    });
+    const names = await browser.execute(() =>
+      [...document.querySelectorAll('[data-testid="tensor-item"]')].map((e) => e.getAttribute("data-name")),
+    );
+    assert.deepEqual(
+      names,
+      expected.tensors.map((t) => t[0]),
+      "the tree lists every tensor gguf-py reads, in file order (global group holds token_embd and output)",
+    );
+    const count = await browser.$('[data-testid="tensor-count"]').getText();
+    assert.equal(count, `${expected.tensors.length} tensors`);
+    const groups = await browser.execute(() =>
+      [...document.querySelectorAll('[data-testid="tensor-group"]')].map((e) => e.getAttribute("data-group")),
+    );
+    assert.deepEqual(groups, ["global", "blk.0", "blk.1", "blk.2", "blk.3"], "global first, then blocks in order");
+    const title = await browser.$('[data-testid="model-title"]').getText();
+    assert.match(title, /llama/, "the architecture chip shows general.architecture");
+  });
+
+  it("round-trips a command through Tauri IPC", async () => {
+    const summary = await browser.executeAsync((done) => {
+      window.__TAURI_INTERNALS__
+        .invoke("model_summary")
+        .then((s) => done({ ok: s }))
+        .catch((e) => done({ err: e }));
+    });
+    assert.ok(summary.ok, `model_summary failed: ${JSON.stringify(summary.err)}`);
+    assert.equal(summary.ok.tensorCount, expected.tensors.length, "tensor count from the Rust reader");
+    assert.equal(summary.ok.fileSize, statSync(demo).size, "file size as the filesystem reports it");
+    assert.equal(summary.ok.architecture, "llama");
+    assert.equal(summary.ok.metadataCount, expected.kv, "metadata count as gguf-py reads it");
+  });
+
+  it("shows a tensor's details when it is clicked", async () => {
+    const [name, ty, offset] = expected.tensors.find((t) => t[0] === "blk.1.attn_q.weight");
+    await browser.$(`[data-testid="tensor-item"][data-name="${name}"]`).click();
+    await browser.waitUntil(async () => (await browser.$('[data-testid="detail-name"]').getText()) === name, {
+      timeout: 5000,
+      timeoutMsg: "details did not switch to the clicked tensor",
+    });
+    assert.equal(await browser.$('[data-testid="detail-type"]').getText(), ty);
+    const shownOffset = await browser.$('[data-testid="detail-offset"]').getText();
+    assert.ok(
+      shownOffset.startsWith(`0x${offset.toString(16).padStart(8, "0")}`),
+      `offset ${shownOffset} must be gguf-py's ${offset}`,
+    );
+  });
+
+  it("streams open progress over a channel to the status bar", async () => {
+    const status = await browser.$('[data-testid="status-message"]');
+    assert.equal(await status.getText(), `opened ${demo}`, "the last Progress message (stage done) reached the UI");
+    const n = Number(await status.getAttribute("data-progress-count"));
+    assert.equal(n, 3, "parse, index and done were each streamed once");
+  });
+
+  it("saves a screenshot of the studio", async () => {
+    await browser.$('[data-testid="tensor-item"][data-name="blk.0.attn_q.weight"]').click();
+    const file = path.join(artifacts, "studio.png");
+    await browser.saveScreenshot(file);
+    assert.ok(statSync(file).size > 20000, "a real screenshot, not a blank image");
+  });
+
+  it("shows the backend's error for a file that is not GGUF", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "hotpatch-e2e-"));
+    const bad = path.join(dir, "notes.txt");
+    writeFileSync(bad, "these are notes, not a model\n");
+    const input = await browser.$('[data-testid="open-path"]');
+    await input.setValue(bad);
+    await browser.$('[data-testid="open-button"]').click();
+    const banner = await browser.$('[data-testid="error-banner"]');
+    await banner.waitForDisplayed({ timeout: 10000, timeoutMsg: "no error banner for a non-GGUF file" });
+    assert.equal(await banner.getAttribute("data-code"), "NotGguf", "the UI branches on the typed code");
+    const message = await browser.$('[data-testid="error-message"]').getText();
+    assert.ok(message.includes("not a GGUF file"), `backend message shown verbatim: ${message}`);
+    assert.ok(message.includes(bad), `the message names the file: ${message}`);
+    const names = await browser.$$('[data-testid="tensor-item"]');
+    assert.equal(names.length, expected.tensors.length, "a failed open keeps the open model");
+    await browser.saveScreenshot(path.join(artifacts, "studio-error.png"));
+  });
+});

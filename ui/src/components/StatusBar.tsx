@@ -1,0 +1,34 @@
+import type { ModelSummary, Progress } from "../bindings";
+import { formatBytes } from "../lib/format";
+
+interface Props {
+  summary: ModelSummary | null;
+  progress: Progress | null;
+  progressCount: number;
+  busy: boolean;
+}
+
+export function StatusBar({ summary, progress, progressCount, busy }: Props) {
+  const pct = progress && progress.total > 0 ? Math.min(100, (progress.done / progress.total) * 100) : 0;
+  return (
+    <footer className="statusbar">
+      <span className={`dot ${busy ? "busy" : summary ? "ok" : ""}`} />
+      <span className="status-message" data-testid="status-message" data-progress-count={progressCount}>
+        {progress?.message ?? "ready"}
+      </span>
+      {busy && (
+        <span className="progress">
+          <span style={{ width: `${pct}%` }} />
+        </span>
+      )}
+      <span className="spacer" />
+      {summary && (
+        <>
+          <span>{summary.tensorCount} tensors</span>
+          <span>{summary.metadataCount} keys</span>
+          <span>{formatBytes(summary.fileSize)}</span>
+        </>
+      )}
+    </footer>
+  );
+}

@@ -1,0 +1,62 @@
+import { useState, type FormEvent } from "react";
+import type { ModelSummary } from "../bindings";
+import type { ThemeChoice } from "../lib/theme";
+
+interface Props {
+  summary: ModelSummary | null;
+  busy: boolean;
+  onOpen: (path: string) => void;
+  theme: ThemeChoice;
+  onCycleTheme: () => void;
+}
+
+const THEME_LABEL: Record<ThemeChoice, string> = { system: "◐ Auto", light: "☀ Light", dark: "☾ Dark" };
+
+export function TopBar({ summary, busy, onOpen, theme, onCycleTheme }: Props) {
+  const [path, setPath] = useState("");
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (path.trim()) onOpen(path.trim());
+  };
+  return (
+    <header className="topbar">
+      <div className="brand">
+        <span className="logo" aria-hidden>
+          H
+        </span>
+        <span className="brand-name">Hotpatch Studio</span>
+      </div>
+      <div className="model-title" data-testid="model-title">
+        {summary ? (
+          <>
+            <span className="model-name">{summary.name ?? summary.fileName}</span>
+            {summary.architecture && <span className="chip">{summary.architecture}</span>}
+            <span className="chip subtle">GGUF v{summary.version}</span>
+            <span className="model-path" title={summary.path}>
+              {summary.path}
+            </span>
+          </>
+        ) : (
+          <span className="model-path">no model</span>
+        )}
+      </div>
+      <form className="open-form" onSubmit={submit}>
+        <input
+          data-testid="open-path"
+          type="text"
+          spellCheck={false}
+          placeholder="/path/to/model.gguf"
+          value={path}
+          onChange={(e) => setPath(e.target.value)}
+          aria-label="Model path"
+        />
+        <button data-testid="open-button" type="submit" disabled={busy || !path.trim()}>
+          Open
+        </button>
+      </form>
+      <button className="ghost" onClick={onCycleTheme} title="Theme" data-testid="theme-toggle">
+        {THEME_LABEL[theme]}
+      </button>
+    </header>
+  );
+}

@@ -1,0 +1,45 @@
+/**
+ * The UI's side of the IPC boundary: unwraps the generated commands' `Result`s into values or
+ * a thrown {@link IpcFailure} carrying the backend's typed `{ code, message }`.
+ */
+import { Channel } from "@tauri-apps/api/core";
+import { commands, type ErrorCode, type IpcError, type ModelSummary, type Progress, type Result } from "../bindings";
+
+/** A command failed; `code` is the backend's {@link ErrorCode}, for branching. */
+export class IpcFailure extends Error {
+  readonly code: ErrorCode;
+  constructor(error: IpcError) {
+    super(error.message);
+    this.name = "IpcFailure";
+    this.code = error.code;
+  }
+}
+
+/** The value of an ok result, or throws the typed error. */
+export function unwrap<T>(result: Result<T, IpcError>): T {
+  if (result.status === "ok") return result.data;
+  throw new IpcFailure(result.error);
+}
+
+/** Opens a model, calling `onProgress` for every streamed progress message. */
+export async function openModel(path: string, onProgress: (p: Progress) => void): Promise<ModelSummary> {
+  const channel = new Channel<Progress>();
+  channel.onmessage = onProgress;
+  return unwrap(await commands.openModel(path, channel));
+}
+
+/** What the UI tells the user for a failure, branching on the code, never on the text. */
+export function describeFailure(e: unknown): { title: string; detail: string; code: ErrorCode | null } {
+  if (e instanceof IpcFailure) {
+    const titles: Record<ErrorCode, string> = {
+      Io: "Could not read the file",
+      NotGguf: "Not a GGUF model",
+      InvalidGguf: "The GGUF file is damaged or unsupported",
+      NoModel: "No model is open",
+      NotFound: "Not found",
+      BadRequest: "Invalid request",
+    };
+    return { title: titles[e.code], detail: e.message, code: e.code };
+  }
+  return { title: "Unexpected error", detail: e instanceof Error ? e.message : String(e), code: null };
+}
