@@ -32,7 +32,10 @@ pub use types::GgmlType;
 pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
     check_lengths(ty, src.len(), dst.len())?;
     if !ty.can_dequantize() {
-        return Err(CodecError::Unsupported { ty, op: "dequantize" });
+        return Err(CodecError::Unsupported {
+            ty,
+            op: "dequantize",
+        });
     }
     if float::handles(ty) {
         float::dequantize(ty, src, dst)
@@ -43,7 +46,10 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Codec
     } else if iquants::handles(ty) {
         iquants::dequantize(ty, src, dst)
     } else {
-        Err(CodecError::Unsupported { ty, op: "dequantize" })
+        Err(CodecError::Unsupported {
+            ty,
+            op: "dequantize",
+        })
     }
 }
 
