@@ -76,7 +76,7 @@ pub fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), CodecEr
 fn check_lengths(ty: GgmlType, bytes: usize, values: usize) -> Result<(), CodecError> {
     let ts = ty.type_size();
     let bs = ty.block_size();
-    if bytes % ts != 0 || values % bs != 0 || bytes / ts != values / bs {
+    if !bytes.is_multiple_of(ts) || !values.is_multiple_of(bs) || bytes / ts != values / bs {
         return Err(CodecError::Length { ty, bytes, values });
     }
     Ok(())
