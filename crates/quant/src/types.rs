@@ -260,7 +260,7 @@ impl GgmlType {
     /// size overflows.
     pub fn row_bytes(self, n: u64) -> Option<usize> {
         let bs = self.block_size() as u64;
-        if n % bs != 0 {
+        if !n.is_multiple_of(bs) {
             return None;
         }
         usize::try_from((n / bs).checked_mul(self.type_size() as u64)?).ok()
