@@ -157,7 +157,7 @@ impl Batch {
         n_per_row: usize,
     ) -> Job {
         assert!(
-            n_per_row > 0 && values.len() % n_per_row == 0,
+            n_per_row > 0 && values.len().is_multiple_of(n_per_row),
             "values are not whole rows"
         );
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
