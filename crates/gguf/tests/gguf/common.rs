@@ -47,22 +47,6 @@ pub fn run_py(script: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-/// Runs inline python code.
-pub fn run_py_code(code: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "python snippet failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
 /// Writes the gguf-py fixture (see tests/oracle/make_fixture.py) into `dir`.
 pub fn make_fixture(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let p = dir.join(name);
