@@ -1,1 +1,3 @@
 //! The edit engine. Knows nothing of Tauri, tokio or IPC.
+pub mod diff;
+pub mod tensor;
