@@ -6,8 +6,10 @@
 //! - [`TransformOp`] says what to do with their values (scale, add, set, clamp, zero, negate,
 //!   seeded noise, replace non-finite, lerp with another model), computed on f32;
 
+mod codec;
 mod selection;
 mod transform;
 
+pub use codec::{element_bits, encode_into, EncodeError, EncodeReport, SideEffect, MAX_LISTED_SIDE_EFFECTS};
 pub use selection::{count, HeadGeometry, Selection, SelectionError};
 pub use transform::{noise_z, splitmix64, TransformError, TransformOp};
