@@ -70,19 +70,28 @@ impl DiffTensor<'_> {
     }
 
     fn n_elements(&self) -> Option<u64> {
-        self.dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        self.dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
     }
 }
 
 /// The tensors of an opened model (single file or split), ready for [`diff_models`].
 ///
 /// Fails only if a tensor's data range is outside its file, which the reader already refuses.
-pub fn tensors_of(model: &hotpatch_gguf::GgufModel) -> Result<Vec<DiffTensor<'_>>, hotpatch_gguf::GgufError> {
+pub fn tensors_of(
+    model: &hotpatch_gguf::GgufModel,
+) -> Result<Vec<DiffTensor<'_>>, hotpatch_gguf::GgufError> {
     model
         .tensors
         .iter()
         .map(|t| {
-            Ok(DiffTensor { name: &t.name, type_id: t.ty.id(), dims: &t.dims, data: model.tensor_data(t)? })
+            Ok(DiffTensor {
+                name: &t.name,
+                type_id: t.ty.id(),
+                dims: &t.dims,
+                data: model.tensor_data(t)?,
+            })
         })
         .collect()
 }
@@ -98,7 +107,10 @@ pub struct DiffOptions {
 
 impl Default for DiffOptions {
     fn default() -> Self {
-        DiffOptions { map: None, threads: 1 }
+        DiffOptions {
+            map: None,
+            threads: 1,
+        }
     }
 }
 
@@ -256,7 +268,11 @@ pub fn diff_models(
 ) -> Result<DiffReport, DiffError> {
     if let Some((w, h)) = options.map {
         if w == 0 || h == 0 || w.saturating_mul(h) > MAX_MAP_CELLS {
-            return Err(DiffError::BadMapSize { width: w, height: h, max: MAX_MAP_CELLS });
+            return Err(DiffError::BadMapSize {
+                width: w,
+                height: h,
+                max: MAX_MAP_CELLS,
+            });
         }
     }
     let index_b = name_index(b, "B")?;
@@ -270,11 +286,23 @@ pub fn diff_models(
             None => only_in_a.push(lone(ta)),
         }
     }
-    let only_in_b = b.iter().filter(|tb| !index_a.contains_key(tb.name)).map(lone).collect();
+    let only_in_b = b
+        .iter()
+        .filter(|tb| !index_a.contains_key(tb.name))
+        .map(lone)
+        .collect();
 
-    let total_bytes = pairs.iter().map(|(x, y)| (x.data.len() + y.data.len()) as u64).sum();
+    let total_bytes = pairs
+        .iter()
+        .map(|(x, y)| (x.data.len() + y.data.len()) as u64)
+        .sum();
     let mut tracker = Tracker {
-        p: DiffProgress { done_bytes: 0, total_bytes, done_tensors: 0, total_tensors: pairs.len() },
+        p: DiffProgress {
+            done_bytes: 0,
+            total_bytes,
+            done_tensors: 0,
+            total_tensors: pairs.len(),
+        },
     };
     let never = AtomicBool::new(false);
     let cancel = cancel.unwrap_or(&never);
@@ -302,21 +330,37 @@ pub fn diff_models(
             .then_with(|| x.name.cmp(&y.name))
     });
     let identical_count = tensors.iter().filter(|t| t.identical).count();
-    Ok(DiffReport { tensors, only_in_a, only_in_b, identical_count, bytes_compared: tracker.p.done_bytes })
+    Ok(DiffReport {
+        tensors,
+        only_in_a,
+        only_in_b,
+        identical_count,
+        bytes_compared: tracker.p.done_bytes,
+    })
 }
 
-fn name_index<'a>(ts: &'a [DiffTensor<'_>], model: &'static str) -> Result<HashMap<&'a str, usize>, DiffError> {
+fn name_index<'a>(
+    ts: &'a [DiffTensor<'_>],
+    model: &'static str,
+) -> Result<HashMap<&'a str, usize>, DiffError> {
     let mut m = HashMap::with_capacity(ts.len());
     for (i, t) in ts.iter().enumerate() {
         if m.insert(t.name, i).is_some() {
-            return Err(DiffError::DuplicateTensor { model, name: t.name.to_string() });
+            return Err(DiffError::DuplicateTensor {
+                model,
+                name: t.name.to_string(),
+            });
         }
     }
     Ok(m)
 }
 
 fn lone(t: &DiffTensor<'_>) -> LoneTensor {
-    LoneTensor { name: t.name.to_string(), ty: t.type_name(), dims: t.dims.to_vec() }
+    LoneTensor {
+        name: t.name.to_string(),
+        ty: t.type_name(),
+        dims: t.dims.to_vec(),
+    }
 }
 
 struct Tracker {
@@ -356,7 +400,9 @@ fn diff_parallel(
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((x, y)) = pairs.get(i) else { return Ok(out) };
+                        let Some((x, y)) = pairs.get(i) else {
+                            return Ok(out);
+                        };
                         let mut report = |bytes: u64, finished: bool| {
                             // The receiver lives until every worker is joined.
                             let _ = tx.send((bytes, finished));
@@ -464,7 +510,10 @@ fn diff_pair(
         let (ca, cb) = (&mut va[..len], &mut vb[..len]);
         let decoded = hotpatch_quant::dequantize(ta, &a.data[ra.clone()], ca)
             .map_err(|e| format!("model A: {e}"))
-            .and_then(|()| hotpatch_quant::dequantize(tb, &b.data[rb.clone()], cb).map_err(|e| format!("model B: {e}")));
+            .and_then(|()| {
+                hotpatch_quant::dequantize(tb, &b.data[rb.clone()], cb)
+                    .map_err(|e| format!("model B: {e}"))
+            });
         if let Err(why) = decoded {
             d.status = DiffStatus::Unsupported(why);
             return finish(d, pair_bytes, report);
@@ -487,7 +536,11 @@ fn diff_pair(
     Ok(d)
 }
 
-fn finish(d: TensorDiff, bytes: u64, report: &mut dyn FnMut(u64, bool) -> bool) -> Result<TensorDiff, DiffError> {
+fn finish(
+    d: TensorDiff,
+    bytes: u64,
+    report: &mut dyn FnMut(u64, bool) -> bool,
+) -> Result<TensorDiff, DiffError> {
     if report(bytes, true) {
         Ok(d)
     } else {
@@ -497,7 +550,9 @@ fn finish(d: TensorDiff, bytes: u64, report: &mut dyn FnMut(u64, bool) -> bool) 
 
 /// The tensor's type if it has a dequantizer and its data has exactly the implied size.
 fn checked_type(t: &DiffTensor<'_>) -> Result<GgmlType, String> {
-    let ty = t.ggml_type().ok_or_else(|| format!("unknown tensor type id {}", t.type_id))?;
+    let ty = t
+        .ggml_type()
+        .ok_or_else(|| format!("unknown tensor type id {}", t.type_id))?;
     if !ty.can_dequantize() {
         return Err(format!("no dequantizer for {ty}"));
     }
@@ -508,12 +563,19 @@ fn checked_type(t: &DiffTensor<'_>) -> Result<GgmlType, String> {
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| "element count overflows".to_string())?;
-    let row = ty
-        .row_bytes(ne0)
-        .ok_or_else(|| format!("row length {ne0} is not a whole number of {ty} blocks ({})", ty.block_size()))?;
+    let row = ty.row_bytes(ne0).ok_or_else(|| {
+        format!(
+            "row length {ne0} is not a whole number of {ty} blocks ({})",
+            ty.block_size()
+        )
+    })?;
     match (row as u64).checked_mul(rows) {
         Some(bytes) if bytes == t.data.len() as u64 => Ok(ty),
-        Some(bytes) => Err(format!("{} bytes of data where {ty} {:?} needs {bytes}", t.data.len(), t.dims)),
+        Some(bytes) => Err(format!(
+            "{} bytes of data where {ty} {:?} needs {bytes}",
+            t.data.len(),
+            t.dims
+        )),
         None => Err("data size overflows".to_string()),
     }
 }
@@ -586,7 +648,10 @@ impl Acc {
             }
             let s = |v: &[f32; LANES]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
             let (s_abs, s_sq, s_aa, s_bb, s_ab) = (s(&abs), s(&sq), s(&aa), s(&bb), s(&ab));
-            if [s_abs, s_sq, s_aa, s_bb, s_ab].iter().all(|v| v.is_finite()) {
+            if [s_abs, s_sq, s_aa, s_bb, s_ab]
+                .iter()
+                .all(|v| v.is_finite())
+            {
                 self.sum_abs += s_abs;
                 self.sum_sq += s_sq;
                 self.sum_aa += s_aa;
@@ -646,11 +711,17 @@ impl Acc {
             None
         };
         d.cosine = match (self.sum_aa > 0.0, self.sum_bb > 0.0) {
-            (true, true) => Some((self.sum_ab / (self.sum_aa.sqrt() * self.sum_bb.sqrt())).clamp(-1.0, 1.0)),
+            (true, true) => {
+                Some((self.sum_ab / (self.sum_aa.sqrt() * self.sum_bb.sqrt())).clamp(-1.0, 1.0))
+            }
             (false, false) => Some(1.0),
             _ => None,
         };
-        d.snr_db = if self.sum_sq > 0.0 { Some(10.0 * (self.sum_aa / self.sum_sq).log10()) } else { None };
+        d.snr_db = if self.sum_sq > 0.0 {
+            Some(10.0 * (self.sum_aa / self.sum_sq).log10())
+        } else {
+            None
+        };
     }
 }
 
@@ -675,7 +746,14 @@ impl MapGeometry {
         let col_bounds = (0..=width)
             .map(|j| ((j as u128 * cols as u128).div_ceil(width as u128)) as usize)
             .collect();
-        MapGeometry { cols, rows, width, height, col_bounds, cells: vec![0.0; width * height] }
+        MapGeometry {
+            cols,
+            rows,
+            width,
+            height,
+            col_bounds,
+            cells: vec![0.0; width * height],
+        }
     }
 
     /// Pools the chunk of elements starting at flat index `start`.
@@ -686,7 +764,8 @@ impl MapGeometry {
             let flat = start + i as u64;
             let (row, col) = (flat / cols, (flat % cols) as usize);
             let seg = ((cols as usize) - col).min(a.len() - i);
-            let cell_row = (u128::from(row) * self.height as u128 / u128::from(self.rows.max(1))) as usize;
+            let cell_row =
+                (u128::from(row) * self.height as u128 / u128::from(self.rows.max(1))) as usize;
             let line = &mut self.cells[cell_row * self.width..(cell_row + 1) * self.width];
             let (sa, sb) = (&a[i..i + seg], &b[i..i + seg]);
             for (j, cell) in line.iter_mut().enumerate() {
@@ -733,8 +812,8 @@ mod tests {
     #[test]
     fn map_pools_max_abs_into_cells() {
         // 4 rows x 6 cols, pooled into 2x3 cells: each cell covers 2 rows x 2 cols.
-        let a = vec![0f32; 24];
-        let mut b = vec![0f32; 24];
+        let a = [0f32; 24];
+        let mut b = [0f32; 24];
         b[6 + 5] = 3.0; // row 1, col 5 -> cell (0, 2)
         b[2 * 6] = -2.0; // row 2, col 0 -> cell (1, 0)
         let mut g = MapGeometry::new(&[6, 4], 24, 3, 2);
@@ -742,7 +821,11 @@ mod tests {
         g.pool(10, &a[10..], &b[10..]);
         let m = g.into_map();
         assert_eq!((m.width, m.height), (3, 2));
-        assert_eq!(m.cells, vec![0.0, 0.0, 3.0, 2.0, 0.0, 0.0], "each cell holds the max |a-b| of its 2x2 elements");
+        assert_eq!(
+            m.cells,
+            vec![0.0, 0.0, 3.0, 2.0, 0.0, 0.0],
+            "each cell holds the max |a-b| of its 2x2 elements"
+        );
     }
 
     #[test]
@@ -751,8 +834,14 @@ mod tests {
         let a = [1.0f32, f32::NAN, 2.0, f32::INFINITY];
         let b = [1.0f32, f32::NAN, 4.0, 0.0];
         acc.add(&a, &b);
-        assert_eq!(acc.non_finite, 2, "the NaN pair and the Inf pair are not finite");
-        assert_eq!(acc.n_diff, 2, "NaN==NaN counts equal, 2 vs 4 and Inf vs 0 differ");
+        assert_eq!(
+            acc.non_finite, 2,
+            "the NaN pair and the Inf pair are not finite"
+        );
+        assert_eq!(
+            acc.n_diff, 2,
+            "NaN==NaN counts equal, 2 vs 4 and Inf vs 0 differ"
+        );
         assert_eq!(acc.n_finite, 2);
         assert_eq!(acc.max_abs, 2.0);
     }

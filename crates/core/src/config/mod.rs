@@ -182,7 +182,12 @@ pub struct SafetySettings {
 
 impl Default for SafetySettings {
     fn default() -> Self {
-        SafetySettings { outlier_threshold: None, repair: false, replacement: 0.0, response_filters: true }
+        SafetySettings {
+            outlier_threshold: None,
+            repair: false,
+            replacement: 0.0,
+            response_filters: true,
+        }
     }
 }
 
@@ -200,7 +205,11 @@ pub struct PerformanceSettings {
 
 impl Default for PerformanceSettings {
     fn default() -> Self {
-        PerformanceSettings { prefetch: true, lock_in_memory: false, response_cache: true }
+        PerformanceSettings {
+            prefetch: true,
+            lock_in_memory: false,
+            response_cache: true,
+        }
     }
 }
 
@@ -253,16 +262,26 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Parses hex digits (two per byte, whitespace not allowed).
 pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
-        return Err(format!("hex string has an odd number of digits ({})", s.len()));
+    if !s.len().is_multiple_of(2) {
+        return Err(format!(
+            "hex string has an odd number of digits ({})",
+            s.len()
+        ));
     }
     let digit = |c: u8, at: usize| match c {
         b'0'..=b'9' => Ok(c - b'0'),
         b'a'..=b'f' => Ok(c - b'a' + 10),
         b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(format!("'{}' at position {at} is not a hex digit", c as char)),
+        _ => Err(format!(
+            "'{}' at position {at} is not a hex digit",
+            c as char
+        )),
     };
-    s.as_bytes().chunks_exact(2).enumerate().map(|(i, p)| Ok(digit(p[0], 2 * i)? << 4 | digit(p[1], 2 * i + 1)?)).collect()
+    s.as_bytes()
+        .chunks_exact(2)
+        .enumerate()
+        .map(|(i, p)| Ok(digit(p[0], 2 * i)? << 4 | digit(p[1], 2 * i + 1)?))
+        .collect()
 }
 
 /// A configuration that cannot be read. The message names the field.
@@ -296,7 +315,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError::Invalid { path: path.into(), message: message.into() }
+        ConfigError::Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -304,12 +326,18 @@ impl Configuration {
     /// Parses and validates a configuration.
     pub fn from_json(text: &str) -> Result<Configuration, ConfigError> {
         if text.len() > MAX_CONFIG_BYTES {
-            return Err(ConfigError::TooLarge { size: text.len(), max: MAX_CONFIG_BYTES });
+            return Err(ConfigError::TooLarge {
+                size: text.len(),
+                max: MAX_CONFIG_BYTES,
+            });
         }
         let de = &mut serde_json::Deserializer::from_str(text);
         let c: Configuration = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            ConfigError::Json { path, message: e.into_inner().to_string() }
+            ConfigError::Json {
+                path,
+                message: e.into_inner().to_string(),
+            }
         })?;
         c.validate()?;
         Ok(c)
@@ -327,18 +355,28 @@ impl Configuration {
         if self.version != CONFIG_VERSION {
             return Err(ConfigError::invalid(
                 "version",
-                format!("version {} is not supported (this build reads version {CONFIG_VERSION})", self.version),
+                format!(
+                    "version {} is not supported (this build reads version {CONFIG_VERSION})",
+                    self.version
+                ),
             ));
         }
         for (i, p) in self.tensor_patches.iter().enumerate() {
             if p.tensor.is_empty() {
-                return Err(ConfigError::invalid(format!("tensor_patches[{i}].tensor"), "must not be empty"));
+                return Err(ConfigError::invalid(
+                    format!("tensor_patches[{i}].tensor"),
+                    "must not be empty",
+                ));
             }
-            p.transform
-                .validate()
-                .map_err(|e| ConfigError::invalid(format!("tensor_patches[{i}].transform.{}", e.field), e.reason))?;
-            if let Selection::Range { start, end } | Selection::Rows { start, end } | Selection::Columns { start, end } =
-                p.select
+            p.transform.validate().map_err(|e| {
+                ConfigError::invalid(
+                    format!("tensor_patches[{i}].transform.{}", e.field),
+                    e.reason,
+                )
+            })?;
+            if let Selection::Range { start, end }
+            | Selection::Rows { start, end }
+            | Selection::Columns { start, end } = p.select
             {
                 if start > end {
                     return Err(ConfigError::invalid(
@@ -350,24 +388,39 @@ impl Configuration {
         }
         for (i, b) in self.byte_patches.iter().enumerate() {
             if b.original.0.is_empty() {
-                return Err(ConfigError::invalid(format!("byte_patches[{i}].original"), "must not be empty"));
+                return Err(ConfigError::invalid(
+                    format!("byte_patches[{i}].original"),
+                    "must not be empty",
+                ));
             }
             if b.original.0.len() != b.patched.0.len() {
                 return Err(ConfigError::invalid(
                     format!("byte_patches[{i}].patched"),
-                    format!("{} bytes where original has {}", b.patched.0.len(), b.original.0.len()),
+                    format!(
+                        "{} bytes where original has {}",
+                        b.patched.0.len(),
+                        b.original.0.len()
+                    ),
                 ));
             }
             if b.offset.checked_add(b.original.0.len() as u64).is_none() {
-                return Err(ConfigError::invalid(format!("byte_patches[{i}].offset"), "offset + length overflows"));
+                return Err(ConfigError::invalid(
+                    format!("byte_patches[{i}].offset"),
+                    "offset + length overflows",
+                ));
             }
         }
         for (i, p) in self.protections.iter().enumerate() {
             match p {
                 Protection::Tensor { name } if name.is_empty() => {
-                    return Err(ConfigError::invalid(format!("protections[{i}].name"), "must not be empty"));
+                    return Err(ConfigError::invalid(
+                        format!("protections[{i}].name"),
+                        "must not be empty",
+                    ));
                 }
-                Protection::Range { offset, len } if *len == 0 || offset.checked_add(*len).is_none() => {
+                Protection::Range { offset, len }
+                    if *len == 0 || offset.checked_add(*len).is_none() =>
+                {
                     return Err(ConfigError::invalid(
                         format!("protections[{i}].len"),
                         "must be at least 1 and offset + len must not overflow",
@@ -379,21 +432,33 @@ impl Configuration {
         if let Some(s) = &self.safety {
             if let Some(t) = s.outlier_threshold {
                 if !(t.is_finite() && t > 0.0) {
-                    return Err(ConfigError::invalid("safety.outlier_threshold", format!("must be a positive number, got {t}")));
+                    return Err(ConfigError::invalid(
+                        "safety.outlier_threshold",
+                        format!("must be a positive number, got {t}"),
+                    ));
                 }
             }
             if !s.replacement.is_finite() {
-                return Err(ConfigError::invalid("safety.replacement", "must be a finite number"));
+                return Err(ConfigError::invalid(
+                    "safety.replacement",
+                    "must be a finite number",
+                ));
             }
         }
         if let Some(s) = &self.server {
             let mut ids = std::collections::HashSet::new();
             for (i, r) in s.rules.iter().enumerate() {
                 if r.id.is_empty() {
-                    return Err(ConfigError::invalid(format!("server.rules[{i}].id"), "must not be empty"));
+                    return Err(ConfigError::invalid(
+                        format!("server.rules[{i}].id"),
+                        "must not be empty",
+                    ));
                 }
                 if !ids.insert(r.id.as_str()) {
-                    return Err(ConfigError::invalid(format!("server.rules[{i}].id"), format!("duplicate rule id {:?}", r.id)));
+                    return Err(ConfigError::invalid(
+                        format!("server.rules[{i}].id"),
+                        format!("duplicate rule id {:?}", r.id),
+                    ));
                 }
             }
         }
@@ -438,7 +503,9 @@ impl ModelIdentity {
     /// Identifies a model from its parsed index and the bytes of its (first) file's header.
     /// Reads only `header[..index.data_offset]`: O(header).
     pub fn of(index: &GgufIndex, header: &[u8], file_name: Option<String>) -> ModelIdentity {
-        let end = usize::try_from(index.data_offset).unwrap_or(usize::MAX).min(header.len());
+        let end = usize::try_from(index.data_offset)
+            .unwrap_or(usize::MAX)
+            .min(header.len());
         let fingerprint = to_hex(&Sha256::digest(&header[..end]));
         ModelIdentity {
             fingerprint,
@@ -474,7 +541,10 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_match("blk.*.ffn_down.weight", "blk.12.ffn_down.weight"));
+        assert!(glob_match(
+            "blk.*.ffn_down.weight",
+            "blk.12.ffn_down.weight"
+        ));
         assert!(!glob_match("blk.*.ffn_down.weight", "blk.12.ffn_up.weight"));
         assert!(glob_match("*", ""));
         assert!(glob_match("a*b*c", "aXbYbc"));
@@ -487,18 +557,28 @@ mod tests {
             r#"{"version":1,"tensor_patches":[{"tensor":"x","transform":{"op":"clamp","min":1,"max":0}}]}"#,
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "tensor_patches[0].transform.max: 0 is below min 1");
+        assert_eq!(
+            e.to_string(),
+            "tensor_patches[0].transform.max: 0 is below min 1"
+        );
         let e = Configuration::from_json(r#"{"version":1,"tensor_patches":[{"tensor":"x","transform":{"op":"scale","factr":1}}]}"#)
             .unwrap_err();
-        assert!(e.to_string().starts_with("tensor_patches[0].transform"), "{e}");
+        assert!(
+            e.to_string().starts_with("tensor_patches[0].transform"),
+            "{e}"
+        );
         assert!(e.to_string().contains("factr"), "unknown field named: {e}");
         let e = Configuration::from_json(r#"{"version":2}"#).unwrap_err();
         assert!(e.to_string().starts_with("version: "), "{e}");
-        let e = Configuration::from_json(r#"{"version":1,"byte_patches":[{"offset":3,"original":"0g","patched":"00"}]}"#)
-            .unwrap_err();
+        let e = Configuration::from_json(
+            r#"{"version":1,"byte_patches":[{"offset":3,"original":"0g","patched":"00"}]}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("byte_patches[0].original"), "{e}");
-        let e = Configuration::from_json(r#"{"version":1,"server":{"rules":[{"id":"a","action":{"type":"nope"}}]}}"#)
-            .unwrap_err();
+        let e = Configuration::from_json(
+            r#"{"version":1,"server":{"rules":[{"id":"a","action":{"type":"nope"}}]}}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("server.rules[0].action"), "{e}");
     }
 

@@ -73,7 +73,12 @@ pub struct CacheSettings {
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self { enabled: false, ttl_secs: 300, max_entries: 1000, max_bytes: 64 << 20 }
+        Self {
+            enabled: false,
+            ttl_secs: 300,
+            max_entries: 1000,
+            max_bytes: 64 << 20,
+        }
     }
 }
 
@@ -209,7 +214,9 @@ pub enum RuleAction {
 impl ServerSettings {
     /// The response-filter rules (what `applySafetyFilters` turns on).
     pub fn response_filters(&self) -> impl Iterator<Item = &Rule> {
-        self.rules.iter().filter(|r| matches!(r.action, RuleAction::FilterResponse { .. }))
+        self.rules
+            .iter()
+            .filter(|r| matches!(r.action, RuleAction::FilterResponse { .. }))
     }
 
     /// A summary of the section for previews: rule kinds by id, cache state.
@@ -220,9 +227,19 @@ impl ServerSettings {
                 .ok()
                 .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
                 .unwrap_or_default();
-            m.insert(format!("rule {}", r.id), format!("{kind}{}", if r.enabled { "" } else { " (disabled)" }));
+            m.insert(
+                format!("rule {}", r.id),
+                format!("{kind}{}", if r.enabled { "" } else { " (disabled)" }),
+            );
         }
-        m.insert("cache".into(), if self.cache.enabled { "on".into() } else { "off".into() });
+        m.insert(
+            "cache".into(),
+            if self.cache.enabled {
+                "on".into()
+            } else {
+                "off".into()
+            },
+        );
         m
     }
 }

@@ -69,7 +69,8 @@ impl EncodeReport {
         self.side_effect_count += o.side_effect_count;
         self.max_side_effect = self.max_side_effect.max(o.max_side_effect);
         let room = MAX_LISTED_SIDE_EFFECTS.saturating_sub(self.side_effects.len());
-        self.side_effects.extend(o.side_effects.into_iter().take(room));
+        self.side_effects
+            .extend(o.side_effects.into_iter().take(room));
     }
 }
 
@@ -133,20 +134,32 @@ pub fn encode_into(
         let r = b * bs..(b + 1) * bs;
         let (o, n, s) = (&old[r.clone()], &new[r.clone()], &selected[r.clone()]);
         let base = first + r.start as u64;
-        let changed: Vec<usize> = (0..bs).filter(|&i| s[i] && n[i].to_bits() != o[i].to_bits()).collect();
+        let changed: Vec<usize> = (0..bs)
+            .filter(|&i| s[i] && n[i].to_bits() != o[i].to_bits())
+            .collect();
         if changed.is_empty() {
             continue;
         }
         report.elements_changed += changed.len() as u64;
         if bs == 1 {
-            quantize(ty, n, block).map_err(|source| EncodeError::Codec { index: base, source })?;
+            quantize(ty, n, block).map_err(|source| EncodeError::Codec {
+                index: base,
+                source,
+            })?;
             continue;
         }
         if let Some(&i) = changed.iter().find(|&&i| !n[i].is_finite()) {
-            return Err(EncodeError::NonFinite { index: base + i as u64, value: n[i], ty });
+            return Err(EncodeError::NonFinite {
+                index: base + i as u64,
+                value: n[i],
+                ty,
+            });
         }
         if s.iter().all(|&x| x) {
-            quantize(ty, n, block).map_err(|source| EncodeError::Codec { index: base, source })?;
+            quantize(ty, n, block).map_err(|source| EncodeError::Codec {
+                index: base,
+                source,
+            })?;
             report.blocks_requantized_whole += 1;
             continue;
         }
@@ -168,19 +181,36 @@ pub fn encode_into(
             }
             Some((i, (lo, hi))) => {
                 if !ty.can_quantize() {
-                    return Err(EncodeError::NotRepresentable { index: base + i as u64, value: n[i], lo, hi, ty });
+                    return Err(EncodeError::NotRepresentable {
+                        index: base + i as u64,
+                        value: n[i],
+                        lo,
+                        hi,
+                        ty,
+                    });
                 }
                 let input: Vec<f32> = (0..bs).map(|k| if s[k] { n[k] } else { o[k] }).collect();
-                quantize(ty, &input, block).map_err(|source| EncodeError::Codec { index: base, source })?;
+                quantize(ty, &input, block).map_err(|source| EncodeError::Codec {
+                    index: base,
+                    source,
+                })?;
                 report.blocks_requantized += 1;
                 let mut after = vec![0f32; bs];
-                dequantize(ty, block, &mut after).map_err(|source| EncodeError::Codec { index: base, source })?;
+                dequantize(ty, block, &mut after).map_err(|source| EncodeError::Codec {
+                    index: base,
+                    source,
+                })?;
                 for k in 0..bs {
                     if !s[k] && after[k].to_bits() != o[k].to_bits() {
                         report.side_effect_count += 1;
-                        report.max_side_effect = report.max_side_effect.max((after[k] - o[k]).abs());
+                        report.max_side_effect =
+                            report.max_side_effect.max((after[k] - o[k]).abs());
                         if report.side_effects.len() < MAX_LISTED_SIDE_EFFECTS {
-                            report.side_effects.push(SideEffect { index: base + k as u64, before: o[k], after: after[k] });
+                            report.side_effects.push(SideEffect {
+                                index: base + k as u64,
+                                before: o[k],
+                                after: after[k],
+                            });
                         }
                     }
                 }
@@ -194,7 +224,13 @@ pub fn encode_into(
 /// `old` are the block's values before any change (other elements must keep them).
 /// Returns the grid's range as the error when `value` lies outside it (by more than half the
 /// grid step at that end) or when the element has no bits of its own.
-fn set_keeping_scales(ty: GgmlType, block: &mut [u8], old: &[f32], i: usize, value: f32) -> Result<(), (f32, f32)> {
+fn set_keeping_scales(
+    ty: GgmlType,
+    block: &mut [u8],
+    old: &[f32],
+    i: usize,
+    value: f32,
+) -> Result<(), (f32, f32)> {
     let Some(bits) = element_bits(ty).and_then(|m| m.get(i).cloned()) else {
         return Err((f32::NAN, f32::NAN));
     };
@@ -234,11 +270,17 @@ fn set_keeping_scales(ty: GgmlType, block: &mut [u8], old: &[f32], i: usize, val
         return Err((f32::NAN, f32::NAN));
     };
     let half_lo = grid.get(1).map_or(0.0, |&g| (g - lo) / 2.0);
-    let half_hi = grid.len().checked_sub(2).and_then(|k| grid.get(k)).map_or(0.0, |&g| (hi - g) / 2.0);
+    let half_hi = grid
+        .len()
+        .checked_sub(2)
+        .and_then(|k| grid.get(k))
+        .map_or(0.0, |&g| (hi - g) / 2.0);
     if value < lo - half_lo || value > hi + half_hi {
         return Err((lo, hi));
     }
-    let Some((_, code)) = best else { return Err((lo, hi)) };
+    let Some((_, code)) = best else {
+        return Err((lo, hi));
+    };
     for (k, &(byte, bit)) in bits.iter().enumerate() {
         let m = 1u8 << bit;
         if code >> k & 1 == 1 {
@@ -251,7 +293,11 @@ fn set_keeping_scales(ty: GgmlType, block: &mut [u8], old: &[f32], i: usize, val
     if dequantize(ty, &cand, &mut vals).is_err() {
         return Err((lo, hi));
     }
-    let others_same = vals.iter().zip(old).enumerate().all(|(k, (a, b))| k == i || a.to_bits() == b.to_bits());
+    let others_same = vals
+        .iter()
+        .zip(old)
+        .enumerate()
+        .all(|(k, (a, b))| k == i || a.to_bits() == b.to_bits());
     if !others_same {
         return Err((lo, hi));
     }
@@ -336,8 +382,14 @@ mod tests {
     fn k_quant_bits_are_found_per_element() {
         // Q4_K: 4 bits per element in qs; Q6_K: 4 in ql + 2 in qh.
         let m = element_bits(GgmlType::Q4_K).expect("Q4_K has codecs");
-        assert!(m.iter().all(|b| b.len() == 4), "every Q4_K element owns 4 bits");
+        assert!(
+            m.iter().all(|b| b.len() == 4),
+            "every Q4_K element owns 4 bits"
+        );
         let m = element_bits(GgmlType::Q6_K).expect("Q6_K has codecs");
-        assert!(m.iter().all(|b| b.len() == 6), "every Q6_K element owns 6 bits");
+        assert!(
+            m.iter().all(|b| b.len() == 6),
+            "every Q6_K element owns 6 bits"
+        );
     }
 }

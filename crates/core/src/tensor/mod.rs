@@ -10,6 +10,8 @@ mod codec;
 mod selection;
 mod transform;
 
-pub use codec::{element_bits, encode_into, EncodeError, EncodeReport, SideEffect, MAX_LISTED_SIDE_EFFECTS};
+pub use codec::{
+    element_bits, encode_into, EncodeError, EncodeReport, SideEffect, MAX_LISTED_SIDE_EFFECTS,
+};
 pub use selection::{count, HeadGeometry, Selection, SelectionError};
 pub use transform::{noise_z, splitmix64, TransformError, TransformOp};

@@ -5,6 +5,9 @@
 //! ranges in ggml order (element `i` of a tensor with dims `[ne0, ne1, ..]` sits at row
 //! `i / ne0`, column `i % ne0`). Resolution is checked: every index must be inside the tensor.
 
+// Resolved selections are lists of ranges; a one-range list is a real value here.
+#![allow(clippy::single_range_in_vec_init)]
+
 use std::ops::Range;
 
 use schemars::JsonSchema;
@@ -124,10 +127,19 @@ impl Selection {
         let n: u64 = dims.iter().product();
         let ne0 = dims.first().copied().unwrap_or(1);
         let rows = n.checked_div(ne0).unwrap_or(0);
-        let oor = |what, value, limit| SelectionError::OutOfRange { tensor: name.to_string(), what, value, limit };
+        let oor = |what, value, limit| SelectionError::OutOfRange {
+            tensor: name.to_string(),
+            what,
+            value,
+            limit,
+        };
         let check = |start: u64, end: u64, limit: u64, what| {
             if start > end {
-                Err(SelectionError::Reversed { tensor: name.to_string(), start, end })
+                Err(SelectionError::Reversed {
+                    tensor: name.to_string(),
+                    start,
+                    end,
+                })
             } else if end > limit {
                 Err(oor(what, end, limit))
             } else {
@@ -197,8 +209,14 @@ fn columns(rows: u64, ne0: u64, start: u64, end: u64) -> Vec<Range<u64>> {
     (0..rows).map(|r| r * ne0 + start..r * ne0 + end).collect()
 }
 
-fn head_layout(name: &str, heads: Option<&HeadGeometry>) -> Result<(HeadAxis, u64, u64), SelectionError> {
-    let no = |reason: &str| SelectionError::NoHeads { tensor: name.to_string(), reason: reason.to_string() };
+fn head_layout(
+    name: &str,
+    heads: Option<&HeadGeometry>,
+) -> Result<(HeadAxis, u64, u64), SelectionError> {
+    let no = |reason: &str| SelectionError::NoHeads {
+        tensor: name.to_string(),
+        reason: reason.to_string(),
+    };
     let g = heads.ok_or_else(|| no("the model has no attention head count in its metadata"))?;
     let role = name.rsplit('.').nth(1).unwrap_or("");
     match role {
@@ -206,7 +224,9 @@ fn head_layout(name: &str, heads: Option<&HeadGeometry>) -> Result<(HeadAxis, u6
         "attn_k" => Ok((HeadAxis::Rows, g.n_head_kv, g.head_dim_k)),
         "attn_v" => Ok((HeadAxis::Rows, g.n_head_kv, g.head_dim_v)),
         "attn_output" => Ok((HeadAxis::Columns, g.n_head, g.head_dim_v)),
-        _ => Err(no("only attn_q, attn_k, attn_v and attn_output weights have heads")),
+        _ => Err(no(
+            "only attn_q, attn_k, attn_v and attn_output weights have heads",
+        )),
     }
 }
 
@@ -219,26 +239,71 @@ pub fn count(ranges: &[Range<u64>]) -> u64 {
 mod tests {
     use super::*;
 
-    const G: HeadGeometry = HeadGeometry { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64 };
+    const G: HeadGeometry = HeadGeometry {
+        n_head: 4,
+        n_head_kv: 2,
+        head_dim_k: 64,
+        head_dim_v: 64,
+    };
 
     #[test]
     fn heads_select_rows_of_q_and_columns_of_output() {
-        let q = Selection::Head { head: 1 }.resolve("blk.0.attn_q.weight", &[256, 256], Some(&G)).unwrap();
-        assert_eq!(q, vec![64 * 256..128 * 256], "head 1 of Q = output rows 64..128");
-        let o = Selection::Head { head: 3 }.resolve("blk.0.attn_output.weight", &[256, 256], Some(&G)).unwrap();
+        let q = Selection::Head { head: 1 }
+            .resolve("blk.0.attn_q.weight", &[256, 256], Some(&G))
+            .unwrap();
+        assert_eq!(
+            q,
+            vec![64 * 256..128 * 256],
+            "head 1 of Q = output rows 64..128"
+        );
+        let o = Selection::Head { head: 3 }
+            .resolve("blk.0.attn_output.weight", &[256, 256], Some(&G))
+            .unwrap();
         assert_eq!(o.len(), 256, "one column range per row");
-        assert_eq!(o[1], 256 + 192..256 + 256, "head 3 of the output projection = input columns 192..256");
-        let err = Selection::Head { head: 2 }.resolve("blk.0.attn_k.weight", &[256, 128], Some(&G)).unwrap_err();
-        assert!(matches!(err, SelectionError::OutOfRange { what: "head", value: 2, limit: 2, .. }), "K has 2 KV heads: {err}");
+        assert_eq!(
+            o[1],
+            256 + 192..256 + 256,
+            "head 3 of the output projection = input columns 192..256"
+        );
+        let err = Selection::Head { head: 2 }
+            .resolve("blk.0.attn_k.weight", &[256, 128], Some(&G))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SelectionError::OutOfRange {
+                    what: "head",
+                    value: 2,
+                    limit: 2,
+                    ..
+                }
+            ),
+            "K has 2 KV heads: {err}"
+        );
     }
 
     #[test]
     fn elements_are_sorted_merged_and_checked() {
-        let r = Selection::Elements { indices: vec![5, 3, 4, 9, 4] }.resolve("t", &[10], None).unwrap();
+        let r = Selection::Elements {
+            indices: vec![5, 3, 4, 9, 4],
+        }
+        .resolve("t", &[10], None)
+        .unwrap();
         assert_eq!(r, vec![3..6, 9..10]);
-        let e = Selection::Elements { indices: vec![10] }.resolve("t", &[10], None).unwrap_err();
-        assert!(matches!(e, SelectionError::OutOfRange { value: 10, limit: 10, .. }));
-        let e = Selection::Rows { start: 3, end: 1 }.resolve("t", &[4, 4], None).unwrap_err();
+        let e = Selection::Elements { indices: vec![10] }
+            .resolve("t", &[10], None)
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            SelectionError::OutOfRange {
+                value: 10,
+                limit: 10,
+                ..
+            }
+        ));
+        let e = Selection::Rows { start: 3, end: 1 }
+            .resolve("t", &[4, 4], None)
+            .unwrap_err();
         assert!(matches!(e, SelectionError::Reversed { .. }));
     }
 }

@@ -96,32 +96,44 @@ impl TransformOp {
             if v.is_finite() {
                 Ok(())
             } else {
-                Err(TransformError { field, reason: format!("must be a finite number, got {v}") })
+                Err(TransformError {
+                    field,
+                    reason: format!("must be a finite number, got {v}"),
+                })
             }
         };
         match self {
             TransformOp::Scale { factor } => finite("factor", *factor),
-            TransformOp::Add { value } | TransformOp::Set { value } | TransformOp::ReplaceNonFinite { value } => {
-                finite("value", *value)
-            }
+            TransformOp::Add { value }
+            | TransformOp::Set { value }
+            | TransformOp::ReplaceNonFinite { value } => finite("value", *value),
             TransformOp::Clamp { min, max } => {
                 finite("min", *min)?;
                 finite("max", *max)?;
                 if min > max {
-                    return Err(TransformError { field: "max", reason: format!("{max} is below min {min}") });
+                    return Err(TransformError {
+                        field: "max",
+                        reason: format!("{max} is below min {min}"),
+                    });
                 }
                 Ok(())
             }
             TransformOp::Noise { std, .. } => {
                 finite("std", *std)?;
                 if *std < 0.0 {
-                    return Err(TransformError { field: "std", reason: format!("must be ≥ 0, got {std}") });
+                    return Err(TransformError {
+                        field: "std",
+                        reason: format!("must be ≥ 0, got {std}"),
+                    });
                 }
                 Ok(())
             }
             TransformOp::Lerp { model, t } => {
                 if model.is_empty() {
-                    return Err(TransformError { field: "model", reason: "must name a model file".into() });
+                    return Err(TransformError {
+                        field: "model",
+                        reason: "must name a model file".into(),
+                    });
                 }
                 finite("t", *t)
             }
@@ -142,7 +154,9 @@ impl TransformOp {
             TransformOp::Scale { factor } => values.iter_mut().for_each(|x| *x *= factor),
             TransformOp::Add { value } => values.iter_mut().for_each(|x| *x += value),
             TransformOp::Set { value } => values.fill(value),
-            TransformOp::Clamp { min, max } => values.iter_mut().for_each(|x| *x = x.clamp(min, max)),
+            TransformOp::Clamp { min, max } => {
+                values.iter_mut().for_each(|x| *x = x.clamp(min, max))
+            }
             TransformOp::Zero => values.fill(0.0),
             TransformOp::Negate => values.iter_mut().for_each(|x| *x = -*x),
             TransformOp::Noise { seed, std } => {
@@ -199,17 +213,35 @@ mod tests {
         op.apply(&mut whole, 0, None);
         let mut tail = vec![0f32; 5_000];
         op.apply(&mut tail, 5_000, None);
-        assert_eq!(&whole[5_000..], &tail[..], "noise depends on (seed, index) only");
+        assert_eq!(
+            &whole[5_000..],
+            &tail[..],
+            "noise depends on (seed, index) only"
+        );
         let mean = whole.iter().map(|&x| f64::from(x)).sum::<f64>() / 1e4;
-        let var = whole.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / 1e4;
-        assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.05, "N(0,1) sample: mean {mean}, var {var}");
+        let var = whole
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / 1e4;
+        assert!(
+            mean.abs() < 0.05 && (var - 1.0).abs() < 0.05,
+            "N(0,1) sample: mean {mean}, var {var}"
+        );
     }
 
     #[test]
     fn validation_names_the_field() {
-        let e = TransformOp::Clamp { min: 1.0, max: 0.0 }.validate().unwrap_err();
+        let e = TransformOp::Clamp { min: 1.0, max: 0.0 }
+            .validate()
+            .unwrap_err();
         assert_eq!(e.field, "max");
-        let e = TransformOp::Noise { seed: 0, std: f32::NAN }.validate().unwrap_err();
+        let e = TransformOp::Noise {
+            seed: 0,
+            std: f32::NAN,
+        }
+        .validate()
+        .unwrap_err();
         assert_eq!(e.field, "std");
     }
 }
