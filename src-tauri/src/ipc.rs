@@ -3,7 +3,7 @@
 //! # The IPC number rule
 //!
 //! * Offsets, lengths, dimensions and counts are `u64` in Rust and cross as TypeScript
-//!   `number` (`#[specta(type = f64)]` on the field). This is exact because the GGUF reader
+//!   `number` (`#[specta(type = Number)]` on the field). This is exact because the GGUF reader
 //!   refuses files of 2^53 bytes or more (`hotpatch_gguf::MAX_FILE_SIZE`), so every validated
 //!   offset, length, count and dimension product is below 2^53 (`Number.MAX_SAFE_INTEGER`).
 //! * Arbitrary 64-bit *metadata values* (a `u64`/`i64` stored under some key) have no such
@@ -13,6 +13,7 @@
 
 use serde::Serialize;
 use specta::Type;
+use specta_typescript::Number;
 
 /// Which step of a long operation a [`Progress`] message reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
@@ -33,10 +34,10 @@ pub struct Progress {
     /// The step.
     pub stage: Stage,
     /// Units done so far within the step (bytes or items).
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub done: u64,
     /// Units the step has in total (0 when unknown).
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub total: u64,
     /// A short human-readable line for the status bar.
     pub message: String,

@@ -12,7 +12,10 @@ pub const DEMO_MODEL: &str = "demo/hotpatch-demo.gguf";
 
 /// The model to open at launch, if any can be found.
 pub fn startup_model(args: impl IntoIterator<Item = String>) -> Option<PathBuf> {
-    if let Some(arg) = args.into_iter().find(|a| !a.is_empty() && !a.starts_with('-')) {
+    if let Some(arg) = args
+        .into_iter()
+        .find(|a| !a.is_empty() && !a.starts_with('-'))
+    {
         return Some(PathBuf::from(arg));
     }
     if let Some(env) = std::env::var_os("HOTPATCH_MODEL").filter(|v| !v.is_empty()) {
@@ -27,13 +30,20 @@ pub fn find_demo_model() -> Option<PathBuf> {
     if let Ok(cwd) = std::env::current_dir() {
         roots.push(cwd);
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+    {
         roots.push(dir);
     }
     // The checkout this binary was built from (src-tauri/..).
     roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
     roots
         .iter()
-        .flat_map(|r| r.ancestors().map(|a| a.join(DEMO_MODEL)).collect::<Vec<_>>())
+        .flat_map(|r| {
+            r.ancestors()
+                .map(|a| a.join(DEMO_MODEL))
+                .collect::<Vec<_>>()
+        })
         .find(|p| p.is_file())
 }

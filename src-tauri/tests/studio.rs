@@ -29,7 +29,7 @@ mod bindings {
             "readMetadata",
         ] {
             assert!(
-                ts.contains(&format!("async {name}(")),
+                ts.contains(&format!("\t{name}: (")),
                 "bindings must expose command {name}, registered in specta_builder"
             );
         }
@@ -178,9 +178,15 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
             "same tensor count as llama.cpp's gguf-py"
         );
         for (row, (name, ty, shape, offset, nbytes)) in rows.iter().zip(&expected) {
-            assert_eq!(&row.name, name, "tensor order and names as gguf-py reads them");
+            assert_eq!(
+                &row.name, name,
+                "tensor order and names as gguf-py reads them"
+            );
             assert_eq!(&row.ty, ty, "type of {name} as gguf-py names it");
-            assert_eq!(&row.dims, shape, "dims of {name} (ggml order, like gguf-py's shape)");
+            assert_eq!(
+                &row.dims, shape,
+                "dims of {name} (ggml order, like gguf-py's shape)"
+            );
             assert_eq!(row.offset, *offset, "absolute data offset of {name}");
             assert_eq!(row.nbytes, *nbytes, "byte size of {name}");
         }
@@ -203,7 +209,11 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
             vec![Stage::Parse, Stage::Index, Stage::Done],
             "every stage is reported once, in order"
         );
-        let arch = file.index.metadata.iter().find(|e| e.key == "general.architecture");
+        let arch = file
+            .index
+            .metadata
+            .iter()
+            .find(|e| e.key == "general.architecture");
         assert_eq!(
             arch.map(|e| meta_view(&e.value)),
             Some(MetaView::Str {

@@ -54,9 +54,24 @@ export async function startApp(args = []) {
   const port = await freePort();
   const nativePort = await freePort();
   const driverBin = process.env.TAURI_DRIVER ?? path.join(homedir(), ".cargo/bin/tauri-driver");
+  // Its own process group: tauri-driver, WebKitWebDriver and the app it launches all end
+  // with the group, even if a session is left open by a failing test.
   const driver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
+  driver.stdout.on("data", (d) => process.stderr.write(`[driver] ${d}`));
+  driver.stderr.on("data", (d) => process.stderr.write(`[driver] ${d}`));
+  const killGroup = async () => {
+    for (const sig of ["SIGTERM", "SIGKILL"]) {
+      try {
+        process.kill(-driver.pid, sig);
+      } catch {
+        return; // group already gone
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
   try {
     await waitForPort(port, driver, 15000);
     const browser = await remote({
@@ -71,12 +86,12 @@ export async function startApp(args = []) {
       try {
         await browser.deleteSession();
       } finally {
-        driver.kill("SIGTERM");
+        await killGroup();
       }
     };
     return { browser, stop };
   } catch (e) {
-    driver.kill("SIGTERM");
+    await killGroup();
     throw e;
   }
 }

@@ -45,11 +45,14 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
     const names = await browser.execute(() =>
       [...document.querySelectorAll('[data-testid="tensor-item"]')].map((e) => e.getAttribute("data-name")),
     );
-    assert.deepEqual(
-      names,
-      expected.tensors.map((t) => t[0]),
-      "the tree lists every tensor gguf-py reads, in file order (global group holds token_embd and output)",
-    );
+    // The tree shows tensors outside any block first, then blk.0, blk.1, ... each in file order.
+    const all = expected.tensors.map((t) => t[0]);
+    const blockOf = (n) => (/^blk\.(\d+)\./.exec(n) ? Number(/^blk\.(\d+)\./.exec(n)[1]) : -1);
+    const grouped = all
+      .map((n, i) => [blockOf(n), i, n])
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1])
+      .map((x) => x[2]);
+    assert.deepEqual(names, grouped, "the tree lists every tensor gguf-py reads: global ones, then by block");
     const count = await browser.$('[data-testid="tensor-count"]').getText();
     assert.equal(count, `${expected.tensors.length} tensors`);
     const groups = await browser.execute(() =>
@@ -90,9 +93,12 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
   });
 
   it("streams open progress over a channel to the status bar", async () => {
-    const status = await browser.$('[data-testid="status-message"]');
-    assert.equal(await status.getText(), `opened ${demo}`, "the last Progress message (stage done) reached the UI");
-    const n = Number(await status.getAttribute("data-progress-count"));
+    const [text, count] = await browser.execute(() => {
+      const el = document.querySelector('[data-testid="status-message"]');
+      return [el?.textContent ?? "", el?.getAttribute("data-progress-count") ?? ""];
+    });
+    assert.equal(text, `opened ${demo}`, "the last Progress message (stage done) reached the UI");
+    const n = Number(count);
     assert.equal(n, 3, "parse, index and done were each streamed once");
   });
 

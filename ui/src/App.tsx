@@ -3,8 +3,16 @@
  * status bar at the bottom. State lives here; the components are presentational.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { commands, type MetaRow, type ModelSummary, type Progress, type TensorRow } from "./bindings";
-import { describeFailure, openModel, unwrap } from "./lib/ipc";
+import {
+  commands,
+  describeFailure,
+  openModel,
+  unwrap,
+  type MetaRow,
+  type ModelSummary,
+  type Progress,
+  type TensorRow,
+} from "./lib/ipc";
 import { TopBar } from "./components/TopBar";
 import { TensorTree } from "./components/TensorTree";
 import { TensorDetails } from "./components/TensorDetails";

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hotpatch_gguf::{GgufFile, MetaArray, MetaValue, TensorInfo};
 use serde::Serialize;
 use specta::Type;
+use specta_typescript::Number;
 use tauri::ipc::Channel;
 use tauri::State;
 
@@ -26,28 +27,28 @@ pub struct ModelSummary {
     /// File name only.
     pub file_name: String,
     /// Size of the file in bytes.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub file_size: u64,
     /// GGUF version (2 or 3).
     pub version: u32,
     /// Data alignment in bytes.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub alignment: u64,
     /// Offset of the tensor data section.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub data_offset: u64,
     /// `general.architecture`, if present.
     pub architecture: Option<String>,
     /// `general.name`, if present.
     pub name: Option<String>,
     /// Number of tensors.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub tensor_count: u64,
     /// Number of metadata entries.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub metadata_count: u64,
     /// Sum of all tensors' data sizes in bytes.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub tensor_bytes: u64,
     /// Tensors per element type, sorted by type name.
     pub types: Vec<TypeCount>,
@@ -60,10 +61,10 @@ pub struct TypeCount {
     /// Type name as ggml spells it (`Q4_K`, `F32`, `UNKNOWN(99)`).
     pub ty: String,
     /// Number of tensors.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub count: u64,
     /// Their data in bytes.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub bytes: u64,
 }
 
@@ -82,16 +83,16 @@ pub struct TensorRow {
     /// Whether this build knows the type (and so can decode it).
     pub known_type: bool,
     /// Dimensions in ggml order (`ne[0]` first).
-    #[specta(type = Vec<f64>)]
+    #[specta(type = Vec<Number>)]
     pub dims: Vec<u64>,
     /// Number of elements.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub n_elements: u64,
     /// Absolute offset of the data in the file.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub offset: u64,
     /// Data size in bytes.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub nbytes: u64,
     /// The transformer block (`blk.N.`) the tensor belongs to, if any.
     pub block: Option<u32>,
@@ -126,9 +127,10 @@ pub enum MetaView {
     /// An array: its element type, length and the first elements.
     Array {
         /// Element type name (`string`, `i32`, ...).
+        #[serde(rename = "elementType")]
         element_type: String,
         /// Number of elements.
-        #[specta(type = f64)]
+        #[specta(type = Number)]
         len: u64,
         /// The first [`ARRAY_PREVIEW`] elements.
         head: Vec<MetaView>,
@@ -146,7 +148,7 @@ pub struct MetaRow {
     /// The value.
     pub value: MetaView,
     /// Absolute offset of the entry in the file.
-    #[specta(type = f64)]
+    #[specta(type = Number)]
     pub offset: u64,
 }
 
@@ -185,7 +187,7 @@ pub async fn open_model(
 #[tauri::command]
 #[specta::specta]
 pub fn model_summary(state: State<'_, AppState>) -> Result<ModelSummary, IpcError> {
-    Ok(summarize(&current(&state)?))
+    Ok(summarize(current(&state)?.as_ref()))
 }
 
 /// Every tensor of the open model, in file order.
@@ -227,10 +229,7 @@ fn current(state: &AppState) -> Result<Arc<GgufFile>, IpcError> {
 }
 
 /// Opens `path`, reporting each stage to `send`. Runs on a blocking thread.
-pub fn open_with_progress(
-    path: PathBuf,
-    send: impl Fn(Progress),
-) -> Result<GgufFile, IpcError> {
+pub fn open_with_progress(path: PathBuf, send: impl Fn(Progress)) -> Result<GgufFile, IpcError> {
     let size = std::fs::metadata(&path)
         .map_err(|e| IpcError::new(ErrorCode::Io, format!("{}: {e}", path.display())))?
         .len();

@@ -1,4 +1,4 @@
-import type { ErrorCode } from "../bindings";
+import type { ErrorCode } from "../lib/ipc";
 
 export interface Failure {
   title: string;

@@ -1,5 +1,5 @@
 import { useMemo, useState } from "react";
-import type { MetaRow, MetaView } from "../bindings";
+import type { MetaRow, MetaView } from "../lib/ipc";
 import { formatCount } from "../lib/format";
 
 /** One line of text for a metadata value; arrays show their first elements. */

@@ -1,4 +1,4 @@
-import type { ModelSummary } from "../bindings";
+import type { ModelSummary } from "../lib/ipc";
 import { formatBytes, formatCount, formatOffset, typeFamily } from "../lib/format";
 
 export function ModelOverview({ summary }: { summary: ModelSummary }) {

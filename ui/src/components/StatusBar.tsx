@@ -1,4 +1,4 @@
-import type { ModelSummary, Progress } from "../bindings";
+import type { ModelSummary, Progress } from "../lib/ipc";
 import { formatBytes } from "../lib/format";
 
 interface Props {

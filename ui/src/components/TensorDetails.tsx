@@ -1,4 +1,4 @@
-import type { ModelSummary, TensorRow } from "../bindings";
+import type { ModelSummary, TensorRow } from "../lib/ipc";
 import { bitsPerWeight, formatBytes, formatCount, formatDims, formatOffset, typeFamily } from "../lib/format";
 
 export function TensorDetails({ tensor, summary }: { tensor: TensorRow | null; summary: ModelSummary }) {

@@ -1,5 +1,5 @@
 import { useMemo, useState } from "react";
-import type { TensorRow } from "../bindings";
+import type { TensorRow } from "../lib/ipc";
 import { formatBytes, typeFamily } from "../lib/format";
 import { groupTensors, shortName } from "../lib/model/tree";
 

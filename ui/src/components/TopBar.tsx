@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import type { ModelSummary } from "../bindings";
+import type { ModelSummary } from "../lib/ipc";
 import type { ThemeChoice } from "../lib/theme";
 
 interface Props {

@@ -3,7 +3,22 @@
  * a thrown {@link IpcFailure} carrying the backend's typed `{ code, message }`.
  */
 import { Channel } from "@tauri-apps/api/core";
-import { commands, type ErrorCode, type IpcError, type ModelSummary, type Progress, type Result } from "../bindings";
+import {
+  commands,
+  type ErrorCode,
+  type IpcError,
+  type ModelSummary_Serialize,
+  type Progress,
+  type TensorRow_Serialize,
+} from "../bindings";
+
+export { commands };
+export type { ErrorCode, IpcError, MetaRow, MetaView, Progress, TypeCount } from "../bindings";
+/** What commands return (specta also emits a `_Deserialize` shape for arguments; results use this). */
+export type ModelSummary = ModelSummary_Serialize;
+export type TensorRow = TensorRow_Serialize;
+/** The shape tauri-specta gives every fallible command's result. */
+export type Result<T, E> = { status: "ok"; data: T } | { status: "error"; error: E };
 
 /** A command failed; `code` is the backend's {@link ErrorCode}, for branching. */
 export class IpcFailure extends Error {

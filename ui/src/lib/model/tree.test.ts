@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { TensorRow } from "../../bindings";
+import type { TensorRow } from "../ipc";
 import { groupTensors, shortName } from "./tree";
 
 function row(index: number, name: string, nbytes = 10): TensorRow {

@@ -2,7 +2,7 @@
  * The tensor tree: tensors grouped by transformer block (`blk.N.`), global tensors first,
  * blocks in numeric order, tensors in file order within a group; filtered by name.
  */
-import type { TensorRow } from "../../bindings";
+import type { TensorRow } from "../ipc";
 
 export interface TensorGroup {
   /** Stable key: `global` or `blk.N`. */
