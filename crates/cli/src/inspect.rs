@@ -63,7 +63,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "tensors": tensors,
         });
         if m.is_split() {
-            doc["shards"] = json!(m.shards.iter().map(|s| s.path().display().to_string()).collect::<Vec<_>>());
+            doc["shards"] = json!(m
+                .shards
+                .iter()
+                .map(|s| s.path().display().to_string())
+                .collect::<Vec<_>>());
         }
         serde_json::to_writer(&mut out, &doc)?;
         writeln!(out)?;
@@ -77,16 +81,30 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             idx.data_offset,
             idx.metadata.len(),
             m.tensors.len(),
-            if m.is_split() { format!(" in {} shards", m.shards.len()) } else { String::new() }
+            if m.is_split() {
+                format!(" in {} shards", m.shards.len())
+            } else {
+                String::new()
+            }
         )?;
         writeln!(out, "\nmetadata:")?;
         for e in &idx.metadata {
-            writeln!(out, "  {:<40} {:<8} {}", e.key, e.value.value_type().name(), value_short(&e.value))?;
+            writeln!(
+                out,
+                "  {:<40} {:<8} {}",
+                e.key,
+                e.value.value_type().name(),
+                value_short(&e.value)
+            )?;
         }
         writeln!(out, "\ntensors:")?;
         for t in &m.tensors {
             let dims: Vec<String> = t.dims.iter().map(u64::to_string).collect();
-            let shard = if m.is_split() { format!("  shard {}", t.shard) } else { String::new() };
+            let shard = if m.is_split() {
+                format!("  shard {}", t.shard)
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
                 "  {:<40} {:<8} [{}]  offset {:#x}  {} bytes{shard}",

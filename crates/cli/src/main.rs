@@ -43,9 +43,16 @@ fn main() -> ExitCode {
             let text = e.render().to_string();
             // clap's first paragraph (the problem), on one line; the usage that follows is
             // what `--help` is for.
-            let first: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+            let first: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
             let first = first.join(" ");
-            eprintln!("hotpatch: {} (see hotpatch --help)", first.trim_start_matches("error: "));
+            eprintln!(
+                "hotpatch: {} (see hotpatch --help)",
+                first.trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };

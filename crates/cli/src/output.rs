@@ -11,14 +11,19 @@ use serde_json::{json, Value};
 pub fn open_model(path: &Path) -> anyhow::Result<GgufModel> {
     GgufModel::open(path).map_err(|e| match e {
         // Already names the file.
-        hotpatch_gguf::GgufError::Io { .. } | hotpatch_gguf::GgufError::Split { .. } => anyhow::Error::new(e),
+        hotpatch_gguf::GgufError::Io { .. } | hotpatch_gguf::GgufError::Split { .. } => {
+            anyhow::Error::new(e)
+        }
         e => anyhow::Error::new(e).context(path.display().to_string()),
     })
 }
 
 /// Whether an error is a closed stdout (e.g. `hotpatch inspect m.gguf | head`): not an error.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// A float as JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
@@ -79,7 +84,11 @@ pub fn write_f32_json(w: &mut impl Write, v: f32, buf: &mut ryu::Buffer) -> io::
     if v.is_nan() {
         w.write_all(b"\"NaN\"")
     } else if v.is_infinite() {
-        w.write_all(if v > 0.0 { b"\"Infinity\"" } else { b"\"-Infinity\"" })
+        w.write_all(if v > 0.0 {
+            b"\"Infinity\""
+        } else {
+            b"\"-Infinity\""
+        })
     } else {
         w.write_all(buf.format_finite(v).as_bytes())
     }
@@ -102,7 +111,12 @@ pub fn value_short(v: &MetaValue) -> String {
             let items = j.as_array().map(Vec::as_slice).unwrap_or_default();
             let head: Vec<String> = items.iter().take(6).map(Value::to_string).collect();
             let more = if items.len() > 6 { ", …" } else { "" };
-            format!("[{}{more}] ({} × {})", head.join(", "), a.len(), a.element_type())
+            format!(
+                "[{}{more}] ({} × {})",
+                head.join(", "),
+                a.len(),
+                a.element_type()
+            )
         }
         v => value_json(v).to_string(),
     }

@@ -48,14 +48,28 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let t = m
         .tensor(&a.name)
         .with_context(|| format!("{}: no tensor named '{}'", a.model.display(), a.name))?;
-    let ty = t.ggml_type().with_context(|| a.model.display().to_string())?;
+    let ty = t
+        .ggml_type()
+        .with_context(|| a.model.display().to_string())?;
     if a.start > t.n_elements {
-        bail!("--start {} is past the end of tensor '{}' ({} elements)", a.start, t.name, t.n_elements);
+        bail!(
+            "--start {} is past the end of tensor '{}' ({} elements)",
+            a.start,
+            t.name,
+            t.n_elements
+        );
     }
     let count = a.count.unwrap_or(t.n_elements - a.start);
-    let end = a.start.checked_add(count).filter(|&e| e <= t.n_elements).with_context(|| {
-        format!("--start {} --count {count} runs past the end of tensor '{}' ({} elements)", a.start, t.name, t.n_elements)
-    })?;
+    let end = a
+        .start
+        .checked_add(count)
+        .filter(|&e| e <= t.n_elements)
+        .with_context(|| {
+            format!(
+                "--start {} --count {count} runs past the end of tensor '{}' ({} elements)",
+                a.start, t.name, t.n_elements
+            )
+        })?;
     if !ty.can_dequantize() {
         bail!("tensor '{}' is {ty}: no dequantizer for {ty} yet", t.name);
     }
@@ -71,7 +85,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let block1 = end.min(pos + STEP_BLOCKS_ELEMS).div_ceil(bs);
         let bytes = data
             .get((block0 * ts) as usize..(block1 * ts) as usize)
-            .with_context(|| format!("tensor '{}': blocks {block0}..{block1} are outside its data", t.name))?;
+            .with_context(|| {
+                format!(
+                    "tensor '{}': blocks {block0}..{block1} are outside its data",
+                    t.name
+                )
+            })?;
         vals.resize(((block1 - block0) * bs) as usize, 0f32);
         dequantize(ty, bytes, vals).with_context(|| format!("tensor '{}'", t.name))?;
         let from = (pos - block0 * bs) as usize;
@@ -81,15 +100,29 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // The first chunk is decoded before anything is written, so an unsupported type leaves
     // neither partial output nor an empty --raw-f32 file.
     let mut pos = a.start;
-    let first = if pos < end { Some(decode(pos, &mut vals)?) } else { None };
+    let first = if pos < end {
+        Some(decode(pos, &mut vals)?)
+    } else {
+        None
+    };
 
     let mut sink: Box<dyn Sink> = match &a.raw_f32 {
         Some(p) => Box::new(RawSink {
-            w: BufWriter::new(File::create(p).with_context(|| format!("{}: cannot create", p.display()))?),
+            w: BufWriter::new(
+                File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
+            ),
             path: p.clone(),
         }),
-        None if a.json => Box::new(JsonSink { w: BufWriter::new(io::stdout().lock()), first: true, buf: ryu::Buffer::new() }),
-        None => Box::new(TextSink { w: BufWriter::new(io::stdout().lock()), n: 0, buf: ryu::Buffer::new() }),
+        None if a.json => Box::new(JsonSink {
+            w: BufWriter::new(io::stdout().lock()),
+            first: true,
+            buf: ryu::Buffer::new(),
+        }),
+        None => Box::new(TextSink {
+            w: BufWriter::new(io::stdout().lock()),
+            n: 0,
+            buf: ryu::Buffer::new(),
+        }),
     };
     if a.json {
         let head = json!({"name": t.name, "type": ty.name(), "dims": t.dims, "start": a.start});
@@ -99,7 +132,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         sink.raw(b",\"values\":[")?;
     } else if a.raw_f32.is_none() {
         let dims: Vec<String> = t.dims.iter().map(u64::to_string).collect();
-        sink.raw(format!("{} {ty} [{}] elements {}..{}\n", t.name, dims.join(", "), a.start, end).as_bytes())?;
+        sink.raw(
+            format!(
+                "{} {ty} [{}] elements {}..{}\n",
+                t.name,
+                dims.join(", "),
+                a.start,
+                end
+            )
+            .as_bytes(),
+        )?;
     }
     if let Some((range, next)) = first {
         sink.values(&vals[range])?;
@@ -160,21 +202,22 @@ impl<W: Write> Sink for TextSink<W> {
     }
     fn values(&mut self, v: &[f32]) -> anyhow::Result<()> {
         for &x in v {
-            self.w.write_all(if self.n % 8 == 0 { b"" } else { b" " })?;
+            self.w
+                .write_all(if self.n.is_multiple_of(8) { b"" } else { b" " })?;
             if x.is_finite() {
                 self.w.write_all(self.buf.format_finite(x).as_bytes())?;
             } else {
                 write!(self.w, "{x}")?;
             }
             self.n += 1;
-            if self.n % 8 == 0 {
+            if self.n.is_multiple_of(8) {
                 self.w.write_all(b"\n")?;
             }
         }
         Ok(())
     }
     fn finish(&mut self) -> anyhow::Result<()> {
-        if self.n % 8 != 0 {
+        if !self.n.is_multiple_of(8) {
             self.w.write_all(b"\n")?;
         }
         Ok(self.w.flush()?)
@@ -192,12 +235,16 @@ impl Sink for RawSink {
     }
     fn values(&mut self, v: &[f32]) -> anyhow::Result<()> {
         for x in v {
-            self.w.write_all(&x.to_le_bytes()).with_context(|| format!("{}: write failed", self.path.display()))?;
+            self.w
+                .write_all(&x.to_le_bytes())
+                .with_context(|| format!("{}: write failed", self.path.display()))?;
         }
         Ok(())
     }
     fn finish(&mut self) -> anyhow::Result<()> {
-        self.w.flush().with_context(|| format!("{}: write failed", self.path.display()))?;
+        self.w
+            .flush()
+            .with_context(|| format!("{}: write failed", self.path.display()))?;
         Ok(())
     }
 }
