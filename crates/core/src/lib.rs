@@ -12,6 +12,7 @@
 //! - Protection: read-only ranges checked by every write path, plus page protection.
 //! - Layer 1 ([`Engine::memory`]) and Layer 2 ([`Engine::bytes`]): [`layers`].
 //! - Events: [`Event`], delivered in order to [`Engine::subscribe`] / [`Engine::on_event`].
+//! - Tensors ([`tensor`]), diff ([`diff`]) and configurations ([`config`]) build on the above.
 //!
 //! ```no_run
 //! use hotpatch_core::{Engine, Mode};
@@ -25,6 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod config;
+pub mod diff;
 mod engine;
 mod error;
 mod event;
@@ -33,6 +36,7 @@ pub mod layers;
 pub mod ops;
 mod platform;
 pub mod rangeset;
+pub mod tensor;
 pub mod wal;
 
 pub use engine::{
