@@ -276,17 +276,7 @@ impl GgmlType {
         use GgmlType::*;
         !matches!(
             self,
-            IQ2_XXS
-                | IQ2_XS
-                | IQ3_XXS
-                | IQ1_S
-                | IQ3_S
-                | IQ2_S
-                | IQ1_M
-                | IQ4_NL
-                | IQ4_XS
-                | NVFP4
-                | Q1_0
+            IQ2_XXS | IQ2_XS | IQ3_XXS | IQ1_S | IQ3_S | IQ2_S | IQ1_M | NVFP4 | Q1_0
         )
     }
 

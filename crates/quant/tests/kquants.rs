@@ -6,5 +6,7 @@
 
 #[path = "kq/common.rs"]
 mod common;
+#[path = "kq/iquant.rs"]
+mod iquant;
 #[path = "kq/kquant.rs"]
 mod kquant;
