@@ -96,7 +96,10 @@ fn tensor() -> impl Strategy<Value = T> {
         })
 }
 
-fn model() -> impl Strategy<Value = (u32, Option<u32>, Vec<(String, MetaValue)>, Vec<T>)> {
+/// Version, alignment (if set), metadata, tensors.
+type Model = (u32, Option<u32>, Vec<(String, MetaValue)>, Vec<T>);
+
+fn model() -> impl Strategy<Value = Model> {
     (
         prop::sample::select(vec![2u32, 3]),
         prop::option::of(prop::sample::select(vec![1u32, 8, 32, 64, 4096])),
