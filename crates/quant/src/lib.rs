@@ -15,6 +15,7 @@
 //! assert!((back[31] - src[31]).abs() < 0.02);
 //! ```
 
+pub mod block;
 mod error;
 mod types;
 
