@@ -595,7 +595,8 @@ async fn forward(
         });
         tracker.event.latency_us = tracker.t0.elapsed().as_micros() as u64;
         let status = parts.status.as_u16();
-        let body = StreamBody::new(upstream_body, rewriter, recorder, tracker, status);
+        let mut body = StreamBody::new(upstream_body, rewriter, recorder, tracker, status);
+        body.sse = true;
         return Response::from_parts(parts, Body::new(body));
     }
     // A whole JSON answer: read it (bounded, timed), filter, maybe cache.
@@ -662,6 +663,8 @@ struct StreamBody {
     status: u16,
     idle: Duration,
     sleep: Pin<Box<Sleep>>,
+    /// An SSE answer: failures end it with an `error` event rather than an abort.
+    sse: bool,
 }
 
 impl StreamBody {
@@ -681,6 +684,7 @@ impl StreamBody {
             status,
             idle,
             sleep: Box::pin(tokio::time::sleep(idle)),
+            sse: false,
         }
     }
 
@@ -707,6 +711,26 @@ impl StreamBody {
                 .insert(rec.key, cached, Instant::now());
         }
         tracker.emit(self.status);
+    }
+
+    /// The stream failed: report it; an SSE client gets a last `error` event (the way
+    /// llama.cpp and OpenAI report mid-stream errors), other bodies are aborted.
+    fn broken(&mut self, message: String) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.sse {
+            // Text held back by the filters is final now: filter and release it first.
+            let mut out = self
+                .rewriter
+                .as_mut()
+                .map(SseRewriter::finish)
+                .unwrap_or_default();
+            let event = serde_json::json!({"error": {"message": message, "type": "hotpatch_proxy_error", "code": "upstream_broken"}});
+            out.extend_from_slice(format!("data: {event}\n\n").as_bytes());
+            let out = self.out(Bytes::from(out));
+            self.fail(message);
+            return Poll::Ready(Some(Ok(Frame::data(out))));
+        }
+        self.fail(message.clone());
+        Poll::Ready(Some(Err(message.into())))
     }
 
     fn fail(&mut self, message: String) {
@@ -764,11 +788,7 @@ impl http_body::Body for StreamBody {
                         None => (data, false),
                         Some(rw) => match rw.push(&data) {
                             Ok(o) => (Bytes::from(o.bytes), o.done),
-                            Err(e) => {
-                                let msg = e.to_string();
-                                this.fail(msg.clone());
-                                return Poll::Ready(Some(Err(msg.into())));
-                            }
+                            Err(e) => return this.broken(e.to_string()),
                         },
                     };
                     if done {
@@ -785,9 +805,7 @@ impl http_body::Body for StreamBody {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    let msg = format!("upstream stream broken: {}", describe(&e));
-                    this.fail(msg.clone());
-                    return Poll::Ready(Some(Err(msg.into())));
+                    return this.broken(format!("upstream stream broken: {}", describe(&e)));
                 }
                 Poll::Ready(None) => {
                     this.inner = None;
@@ -810,8 +828,7 @@ impl http_body::Body for StreamBody {
                             "upstream sent nothing for {} ms; stream cut",
                             this.idle.as_millis()
                         );
-                        this.fail(msg.clone());
-                        return Poll::Ready(Some(Err(msg.into())));
+                        return this.broken(msg);
                     }
                     return Poll::Pending;
                 }
