@@ -8,5 +8,9 @@ pub enum CodecError {
     Unsupported { ty: GgmlType, op: &'static str },
     /// Buffers are not a whole number of blocks or do not match each other.
     #[error("{ty}: {bytes} bytes and {values} values are not the same whole number of blocks (block size {bs}, {ts} bytes per block)", bs = ty.block_size(), ts = ty.type_size())]
-    Length { ty: GgmlType, bytes: usize, values: usize },
+    Length {
+        ty: GgmlType,
+        bytes: usize,
+        values: usize,
+    },
 }

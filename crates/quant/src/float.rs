@@ -6,7 +6,10 @@ pub(crate) fn handles(_ty: GgmlType) -> bool {
 }
 
 pub(crate) fn dequantize(ty: GgmlType, _src: &[u8], _dst: &mut [f32]) -> Result<(), CodecError> {
-    Err(CodecError::Unsupported { ty, op: "dequantize" })
+    Err(CodecError::Unsupported {
+        ty,
+        op: "dequantize",
+    })
 }
 
 pub(crate) fn quantize(ty: GgmlType, _src: &[f32], _dst: &mut [u8]) -> Result<(), CodecError> {

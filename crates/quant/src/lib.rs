@@ -15,6 +15,7 @@
 //! assert!((back[31] - src[31]).abs() < 0.02);
 //! ```
 
+pub mod block;
 mod error;
 mod types;
 
@@ -32,7 +33,10 @@ pub use types::GgmlType;
 pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
     check_lengths(ty, src.len(), dst.len())?;
     if !ty.can_dequantize() {
-        return Err(CodecError::Unsupported { ty, op: "dequantize" });
+        return Err(CodecError::Unsupported {
+            ty,
+            op: "dequantize",
+        });
     }
     if float::handles(ty) {
         float::dequantize(ty, src, dst)
@@ -43,7 +47,10 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Codec
     } else if iquants::handles(ty) {
         iquants::dequantize(ty, src, dst)
     } else {
-        Err(CodecError::Unsupported { ty, op: "dequantize" })
+        Err(CodecError::Unsupported {
+            ty,
+            op: "dequantize",
+        })
     }
 }
 
@@ -70,7 +77,7 @@ pub fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), CodecEr
 fn check_lengths(ty: GgmlType, bytes: usize, values: usize) -> Result<(), CodecError> {
     let ts = ty.type_size();
     let bs = ty.block_size();
-    if bytes % ts != 0 || values % bs != 0 || bytes / ts != values / bs {
+    if !bytes.is_multiple_of(ts) || !values.is_multiple_of(bs) || bytes / ts != values / bs {
         return Err(CodecError::Length { ty, bytes, values });
     }
     Ok(())

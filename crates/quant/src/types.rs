@@ -46,7 +46,40 @@ pub enum GgmlType {
 impl GgmlType {
     /// Every known type, in id order.
     pub const ALL: &'static [GgmlType] = &[
-        GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ3_XXS, GgmlType::IQ1_S, GgmlType::IQ4_NL, GgmlType::IQ3_S, GgmlType::IQ2_S, GgmlType::IQ4_XS, GgmlType::I8, GgmlType::I16, GgmlType::I32, GgmlType::I64, GgmlType::F64, GgmlType::IQ1_M, GgmlType::BF16, GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::MXFP4, GgmlType::NVFP4, GgmlType::Q1_0,
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+        GgmlType::Q8_1,
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+        GgmlType::Q8_K,
+        GgmlType::IQ2_XXS,
+        GgmlType::IQ2_XS,
+        GgmlType::IQ3_XXS,
+        GgmlType::IQ1_S,
+        GgmlType::IQ4_NL,
+        GgmlType::IQ3_S,
+        GgmlType::IQ2_S,
+        GgmlType::IQ4_XS,
+        GgmlType::I8,
+        GgmlType::I16,
+        GgmlType::I32,
+        GgmlType::I64,
+        GgmlType::F64,
+        GgmlType::IQ1_M,
+        GgmlType::BF16,
+        GgmlType::TQ1_0,
+        GgmlType::TQ2_0,
+        GgmlType::MXFP4,
+        GgmlType::NVFP4,
+        GgmlType::Q1_0,
     ];
 
     /// The type for a raw ggml type id, if known.
@@ -92,7 +125,10 @@ impl GgmlType {
 
     /// The type for its ggml name (`"Q4_K"`, `"BF16"`), case-insensitive.
     pub fn from_name(name: &str) -> Option<GgmlType> {
-        Self::ALL.iter().copied().find(|t| t.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
     /// The raw ggml type id.
@@ -190,7 +226,7 @@ impl GgmlType {
             GgmlType::Q5_0 => 22,
             GgmlType::Q5_1 => 24,
             GgmlType::Q8_0 => 34,
-            GgmlType::Q8_1 => 40,
+            GgmlType::Q8_1 => 36,
             GgmlType::Q2_K => 84,
             GgmlType::Q3_K => 110,
             GgmlType::Q4_K => 144,
@@ -224,7 +260,7 @@ impl GgmlType {
     /// size overflows.
     pub fn row_bytes(self, n: u64) -> Option<usize> {
         let bs = self.block_size() as u64;
-        if n % bs != 0 {
+        if !n.is_multiple_of(bs) {
             return None;
         }
         usize::try_from((n / bs).checked_mul(self.type_size() as u64)?).ok()
@@ -240,7 +276,7 @@ impl GgmlType {
         use GgmlType::*;
         !matches!(
             self,
-            IQ2_XXS | IQ2_XS | IQ3_XXS | IQ1_S | IQ3_S | IQ2_S | IQ1_M | IQ4_NL | IQ4_XS | NVFP4 | Q1_0
+            IQ2_XXS | IQ2_XS | IQ3_XXS | IQ1_S | IQ3_S | IQ2_S | IQ1_M | NVFP4 | Q1_0
         )
     }
 

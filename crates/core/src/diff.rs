@@ -1,0 +1,848 @@
+//! Tensor-by-tensor comparison of two models.
+//!
+//! Overview: the tensors of model A and model B are aligned by name. For every pair the diff
+//! engine reports how far apart the two tensors are, as numbers a user can rank by:
+//! maximum and mean absolute difference, RMSE, relative error (‖A−B‖/‖A‖), cosine similarity,
+//! signal-to-noise ratio in dB (A is the signal, A−B the noise) and the count of elements whose
+//! values differ. Tensors found in only one model are listed apart.
+//!
+//! - **Fast path**: two tensors of the same type whose bytes are equal are reported identical
+//!   without dequantizing anything (a `memcmp`, i.e. memory speed).
+//! - **Across types** (F16 against Q4_K, say): both sides are dequantized to f32 through
+//!   [`hotpatch_quant::dequantize`] in fixed-size chunks, so memory use does not grow with the
+//!   tensor's size ([`CHUNK_ELEMENTS`] values per side).
+//! - **Difference map**: optionally, a downsampled picture of |A−B| per tensor (the tensor seen
+//!   as rows × `ne[0]` columns, max-abs pooled to at most W×H cells) for a heatmap.
+//! - **Progress and cancel**: a callback receives the bytes processed so far; an [`AtomicBool`]
+//!   stops the run between chunks with [`DiffError::Cancelled`].
+//!
+//! Non-finite values (NaN, ±Inf) never poison the metrics: element pairs where either side is not
+//! finite are left out of the numeric metrics and counted in [`TensorDiff::non_finite`]; they
+//! still count as differing unless both sides hold the same non-finite value.
+//!
+//! ```no_run
+//! use hotpatch_core::diff::{diff_models, DiffOptions, DiffTensor};
+//! # fn demo(a: Vec<DiffTensor<'_>>, b: Vec<DiffTensor<'_>>) {
+//! let report = diff_models(&a, &b, &DiffOptions::default(), &mut |_| {}, None).unwrap();
+//! for t in &report.tensors {
+//!     println!("{} rmse={:?}", t.name, t.rmse);
+//! }
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hotpatch_quant::GgmlType;
+use serde::Serialize;
+
+/// Values dequantized per side and per step. A multiple of every ggml block size (1, 32, 64,
+/// 128, 256), so a chunk boundary never splits a block; 16 Ki f32 = 64 KiB per side stays in L2.
+pub const CHUNK_ELEMENTS: usize = 16 * 1024;
+
+/// The largest difference map accepted (cells), so a caller cannot ask for an unbounded buffer.
+pub const MAX_MAP_CELLS: usize = 4096 * 4096;
+
+/// One tensor of a model, as the diff engine sees it: its name, type, shape and raw data.
+#[derive(Debug, Clone, Copy)]
+pub struct DiffTensor<'a> {
+    /// The tensor's name, e.g. `blk.0.attn_q.weight`.
+    pub name: &'a str,
+    /// The raw ggml type id as stored in the file.
+    pub type_id: u32,
+    /// Dimensions in ggml order (`ne[0]` first, the contiguous one).
+    pub dims: &'a [u64],
+    /// The tensor's bytes (exactly the size its type and shape imply).
+    pub data: &'a [u8],
+}
+
+impl DiffTensor<'_> {
+    /// The tensor's type, if the id is one ggml knows.
+    pub fn ggml_type(&self) -> Option<GgmlType> {
+        GgmlType::from_id(self.type_id)
+    }
+
+    fn type_name(&self) -> String {
+        match self.ggml_type() {
+            Some(t) => t.name().to_string(),
+            None => format!("unknown({})", self.type_id),
+        }
+    }
+
+    fn n_elements(&self) -> Option<u64> {
+        self.dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+    }
+}
+
+/// The tensors of an opened model (single file or split), ready for [`diff_models`].
+///
+/// Fails only if a tensor's data range is outside its file, which the reader already refuses.
+pub fn tensors_of(
+    model: &hotpatch_gguf::GgufModel,
+) -> Result<Vec<DiffTensor<'_>>, hotpatch_gguf::GgufError> {
+    model
+        .tensors
+        .iter()
+        .map(|t| {
+            Ok(DiffTensor {
+                name: &t.name,
+                type_id: t.ty.id(),
+                dims: &t.dims,
+                data: model.tensor_data(t)?,
+            })
+        })
+        .collect()
+}
+
+/// Options of a diff run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffOptions {
+    /// Compute a difference map of at most `(width, height)` cells per tensor.
+    pub map: Option<(usize, usize)>,
+    /// Worker threads (tensors are distributed among them). 0 or 1 = the calling thread only.
+    pub threads: usize,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions {
+            map: None,
+            threads: 1,
+        }
+    }
+}
+
+/// Progress of a diff run, passed to the progress callback after every chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffProgress {
+    /// Bytes of tensor data (both sides) processed so far.
+    pub done_bytes: u64,
+    /// Bytes of tensor data (both sides) of every aligned pair.
+    pub total_bytes: u64,
+    /// Aligned tensor pairs finished.
+    pub done_tensors: usize,
+    /// Aligned tensor pairs in total.
+    pub total_tensors: usize,
+}
+
+/// Why a diff run stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiffError {
+    /// The cancel flag was raised.
+    #[error("diff cancelled")]
+    Cancelled,
+    /// The requested difference map is empty or too large.
+    #[error("difference map {width}x{height} is invalid: each side must be at least 1 and the map at most {max} cells")]
+    BadMapSize {
+        /// Requested width.
+        width: usize,
+        /// Requested height.
+        height: usize,
+        /// [`MAX_MAP_CELLS`].
+        max: usize,
+    },
+    /// The same tensor name appears twice in one model.
+    #[error("model {model}: tensor '{name}' appears more than once")]
+    DuplicateTensor {
+        /// `"A"` or `"B"`.
+        model: &'static str,
+        /// The duplicated name.
+        name: String,
+    },
+}
+
+/// How a pair of tensors was compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "reason")]
+pub enum DiffStatus {
+    /// Both sides were compared value by value (or byte by byte on the fast path).
+    Compared,
+    /// The shapes differ; no value comparison is possible.
+    ShapeMismatch,
+    /// A side could not be turned into f32 values (no codec, unknown type, bad size).
+    Unsupported(String),
+}
+
+/// A downsampled map of |A−B| for one tensor: `height` rows of `width` cells, row-major,
+/// each cell the maximum |A−B| over the elements it covers (+∞ where a pair is not finite
+/// and differs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffMap {
+    /// Cells per row (≤ the requested width and ≤ `ne[0]`).
+    pub width: usize,
+    /// Rows of cells (≤ the requested height and ≤ the tensor's row count).
+    pub height: usize,
+    /// The tensor's element rows (product of `dims[1..]`).
+    pub source_rows: u64,
+    /// The tensor's row length (`dims[0]`).
+    pub source_cols: u64,
+    /// `width * height` cells, row-major.
+    pub cells: Vec<f32>,
+}
+
+/// The comparison of one tensor present in both models.
+///
+/// Metrics are `None` when the pair was not compared (see [`TensorDiff::status`]), and in the
+/// specific undefined cases documented per field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorDiff {
+    /// Tensor name.
+    pub name: String,
+    /// Type in model A (ggml name).
+    pub type_a: String,
+    /// Type in model B (ggml name).
+    pub type_b: String,
+    /// Dimensions in model A (ggml order).
+    pub dims_a: Vec<u64>,
+    /// Dimensions in model B (ggml order).
+    pub dims_b: Vec<u64>,
+    /// Elements compared (those of A when the shapes differ).
+    pub n_elements: u64,
+    /// How the pair was compared.
+    pub status: DiffStatus,
+    /// Same type and same bytes (the fast path).
+    pub bytes_identical: bool,
+    /// Every element has the same value on both sides (`-0 == +0`; NaN equals NaN).
+    pub identical: bool,
+    /// Elements whose values differ.
+    pub n_diff: u64,
+    /// Element pairs left out of the numeric metrics because a side is NaN or ±Inf.
+    pub non_finite: u64,
+    /// max |A−B|.
+    pub max_abs: Option<f64>,
+    /// mean |A−B|.
+    pub mean_abs: Option<f64>,
+    /// sqrt(mean (A−B)²).
+    pub rmse: Option<f64>,
+    /// ‖A−B‖₂ / ‖A‖₂; `None` when A is all zeros and B is not.
+    pub rel_error: Option<f64>,
+    /// A·B / (‖A‖‖B‖); 1 when both are all zeros, `None` when exactly one is.
+    pub cosine: Option<f64>,
+    /// 10·log10(‖A‖² / ‖A−B‖²); `None` (∞) when there is no difference.
+    pub snr_db: Option<f64>,
+    /// The downsampled difference map, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map: Option<DiffMap>,
+}
+
+/// A tensor present in only one of the two models.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoneTensor {
+    /// Tensor name.
+    pub name: String,
+    /// Type (ggml name).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Dimensions (ggml order).
+    pub dims: Vec<u64>,
+}
+
+/// The result of a diff run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffReport {
+    /// Tensors of both models, most different first: pairs that could not be compared value by
+    /// value (shape mismatch, no codec) first, then by RMSE descending, then by name.
+    pub tensors: Vec<TensorDiff>,
+    /// Tensors only in model A.
+    pub only_in_a: Vec<LoneTensor>,
+    /// Tensors only in model B.
+    pub only_in_b: Vec<LoneTensor>,
+    /// Pairs whose values are identical.
+    pub identical_count: usize,
+    /// Bytes of tensor data read (both sides).
+    pub bytes_compared: u64,
+}
+
+/// Compares two models given as tensor lists. See the [module docs](self).
+///
+/// `progress` is called after every chunk (from the calling thread); `cancel`, when raised,
+/// stops the run at the next chunk.
+pub fn diff_models(
+    a: &[DiffTensor<'_>],
+    b: &[DiffTensor<'_>],
+    options: &DiffOptions,
+    progress: &mut dyn FnMut(DiffProgress),
+    cancel: Option<&AtomicBool>,
+) -> Result<DiffReport, DiffError> {
+    if let Some((w, h)) = options.map {
+        if w == 0 || h == 0 || w.saturating_mul(h) > MAX_MAP_CELLS {
+            return Err(DiffError::BadMapSize {
+                width: w,
+                height: h,
+                max: MAX_MAP_CELLS,
+            });
+        }
+    }
+    let index_b = name_index(b, "B")?;
+    let index_a = name_index(a, "A")?;
+
+    let mut pairs = Vec::new();
+    let mut only_in_a = Vec::new();
+    for ta in a {
+        match index_b.get(ta.name) {
+            Some(&j) => pairs.push((ta, &b[j])),
+            None => only_in_a.push(lone(ta)),
+        }
+    }
+    let only_in_b = b
+        .iter()
+        .filter(|tb| !index_a.contains_key(tb.name))
+        .map(lone)
+        .collect();
+
+    let total_bytes = pairs
+        .iter()
+        .map(|(x, y)| (x.data.len() + y.data.len()) as u64)
+        .sum();
+    let mut tracker = Tracker {
+        p: DiffProgress {
+            done_bytes: 0,
+            total_bytes,
+            done_tensors: 0,
+            total_tensors: pairs.len(),
+        },
+    };
+    let never = AtomicBool::new(false);
+    let cancel = cancel.unwrap_or(&never);
+
+    let mut tensors = if options.threads > 1 && pairs.len() > 1 {
+        diff_parallel(&pairs, options, &mut tracker, progress, cancel)?
+    } else {
+        let mut out = Vec::with_capacity(pairs.len());
+        for (x, y) in &pairs {
+            let mut report = |bytes: u64, finished: bool| {
+                tracker.add(bytes, finished);
+                progress(tracker.p);
+                !cancel.load(Ordering::Relaxed)
+            };
+            out.push(diff_pair(x, y, options.map, &mut report)?);
+        }
+        out
+    };
+
+    tensors.sort_by(|x, y| {
+        let rank = |t: &TensorDiff| matches!(t.status, DiffStatus::Compared);
+        rank(x)
+            .cmp(&rank(y))
+            .then_with(|| y.rmse.unwrap_or(0.0).total_cmp(&x.rmse.unwrap_or(0.0)))
+            .then_with(|| x.name.cmp(&y.name))
+    });
+    let identical_count = tensors.iter().filter(|t| t.identical).count();
+    Ok(DiffReport {
+        tensors,
+        only_in_a,
+        only_in_b,
+        identical_count,
+        bytes_compared: tracker.p.done_bytes,
+    })
+}
+
+fn name_index<'a>(
+    ts: &'a [DiffTensor<'_>],
+    model: &'static str,
+) -> Result<HashMap<&'a str, usize>, DiffError> {
+    let mut m = HashMap::with_capacity(ts.len());
+    for (i, t) in ts.iter().enumerate() {
+        if m.insert(t.name, i).is_some() {
+            return Err(DiffError::DuplicateTensor {
+                model,
+                name: t.name.to_string(),
+            });
+        }
+    }
+    Ok(m)
+}
+
+fn lone(t: &DiffTensor<'_>) -> LoneTensor {
+    LoneTensor {
+        name: t.name.to_string(),
+        ty: t.type_name(),
+        dims: t.dims.to_vec(),
+    }
+}
+
+struct Tracker {
+    p: DiffProgress,
+}
+
+impl Tracker {
+    fn add(&mut self, bytes: u64, finished: bool) {
+        self.p.done_bytes += bytes;
+        if finished {
+            self.p.done_tensors += 1;
+        }
+    }
+}
+
+/// Diffs the pairs on `options.threads` scoped threads pulling from a shared queue; progress
+/// messages come back over a channel so the callback runs on the calling thread only.
+fn diff_parallel(
+    pairs: &[(&DiffTensor<'_>, &DiffTensor<'_>)],
+    options: &DiffOptions,
+    tracker: &mut Tracker,
+    progress: &mut dyn FnMut(DiffProgress),
+    cancel: &AtomicBool,
+) -> Result<Vec<TensorDiff>, DiffError> {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::mpsc;
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(u64, bool)>();
+    let threads = options.threads.min(pairs.len());
+    let results: Vec<Result<Vec<(usize, TensorDiff)>, DiffError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let tx = tx.clone();
+                let (next, stop) = (&next, &stop);
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((x, y)) = pairs.get(i) else {
+                            return Ok(out);
+                        };
+                        let mut report = |bytes: u64, finished: bool| {
+                            // The receiver lives until every worker is joined.
+                            let _ = tx.send((bytes, finished));
+                            !(cancel.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed))
+                        };
+                        match diff_pair(x, y, options.map, &mut report) {
+                            Ok(d) => out.push((i, d)),
+                            Err(e) => {
+                                stop.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for (bytes, finished) in rx.iter() {
+            tracker.add(bytes, finished);
+            progress(tracker.p);
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut all = Vec::with_capacity(pairs.len());
+    for r in results {
+        all.extend(r?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, d)| d).collect())
+}
+
+/// Compares one aligned pair. `report(bytes, finished)` returns false to cancel.
+fn diff_pair(
+    a: &DiffTensor<'_>,
+    b: &DiffTensor<'_>,
+    map: Option<(usize, usize)>,
+    report: &mut dyn FnMut(u64, bool) -> bool,
+) -> Result<TensorDiff, DiffError> {
+    let n = a.n_elements().unwrap_or(0);
+    let mut d = TensorDiff {
+        name: a.name.to_string(),
+        type_a: a.type_name(),
+        type_b: b.type_name(),
+        dims_a: a.dims.to_vec(),
+        dims_b: b.dims.to_vec(),
+        n_elements: n,
+        status: DiffStatus::Compared,
+        bytes_identical: false,
+        identical: false,
+        n_diff: 0,
+        non_finite: 0,
+        max_abs: None,
+        mean_abs: None,
+        rmse: None,
+        rel_error: None,
+        cosine: None,
+        snr_db: None,
+        map: None,
+    };
+    let pair_bytes = (a.data.len() + b.data.len()) as u64;
+    if a.dims != b.dims {
+        d.status = DiffStatus::ShapeMismatch;
+        return finish(d, pair_bytes, report);
+    }
+    let ta = match checked_type(a) {
+        Ok(t) => t,
+        Err(why) => {
+            d.status = DiffStatus::Unsupported(format!("model A: {why}"));
+            return finish(d, pair_bytes, report);
+        }
+    };
+    let tb = match checked_type(b) {
+        Ok(t) => t,
+        Err(why) => {
+            d.status = DiffStatus::Unsupported(format!("model B: {why}"));
+            return finish(d, pair_bytes, report);
+        }
+    };
+    let geometry = map.map(|(w, h)| MapGeometry::new(a.dims, n, w, h));
+    if ta == tb && a.data == b.data {
+        d.bytes_identical = true;
+        d.identical = true;
+        d.max_abs = Some(0.0);
+        d.mean_abs = Some(0.0);
+        d.rmse = Some(0.0);
+        d.rel_error = Some(0.0);
+        // Cosine of a tensor with itself is 1 unless it is all zeros: still 1 by our convention.
+        d.cosine = Some(1.0);
+        d.map = geometry.map(|g| g.into_map());
+        return finish(d, pair_bytes, report);
+    }
+
+    let mut acc = Acc::default();
+    let mut geometry = geometry;
+    let mut va = vec![0f32; CHUNK_ELEMENTS];
+    let mut vb = vec![0f32; CHUNK_ELEMENTS];
+    let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
+    let mut start = 0usize;
+    while start < n_usize {
+        let len = CHUNK_ELEMENTS.min(n_usize - start);
+        let (ra, rb) = (byte_range(ta, start, len), byte_range(tb, start, len));
+        let (ca, cb) = (&mut va[..len], &mut vb[..len]);
+        let decoded = hotpatch_quant::dequantize(ta, &a.data[ra.clone()], ca)
+            .map_err(|e| format!("model A: {e}"))
+            .and_then(|()| {
+                hotpatch_quant::dequantize(tb, &b.data[rb.clone()], cb)
+                    .map_err(|e| format!("model B: {e}"))
+            });
+        if let Err(why) = decoded {
+            d.status = DiffStatus::Unsupported(why);
+            return finish(d, pair_bytes, report);
+        }
+        acc.add(ca, cb);
+        if let Some(g) = geometry.as_mut() {
+            g.pool(start as u64, ca, cb);
+        }
+        start += len;
+        let chunk_bytes = (ra.len() + rb.len()) as u64;
+        if !report(chunk_bytes, start >= n_usize) {
+            return Err(DiffError::Cancelled);
+        }
+    }
+    if n == 0 && !report(0, true) {
+        return Err(DiffError::Cancelled);
+    }
+    acc.fill(&mut d);
+    d.map = geometry.map(|g| g.into_map());
+    Ok(d)
+}
+
+fn finish(
+    d: TensorDiff,
+    bytes: u64,
+    report: &mut dyn FnMut(u64, bool) -> bool,
+) -> Result<TensorDiff, DiffError> {
+    if report(bytes, true) {
+        Ok(d)
+    } else {
+        Err(DiffError::Cancelled)
+    }
+}
+
+/// The tensor's type if it has a dequantizer and its data has exactly the implied size.
+fn checked_type(t: &DiffTensor<'_>) -> Result<GgmlType, String> {
+    let ty = t
+        .ggml_type()
+        .ok_or_else(|| format!("unknown tensor type id {}", t.type_id))?;
+    if !ty.can_dequantize() {
+        return Err(format!("no dequantizer for {ty}"));
+    }
+    let Some((&ne0, rest)) = t.dims.split_first() else {
+        return Err("tensor has no dimensions".to_string());
+    };
+    let rows = rest
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| "element count overflows".to_string())?;
+    let row = ty.row_bytes(ne0).ok_or_else(|| {
+        format!(
+            "row length {ne0} is not a whole number of {ty} blocks ({})",
+            ty.block_size()
+        )
+    })?;
+    match (row as u64).checked_mul(rows) {
+        Some(bytes) if bytes == t.data.len() as u64 => Ok(ty),
+        Some(bytes) => Err(format!(
+            "{} bytes of data where {ty} {:?} needs {bytes}",
+            t.data.len(),
+            t.dims
+        )),
+        None => Err("data size overflows".to_string()),
+    }
+}
+
+fn ne0_of(dims: &[u64]) -> u64 {
+    dims.first().copied().unwrap_or(1)
+}
+
+/// Byte range of elements `start..start+len` (both multiples of the block size).
+fn byte_range(ty: GgmlType, start: usize, len: usize) -> std::ops::Range<usize> {
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    let s = start / bs * ts;
+    s..s + len / bs * ts
+}
+
+/// Running sums of one pair; the hot loop keeps per-lane partial sums so it vectorizes.
+#[derive(Default)]
+struct Acc {
+    n_finite: u64,
+    n_diff: u64,
+    non_finite: u64,
+    max_abs: f64,
+    sum_abs: f64,
+    sum_sq: f64,
+    sum_aa: f64,
+    sum_bb: f64,
+    sum_ab: f64,
+}
+
+const LANES: usize = 8;
+
+impl Acc {
+    fn add(&mut self, a: &[f32], b: &[f32]) {
+        // Sub-blocks of 256 are summed in f32 lanes (no error to speak of over 32 terms per lane),
+        // then folded into f64, so both speed and accuracy hold over billions of elements.
+        for (sa, sb) in a.chunks(256).zip(b.chunks(256)) {
+            let mut abs = [0f32; LANES];
+            let mut sq = [0f32; LANES];
+            let mut aa = [0f32; LANES];
+            let mut bb = [0f32; LANES];
+            let mut ab = [0f32; LANES];
+            let mut mx = [0f32; LANES];
+            let mut ne = [0u32; LANES];
+            let mut ca = sa.chunks_exact(LANES);
+            let mut cb = sb.chunks_exact(LANES);
+            for (xa, xb) in (&mut ca).zip(&mut cb) {
+                for l in 0..LANES {
+                    let (x, y) = (xa[l], xb[l]);
+                    let dd = x - y;
+                    let ad = dd.abs();
+                    abs[l] += ad;
+                    sq[l] += dd * dd;
+                    aa[l] += x * x;
+                    bb[l] += y * y;
+                    ab[l] += x * y;
+                    mx[l] = if ad > mx[l] { ad } else { mx[l] };
+                    ne[l] += u32::from(x != y);
+                }
+            }
+            for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
+                let dd = x - y;
+                let ad = dd.abs();
+                abs[0] += ad;
+                sq[0] += dd * dd;
+                aa[0] += x * x;
+                bb[0] += y * y;
+                ab[0] += x * y;
+                mx[0] = if ad > mx[0] { ad } else { mx[0] };
+                ne[0] += u32::from(x != y);
+            }
+            let s = |v: &[f32; LANES]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
+            let (s_abs, s_sq, s_aa, s_bb, s_ab) = (s(&abs), s(&sq), s(&aa), s(&bb), s(&ab));
+            if [s_abs, s_sq, s_aa, s_bb, s_ab]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                self.sum_abs += s_abs;
+                self.sum_sq += s_sq;
+                self.sum_aa += s_aa;
+                self.sum_bb += s_bb;
+                self.sum_ab += s_ab;
+                self.max_abs = mx.iter().fold(self.max_abs, |m, &x| m.max(f64::from(x)));
+                self.n_diff += ne.iter().map(|&x| u64::from(x)).sum::<u64>();
+                self.n_finite += sa.len() as u64;
+            } else {
+                // A NaN/Inf (or an overflow of x*x in f32) somewhere in this sub-block: redo it
+                // element by element in f64, skipping non-finite pairs.
+                self.add_careful(sa, sb);
+            }
+        }
+    }
+
+    fn add_careful(&mut self, a: &[f32], b: &[f32]) {
+        for (&x, &y) in a.iter().zip(b) {
+            if !(x.is_finite() && y.is_finite()) {
+                self.non_finite += 1;
+                let same = x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+                self.n_diff += u64::from(!same);
+                continue;
+            }
+            let (x, y) = (f64::from(x), f64::from(y));
+            let dd = x - y;
+            self.sum_abs += dd.abs();
+            self.sum_sq += dd * dd;
+            self.sum_aa += x * x;
+            self.sum_bb += y * y;
+            self.sum_ab += x * y;
+            self.max_abs = self.max_abs.max(dd.abs());
+            self.n_diff += u64::from(x != y);
+            self.n_finite += 1;
+        }
+    }
+
+    fn fill(&self, d: &mut TensorDiff) {
+        d.n_diff = self.n_diff;
+        d.non_finite = self.non_finite;
+        d.identical = self.n_diff == 0;
+        let n = self.n_finite as f64;
+        if self.n_finite == 0 {
+            d.max_abs = Some(0.0);
+            d.mean_abs = Some(0.0);
+            d.rmse = Some(0.0);
+        } else {
+            d.max_abs = Some(self.max_abs);
+            d.mean_abs = Some(self.sum_abs / n);
+            d.rmse = Some((self.sum_sq / n).sqrt());
+        }
+        d.rel_error = if self.sum_aa > 0.0 {
+            Some((self.sum_sq / self.sum_aa).sqrt())
+        } else if self.sum_sq == 0.0 {
+            Some(0.0)
+        } else {
+            None
+        };
+        d.cosine = match (self.sum_aa > 0.0, self.sum_bb > 0.0) {
+            (true, true) => {
+                Some((self.sum_ab / (self.sum_aa.sqrt() * self.sum_bb.sqrt())).clamp(-1.0, 1.0))
+            }
+            (false, false) => Some(1.0),
+            _ => None,
+        };
+        d.snr_db = if self.sum_sq > 0.0 {
+            Some(10.0 * (self.sum_aa / self.sum_sq).log10())
+        } else {
+            None
+        };
+    }
+}
+
+/// Max-abs pooling of |A−B| onto a grid of cells.
+struct MapGeometry {
+    cols: u64,
+    rows: u64,
+    width: usize,
+    height: usize,
+    /// `col_bounds[j]..col_bounds[j+1]` are the element columns of cell column `j`.
+    col_bounds: Vec<usize>,
+    cells: Vec<f32>,
+}
+
+impl MapGeometry {
+    fn new(dims: &[u64], n: u64, w: usize, h: usize) -> Self {
+        let cols = ne0_of(dims).max(1);
+        let rows = n / cols;
+        let width = (w as u64).min(cols).max(1) as usize;
+        let height = (h as u64).min(rows.max(1)) as usize;
+        // Column c falls in cell floor(c * width / cols); cell j starts at ceil(j * cols / width).
+        let col_bounds = (0..=width)
+            .map(|j| ((j as u128 * cols as u128).div_ceil(width as u128)) as usize)
+            .collect();
+        MapGeometry {
+            cols,
+            rows,
+            width,
+            height,
+            col_bounds,
+            cells: vec![0.0; width * height],
+        }
+    }
+
+    /// Pools the chunk of elements starting at flat index `start`.
+    fn pool(&mut self, start: u64, a: &[f32], b: &[f32]) {
+        let cols = self.cols;
+        let mut i = 0usize;
+        while i < a.len() {
+            let flat = start + i as u64;
+            let (row, col) = (flat / cols, (flat % cols) as usize);
+            let seg = ((cols as usize) - col).min(a.len() - i);
+            let cell_row =
+                (u128::from(row) * self.height as u128 / u128::from(self.rows.max(1))) as usize;
+            let line = &mut self.cells[cell_row * self.width..(cell_row + 1) * self.width];
+            let (sa, sb) = (&a[i..i + seg], &b[i..i + seg]);
+            for (j, cell) in line.iter_mut().enumerate() {
+                let (lo, hi) = (self.col_bounds[j], self.col_bounds[j + 1]);
+                let (lo, hi) = (lo.max(col), hi.min(col + seg));
+                if lo >= hi {
+                    continue;
+                }
+                let mut m = *cell;
+                for (&x, &y) in sa[lo - col..hi - col].iter().zip(&sb[lo - col..hi - col]) {
+                    let ad = (x - y).abs();
+                    let ad = if ad.is_nan() {
+                        if x.is_nan() && y.is_nan() {
+                            0.0
+                        } else {
+                            f32::INFINITY
+                        }
+                    } else {
+                        ad
+                    };
+                    m = if ad > m { ad } else { m };
+                }
+                *cell = m;
+            }
+            i += seg;
+        }
+    }
+
+    fn into_map(self) -> DiffMap {
+        DiffMap {
+            width: self.width,
+            height: self.height,
+            source_rows: self.rows,
+            source_cols: self.cols,
+            cells: self.cells,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_pools_max_abs_into_cells() {
+        // 4 rows x 6 cols, pooled into 2x3 cells: each cell covers 2 rows x 2 cols.
+        let a = [0f32; 24];
+        let mut b = [0f32; 24];
+        b[6 + 5] = 3.0; // row 1, col 5 -> cell (0, 2)
+        b[2 * 6] = -2.0; // row 2, col 0 -> cell (1, 0)
+        let mut g = MapGeometry::new(&[6, 4], 24, 3, 2);
+        g.pool(0, &a[..10], &b[..10]);
+        g.pool(10, &a[10..], &b[10..]);
+        let m = g.into_map();
+        assert_eq!((m.width, m.height), (3, 2));
+        assert_eq!(
+            m.cells,
+            vec![0.0, 0.0, 3.0, 2.0, 0.0, 0.0],
+            "each cell holds the max |a-b| of its 2x2 elements"
+        );
+    }
+
+    #[test]
+    fn careful_path_skips_non_finite_pairs() {
+        let mut acc = Acc::default();
+        let a = [1.0f32, f32::NAN, 2.0, f32::INFINITY];
+        let b = [1.0f32, f32::NAN, 4.0, 0.0];
+        acc.add(&a, &b);
+        assert_eq!(
+            acc.non_finite, 2,
+            "the NaN pair and the Inf pair are not finite"
+        );
+        assert_eq!(
+            acc.n_diff, 2,
+            "NaN==NaN counts equal, 2 vs 4 and Inf vs 0 differ"
+        );
+        assert_eq!(acc.n_finite, 2);
+        assert_eq!(acc.max_abs, 2.0);
+    }
+}
