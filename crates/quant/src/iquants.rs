@@ -326,7 +326,7 @@ const GROUP_MAX_EPS: f32 = 1e-15;
 /// ggml's `best_index_int8` over the 16 sorted IQ4 levels: the level `x` is nearest to, ties
 /// going up (compares `2x` with the exact sum of neighbouring levels).
 #[inline(always)]
-pub(crate) fn best_index_iq4(x: f32) -> u8 {
+fn best_index_iq4(x: f32) -> u8 {
     let x2 = x + x;
     let mut idx = 0usize;
     let mut step = 8;
@@ -340,9 +340,14 @@ pub(crate) fn best_index_iq4(x: f32) -> u8 {
     idx as u8
 }
 
+/// The 16 IQ4 levels (ggml's `kvalues_iq4nl`).
+pub(crate) fn iq4_levels() -> &'static [i8; 16] {
+    &KVALUES_IQ4NL
+}
+
 /// The value of IQ4 level `i` (0..16).
 #[inline(always)]
-pub(crate) fn iq4_level(i: u8) -> i8 {
+fn iq4_level(i: u8) -> i8 {
     KVALUES_IQ4NL[usize::from(i & 0xF)]
 }
 
