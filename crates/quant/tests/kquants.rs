@@ -4,7 +4,11 @@
 //! cases); the oracles run through `.venv/bin/python` (or `$HOTPATCH_PYTHON`) with
 //! `tests/oracle/ggml.py`. Run `scripts/setup-oracles.sh` once first.
 
+#[path = "kq/block.rs"]
+mod block_edit;
 #[path = "kq/common.rs"]
 mod common;
+#[path = "kq/iquant.rs"]
+mod iquant;
 #[path = "kq/kquant.rs"]
 mod kquant;

@@ -10,3 +10,9 @@ mod types_table;
 
 #[path = "quant/harness.rs"]
 mod harness;
+
+#[path = "quant/codecs.rs"]
+mod codecs;
+
+#[path = "quant/api.rs"]
+mod api;

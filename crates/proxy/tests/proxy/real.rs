@@ -1,0 +1,1 @@
+//! The proxy in front of real llama.cpp inference (filled in below).
