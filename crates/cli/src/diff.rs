@@ -6,19 +6,20 @@
 //! "cosine", "snr_db", ...}], "only_in_a": [...], "only_in_b": [...]}`; `snr_db` is `null` when
 //! there is no difference (infinite SNR).
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use clap::Args;
 use hotpatch_core::diff::{diff_models, tensors_of, DiffOptions, DiffStatus};
-use hotpatch_gguf::GgufModel;
 
+use crate::output::open_model;
 use crate::progress::Progress;
 
 /// Arguments of `hotpatch diff`.
-#[derive(Debug, Args)]
-pub struct DiffArgs {
+#[derive(Debug, clap::Args)]
+pub struct Args {
     /// The reference model (A).
     pub a: PathBuf,
     /// The model compared with it (B).
@@ -35,36 +36,57 @@ pub struct DiffArgs {
 }
 
 fn parse_map(s: &str) -> Result<(usize, usize), String> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("'{s}' is not WxH (e.g. 64x64)"))?;
-    let p = |v: &str| v.trim().parse::<usize>().map_err(|_| format!("'{v}' in '{s}' is not a number"));
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("'{s}' is not WxH (e.g. 64x64)"))?;
+    let p = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("'{v}' in '{s}' is not a number"))
+    };
     Ok((p(w)?, p(h)?))
 }
 
 /// Runs the command; the error, if any, is bad input (exit 2).
-pub fn run(args: &DiffArgs) -> anyhow::Result<()> {
-    let ma = GgufModel::open(&args.a).with_context(|| format!("model A {}", args.a.display()))?;
-    let mb = GgufModel::open(&args.b).with_context(|| format!("model B {}", args.b.display()))?;
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let ma = open_model(&args.a)?;
+    let mb = open_model(&args.b)?;
     let ta = tensors_of(&ma).with_context(|| format!("model A {}", args.a.display()))?;
     let tb = tensors_of(&mb).with_context(|| format!("model B {}", args.b.display()))?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let options = DiffOptions { map: args.map, threads };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let options = DiffOptions {
+        map: args.map,
+        threads,
+    };
     let started = Instant::now();
     let mut progress = Progress::new("diff");
-    let report = diff_models(&ta, &tb, &options, &mut |p| progress.update(p.done_bytes, p.total_bytes), None)?;
+    let report = diff_models(
+        &ta,
+        &tb,
+        &options,
+        &mut |p| progress.update(p.done_bytes, p.total_bytes),
+        None,
+    )?;
     progress.finish(&format!(
         "{} tensors, {:.1} MB in {:.2} s",
         report.tensors.len(),
         report.bytes_compared as f64 / 1e6,
         started.elapsed().as_secs_f64()
     ));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:<40} {:>7} {:>7} {:>12} {:>12} {:>10} {:>9}  {}",
-        "tensor", "A", "B", "rmse", "max_abs", "cosine", "snr_db", "note"
-    );
+    writeln!(
+        out,
+        "{:<40} {:>7} {:>7} {:>12} {:>12} {:>10} {:>9}  note",
+        "tensor", "A", "B", "rmse", "max_abs", "cosine", "snr_db"
+    )?;
     let num = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.6}"));
     for t in &report.tensors {
         let note = match &t.status {
@@ -78,7 +100,8 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<()> {
             (DiffStatus::Compared, None) => "inf".to_string(),
             (_, v) => v.map_or("-".into(), |x| format!("{x:.2}")),
         };
-        println!(
+        writeln!(
+            out,
             "{:<40} {:>7} {:>7} {:>12} {:>12} {:>10} {:>9}  {}",
             t.name,
             t.type_a,
@@ -88,20 +111,22 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<()> {
             num(t.cosine),
             snr,
             note
-        );
+        )?;
     }
     for t in &report.only_in_a {
-        println!("{:<40} {:>7} {:>7}  only in A", t.name, t.ty, "-");
+        writeln!(out, "{:<40} {:>7} {:>7}  only in A", t.name, t.ty, "-")?;
     }
     for t in &report.only_in_b {
-        println!("{:<40} {:>7} {:>7}  only in B", t.name, "-", t.ty);
+        writeln!(out, "{:<40} {:>7} {:>7}  only in B", t.name, "-", t.ty)?;
     }
-    println!(
+    writeln!(
+        out,
         "{} of {} tensors identical; {} only in A, {} only in B",
         report.identical_count,
         report.tensors.len(),
         report.only_in_a.len(),
         report.only_in_b.len()
-    );
-    Ok(())
+    )?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

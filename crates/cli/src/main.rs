@@ -11,8 +11,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod diff;
 mod inspect;
 mod output;
+mod progress;
 mod tensor;
 
 /// Model surgery on GGUF files.
@@ -29,6 +31,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Prints a tensor's values (dequantized to f32).
     Tensor(tensor::Args),
+    /// Compares two models tensor by tensor, most different first.
+    Diff(diff::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Tensor(a) => tensor::run(a),
+        Command::Diff(a) => diff::run(a),
     };
     match result {
         Ok(code) => code,
