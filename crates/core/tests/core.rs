@@ -3,5 +3,8 @@
 mod core {
     mod basics;
     pub mod common;
+    mod gguf;
     mod layers;
+    mod live_llama;
+    pub mod oracle;
 }
