@@ -15,7 +15,10 @@ use hotpatch_gguf::{GgufIndex, GgufModel, TensorInfo};
 use hotpatch_quant::{dequantize, quantize, GgmlType};
 use serde::Serialize;
 
-use super::{encode_into, EncodeError, EncodeReport, HeadGeometry, Selection, SelectionError, SideEffect, TransformOp};
+use super::{
+    encode_into, EncodeError, EncodeReport, HeadGeometry, Selection, SelectionError, SideEffect,
+    TransformOp,
+};
 use crate::engine::{Applied, Engine, Patch, RegionId, TemporaryPatch, View};
 use crate::error::EngineError;
 use crate::event::{Layer, Operation, Origin, Target};
@@ -194,7 +197,12 @@ pub struct ValueQuery {
 impl ValueQuery {
     /// NaN, Inf and subnormal.
     pub fn non_normal() -> Self {
-        ValueQuery { nan: true, inf: true, subnormal: true, above: None }
+        ValueQuery {
+            nan: true,
+            inf: true,
+            subnormal: true,
+            above: None,
+        }
     }
 
     fn class(&self, x: f32) -> Option<ValueClass> {
@@ -296,18 +304,35 @@ impl OtherModel {
     /// Opens `path` read-only.
     pub fn open(path: impl AsRef<Path>) -> Result<OtherModel> {
         let p = path.as_ref();
-        let model = GgufModel::open(p)
-            .map_err(|e| TensorError::OtherModel { path: p.display().to_string(), why: e.to_string() })?;
-        Ok(OtherModel { path: p.display().to_string(), model })
+        let model = GgufModel::open(p).map_err(|e| TensorError::OtherModel {
+            path: p.display().to_string(),
+            why: e.to_string(),
+        })?;
+        Ok(OtherModel {
+            path: p.display().to_string(),
+            model,
+        })
     }
 
     fn values(&self, name: &str, dims: &[u64], range: Range<u64>) -> Result<Vec<f32>> {
-        let err = |why: String| TensorError::OtherModel { path: self.path.clone(), why };
-        let t = self.model.tensor(name).ok_or_else(|| err(format!("has no tensor '{name}'")))?;
+        let err = |why: String| TensorError::OtherModel {
+            path: self.path.clone(),
+            why,
+        };
+        let t = self
+            .model
+            .tensor(name)
+            .ok_or_else(|| err(format!("has no tensor '{name}'")))?;
         if t.dims != dims {
-            return Err(err(format!("tensor '{name}' has shape {:?}, not {dims:?}", t.dims)));
+            return Err(err(format!(
+                "tensor '{name}' has shape {:?}, not {dims:?}",
+                t.dims
+            )));
         }
-        let ty = t.ty.known().filter(|t| t.can_dequantize()).ok_or_else(|| err(format!("cannot read '{name}' ({})", t.ty)))?;
+        let ty =
+            t.ty.known()
+                .filter(|t| t.can_dequantize())
+                .ok_or_else(|| err(format!("cannot read '{name}' ({})", t.ty)))?;
         let data = self.model.tensor_data(t).map_err(|e| err(e.to_string()))?;
         dequantize_range(ty, data, range).map_err(|why| err(format!("tensor '{name}': {why}")))
     }
@@ -341,7 +366,10 @@ pub struct TensorLayer {
 
 impl std::fmt::Debug for TensorLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TensorLayer").field("region", &self.region).field("tensors", &self.index.tensors.len()).finish()
+        f.debug_struct("TensorLayer")
+            .field("region", &self.region)
+            .field("tensors", &self.index.tensors.len())
+            .finish()
     }
 }
 
@@ -353,9 +381,19 @@ pub fn head_geometry(index: &GgufIndex) -> Option<HeadGeometry> {
     }
     let n_head_kv = index.head_count_kv().map_or(n_head, u64::from).max(1);
     let embd = index.embedding_length().map(u64::from);
-    let head_dim_k = index.arch_u32("attention.key_length").map(u64::from).or(embd.map(|e| e / n_head))?;
-    let head_dim_v = index.arch_u32("attention.value_length").map_or(head_dim_k, u64::from);
-    Some(HeadGeometry { n_head, n_head_kv, head_dim_k, head_dim_v })
+    let head_dim_k = index
+        .arch_u32("attention.key_length")
+        .map(u64::from)
+        .or(embd.map(|e| e / n_head))?;
+    let head_dim_v = index
+        .arch_u32("attention.value_length")
+        .map_or(head_dim_k, u64::from);
+    Some(HeadGeometry {
+        n_head,
+        n_head_kv,
+        head_dim_k,
+        head_dim_v,
+    })
 }
 
 impl TensorLayer {
@@ -367,7 +405,13 @@ impl TensorLayer {
             hotpatch_gguf::parse(bytes).map_err(|e| TensorError::Gguf(e.to_string()))
         })?;
         let heads = head_geometry(&index);
-        Ok(TensorLayer { engine: engine.clone(), region, index: Arc::new(index), heads, source: None })
+        Ok(TensorLayer {
+            engine: engine.clone(),
+            region,
+            index: Arc::new(index),
+            heads,
+            source: None,
+        })
     }
 
     /// The same layer with every change attributed to `source` ("ui", "cli", a preset name).
@@ -406,19 +450,28 @@ impl TensorLayer {
 
     /// A tensor by name.
     pub fn tensor(&self, name: &str) -> Result<&TensorInfo> {
-        self.index.tensor(name).ok_or_else(|| TensorError::NoSuchTensor(name.to_string()))
+        self.index
+            .tensor(name)
+            .ok_or_else(|| TensorError::NoSuchTensor(name.to_string()))
     }
 
     /// Tensor names matching a glob (`*` = any run of characters), in file order.
     pub fn matching(&self, pattern: &str) -> Vec<&TensorInfo> {
-        self.index.tensors.iter().filter(|t| crate::config::glob_match(pattern, &t.name)).collect()
+        self.index
+            .tensors
+            .iter()
+            .filter(|t| crate::config::glob_match(pattern, &t.name))
+            .collect()
     }
 
     fn origin(&self, op: &str, name: &str) -> Origin {
         let o = Origin::new(
             Layer::Tensor,
             Operation::Other(op.to_string()),
-            Target::Tensor { region: self.region, name: name.to_string() },
+            Target::Tensor {
+                region: self.region,
+                name: name.to_string(),
+            },
         );
         match &self.source {
             Some(s) => o.with_source(s.clone()),
@@ -427,14 +480,21 @@ impl TensorLayer {
     }
 
     fn codec_type(&self, t: &TensorInfo, write: bool) -> Result<GgmlType> {
-        let unsupported = |why: String| TensorError::Unsupported { tensor: t.name.clone(), why };
-        let ty = t.ty.known().ok_or_else(|| unsupported(format!("unknown tensor type id {}", t.ty.id())))?;
+        let unsupported = |why: String| TensorError::Unsupported {
+            tensor: t.name.clone(),
+            why,
+        };
+        let ty =
+            t.ty.known()
+                .ok_or_else(|| unsupported(format!("unknown tensor type id {}", t.ty.id())))?;
         if !ty.can_dequantize() {
             return Err(unsupported(format!("no dequantizer for {ty}")));
         }
         let ne0 = t.dims.first().copied().unwrap_or(1);
         if ty.row_bytes(ne0).is_none() {
-            return Err(unsupported(format!("row length {ne0} is not a whole number of {ty} blocks")));
+            return Err(unsupported(format!(
+                "row length {ne0} is not a whole number of {ty} blocks"
+            )));
         }
         if write && !ty.can_quantize() && !ty.is_quantized() {
             return Err(unsupported(format!("no encoder for {ty}")));
@@ -450,11 +510,18 @@ impl TensorLayer {
         let ty = self.codec_type(t, false)?;
         let range = range.unwrap_or(0..t.n_elements);
         if range.start > range.end || range.end > t.n_elements {
-            return Err(TensorError::IndexOutOfRange { tensor: name.into(), index: range.end, n: t.n_elements });
+            return Err(TensorError::IndexOutOfRange {
+                tensor: name.into(),
+                index: range.end,
+                n: t.n_elements,
+            });
         }
         self.engine.view(|v| {
             let data = v.bytes(self.region, t.offset, t.nbytes)?;
-            dequantize_range(ty, data, range).map_err(|why| TensorError::Unsupported { tensor: name.into(), why })
+            dequantize_range(ty, data, range).map_err(|why| TensorError::Unsupported {
+                tensor: name.into(),
+                why,
+            })
         })
     }
 
@@ -462,7 +529,11 @@ impl TensorLayer {
     pub fn value(&self, name: &str, index: u64) -> Result<f32> {
         let n = self.tensor(name)?.n_elements;
         if index >= n {
-            return Err(TensorError::IndexOutOfRange { tensor: name.into(), index, n });
+            return Err(TensorError::IndexOutOfRange {
+                tensor: name.into(),
+                index,
+                n,
+            });
         }
         Ok(self.extract(name, Some(index..index + 1))?[0])
     }
@@ -471,7 +542,11 @@ impl TensorLayer {
 
     /// Sets one element; returns what was stored and the side effects on its block.
     pub fn modify_weight(&self, name: &str, index: u64, value: f32) -> Result<WeightEdit> {
-        let change = WeightChange { tensor: name.to_string(), index, value };
+        let change = WeightChange {
+            tensor: name.to_string(),
+            index,
+            value,
+        };
         let mut edits = self.modify_weights_batch(std::slice::from_ref(&change))?;
         Ok(edits.remove(0))
     }
@@ -486,16 +561,26 @@ impl TensorLayer {
             let t = self.tensor(&c.tensor)?;
             self.codec_type(t, true)?;
             if c.index >= t.n_elements {
-                return Err(TensorError::IndexOutOfRange { tensor: c.tensor.clone(), index: c.index, n: t.n_elements });
+                return Err(TensorError::IndexOutOfRange {
+                    tensor: c.tensor.clone(),
+                    index: c.index,
+                    n: t.n_elements,
+                });
             }
         }
         let first = &changes[0].tensor;
-        let op = if changes.len() == 1 { "modify_weight" } else { "modify_weights_batch" };
+        let op = if changes.len() == 1 {
+            "modify_weight"
+        } else {
+            "modify_weights_batch"
+        };
         let mut out = Vec::new();
         let mut failure = None;
         self.engine
             .apply_computed(self.origin(op, first), |v| {
-                let (patches, edits) = self.plan_weights(v, changes).map_err(|e| stash(&mut failure, e))?;
+                let (patches, edits) = self
+                    .plan_weights(v, changes)
+                    .map_err(|e| stash(&mut failure, e))?;
                 out = edits;
                 Ok(patches)
             })
@@ -503,7 +588,11 @@ impl TensorLayer {
         Ok(out)
     }
 
-    fn plan_weights(&self, v: &View<'_>, changes: &[WeightChange]) -> Result<(Vec<Patch>, Vec<WeightEdit>)> {
+    fn plan_weights(
+        &self,
+        v: &View<'_>,
+        changes: &[WeightChange],
+    ) -> Result<(Vec<Patch>, Vec<WeightEdit>)> {
         // Group by (tensor, block), keeping request order for the report.
         let mut blocks: std::collections::BTreeMap<(u64, u64), Vec<usize>> = Default::default();
         for (i, c) in changes.iter().enumerate() {
@@ -530,8 +619,13 @@ impl TensorLayer {
             }
             let mut bytes = old_bytes.to_vec();
             let first = block * bs as u64;
-            let rep = encode_into(ty, &mut bytes, first, &old, &new, &selected)
-                .map_err(|source| TensorError::Encode { tensor: t.name.clone(), source })?;
+            let rep =
+                encode_into(ty, &mut bytes, first, &old, &new, &selected).map_err(|source| {
+                    TensorError::Encode {
+                        tensor: t.name.clone(),
+                        source,
+                    }
+                })?;
             let mut stored = vec![0f32; bs];
             dequantize(ty, &bytes, &mut stored).map_err(|e| codec_err(t, e))?;
             let requantized = rep.blocks_requantized > 0;
@@ -571,12 +665,16 @@ impl TensorLayer {
         let mut failure = None;
         let applied = self
             .engine
-            .apply_computed(self.origin(&format!("transform:{}", op.name()), name), |v| {
-                let (patches, rep) =
-                    self.plan_transform(v, t, ty, &ranges, op, other).map_err(|e| stash(&mut failure, e))?;
-                report = Some(rep);
-                Ok(patches)
-            })
+            .apply_computed(
+                self.origin(&format!("transform:{}", op.name()), name),
+                |v| {
+                    let (patches, rep) = self
+                        .plan_transform(v, t, ty, &ranges, op, other)
+                        .map_err(|e| stash(&mut failure, e))?;
+                    report = Some(rep);
+                    Ok(patches)
+                },
+            )
             .map_err(|e| failure.take().unwrap_or(TensorError::Engine(e)))?;
         let encode = report.unwrap_or_default();
         Ok(TransformReport {
@@ -596,9 +694,17 @@ impl TensorLayer {
         op: &TransformOp,
         other: Option<&OtherModel>,
     ) -> Result<(Vec<Range<u64>>, &TensorInfo, GgmlType)> {
-        op.validate().map_err(|e| TensorError::BadTransform { op: op.name(), field: e.field, reason: e.reason })?;
+        op.validate().map_err(|e| TensorError::BadTransform {
+            op: op.name(),
+            field: e.field,
+            reason: e.reason,
+        })?;
         if op.needs_other() && other.is_none() {
-            return Err(TensorError::BadTransform { op: op.name(), field: "model", reason: "the other model is not open".into() });
+            return Err(TensorError::BadTransform {
+                op: op.name(),
+                field: "model",
+                reason: "the other model is not open".into(),
+            });
         }
         let t = self.tensor(name)?;
         let ty = self.codec_type(t, true)?;
@@ -643,10 +749,22 @@ impl TensorLayer {
                     op.apply(&mut new[la..lb], a, theirs.as_deref());
                 }
                 let mut bytes = old_bytes.to_vec();
-                let rep = encode_into(ty, &mut bytes, s, &old, &new, &selected)
-                    .map_err(|source| TensorError::Encode { tensor: t.name.clone(), source })?;
+                let rep =
+                    encode_into(ty, &mut bytes, s, &old, &new, &selected).map_err(|source| {
+                        TensorError::Encode {
+                            tensor: t.name.clone(),
+                            source,
+                        }
+                    })?;
                 report.merge(rep);
-                push_changed_runs(&mut patches, self.region, t.offset + b0 as u64, old_bytes, &bytes, ts as usize);
+                push_changed_runs(
+                    &mut patches,
+                    self.region,
+                    t.offset + b0 as u64,
+                    old_bytes,
+                    &bytes,
+                    ts as usize,
+                );
                 s = e;
             }
         }
@@ -664,9 +782,14 @@ impl TensorLayer {
         revert_after: Option<Duration>,
     ) -> Result<(TemporaryPatch, EncodeReport)> {
         let (ranges, t, ty) = self.prepare_transform(name, selection, op, other)?;
-        let (patches, report) = self.engine.view(|v| self.plan_transform(v, t, ty, &ranges, op, other))?;
-        let guard =
-            self.engine.apply_temporary(self.origin(&format!("inject_temporary:{}", op.name()), name), patches, revert_after)?;
+        let (patches, report) = self
+            .engine
+            .view(|v| self.plan_transform(v, t, ty, &ranges, op, other))?;
+        let guard = self.engine.apply_temporary(
+            self.origin(&format!("inject_temporary:{}", op.name()), name),
+            patches,
+            revert_after,
+        )?;
         Ok((guard, report))
     }
 
@@ -678,14 +801,19 @@ impl TensorLayer {
         same_shape(ts_, td)?;
         let (ty_s, ty_d) = (self.codec_type(ts_, false)?, self.codec_type(td, true)?);
         if ty_d.is_quantized() && !ty_d.can_quantize() && ty_s != ty_d {
-            return Err(TensorError::Unsupported { tensor: dst.into(), why: format!("no quantizer for {ty_d}") });
+            return Err(TensorError::Unsupported {
+                tensor: dst.into(),
+                why: format!("no quantizer for {ty_d}"),
+            });
         }
         let mut report = EncodeReport::default();
         let mut failure = None;
         let applied = self
             .engine
             .apply_computed(self.origin("clone_tensor", dst), |v| {
-                let (p, r) = self.plan_copy(v, ts_, ty_s, td, ty_d).map_err(|e| stash(&mut failure, e))?;
+                let (p, r) = self
+                    .plan_copy(v, ts_, ty_s, td, ty_d)
+                    .map_err(|e| stash(&mut failure, e))?;
                 report = r;
                 Ok(p)
             })
@@ -711,7 +839,10 @@ impl TensorLayer {
     ) -> Result<(Vec<Patch>, EncodeReport)> {
         let sdata = v.bytes(self.region, src.offset, src.nbytes)?;
         if ty_s == ty_d {
-            return Ok((vec![Patch::new(self.region, dst.offset, sdata.to_vec())], EncodeReport::default()));
+            return Ok((
+                vec![Patch::new(self.region, dst.offset, sdata.to_vec())],
+                EncodeReport::default(),
+            ));
         }
         let ddata = v.bytes(self.region, dst.offset, dst.nbytes)?;
         let mut out = Vec::with_capacity(ddata.len());
@@ -720,7 +851,11 @@ impl TensorLayer {
         let mut s = 0;
         while s < dst.n_elements {
             let e = (s + step).min(dst.n_elements);
-            let vals = dequantize_range(ty_s, sdata, s..e).map_err(|why| TensorError::Unsupported { tensor: src.name.clone(), why })?;
+            let vals =
+                dequantize_range(ty_s, sdata, s..e).map_err(|why| TensorError::Unsupported {
+                    tensor: src.name.clone(),
+                    why,
+                })?;
             let mut bytes = vec![0u8; ty_d.row_bytes(e - s).unwrap_or(0)];
             quantize(ty_d, &vals, &mut bytes).map_err(|err| codec_err(dst, err))?;
             report.elements_changed += e - s;
@@ -736,7 +871,11 @@ impl TensorLayer {
     pub fn swap_tensors(&self, a: &str, b: &str) -> Result<Applied> {
         let (ta, tb) = (self.tensor(a)?, self.tensor(b)?);
         if ta.offset == tb.offset {
-            return Err(TensorError::BadTransform { op: "swap", field: "b", reason: "a tensor cannot be swapped with itself".into() });
+            return Err(TensorError::BadTransform {
+                op: "swap",
+                field: "b",
+                reason: "a tensor cannot be swapped with itself".into(),
+            });
         }
         same_shape(ta, tb)?;
         let (ty_a, ty_b) = (self.codec_type(ta, true)?, self.codec_type(tb, true)?);
@@ -759,16 +898,33 @@ impl TensorLayer {
     /// Applies a recorded byte patch after checking that the model holds the expected original
     /// bytes (`applyMemoryPatch`). Already-patched bytes count as a mismatch too: the caller
     /// decides (a configuration preview reports them as "already applied").
-    pub fn apply_memory_patch(&self, offset: u64, original: &[u8], patched: &[u8]) -> Result<Applied> {
+    pub fn apply_memory_patch(
+        &self,
+        offset: u64,
+        original: &[u8],
+        patched: &[u8],
+    ) -> Result<Applied> {
         if original.len() != patched.len() || original.is_empty() {
             return Err(TensorError::BadTransform {
                 op: "byte_patch",
                 field: "patched",
-                reason: format!("{} bytes where original has {}", patched.len(), original.len()),
+                reason: format!(
+                    "{} bytes where original has {}",
+                    patched.len(),
+                    original.len()
+                ),
             });
         }
-        let target = Target::Range { region: self.region, offset, len: original.len() as u64 };
-        let mut origin = Origin::new(Layer::Tensor, Operation::Other("apply_memory_patch".into()), target);
+        let target = Target::Range {
+            region: self.region,
+            offset,
+            len: original.len() as u64,
+        };
+        let mut origin = Origin::new(
+            Layer::Tensor,
+            Operation::Other("apply_memory_patch".into()),
+            target,
+        );
         if let Some(s) = &self.source {
             origin = origin.with_source(s.clone());
         }
@@ -777,11 +933,14 @@ impl TensorLayer {
             .apply_computed(origin, |v| {
                 let found = v.bytes(self.region, offset, original.len() as u64)?;
                 if found != original {
-                    return Err(stash(&mut failure, TensorError::Mismatch {
-                        offset,
-                        expected: crate::config::to_hex(original),
-                        found: crate::config::to_hex(found),
-                    }));
+                    return Err(stash(
+                        &mut failure,
+                        TensorError::Mismatch {
+                            offset,
+                            expected: crate::config::to_hex(original),
+                            found: crate::config::to_hex(found),
+                        },
+                    ));
                 }
                 Ok(vec![Patch::new(self.region, offset, patched.to_vec())])
             })
@@ -804,7 +963,11 @@ impl TensorLayer {
         let mut out = ValueSearch::default();
         let mut buf = vec![0f32; CHUNK as usize];
         for t in tensors {
-            let mut scan = TensorScan { tensor: t.name.clone(), ty: t.ty.to_string(), ..TensorScan::default() };
+            let mut scan = TensorScan {
+                tensor: t.name.clone(),
+                ty: t.ty.to_string(),
+                ..TensorScan::default()
+            };
             let ty = match self.codec_type(t, false) {
                 Ok(ty) => ty,
                 Err(e) => {
@@ -829,7 +992,9 @@ impl TensorLayer {
                         scan.min = Some(scan.min.map_or(x, |m| m.min(x)));
                         scan.max = Some(scan.max.map_or(x, |m| m.max(x)));
                     }
-                    let Some(class) = query.class(x) else { continue };
+                    let Some(class) = query.class(x) else {
+                        continue;
+                    };
                     match class {
                         ValueClass::Nan => scan.nan += 1,
                         ValueClass::Inf => scan.inf += 1,
@@ -838,7 +1003,12 @@ impl TensorLayer {
                     }
                     out.total_hits += 1;
                     if out.hits.len() < limit {
-                        out.hits.push(ValueHit { tensor: t.name.clone(), index: s + k as u64, value: x, class });
+                        out.hits.push(ValueHit {
+                            tensor: t.name.clone(),
+                            index: s + k as u64,
+                            value: x,
+                            class,
+                        });
                     }
                 }
                 scan.elements += len as u64;
@@ -863,7 +1033,11 @@ impl TensorLayer {
             None => (t.offset, t.nbytes),
             Some(r) => {
                 if r.start >= r.end || r.end > t.n_elements {
-                    return Err(TensorError::IndexOutOfRange { tensor: name.into(), index: r.end, n: t.n_elements });
+                    return Err(TensorError::IndexOutOfRange {
+                        tensor: name.into(),
+                        index: r.end,
+                        n: t.n_elements,
+                    });
                 }
                 let ty = self.codec_type(t, false)?;
                 let (bs, ts) = (ty.block_size() as u64, ty.type_size() as u64);
@@ -871,7 +1045,9 @@ impl TensorLayer {
                 (t.offset + b0 * ts, (b1 - b0) * ts)
             }
         };
-        Ok(self.engine.protect(self.region, offset, len, format!("tensor {name}"), pages)?)
+        Ok(self
+            .engine
+            .protect(self.region, offset, len, format!("tensor {name}"), pages)?)
     }
 
     /// Removes a lock made by [`TensorLayer::lock`].
@@ -883,13 +1059,21 @@ impl TensorLayer {
 
 fn same_shape(a: &TensorInfo, b: &TensorInfo) -> Result<()> {
     if a.dims != b.dims {
-        return Err(TensorError::ShapeMismatch { a: a.name.clone(), dims_a: a.dims.clone(), b: b.name.clone(), dims_b: b.dims.clone() });
+        return Err(TensorError::ShapeMismatch {
+            a: a.name.clone(),
+            dims_a: a.dims.clone(),
+            b: b.name.clone(),
+            dims_b: b.dims.clone(),
+        });
     }
     Ok(())
 }
 
 fn codec_err(t: &TensorInfo, e: hotpatch_quant::CodecError) -> TensorError {
-    TensorError::Unsupported { tensor: t.name.clone(), why: e.to_string() }
+    TensorError::Unsupported {
+        tensor: t.name.clone(),
+        why: e.to_string(),
+    }
 }
 
 /// Keeps a [`TensorError`] raised inside an engine closure (which must return an
@@ -898,7 +1082,10 @@ fn stash(slot: &mut Option<TensorError>, e: TensorError) -> EngineError {
     match e {
         TensorError::Engine(e) => e,
         other => {
-            let placeholder = EngineError::InvalidArgument { what: "tensor", why: other.to_string() };
+            let placeholder = EngineError::InvalidArgument {
+                what: "tensor",
+                why: other.to_string(),
+            };
             *slot = Some(other);
             placeholder
         }
@@ -920,7 +1107,14 @@ fn block_spans(ranges: &[Range<u64>], bs: u64) -> Vec<Range<u64>> {
 }
 
 /// Pushes one patch per run of consecutive changed blocks.
-fn push_changed_runs(patches: &mut Vec<Patch>, region: RegionId, base: u64, old: &[u8], new: &[u8], ts: usize) {
+fn push_changed_runs(
+    patches: &mut Vec<Patch>,
+    region: RegionId,
+    base: u64,
+    old: &[u8],
+    new: &[u8],
+    ts: usize,
+) {
     let mut run: Option<usize> = None;
     let n = old.len() / ts;
     for b in 0..=n {
@@ -928,7 +1122,11 @@ fn push_changed_runs(patches: &mut Vec<Patch>, region: RegionId, base: u64, old:
         match (changed, run) {
             (true, None) => run = Some(b),
             (false, Some(start)) => {
-                patches.push(Patch::new(region, base + (start * ts) as u64, new[start * ts..b * ts].to_vec()));
+                patches.push(Patch::new(
+                    region,
+                    base + (start * ts) as u64,
+                    new[start * ts..b * ts].to_vec(),
+                ));
                 run = None;
             }
             _ => {}
@@ -943,7 +1141,9 @@ mod tests {
     #[test]
     fn spans_merge_and_align() {
         let s = block_spans(&[3..5, 30..40, 70..71], 32);
-        assert_eq!(s, vec![0..64, 64..96]);
+        assert_eq!(s, vec![0..96], "touching block spans merge");
+        let s = block_spans(&[3..5, 200..201], 32);
+        assert_eq!(s, vec![0..32, 192..224], "distant ranges stay apart");
     }
 
     #[test]
