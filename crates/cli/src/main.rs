@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod inspect;
 mod output;
+mod serve;
 mod tensor;
 
 /// Model surgery on GGUF files.
@@ -29,6 +30,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Prints a tensor's values (dequantized to f32).
     Tensor(tensor::Args),
+    /// Runs the request/response proxy in front of an LLM server, one line per request.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Tensor(a) => tensor::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,
