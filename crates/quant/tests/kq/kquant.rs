@@ -76,6 +76,10 @@ fn check_dequantize(ty: GgmlType, seed: u64) {
         }
         blocks.extend_from_slice(&b);
     }
+    // Fully random blocks too: f16 NaN, infinity and subnormal scales included.
+    for _ in 0..2000 {
+        blocks.extend((0..ts).map(|_| rng.next_u64() as u8));
+    }
     let mut ours = vec![0f32; blocks.len() / ts * 256];
     dequantize(ty, &blocks, &mut ours).expect("dequantize");
     assert_bits_eq(
