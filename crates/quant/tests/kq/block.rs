@@ -1,7 +1,7 @@
 //! `hotpatch_quant::block`: one element changes, nothing else does (checked with ggml's C
 //! dequantizer, which is independent of this crate), and the stored value is the nearest level.
 
-use crate::common::*;
+use crate::kq_support::*;
 use hotpatch_quant::block::{self, BlockError};
 use hotpatch_quant::GgmlType;
 

@@ -1,7 +1,7 @@
 //! IQ types: dequantize bit-exact with ggml's C and gguf-py; IQ4_NL / IQ4_XS quantize byte-exact
 //! with ggml (`ggml_quantize_chunk` without an importance matrix).
 
-use crate::common::*;
+use crate::kq_support::*;
 use hotpatch_quant::{dequantize, quantize, GgmlType};
 
 const IQ_TYPES: [GgmlType; 9] = [

@@ -1,7 +1,7 @@
 //! Q2_K..Q6_K and Q8_K: quantize byte-exact with ggml's `quantize_row_*_ref`, dequantize
 //! bit-exact with ggml's C and gguf-py.
 
-use crate::common::*;
+use crate::kq_support::*;
 use hotpatch_quant::{dequantize, quantize, GgmlType};
 
 const K_TYPES: [GgmlType; 6] = [

@@ -1,4 +1,6 @@
-//! Shared fixtures and the python oracle runner for the K/IQ codec tests.
+//! Shared fixtures and the python oracle runner for the K/IQ codec tests (`kq/oracle.py`:
+//! ggml through `tests/oracle/ggml.py` — `ggml_quantize_chunk`, which for IQ4_NL differs from
+//! the type traits' `from_float_ref` — plus Q8_K's row functions, and gguf-py).
 
 use std::path::PathBuf;
 use std::process::Command;
