@@ -15,6 +15,7 @@ mod diff;
 mod inspect;
 mod output;
 mod progress;
+mod serve;
 mod tensor;
 
 /// Model surgery on GGUF files.
@@ -33,6 +34,8 @@ enum Command {
     Tensor(tensor::Args),
     /// Compares two models tensor by tensor, most different first.
     Diff(diff::Args),
+    /// Runs the request/response proxy in front of an LLM server, one line per request.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Tensor(a) => tensor::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,
