@@ -7,3 +7,5 @@ mod common;
 mod config;
 #[path = "tensor/diff.rs"]
 mod diff;
+#[path = "tensor/ops.rs"]
+mod ops;
