@@ -6,6 +6,8 @@ gguf-py user would compare two models:
   diff A B            -> JSON {name: {max_abs, mean_abs, rmse, rel_error, cosine, snr_db,
                                        n_diff, type_a, type_b}} for tensors in both models
   values MODEL NAME OUT  -> the tensor's dequantized values as raw little-endian f32 in OUT
+  expect MODEL NAME SPEC OUT -> values a transform {"select", "transform", "heads"} must leave
+  expect-many MODEL SPECS.json OUTDIR -> the same for a list of specs (with "name"), OUTDIR/i.f32
   quantize TYPE IN OUT   -> raw f32 IN quantized with gguf-py (legacy types) or ggml (K-quants)
 """
 from __future__ import annotations
@@ -124,11 +126,20 @@ def mask_of(sel: dict, dims: list, name: str, heads: dict) -> np.ndarray:
     return m.reshape(-1)
 
 
+_READERS: dict = {}
+
+
+def reader(path: str):
+    if path not in _READERS:
+        _READERS[path] = gguf.GGUFReader(path)
+    return _READERS[path]
+
+
 def expect(model: str, name: str, spec: dict) -> np.ndarray:
     """Values a transform must leave in tensor `name`: numpy op on the selection, then the
     tensor type's reference encoding (whole tensor: every block is fully selected or
     unchanged when the selection is block-aligned, which the tests use)."""
-    r = gguf.GGUFReader(model)
+    r = reader(model)
     t = next(t for t in r.tensors if t.name == name)
     qt = T(int(t.tensor_type))
     x = values(t)
@@ -157,7 +168,7 @@ def expect(model: str, name: str, spec: dict) -> np.ndarray:
         bad = m & ~np.isfinite(x)
         y[bad] = f32(op["value"])
     elif o == "lerp":
-        other = values(next(u for u in gguf.GGUFReader(op["model"]).tensors if u.name == name))
+        other = values(next(u for u in reader(op["model"]).tensors if u.name == name))
         tt = f32(op["t"])
         y[m] = x[m] + tt * (other[m] - x[m])
     else:
@@ -181,6 +192,10 @@ def main() -> None:
         values(t).astype("<f4").tofile(sys.argv[4])
     elif cmd == "expect":
         expect(sys.argv[2], sys.argv[3], json.loads(sys.argv[4])).astype("<f4").tofile(sys.argv[5])
+    elif cmd == "expect-many":
+        specs = json.loads(Path(sys.argv[3]).read_text())
+        for i, spec in enumerate(specs):
+            expect(sys.argv[2], spec["name"], spec).astype("<f4").tofile(Path(sys.argv[4]) / f"{i}.f32")
     elif cmd == "quantize":
         qt = T[sys.argv[2]]
         v = np.fromfile(sys.argv[3], dtype="<f4")

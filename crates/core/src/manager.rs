@@ -20,9 +20,14 @@ use std::path::{Path, PathBuf};
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use crate::config::{self, ApplyError, ApplyReport, ConfigError, Configuration, Preview, ServerSettings, TensorPatch};
+use crate::config::{
+    self, ApplyError, ApplyReport, ConfigError, Configuration, Preview, ServerSettings, TensorPatch,
+};
 use crate::residency::{self, FileMap, Pinned};
-use crate::tensor::{Selection, TensorError, TensorLayer, TransformOp, TransformReport, ValueQuery, ValueSearch, WeightEdit};
+use crate::tensor::{
+    Selection, TensorError, TensorLayer, TransformOp, TransformReport, ValueQuery, ValueSearch,
+    WeightEdit,
+};
 use crate::{Bytes, Engine, EngineError, Memory, Mode, RegionId};
 
 /// What the manager refuses.
@@ -211,7 +216,11 @@ impl Manager {
             architecture: tensors.index().architecture().map(str::to_string),
             identity,
         };
-        *self.model.write() = Some(Attached { path: path.to_path_buf(), region, tensors });
+        *self.model.write() = Some(Attached {
+            path: path.to_path_buf(),
+            region,
+            tensors,
+        });
         Ok(info)
     }
 
@@ -228,7 +237,11 @@ impl Manager {
 
     /// The attached model's region.
     pub fn region(&self) -> Result<RegionId> {
-        self.model.read().as_ref().map(|m| m.region).ok_or(ManagerError::NotAttached)
+        self.model
+            .read()
+            .as_ref()
+            .map(|m| m.region)
+            .ok_or(ManagerError::NotAttached)
     }
 
     /// Layer 1 (memory of the attached model).
@@ -243,7 +256,11 @@ impl Manager {
 
     /// Layer 3 (tensors of the attached model).
     pub fn tensors(&self) -> Result<TensorLayer> {
-        self.model.read().as_ref().map(|m| m.tensors.clone()).ok_or(ManagerError::NotAttached)
+        self.model
+            .read()
+            .as_ref()
+            .map(|m| m.tensors.clone())
+            .ok_or(ManagerError::NotAttached)
     }
 
     /// Layer 3 (the proxy's settings).
@@ -271,7 +288,9 @@ impl Manager {
             change,
             patch: RecordedPatch::Tensor(TensorPatch {
                 tensor: tensor.to_string(),
-                select: Selection::Elements { indices: vec![index] },
+                select: Selection::Elements {
+                    indices: vec![index],
+                },
                 transform: TransformOp::Set { value },
             }),
         });
@@ -279,15 +298,26 @@ impl Manager {
     }
 
     /// Transforms a selection of a tensor (recorded for export).
-    pub fn transform(&self, tensor: &str, select: &Selection, op: &TransformOp) -> Result<TransformReport> {
+    pub fn transform(
+        &self,
+        tensor: &str,
+        select: &Selection,
+        op: &TransformOp,
+    ) -> Result<TransformReport> {
         let other = match op {
             TransformOp::Lerp { model, .. } => Some(crate::tensor::OtherModel::open(model)?),
             _ => None,
         };
-        let rep = self.tensors()?.transform(tensor, select, op, other.as_ref())?;
+        let rep = self
+            .tensors()?
+            .transform(tensor, select, op, other.as_ref())?;
         self.recorded.lock().push(Recorded {
             change: rep.change,
-            patch: RecordedPatch::Tensor(TensorPatch { tensor: tensor.to_string(), select: select.clone(), transform: op.clone() }),
+            patch: RecordedPatch::Tensor(TensorPatch {
+                tensor: tensor.to_string(),
+                select: select.clone(),
+                transform: op.clone(),
+            }),
         });
         Ok(rep)
     }
@@ -313,7 +343,9 @@ impl Manager {
     /// Locks a tensor (recorded for export).
     pub fn lock_tensor(&self, name: &str) -> Result<u64> {
         let id = self.tensors()?.lock(name, None, false)?;
-        self.protections.lock().push(config::Protection::Tensor { name: name.to_string() });
+        self.protections.lock().push(config::Protection::Tensor {
+            name: name.to_string(),
+        });
         Ok(id)
     }
 
@@ -323,8 +355,12 @@ impl Manager {
     /// protections and the proxy settings, as one configuration for this model.
     pub fn export_configuration(&self) -> Result<Configuration> {
         let layer = self.tensors()?;
-        let live: std::collections::HashSet<u64> = self.engine.history().iter().map(|h| h.id).collect();
-        let mut c = Configuration { model: Some(config::layer_identity(&layer)), ..Configuration::default() };
+        let live: std::collections::HashSet<u64> =
+            self.engine.history().iter().map(|h| h.id).collect();
+        let mut c = Configuration {
+            model: Some(config::layer_identity(&layer)),
+            ..Configuration::default()
+        };
         for r in self.recorded.lock().iter() {
             if !r.change.is_some_and(|id| live.contains(&id)) {
                 continue;
@@ -355,13 +391,21 @@ impl Manager {
         let rep = config::apply(c, &self.tensors()?, source)?;
         let mut rec = self.recorded.lock();
         for p in &c.tensor_patches {
-            rec.push(Recorded { change: rep.change, patch: RecordedPatch::Tensor(p.clone()) });
+            rec.push(Recorded {
+                change: rep.change,
+                patch: RecordedPatch::Tensor(p.clone()),
+            });
         }
         for b in &c.byte_patches {
-            rec.push(Recorded { change: rep.change, patch: RecordedPatch::Bytes(b.clone()) });
+            rec.push(Recorded {
+                change: rep.change,
+                patch: RecordedPatch::Bytes(b.clone()),
+            });
         }
         drop(rec);
-        self.protections.lock().extend(c.protections.iter().cloned());
+        self.protections
+            .lock()
+            .extend(c.protections.iter().cloned());
         if let Some(s) = &c.server {
             self.set_server(s.clone());
         }
@@ -394,7 +438,12 @@ impl Manager {
     /// outliers, as one undo group; turns the server section's response filters on.
     pub fn apply_safety_filters(&self, settings: &config::SafetySettings) -> Result<SafetyReport> {
         let layer = self.tensors()?.with_source("safety filters");
-        let query = ValueQuery { nan: true, inf: true, subnormal: true, above: settings.outlier_threshold };
+        let query = ValueQuery {
+            nan: true,
+            inf: true,
+            subnormal: true,
+            above: settings.outlier_threshold,
+        };
         let scan = layer.search_values("*", &query, 1000, &mut |_, _| true)?;
         let mut repairs = Vec::new();
         let mut change = None;
@@ -408,20 +457,40 @@ impl Manager {
             let result = (|| -> Result<(), TensorError> {
                 for t in scan.tensors.iter().filter(|t| t.flagged()) {
                     if t.nan + t.inf > 0 {
-                        repairs.push(layer.transform(&t.tensor, &Selection::All, &TransformOp::ReplaceNonFinite { value: settings.replacement }, None)?);
+                        repairs.push(layer.transform(
+                            &t.tensor,
+                            &Selection::All,
+                            &TransformOp::ReplaceNonFinite {
+                                value: settings.replacement,
+                            },
+                            None,
+                        )?);
                     }
                     if let (Some(th), true) = (settings.outlier_threshold, t.outliers > 0) {
-                        repairs.push(layer.transform(&t.tensor, &Selection::All, &TransformOp::Clamp { min: -th, max: th }, None)?);
+                        repairs.push(layer.transform(
+                            &t.tensor,
+                            &Selection::All,
+                            &TransformOp::Clamp { min: -th, max: th },
+                            None,
+                        )?);
                     }
                     if t.subnormal > 0 {
                         let idx: Vec<u64> = scan
                             .hits
                             .iter()
-                            .filter(|h| h.tensor == t.tensor && h.class == crate::tensor::ValueClass::Subnormal)
+                            .filter(|h| {
+                                h.tensor == t.tensor
+                                    && h.class == crate::tensor::ValueClass::Subnormal
+                            })
                             .map(|h| h.index)
                             .collect();
                         if !idx.is_empty() {
-                            repairs.push(layer.transform(&t.tensor, &Selection::Elements { indices: idx }, &TransformOp::Zero, None)?);
+                            repairs.push(layer.transform(
+                                &t.tensor,
+                                &Selection::Elements { indices: idx },
+                                &TransformOp::Zero,
+                                None,
+                            )?);
                         }
                     }
                 }
@@ -439,14 +508,27 @@ impl Manager {
         if settings.response_filters {
             *self.response_filters_enabled.write() = true;
         }
-        Ok(SafetyReport { scan, repairs, change, response_filters: if settings.response_filters { n } else { 0 } })
+        Ok(SafetyReport {
+            scan,
+            repairs,
+            change,
+            response_filters: if settings.response_filters { n } else { 0 },
+        })
     }
 
     /// Prefetches the model's pages (and pins them with `lock`), reporting the resident
     /// fraction before and after, and turns on the response cache.
     pub fn boost_inference_speed(&self, lock: bool) -> Result<BoostReport> {
-        let path = self.model.read().as_ref().map(|m| m.path.clone()).ok_or(ManagerError::NotAttached)?;
-        let io = |source| ManagerError::Io { path: path.clone(), source };
+        let path = self
+            .model
+            .read()
+            .as_ref()
+            .map(|m| m.path.clone())
+            .ok_or(ManagerError::NotAttached)?;
+        let io = |source| ManagerError::Io {
+            path: path.clone(),
+            source,
+        };
         let map = FileMap::open(&path).map_err(io)?;
         let before = residency::resident_fraction(&map);
         let prefetched = residency::prefetch(&map) as u64;
@@ -464,7 +546,13 @@ impl Manager {
         };
         let after = residency::resident_fraction(&map);
         self.server.write().cache.enabled = true;
-        Ok(BoostReport { resident_before: before, resident_after: after, prefetched_bytes: prefetched, pinned, cache_enabled: true })
+        Ok(BoostReport {
+            resident_before: before,
+            resident_after: after,
+            prefetched_bytes: prefetched,
+            pinned,
+            cache_enabled: true,
+        })
     }
 
     // ----- presets ----------------------------------------------------------------------------
@@ -472,14 +560,29 @@ impl Manager {
     /// Saves a configuration as a named preset in the first preset directory (the user's).
     pub fn save_preset(&self, name: &str, c: &Configuration) -> Result<PathBuf> {
         check_preset_name(name)?;
-        let dir = self.preset_dirs.first().ok_or_else(|| ManagerError::Preset { name: name.into(), why: "no preset directory".into() })?;
-        std::fs::create_dir_all(dir).map_err(|source| ManagerError::Io { path: dir.clone(), source })?;
+        let dir = self
+            .preset_dirs
+            .first()
+            .ok_or_else(|| ManagerError::Preset {
+                name: name.into(),
+                why: "no preset directory".into(),
+            })?;
+        std::fs::create_dir_all(dir).map_err(|source| ManagerError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         let path = dir.join(format!("{name}.json"));
         let mut c = c.clone();
         c.name = Some(name.to_string());
         let tmp = dir.join(format!(".{name}.json.tmp"));
-        std::fs::write(&tmp, c.to_json() + "\n").map_err(|source| ManagerError::Io { path: tmp.clone(), source })?;
-        std::fs::rename(&tmp, &path).map_err(|source| ManagerError::Io { path: path.clone(), source })?;
+        std::fs::write(&tmp, c.to_json() + "\n").map_err(|source| ManagerError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        std::fs::rename(&tmp, &path).map_err(|source| ManagerError::Io {
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 
@@ -489,12 +592,20 @@ impl Manager {
         for d in &self.preset_dirs {
             let p = d.join(format!("{name}.json"));
             if p.is_file() {
-                let text = std::fs::read_to_string(&p).map_err(|source| ManagerError::Io { path: p.clone(), source })?;
-                return Configuration::from_json(&text)
-                    .map_err(|e| ManagerError::Preset { name: name.into(), why: format!("{}: {e}", p.display()) });
+                let text = std::fs::read_to_string(&p).map_err(|source| ManagerError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                return Configuration::from_json(&text).map_err(|e| ManagerError::Preset {
+                    name: name.into(),
+                    why: format!("{}: {e}", p.display()),
+                });
             }
         }
-        Err(ManagerError::Preset { name: name.into(), why: format!("not found in {:?}", self.preset_dirs) })
+        Err(ManagerError::Preset {
+            name: name.into(),
+            why: format!("not found in {:?}", self.preset_dirs),
+        })
     }
 
     /// Names of the presets available (user's and shipped), sorted, without duplicates.
@@ -505,7 +616,12 @@ impl Manager {
             .filter_map(|d| std::fs::read_dir(d).ok())
             .flatten()
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_string))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_string)
+            })
             .filter(|n| n != "schema" && !n.starts_with('.'))
             .collect();
         v.sort();
@@ -515,11 +631,18 @@ impl Manager {
 }
 
 fn check_preset_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty() && name.len() <= 100 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(ManagerError::Preset { name: name.into(), why: "names use letters, digits, '-' and '_' only".into() })
+        Err(ManagerError::Preset {
+            name: name.into(),
+            why: "names use letters, digits, '-' and '_' only".into(),
+        })
     }
 }
 
@@ -533,5 +656,8 @@ pub fn user_config_dir() -> Option<PathBuf> {
     if cfg!(target_os = "macos") {
         return home.map(|h| h.join("Library/Application Support"));
     }
-    std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).filter(|p| p.is_absolute()).or_else(|| home.map(|h| h.join(".config")))
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| h.join(".config")))
 }

@@ -65,7 +65,13 @@ pub fn resident_fraction(m: &FileMap) -> Option<f64> {
         let mut vec = vec![0u8; pages];
         // SAFETY: the pointer and length describe our live mapping (page-aligned start, as
         // mmap returns); `vec` has one byte per page of that length, as mincore requires.
-        let rc = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, map.len(), vec.as_mut_ptr().cast()) };
+        let rc = unsafe {
+            libc::mincore(
+                map.as_ptr() as *mut libc::c_void,
+                map.len(),
+                vec.as_mut_ptr().cast(),
+            )
+        };
         if rc != 0 {
             return None;
         }

@@ -60,7 +60,9 @@ impl Preview {
 
     /// The mismatching items.
     pub fn mismatches(&self) -> impl Iterator<Item = &PreviewItem> {
-        self.items.iter().filter(|i| i.status == ItemStatus::Mismatch)
+        self.items
+            .iter()
+            .filter(|i| i.status == ItemStatus::Mismatch)
     }
 }
 
@@ -100,7 +102,11 @@ fn first_mismatch(p: &Preview) -> String {
             m.item,
             m.target,
             m.detail,
-            if n > 1 { format!(" (and {} more)", n - 1) } else { String::new() }
+            if n > 1 {
+                format!(" (and {} more)", n - 1)
+            } else {
+                String::new()
+            }
         ),
         None => "no mismatch".into(),
     }
@@ -129,7 +135,12 @@ pub fn preview(config: &Configuration, layer: &TensorLayer) -> Preview {
         }
         if let TransformOp::Lerp { model, .. } = &p.transform {
             if let Err(e) = OtherModel::open(model) {
-                items.push(PreviewItem { item, target: p.tensor.clone(), status: ItemStatus::Mismatch, detail: e.to_string() });
+                items.push(PreviewItem {
+                    item,
+                    target: p.tensor.clone(),
+                    status: ItemStatus::Mismatch,
+                    detail: e.to_string(),
+                });
                 continue;
             }
         }
@@ -137,12 +148,25 @@ pub fn preview(config: &Configuration, layer: &TensorLayer) -> Preview {
             let resolved = p.select.resolve(&t.name, &t.dims, layer.heads());
             let (status, detail) = match resolved {
                 Ok(r) => match layer.extract(&t.name, Some(0..0)) {
-                    Ok(_) => (ItemStatus::WillChange, format!("{} {} elements ({})", p.transform.name(), crate::tensor::count(&r), t.ty)),
+                    Ok(_) => (
+                        ItemStatus::WillChange,
+                        format!(
+                            "{} {} elements ({})",
+                            p.transform.name(),
+                            crate::tensor::count(&r),
+                            t.ty
+                        ),
+                    ),
                     Err(e) => (ItemStatus::Mismatch, e.to_string()),
                 },
                 Err(e) => (ItemStatus::Mismatch, e.to_string()),
             };
-            items.push(PreviewItem { item: item.clone(), target: t.name.clone(), status, detail });
+            items.push(PreviewItem {
+                item: item.clone(),
+                target: t.name.clone(),
+                status,
+                detail,
+            });
         }
     }
     for (i, b) in config.byte_patches.iter().enumerate() {
@@ -153,13 +177,25 @@ pub fn preview(config: &Configuration, layer: &TensorLayer) -> Preview {
         let (status, detail) = match found {
             Err(e) => (ItemStatus::Mismatch, e.to_string()),
             Ok(f) if f == b.original.0 => (ItemStatus::WillChange, format!("{len} bytes")),
-            Ok(f) if f == b.patched.0 => (ItemStatus::AlreadyApplied, format!("{len} bytes already hold the patched value")),
+            Ok(f) if f == b.patched.0 => (
+                ItemStatus::AlreadyApplied,
+                format!("{len} bytes already hold the patched value"),
+            ),
             Ok(f) => (
                 ItemStatus::Mismatch,
-                format!("expected {} but the model holds {}", super::to_hex(&b.original.0), super::to_hex(&f)),
+                format!(
+                    "expected {} but the model holds {}",
+                    super::to_hex(&b.original.0),
+                    super::to_hex(&f)
+                ),
             ),
         };
-        items.push(PreviewItem { item, target, status, detail });
+        items.push(PreviewItem {
+            item,
+            target,
+            status,
+            detail,
+        });
     }
     for (i, p) in config.protections.iter().enumerate() {
         let item = format!("protections[{i}]");
@@ -169,18 +205,40 @@ pub fn preview(config: &Configuration, layer: &TensorLayer) -> Preview {
                 items.push(PreviewItem {
                     item,
                     target: name.clone(),
-                    status: if n > 0 { ItemStatus::WillChange } else { ItemStatus::Mismatch },
-                    detail: if n > 0 { format!("lock {n} tensor(s)") } else { "no tensor of this model matches".into() },
+                    status: if n > 0 {
+                        ItemStatus::WillChange
+                    } else {
+                        ItemStatus::Mismatch
+                    },
+                    detail: if n > 0 {
+                        format!("lock {n} tensor(s)")
+                    } else {
+                        "no tensor of this model matches".into()
+                    },
                 });
             }
             Protection::Range { offset, len } => {
-                let ok = layer.engine().read(layer.region(), *offset, (*len).min(1)).is_ok()
-                    && layer.engine().read(layer.region(), offset + len - 1, 1).is_ok();
+                let ok = layer
+                    .engine()
+                    .read(layer.region(), *offset, (*len).min(1))
+                    .is_ok()
+                    && layer
+                        .engine()
+                        .read(layer.region(), offset + len - 1, 1)
+                        .is_ok();
                 items.push(PreviewItem {
                     item,
                     target: format!("offset {offset:#x}+{len}"),
-                    status: if ok { ItemStatus::WillChange } else { ItemStatus::Mismatch },
-                    detail: if ok { "lock range".into() } else { "range is outside the model".into() },
+                    status: if ok {
+                        ItemStatus::WillChange
+                    } else {
+                        ItemStatus::Mismatch
+                    },
+                    detail: if ok {
+                        "lock range".into()
+                    } else {
+                        "range is outside the model".into()
+                    },
                 });
             }
         }
@@ -190,16 +248,27 @@ pub fn preview(config: &Configuration, layer: &TensorLayer) -> Preview {
             item: "server".into(),
             target: "proxy".into(),
             status: ItemStatus::Info,
-            detail: format!("{} rule(s), cache {}", s.rules.len(), if s.cache.enabled { "on" } else { "off" }),
+            detail: format!(
+                "{} rule(s), cache {}",
+                s.rules.len(),
+                if s.cache.enabled { "on" } else { "off" }
+            ),
         });
     }
-    Preview { same_file, same_model, items }
+    Preview {
+        same_file,
+        same_model,
+        items,
+    }
 }
 
 /// The identity of the model attached to `layer`.
 pub fn layer_identity(layer: &TensorLayer) -> ModelIdentity {
     let end = layer.index().data_offset;
-    let header = layer.engine().read(layer.region(), 0, end).unwrap_or_default();
+    let header = layer
+        .engine()
+        .read(layer.region(), 0, end)
+        .unwrap_or_default();
     let name = layer
         .engine()
         .region_info(layer.region())
@@ -209,15 +278,23 @@ pub fn layer_identity(layer: &TensorLayer) -> ModelIdentity {
 }
 
 /// Previews, refuses on mismatch, then applies everything as one undo group.
-pub fn apply(config: &Configuration, layer: &TensorLayer, source: &str) -> Result<ApplyReport, ApplyError> {
+pub fn apply(
+    config: &Configuration,
+    layer: &TensorLayer,
+    source: &str,
+) -> Result<ApplyReport, ApplyError> {
     let preview = preview(config, layer);
     if !preview.applicable() {
         return Err(ApplyError::Refused(preview));
     }
     let layer = layer.clone().with_source(source.to_string());
     let engine = layer.engine().clone();
-    let origin = Origin::new(Layer::Manager, Operation::Other("import_configuration".into()), Target::Region(layer.region()))
-        .with_source(source.to_string());
+    let origin = Origin::new(
+        Layer::Manager,
+        Operation::Other("import_configuration".into()),
+        Target::Region(layer.region()),
+    )
+    .with_source(source.to_string());
     let mut report = ApplyReport {
         preview,
         transforms: Vec::new(),
@@ -233,9 +310,18 @@ pub fn apply(config: &Configuration, layer: &TensorLayer, source: &str) -> Resul
                 TransformOp::Lerp { model, .. } => Some(OtherModel::open(model)?),
                 _ => None,
             };
-            let names: Vec<String> = layer.matching(&p.tensor).iter().map(|t| t.name.clone()).collect();
+            let names: Vec<String> = layer
+                .matching(&p.tensor)
+                .iter()
+                .map(|t| t.name.clone())
+                .collect();
             for name in names {
-                report.transforms.push(layer.transform(&name, &p.select, &p.transform, other.as_ref())?);
+                report.transforms.push(layer.transform(
+                    &name,
+                    &p.select,
+                    &p.transform,
+                    other.as_ref(),
+                )?);
             }
         }
         for b in &config.byte_patches {
@@ -259,16 +345,23 @@ pub fn apply(config: &Configuration, layer: &TensorLayer, source: &str) -> Resul
     for p in &config.protections {
         match p {
             Protection::Tensor { name } => {
-                let names: Vec<String> = layer.matching(name).iter().map(|t| t.name.clone()).collect();
+                let names: Vec<String> = layer
+                    .matching(name)
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect();
                 for n in names {
                     report.protections.push(layer.lock(&n, None, false)?);
                 }
             }
             Protection::Range { offset, len } => {
-                report.protections.push(engine.protect(layer.region(), *offset, *len, "configuration", false).map_err(TensorError::from)?);
+                report.protections.push(
+                    engine
+                        .protect(layer.region(), *offset, *len, "configuration", false)
+                        .map_err(TensorError::from)?,
+                );
             }
         }
     }
     Ok(report)
 }
-
