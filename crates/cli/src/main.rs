@@ -1,2 +1,95 @@
 //! The `hotpatch` command-line tool.
-fn main() {}
+//!
+//! A thin dispatcher: each subcommand is one variant of [`Command`] and one module with an
+//! `Args` struct and a `run` function. Exit codes, for scripts:
+//! - `0` success;
+//! - `1` the command ran but refused or found a mismatch (e.g. a verification that failed);
+//! - `2` bad input (unreadable model, unknown tensor, bad arguments): exactly one line on
+//!   stderr naming the problem and where.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod diff;
+mod edit;
+mod inspect;
+mod output;
+mod progress;
+mod scan;
+mod serve;
+mod tensor;
+
+/// Model surgery on GGUF files.
+#[derive(Parser)]
+#[command(name = "hotpatch", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Shows a model's header: version, alignment, metadata and tensor index.
+    Inspect(inspect::Args),
+    /// Prints a tensor's values (dequantized to f32).
+    Tensor(tensor::Args),
+    /// Compares two models tensor by tensor, most different first.
+    Diff(diff::Args),
+    /// Sets weights by tensor name and element index (quant-aware), optionally recording them.
+    Edit(edit::EditArgs),
+    /// Applies a configuration to a model after a preview (exit 1 when it does not fit).
+    Apply(edit::ApplyArgs),
+    /// Scans every tensor for NaN, Inf, subnormal and outlier weights.
+    Scan(scan::ScanArgs),
+    /// Searches a model's bytes for a hex pattern (`??` wildcards).
+    Search(scan::SearchArgs),
+    /// Runs the request/response proxy in front of an LLM server, one line per request.
+    Serve(serve::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            // clap's first paragraph (the problem), on one line; the usage that follows is
+            // what `--help` is for.
+            let first: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let first = first.join(" ");
+            eprintln!(
+                "hotpatch: {} (see hotpatch --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+        Command::Tensor(a) => tensor::run(a),
+        Command::Diff(a) => diff::run(a),
+        Command::Edit(a) => edit::run_edit(a),
+        Command::Apply(a) => edit::run_apply(a),
+        Command::Scan(a) => scan::run_scan(a),
+        Command::Search(a) => scan::run_search(a),
+        Command::Serve(a) => serve::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("hotpatch: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -183,13 +183,12 @@ pub enum GgufError {
     #[error("{0}")]
     Invalid(String),
     /// An I/O error on a named file.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
+        /// The error (shown in the message, so not also a `source`).
+        error: std::io::Error,
     },
 }
 
@@ -197,7 +196,7 @@ impl GgufError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         GgufError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

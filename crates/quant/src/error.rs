@@ -1,3 +1,4 @@
+//! The codec error type.
 use crate::GgmlType;
 
 /// What a codec refused.
@@ -5,12 +6,34 @@ use crate::GgmlType;
 pub enum CodecError {
     /// No codec for this direction of this type.
     #[error("{op} is not supported for tensor type {ty}")]
-    Unsupported { ty: GgmlType, op: &'static str },
+    Unsupported {
+        /// The tensor type.
+        ty: GgmlType,
+        /// `"quantize"` or `"dequantize"`.
+        op: &'static str,
+    },
     /// Buffers are not a whole number of blocks or do not match each other.
     #[error("{ty}: {bytes} bytes and {values} values are not the same whole number of blocks (block size {bs}, {ts} bytes per block)", bs = ty.block_size(), ts = ty.type_size())]
     Length {
+        /// The tensor type.
         ty: GgmlType,
+        /// Length of the encoded buffer.
         bytes: usize,
+        /// Length of the `f32` buffer.
         values: usize,
+    },
+    /// An element range outside the tensor data (or data that is not whole blocks).
+    #[error(
+        "{ty}: elements {start}..{start}+{count} are outside the {available} elements of the data"
+    )]
+    Range {
+        /// The tensor type.
+        ty: GgmlType,
+        /// First element asked for.
+        start: u64,
+        /// Number of elements asked for.
+        count: usize,
+        /// Elements in the data (whole blocks).
+        available: u64,
     },
 }

@@ -266,18 +266,21 @@ impl GgmlType {
         usize::try_from((n / bs).checked_mul(self.type_size() as u64)?).ok()
     }
 
-    /// Whether values of this type can be dequantized to f32 here.
+    /// Whether values of this type can be dequantized to f32 here (a codec exists).
     pub fn can_dequantize(self) -> bool {
-        !matches!(self, GgmlType::Q1_0)
+        crate::float::handles(self)
+            || crate::legacy::handles(self)
+            || crate::kquants::handles(self)
+            || crate::iquants::handles(self)
     }
 
-    /// Whether values can be quantized into this type here.
+    /// Whether values can be quantized into this type here (a codec exists).
     pub fn can_quantize(self) -> bool {
         use GgmlType::*;
-        !matches!(
+        matches!(
             self,
-            IQ2_XXS | IQ2_XS | IQ3_XXS | IQ1_S | IQ3_S | IQ2_S | IQ1_M | NVFP4 | Q1_0
-        )
+            F32 | F16 | BF16 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | Q8_K | IQ4_NL | IQ4_XS
+        ) || crate::legacy::can_quantize(self)
     }
 
     /// Whether this is a block-quantized type (not plain floats or integers).

@@ -10,3 +10,22 @@ mod types_table;
 
 #[path = "quant/harness.rs"]
 mod harness;
+
+#[path = "quant/codecs.rs"]
+mod codecs;
+
+#[path = "quant/api.rs"]
+mod api;
+
+// K-quants, IQ types and the one-element block editor (their own oracle runner in kq/).
+#[path = "kq/support.rs"]
+mod kq_support;
+
+#[path = "kq/kquant.rs"]
+mod kquant;
+
+#[path = "kq/iquant.rs"]
+mod iquant;
+
+#[path = "kq/block.rs"]
+mod block_edit;
