@@ -124,6 +124,10 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
     assert.ok(message.includes(bad), `the message names the file: ${message}`);
     const names = await browser.$$('[data-testid="tensor-item"]');
     assert.equal(names.length, expected.tensors.length, "a failed open keeps the open model");
+    const status = await browser.execute(
+      () => document.querySelector('[data-testid="status-message"]')?.textContent ?? "",
+    );
+    assert.equal(status, `could not open ${bad}`, "the status bar says the open failed");
     await browser.saveScreenshot(path.join(artifacts, "studio-error.png"));
   });
 });

@@ -94,7 +94,13 @@ export function App() {
           )}
         </main>
       </div>
-      <StatusBar summary={model?.summary ?? null} progress={progress} progressCount={progressCount} busy={busy} />
+      <StatusBar
+        summary={model?.summary ?? null}
+        progress={progress}
+        progressCount={progressCount}
+        note={failure ? `could not open ${failure.path}` : null}
+        busy={busy}
+      />
     </div>
   );
 }

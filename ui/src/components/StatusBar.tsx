@@ -5,16 +5,18 @@ interface Props {
   summary: ModelSummary | null;
   progress: Progress | null;
   progressCount: number;
+  /** Overrides the last progress message (e.g. after a failed open). */
+  note: string | null;
   busy: boolean;
 }
 
-export function StatusBar({ summary, progress, progressCount, busy }: Props) {
+export function StatusBar({ summary, progress, progressCount, note, busy }: Props) {
   const pct = progress && progress.total > 0 ? Math.min(100, (progress.done / progress.total) * 100) : 0;
   return (
     <footer className="statusbar">
-      <span className={`dot ${busy ? "busy" : summary ? "ok" : ""}`} />
+      <span className={`dot ${busy ? "busy" : note ? "error" : summary ? "ok" : ""}`} />
       <span className="status-message" data-testid="status-message" data-progress-count={progressCount}>
-        {progress?.message ?? "ready"}
+        {note ?? progress?.message ?? "ready"}
       </span>
       {busy && (
         <span className="progress">

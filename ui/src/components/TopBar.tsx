@@ -33,7 +33,9 @@ export function TopBar({ summary, busy, onOpen, theme, onCycleTheme }: Props) {
             {summary.architecture && <span className="chip">{summary.architecture}</span>}
             <span className="chip subtle">GGUF v{summary.version}</span>
             <span className="model-path" title={summary.path}>
-              {summary.path}
+              {/* The container is right-to-left so long paths lose their start, not the file
+                  name; the marks keep the path itself left-to-right. */}
+              {`\u200E${summary.path}\u200E`}
             </span>
           </>
         ) : (
