@@ -30,7 +30,8 @@ if [ ! -x "$LITELLM_VENV/bin/litellm" ]; then
   python3 -m venv "$LITELLM_VENV"
   "$LITELLM_VENV/bin/pip" install -q 'litellm[proxy]'
 fi
-cargo build --release -q -p hotpatch-proxy --example fast_upstream -p hotpatch-cli
+cargo build --release -q -p hotpatch-proxy --example fast_upstream
+cargo build --release -q -p hotpatch-cli --bin hotpatch
 
 wait_http() { # URL, seconds
   for _ in $(seq 1 "$(( $2 * 10 ))"); do
