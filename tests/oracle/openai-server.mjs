@@ -24,7 +24,8 @@ if (!modelPath) {
 }
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
 const model = await llama.loadModel({ modelPath, useMmap: true, gpuLayers: 0 });
-const context = await model.createContext({ contextSize: 512 });
+// One thread: llama.cpp's spinning thread pool crawls when the cores are shared (seconds per token).
+const context = await model.createContext({ contextSize: 512, threads: 1 });
 const sequence = context.getSequence();
 const completion = new LlamaCompletion({ contextSequence: sequence });
 const MODEL_ID = "demo";

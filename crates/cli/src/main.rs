@@ -11,8 +11,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod diff;
 mod inspect;
 mod output;
+mod progress;
+mod serve;
 mod tensor;
 
 /// Model surgery on GGUF files.
@@ -29,6 +32,10 @@ enum Command {
     Inspect(inspect::Args),
     /// Prints a tensor's values (dequantized to f32).
     Tensor(tensor::Args),
+    /// Compares two models tensor by tensor, most different first.
+    Diff(diff::Args),
+    /// Runs the request/response proxy in front of an LLM server, one line per request.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +66,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Tensor(a) => tensor::run(a),
+        Command::Diff(a) => diff::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,

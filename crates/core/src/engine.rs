@@ -211,6 +211,21 @@ impl View<'_> {
         Ok(self.st.region(region)?.len)
     }
 
+    /// The GGUF index of a region, or why there is none.
+    pub fn gguf(&self, region: RegionId) -> Result<Arc<hotpatch_gguf::GgufIndex>> {
+        match &self.st.region(region)?.gguf {
+            Some(Ok(i)) => Ok(Arc::clone(i)),
+            Some(Err(message)) => Err(EngineError::Gguf {
+                region,
+                message: message.clone(),
+            }),
+            None => Err(EngineError::Gguf {
+                region,
+                message: "not a whole GGUF file (no GGUF magic at offset 0, or a window)".into(),
+            }),
+        }
+    }
+
     /// The protections in force.
     pub fn protections(&self) -> &[Protection] {
         &self.st.protections

@@ -86,6 +86,8 @@ pub(crate) struct Region {
     pub live_sync: LiveSync,
     /// Page-protected spans (region-relative, page-aligned in memory).
     pub page_locked: Vec<(u64, u64)>,
+    /// The GGUF index (whole-file regions starting with the magic), or why parsing failed.
+    pub gguf: Option<std::result::Result<std::sync::Arc<hotpatch_gguf::GgufIndex>, String>>,
 }
 
 impl Region {
@@ -162,23 +164,48 @@ impl Region {
                 Mode::ReadOnly => Map::Ro(unsafe { opts.map(&file) }.map_err(err)?),
             }
         };
-        Ok((
-            Region {
-                id,
-                path: path.to_path_buf(),
-                file,
-                file_writable,
-                mode,
-                file_offset,
-                file_len,
-                len,
-                map,
-                dirty: RangeSet::new(),
-                live_sync,
-                page_locked: Vec::new(),
-            },
-            recovery,
-        ))
+        let mut region = Region {
+            id,
+            path: path.to_path_buf(),
+            file,
+            file_writable,
+            mode,
+            file_offset,
+            file_len,
+            len,
+            map,
+            dirty: RangeSet::new(),
+            live_sync,
+            page_locked: Vec::new(),
+            gguf: None,
+        };
+        region.refresh_gguf();
+        Ok((region, recovery))
+    }
+
+    /// (Re)parses the GGUF header if this region is a whole file starting with the magic.
+    pub fn refresh_gguf(&mut self) {
+        self.gguf = if self.file_offset == 0
+            && self.len == self.file_len
+            && self.bytes().starts_with(&hotpatch_gguf::MAGIC)
+        {
+            Some(
+                hotpatch_gguf::parse(self.bytes())
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| e.to_string()),
+            )
+        } else {
+            None
+        };
+    }
+
+    /// Where the GGUF header ends (writes before it re-parse the index).
+    fn header_end(&self) -> u64 {
+        match &self.gguf {
+            Some(Ok(i)) => i.data_offset,
+            Some(Err(_)) => self.len,
+            None => 4,
+        }
     }
 
     /// The whole region's bytes.
@@ -260,6 +287,10 @@ impl Region {
                 }
             }
             _ => {}
+        }
+        let header_end = self.header_end();
+        if self.file_offset == 0 && writes.iter().any(|(off, _)| *off < header_end) {
+            self.refresh_gguf();
         }
         Ok(())
     }

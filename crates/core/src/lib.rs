@@ -33,9 +33,11 @@ mod error;
 mod event;
 mod image;
 pub mod layers;
+pub mod live;
 pub mod ops;
 mod platform;
 pub mod rangeset;
+pub mod structure;
 pub mod tensor;
 pub mod wal;
 
@@ -45,6 +47,10 @@ pub use engine::{
 };
 pub use error::{EngineError, Result};
 pub use event::{Event, Layer, Operation, Origin, Target};
+pub use hotpatch_gguf::GgufIndex;
+pub use hotpatch_quant::GgmlType;
 pub use image::{LiveSync, Mode, Progress, ProgressFn, SaveReport};
 pub use layers::{compare_files, Bytes, Match, Memory, Ops, Pointer, Scope};
+pub use live::{live_visibility, LiveVisibility, TensorLiveness};
 pub use ops::{BitOp, Comparison, Pattern};
+pub use structure::{Span, SpanKind};

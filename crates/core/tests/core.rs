@@ -3,5 +3,11 @@
 mod core {
     mod basics;
     pub mod common;
+    mod crash;
+    mod gguf;
     mod layers;
+    mod live_llama;
+    pub mod oracle;
+    mod property;
+    mod stress;
 }

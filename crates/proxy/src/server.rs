@@ -798,6 +798,21 @@ impl http_body::Body for StreamBody {
                         this.complete();
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
+                    let ended = this
+                        .inner
+                        .as_ref()
+                        .is_some_and(http_body::Body::is_end_stream);
+                    if ended {
+                        // The last frame (hyper knows from content-length): finish now, the
+                        // body may be dropped without another poll.
+                        let data = match &mut this.rewriter {
+                            Some(rw) => Bytes::from([&data[..], &rw.finish()].concat()),
+                            None => data,
+                        };
+                        let data = this.out(data);
+                        this.complete();
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
                     if data.is_empty() {
                         continue;
                     }

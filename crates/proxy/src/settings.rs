@@ -75,7 +75,13 @@ pub enum SettingsError {
     },
     /// A rule that does not compile.
     #[error("server.{0}")]
-    Rule(#[from] RuleError),
+    Rule(RuleError),
+}
+
+impl From<RuleError> for SettingsError {
+    fn from(e: RuleError) -> Self {
+        Self::Rule(e)
+    }
 }
 
 /// A parsed upstream URL (`http` only).

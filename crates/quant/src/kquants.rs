@@ -204,17 +204,28 @@ fn dequant_q4_k(b: &[u8], y: &mut [f32]) {
     let d = half_at(b, Q4K_D);
     let min = half_at(b, Q4K_DMIN);
     let sc = &b[Q4K_SCALES..Q4K_SCALES + 12];
-    let qs = &b[Q4K_QS..Q4K_QS + 128];
     for (j, out) in y.chunks_exact_mut(64).enumerate() {
         let (s1, m1) = scale_min_k4(2 * j, sc);
         let (s2, m2) = scale_min_k4(2 * j + 1, sc);
         let (d1, m1) = (d * f32::from(s1), min * f32::from(m1));
         let (d2, m2) = (d * f32::from(s2), min * f32::from(m2));
-        let q = &qs[32 * j..32 * j + 32];
+        let q: &[u8; 32] = b[Q4K_QS + 32 * j..Q4K_QS + 32 * j + 32]
+            .try_into()
+            .unwrap_or(&[0; 32]);
         let (lo, hi) = out.split_at_mut(32);
-        for ((l, h), &qb) in lo.iter_mut().zip(hi.iter_mut()).zip(q) {
-            *l = d1 * f32::from(qb & 0xF) - m1;
-            *h = d2 * f32::from(qb >> 4) - m2;
+        let lo: &mut [f32; 32] = lo.try_into().unwrap_or_else(|_| unreachable!());
+        let hi: &mut [f32; 32] = hi.try_into().unwrap_or_else(|_| unreachable!());
+        let mut c1 = [0u8; 32];
+        let mut c2 = [0u8; 32];
+        for l in 0..32 {
+            c1[l] = q[l] & 0xF;
+            c2[l] = q[l] >> 4;
+        }
+        for l in 0..32 {
+            lo[l] = d1 * f32::from(c1[l]) - m1;
+        }
+        for l in 0..32 {
+            hi[l] = d2 * f32::from(c2[l]) - m2;
         }
     }
 }
@@ -223,20 +234,30 @@ fn dequant_q5_k(b: &[u8], y: &mut [f32]) {
     let d = half_at(b, Q4K_D);
     let min = half_at(b, Q4K_DMIN);
     let sc = &b[Q4K_SCALES..Q4K_SCALES + 12];
-    let qh = &b[Q5K_QH..Q5K_QH + 32];
-    let qs = &b[Q5K_QS..Q5K_QS + 128];
+    let qh: &[u8; 32] = b[Q5K_QH..Q5K_QH + 32].try_into().unwrap_or(&[0; 32]);
     for (j, out) in y.chunks_exact_mut(64).enumerate() {
         let (s1, m1) = scale_min_k4(2 * j, sc);
         let (s2, m2) = scale_min_k4(2 * j + 1, sc);
         let (d1, m1) = (d * f32::from(s1), min * f32::from(m1));
         let (d2, m2) = (d * f32::from(s2), min * f32::from(m2));
-        let q = &qs[32 * j..32 * j + 32];
+        let q: &[u8; 32] = b[Q5K_QS + 32 * j..Q5K_QS + 32 * j + 32]
+            .try_into()
+            .unwrap_or(&[0; 32]);
         let (lo, hi) = out.split_at_mut(32);
-        for (((l, h), &qb), &hb) in lo.iter_mut().zip(hi.iter_mut()).zip(q).zip(qh) {
-            let b1 = ((hb >> (2 * j)) & 1) << 4;
-            let b2 = ((hb >> (2 * j + 1)) & 1) << 4;
-            *l = d1 * f32::from((qb & 0xF) | b1) - m1;
-            *h = d2 * f32::from((qb >> 4) | b2) - m2;
+        let lo: &mut [f32; 32] = lo.try_into().unwrap_or_else(|_| unreachable!());
+        let hi: &mut [f32; 32] = hi.try_into().unwrap_or_else(|_| unreachable!());
+        let (s1, s2) = (2 * j as u32, 2 * j as u32 + 1);
+        let mut c1 = [0u8; 32];
+        let mut c2 = [0u8; 32];
+        for l in 0..32 {
+            c1[l] = (q[l] & 0xF) | (((qh[l] >> s1) << 4) & 0x10);
+            c2[l] = (q[l] >> 4) | (((qh[l] >> s2) << 4) & 0x10);
+        }
+        for l in 0..32 {
+            lo[l] = d1 * f32::from(c1[l]) - m1;
+        }
+        for l in 0..32 {
+            hi[l] = d2 * f32::from(c2[l]) - m2;
         }
     }
 }
@@ -250,28 +271,37 @@ const Q6K_D: usize = 208;
 fn dequant_q6_k(b: &[u8], y: &mut [f32]) {
     let d = half_at(b, Q6K_D);
     for (n, out) in y.chunks_exact_mut(128).enumerate() {
-        let ql = &b[Q6K_QL + 64 * n..][..64];
-        let qh = &b[Q6K_QH + 32 * n..][..32];
-        let sc = &b[Q6K_SCALES + 8 * n..][..8];
-        for l in 0..32 {
-            let is = l / 16;
-            let h = qh[l];
-            let q1 = ((ql[l] & 0xF) | ((h & 3) << 4)) as i8 - 32;
-            let q2 = ((ql[l + 32] & 0xF) | (((h >> 2) & 3) << 4)) as i8 - 32;
-            let q3 = ((ql[l] >> 4) | (((h >> 4) & 3) << 4)) as i8 - 32;
-            let q4 = ((ql[l + 32] >> 4) | (((h >> 6) & 3) << 4)) as i8 - 32;
-            out[l] = d * f32::from(sc[is] as i8) * f32::from(q1);
-            out[l + 32] = d * f32::from(sc[is + 2] as i8) * f32::from(q2);
-            out[l + 64] = d * f32::from(sc[is + 4] as i8) * f32::from(q3);
-            out[l + 96] = d * f32::from(sc[is + 6] as i8) * f32::from(q4);
+        let ql: &[u8; 64] = b[Q6K_QL + 64 * n..Q6K_QL + 64 * n + 64]
+            .try_into()
+            .unwrap_or(&[0; 64]);
+        let qh: &[u8; 32] = b[Q6K_QH + 32 * n..Q6K_QH + 32 * n + 32]
+            .try_into()
+            .unwrap_or(&[0; 32]);
+        let sc = &b[Q6K_SCALES + 8 * n..Q6K_SCALES + 8 * n + 8];
+        // Output quarter g (32 values) takes the low (g < 2) or high nibble of ql[32 * (g % 2)..]
+        // and bits 2g..2g+2 of qh; each half of it (16 values) has its own scale.
+        for (g, quarter) in out.chunks_exact_mut(32).enumerate() {
+            let lq = &ql[32 * (g % 2)..32 * (g % 2) + 32];
+            let nshift = 4 * (g / 2) as u32;
+            let hshift = 2 * g as u32;
+            for (h, o) in quarter.chunks_exact_mut(16).enumerate() {
+                let ds = d * f32::from(sc[h + 2 * g] as i8);
+                let (lq, qh) = (&lq[16 * h..16 * h + 16], &qh[16 * h..16 * h + 16]);
+                for ((o, &lb), &hb) in o.iter_mut().zip(lq).zip(qh) {
+                    let q = (((lb >> nshift) & 0xF) | (((hb >> hshift) & 3) << 4)) as i8 - 32;
+                    *o = ds * f32::from(q);
+                }
+            }
         }
     }
 }
 
 fn dequant_q8_k(b: &[u8], y: &mut [f32]) {
     let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    for (o, &q) in y.iter_mut().zip(&b[4..4 + QK_K]) {
-        *o = d * f32::from(q as i8);
+    let q: &[u8; QK_K] = b[4..4 + QK_K].try_into().unwrap_or(&[0; QK_K]);
+    let y: &mut [f32; QK_K] = y.try_into().unwrap_or_else(|_| unreachable!());
+    for l in 0..QK_K {
+        y[l] = d * f32::from(q[l] as i8);
     }
 }
 

@@ -16,3 +16,16 @@ mod codecs;
 
 #[path = "quant/api.rs"]
 mod api;
+
+// K-quants, IQ types and the one-element block editor (their own oracle runner in kq/).
+#[path = "kq/support.rs"]
+mod kq_support;
+
+#[path = "kq/kquant.rs"]
+mod kquant;
+
+#[path = "kq/iquant.rs"]
+mod iquant;
+
+#[path = "kq/block.rs"]
+mod block_edit;

@@ -1,7 +1,7 @@
 //! `hotpatch_quant::block`: one element changes, nothing else does (checked with ggml's C
 //! dequantizer, which is independent of this crate), and the stored value is the nearest level.
 
-use crate::common::*;
+use crate::kq_support::*;
 use hotpatch_quant::block::{self, BlockError};
 use hotpatch_quant::GgmlType;
 
@@ -239,4 +239,49 @@ fn refusals_are_typed() {
             Err(BlockError::Unsupported { ty })
         );
     }
+}
+
+#[test]
+fn float_elements_round_like_the_float_codecs() {
+    let f16_one = half::f16::from_f32(1.0).to_le_bytes().to_vec();
+    let p = block::patch_element(GgmlType::F16, &f16_one, 0, 1.0004)
+        .unwrap()
+        .expect("finite f16");
+    assert_eq!(
+        p.value, 1.0,
+        "1.0004 is within half an f16 ulp (2^-11) of 1.0"
+    );
+    assert_eq!(p.bytes, f16_one, "so the element keeps its bits");
+    let p = block::patch_element(GgmlType::F16, &f16_one, 0, 1.25)
+        .unwrap()
+        .expect("finite f16");
+    assert_eq!(
+        (p.value, p.bytes),
+        (1.25, half::f16::from_f32(1.25).to_le_bytes().to_vec())
+    );
+    assert_eq!(
+        block::nearest(GgmlType::F16, &f16_one, 0, 70000.0).unwrap(),
+        None,
+        "70000 overflows f16 to infinity"
+    );
+    let bf = half::bf16::from_f32(1.0).to_le_bytes().to_vec();
+    let p = block::patch_element(GgmlType::BF16, &bf, 0, std::f32::consts::PI)
+        .unwrap()
+        .expect("finite bf16");
+    assert_eq!(p.value, 3.140625, "pi rounds to the nearest bf16, 3.140625");
+    let f = 1.0f32.to_le_bytes().to_vec();
+    let p = block::patch_element(GgmlType::F32, &f, 0, -2.5e-40)
+        .unwrap()
+        .expect("any f32");
+    assert_eq!(
+        (p.value.to_bits(), p.bytes),
+        (
+            (-2.5e-40f32).to_bits(),
+            (-2.5e-40f32).to_le_bytes().to_vec()
+        )
+    );
+    let p = block::patch_element(GgmlType::F32, &f, 0, f32::NAN)
+        .unwrap()
+        .expect("an f32 element can hold NaN");
+    assert!(p.value.is_nan());
 }

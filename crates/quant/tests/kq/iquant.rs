@@ -1,7 +1,7 @@
 //! IQ types: dequantize bit-exact with ggml's C and gguf-py; IQ4_NL / IQ4_XS quantize byte-exact
 //! with ggml (`ggml_quantize_chunk` without an importance matrix).
 
-use crate::common::*;
+use crate::kq_support::*;
 use hotpatch_quant::{dequantize, quantize, GgmlType};
 
 const IQ_TYPES: [GgmlType; 9] = [
@@ -45,6 +45,8 @@ fn iq_dequantize_matches_ggml_and_gguf_py() {
     let mut rng = Rng::new(77);
     for ty in IQ_TYPES {
         let mut blocks = random_blocks(ty, 3000, &mut rng);
+        // Fully random blocks too: f16 NaN, infinity and subnormal scales included.
+        blocks.extend((0..2000 * ty.type_size()).map(|_| rng.next_u64() as u8));
         if ty.can_quantize() {
             let (values, _) = fixture(ty.id() as u64, 256, 20);
             blocks.extend(ggml_quantize(ty.id(), &values));
@@ -57,7 +59,7 @@ fn iq_dequantize_matches_ggml_and_gguf_py() {
             &ours,
             &ggml_dequantize(ty.id(), &blocks),
         );
-        assert_bits_eq(
+        assert_bits_eq_but_nan_sign(
             &format!("{ty} dequantize vs gguf-py"),
             &ours,
             &gguf_dequantize(ty.id(), &blocks),

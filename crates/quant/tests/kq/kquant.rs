@@ -1,7 +1,7 @@
 //! Q2_K..Q6_K and Q8_K: quantize byte-exact with ggml's `quantize_row_*_ref`, dequantize
 //! bit-exact with ggml's C and gguf-py.
 
-use crate::common::*;
+use crate::kq_support::*;
 use hotpatch_quant::{dequantize, quantize, GgmlType};
 
 const K_TYPES: [GgmlType; 6] = [
@@ -75,6 +75,10 @@ fn check_dequantize(ty: GgmlType, seed: u64) {
             _ => unreachable!(),
         }
         blocks.extend_from_slice(&b);
+    }
+    // Fully random blocks too: f16 NaN, infinity and subnormal scales included.
+    for _ in 0..2000 {
+        blocks.extend((0..ts).map(|_| rng.next_u64() as u8));
     }
     let mut ours = vec![0f32; blocks.len() / ts * 256];
     dequantize(ty, &blocks, &mut ours).expect("dequantize");

@@ -1,4 +1,6 @@
-//! Shared fixtures and the python oracle runner for the K/IQ codec tests.
+//! Shared fixtures and the python oracle runner for the K/IQ codec tests (`kq/oracle.py`:
+//! ggml through `tests/oracle/ggml.py` — `ggml_quantize_chunk`, which for IQ4_NL differs from
+//! the type traits' `from_float_ref` — plus Q8_K's row functions, and gguf-py).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -242,6 +244,24 @@ pub fn assert_bits_eq(what: &str, ours: &[f32], theirs: &[f32]) {
     for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
         assert!(
             a.to_bits() == b.to_bits(),
+            "{what}: element {i} differs: ours {a:e} ({:#010x}), oracle {b:e} ({:#010x})",
+            a.to_bits(),
+            b.to_bits()
+        );
+    }
+}
+
+/// Like [`assert_bits_eq`], except that two NaNs may differ in their sign bit. ggml's C applies
+/// IQ sign bits as a sign flip (the compiler turns `x * (s ? -1.f : 1.f)` into one), numpy
+/// multiplies by -1.0, which keeps a NaN's sign: the two oracles disagree only there, and we
+/// follow ggml's C.
+pub fn assert_bits_eq_but_nan_sign(what: &str, ours: &[f32], theirs: &[f32]) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: lengths differ");
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        let same = a.to_bits() == b.to_bits()
+            || (a.is_nan() && b.is_nan() && (a.to_bits() ^ b.to_bits()) == 0x8000_0000);
+        assert!(
+            same,
             "{what}: element {i} differs: ours {a:e} ({:#010x}), oracle {b:e} ({:#010x})",
             a.to_bits(),
             b.to_bits()

@@ -1,0 +1,142 @@
+//! `hotpatch serve --upstream URL [--config CONFIG] [--port N] [--bind ADDR]`: run the
+//! request/response proxy in front of an LLM server until Ctrl-C.
+//!
+//! The rules, cache and limits come from the `server` section of CONFIG (a configuration
+//! file); the flags override its bind address, port and upstream. The first stdout line is
+//! `listening on http://ADDR (upstream URL)` (with the real port when `--port 0`); then one
+//! line per request:
+//! `#ID METHOD PATH STATUS LATENCY rules=ID,ID|- cache=hit|miss|- [upstream=STATUS] [error: …]`.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hotpatch_core::config::Configuration;
+use hotpatch_proxy::{ProxyEvent, ProxySettings};
+
+/// Arguments of `hotpatch serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Base URL of the LLM server (llama.cpp server, Ollama, vLLM…), e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    upstream: String,
+    /// Configuration file whose `server` section gives the rules, cache and limits.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Port to listen on (0: any free port, printed at start). Default: the configuration's, else 8090.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to listen on. Default: the configuration's, else 127.0.0.1.
+    #[arg(long)]
+    bind: Option<IpAddr>,
+}
+
+/// The proxy settings: the configuration's `server` section with the flags applied.
+fn settings(a: &Args) -> anyhow::Result<ProxySettings> {
+    let mut settings = match &a.config {
+        None => ProxySettings::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let config =
+                Configuration::from_json(&text).with_context(|| format!("{}", path.display()))?;
+            match config.server {
+                None => ProxySettings::default(),
+                Some(server) => {
+                    let json = serde_json::to_string(&server).context("server section")?;
+                    ProxySettings::from_json(&json)
+                        .with_context(|| format!("{}", path.display()))?
+                }
+            }
+        }
+    };
+    settings.upstream = Some(a.upstream.clone());
+    if let Some(p) = a.port {
+        settings.port = p;
+    }
+    if let Some(b) = a.bind {
+        settings.bind = b;
+    }
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// One line describing a request.
+pub fn event_line(e: &ProxyEvent) -> String {
+    let rules = if e.rules_applied.is_empty() {
+        "-".to_owned()
+    } else {
+        e.rules_applied.join(",")
+    };
+    let cache = if e.endpoint.is_none() {
+        "-"
+    } else if e.cache_hit {
+        "hit"
+    } else {
+        "miss"
+    };
+    let mut line = format!(
+        "#{} {} {} {} {:.1}ms rules={} cache={}",
+        e.id,
+        e.method,
+        e.path,
+        e.status,
+        e.duration_us as f64 / 1000.0,
+        rules,
+        cache
+    );
+    if let Some(u) = e.upstream_status.filter(|u| *u != e.status) {
+        line.push_str(&format!(" upstream={u}"));
+    }
+    if e.blocked {
+        line.push_str(" blocked");
+    }
+    if let Some(err) = &e.error {
+        line.push_str(&format!(" error: {}", err.replace('\n', " ")));
+    }
+    line
+}
+
+/// Runs the subcommand.
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let settings = settings(&a)?;
+    let upstream = a.upstream.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(async move {
+        let handle = hotpatch_proxy::start(settings).await?;
+        let mut events = handle.subscribe();
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "listening on http://{} (upstream {upstream})",
+                handle.local_addr()
+            )?;
+            out.flush()?;
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                ev = events.recv() => match ev {
+                    Ok(e) => {
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "{}", event_line(&e))?;
+                        out.flush()?;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        eprintln!("hotpatch: {n} request lines skipped (output too slow)");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+        handle.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

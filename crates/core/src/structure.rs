@@ -1,0 +1,186 @@
+//! The GGUF structure of a region: which bytes are the header, each metadata entry, each
+//! tensor info, padding, and each tensor's data — the labels Layer 2's hex view shows over the
+//! bytes, and the tensor ranges that tensor locks protect.
+//!
+//! A region opened on a whole file that starts with the GGUF magic is parsed at open
+//! ([`hotpatch_gguf::parse`], O(header)) and re-parsed whenever a write touches the header, so
+//! the labels follow Layer 2 edits. A file that is not GGUF (or a broken one) still opens:
+//! Layer 2 works on any bytes; [`crate::Engine::gguf`] then explains why there is no index.
+
+use std::sync::Arc;
+
+use hotpatch_gguf::{GgufIndex, TensorType};
+
+use crate::engine::{Engine, RegionId};
+use crate::error::{EngineError, Result};
+
+/// What a span of bytes is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpanKind {
+    /// Magic, version, tensor count, metadata count.
+    Header,
+    /// One metadata entry (key, type, value).
+    Metadata {
+        /// The key.
+        key: String,
+    },
+    /// One tensor info (name, dims, type, offset).
+    TensorInfo {
+        /// Tensor name.
+        name: String,
+    },
+    /// Alignment padding.
+    Padding,
+    /// One tensor's data.
+    TensorData {
+        /// Tensor name.
+        name: String,
+        /// Type name (e.g. "Q4_K"), or "type N" for an unknown id.
+        ty: String,
+    },
+    /// Bytes after the last tensor.
+    Trailing,
+}
+
+/// A labelled byte range `[start, end)` (absolute file offsets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// Start.
+    pub start: u64,
+    /// End, exclusive.
+    pub end: u64,
+    /// What it is.
+    pub kind: SpanKind,
+}
+
+/// The name of a tensor type for display.
+pub fn type_name(ty: TensorType) -> String {
+    match ty {
+        TensorType::Known(t) => t.name().to_string(),
+        TensorType::Unknown(id) => format!("type {id}"),
+    }
+}
+
+/// Labels every byte of a GGUF file described by `index`, in order, gaps as padding.
+pub fn layout(index: &GgufIndex) -> Vec<Span> {
+    let mut spans = Vec::with_capacity(1 + index.metadata.len() + 2 * index.tensors.len());
+    spans.push(Span {
+        start: 0,
+        end: 24.min(index.file_size),
+        kind: SpanKind::Header,
+    });
+    for m in &index.metadata {
+        spans.push(Span {
+            start: m.offset,
+            end: m.value_offset + m.value_len,
+            kind: SpanKind::Metadata { key: m.key.clone() },
+        });
+    }
+    for t in &index.tensors {
+        let len = 8 + t.name.len() as u64 + 4 + 8 * t.dims.len() as u64 + 4 + 8;
+        spans.push(Span {
+            start: t.info_offset,
+            end: t.info_offset + len,
+            kind: SpanKind::TensorInfo {
+                name: t.name.clone(),
+            },
+        });
+    }
+    for t in &index.tensors {
+        spans.push(Span {
+            start: t.offset,
+            end: t.offset + t.nbytes,
+            kind: SpanKind::TensorData {
+                name: t.name.clone(),
+                ty: type_name(t.ty),
+            },
+        });
+    }
+    spans.sort_by_key(|s| (s.start, s.end));
+    let mut out = Vec::with_capacity(spans.len() * 2);
+    let mut pos = 0u64;
+    for s in spans {
+        if s.start > pos {
+            out.push(Span {
+                start: pos,
+                end: s.start,
+                kind: SpanKind::Padding,
+            });
+        }
+        pos = pos.max(s.end);
+        out.push(s);
+    }
+    if pos < index.file_size {
+        out.push(Span {
+            start: pos,
+            end: index.file_size,
+            kind: SpanKind::Trailing,
+        });
+    }
+    out
+}
+
+impl Engine {
+    /// The GGUF index of a region (a whole GGUF file), or why there is none.
+    pub fn gguf(&self, region: RegionId) -> Result<Arc<GgufIndex>> {
+        self.view(|v| v.gguf(region))
+    }
+
+    /// Every labelled span of a GGUF region (see [`layout`]).
+    pub fn structure(&self, region: RegionId) -> Result<Vec<Span>> {
+        Ok(layout(&*self.gguf(region)?))
+    }
+
+    /// The spans overlapping `offset..offset+len` (what a hex view window shows).
+    pub fn spans_in(&self, region: RegionId, offset: u64, len: u64) -> Result<Vec<Span>> {
+        let all = self.structure(region)?;
+        let end = offset.saturating_add(len);
+        let first = all.partition_point(|s| s.end <= offset);
+        Ok(all[first..]
+            .iter()
+            .take_while(|s| s.start < end)
+            .cloned()
+            .collect())
+    }
+
+    /// The absolute byte range `(offset, len)` of a tensor's data.
+    pub fn tensor_span(&self, region: RegionId, name: &str) -> Result<(u64, u64)> {
+        let index = self.gguf(region)?;
+        let t = index
+            .tensor(name)
+            .ok_or_else(|| EngineError::NoSuchTensor {
+                region,
+                name: name.to_string(),
+            })?;
+        Ok((t.offset, t.nbytes))
+    }
+
+    /// Locks a tensor against changes from every layer (`lockMemoryRegion` on a tensor);
+    /// its whole pages are also page-protected. Returns the protection id.
+    pub fn lock_tensor(&self, region: RegionId, name: &str) -> Result<u64> {
+        let (offset, len) = self.tensor_span(region, name)?;
+        self.protect(
+            region,
+            offset,
+            len,
+            format!("tensor {name} is locked"),
+            true,
+        )
+    }
+
+    /// Removes every lock on a tensor; returns how many were removed.
+    pub fn unlock_tensor(&self, region: RegionId, name: &str) -> Result<usize> {
+        let reason = format!("tensor {name} is locked");
+        let ids: Vec<u64> = self
+            .protections()
+            .into_iter()
+            .filter(|p| p.region == region && p.reason == reason)
+            .map(|p| p.id)
+            .collect();
+        for id in &ids {
+            self.unprotect(*id)?;
+        }
+        Ok(ids.len())
+    }
+}

@@ -1,0 +1,115 @@
+//! The GGUF structure of a region, tensor locks, the live-visibility list.
+
+use hotpatch_core::*;
+
+use super::common::scratch;
+use super::oracle;
+
+#[test]
+fn structure_labels_every_byte_and_tensor_locks_protect() {
+    let dir = scratch("gguf-structure");
+    let model = dir.join("demo.gguf");
+    oracle::demo_model(&model);
+    let e = Engine::new();
+    let r = e.open(&model, Mode::Staged).unwrap();
+    let spans = e.structure(r).unwrap();
+    let len = e.region_info(r).unwrap().len;
+    assert_eq!(spans.first().map(|s| s.start), Some(0));
+    assert_eq!(
+        spans.last().map(|s| s.end),
+        Some(len),
+        "the spans reach the end of the file"
+    );
+    assert!(
+        spans.windows(2).all(|w| w[0].end == w[1].start),
+        "spans are contiguous and do not overlap"
+    );
+    let index = e.gguf(r).unwrap();
+    let data = spans
+        .iter()
+        .filter(|s| matches!(s.kind, SpanKind::TensorData { .. }))
+        .count();
+    assert_eq!(data, index.tensors.len(), "one data span per tensor");
+    let arch = spans
+        .iter()
+        .find(|s| matches!(&s.kind, SpanKind::Metadata { key } if key == "general.architecture"))
+        .unwrap();
+    let bytes = e.read(r, arch.start, arch.end - arch.start).unwrap();
+    assert!(
+        bytes.ends_with(b"llama"),
+        "the general.architecture span ends with its string value"
+    );
+    let (off, n) = e.tensor_span(r, "output.weight").unwrap();
+    let window = e.spans_in(r, off - 4, 8).unwrap();
+    assert!(window.iter().any(|s| matches!(&s.kind, SpanKind::TensorData { name, ty } if name == "output.weight" && ty == "Q8_0")));
+
+    // Tensor lock: every layer refuses, with a message naming the tensor.
+    e.lock_tensor(r, "output.weight").unwrap();
+    let err = e.memory().write(r, off + n / 2, &[1]).unwrap_err();
+    assert!(
+        err.to_string().contains("output.weight"),
+        "the error names the locked tensor: {err}"
+    );
+    assert!(matches!(
+        e.bytes().fill(r, off - 10, 20, &[0]),
+        Err(EngineError::Protected { .. })
+    ));
+    assert_eq!(e.unlock_tensor(r, "output.weight").unwrap(), 1);
+    e.memory().write(r, off + n / 2, &[1]).unwrap();
+    assert!(matches!(
+        e.tensor_span(r, "nope"),
+        Err(EngineError::NoSuchTensor { .. })
+    ));
+
+    // A Layer-2 edit of the header is followed by the index (re-parsed).
+    let key = index
+        .metadata
+        .iter()
+        .find(|m| m.key == "general.architecture")
+        .unwrap();
+    let v = key.value_offset + 8; // string payload after its u64 length
+    e.bytes().write(r, v, b"LLAMA").unwrap();
+    assert_eq!(
+        e.gguf(r).unwrap().get_str("general.architecture"),
+        Some("LLAMA"),
+        "index re-parsed after a header write"
+    );
+    e.bytes().write(r, 0, b"XXXX").unwrap();
+    assert!(
+        matches!(e.gguf(r), Err(EngineError::Gguf { .. })),
+        "a broken magic leaves no index, with a reason"
+    );
+    e.undo_all().unwrap();
+    assert_eq!(
+        e.gguf(r).unwrap().get_str("general.architecture"),
+        Some("llama"),
+        "undo restores the index"
+    );
+}
+
+#[test]
+fn live_visibility_lists_every_tensor() {
+    let dir = scratch("gguf-live");
+    let model = dir.join("demo.gguf");
+    oracle::demo_model(&model);
+    let e = Engine::new();
+    let r = e.open(&model, Mode::ReadOnly).unwrap();
+    let list = e.live_visibility(r).unwrap();
+    assert_eq!(list.len(), e.gguf(r).unwrap().tensors.len());
+    let q40 = list
+        .iter()
+        .find(|t| t.ty == "Q4_0")
+        .expect("the demo model has a Q4_0 tensor");
+    assert_eq!(
+        q40.visibility,
+        LiveVisibility::CopiedAtLoad,
+        "Q4_0 is repacked by llama.cpp's CPU backend"
+    );
+    let out = list.iter().find(|t| t.name == "output.weight").unwrap();
+    assert_eq!(out.visibility, LiveVisibility::Live);
+    assert_eq!(
+        live_visibility(GgmlType::IQ2_XXS),
+        LiveVisibility::Unknown,
+        "unmeasured types say so"
+    );
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the tensor layer, diff engine, configurations and manager, checked
+//! against numpy/gguf-py (the project `.venv`) on demo models generated at test time.
+
+#[path = "tensor/common.rs"]
+mod common;
+#[path = "tensor/config.rs"]
+mod config;
+#[path = "tensor/diff.rs"]
+mod diff;

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""K-quant and IQ codec speed: hotpatch-quant (Rust) vs ggml C (libggml-base.so) vs gguf-py (numpy).
+
+All three run in the same invocation on the same blocks, single-threaded. The blocks are ggml's
+own quantization of N(0,1) values (a 1M-value matrix tiled to the requested size) for the types
+ggml quantizes without an importance matrix; for IQ1_S, IQ2_XXS and IQ2_XS (which need one)
+they are random bytes with a finite f16 scale. Throughput is GB/s of f32 (output for
+dequantize, input for quantize); each figure is the best of REPS runs.
+
+usage: .venv/bin/python scripts/bench/kiquant_codecs.py [--values N] [--reps R] [TYPES...]
+Builds `cargo build --release -p hotpatch-quant --example codec_speed` first.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import gguf
+from gguf.quants import dequantize as gguf_dequantize
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "oracle"))
+import ggml  # noqa: E402
+
+TYPES = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS",
+         "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ4_NL", "IQ4_XS"]
+NEEDS_IMATRIX = {"IQ1_S", "IQ2_XXS", "IQ2_XS"}
+Q8_K = 15
+TILE = 1 << 20
+
+
+def blocks_for(name: str, n: int, rng: np.random.Generator) -> bytes:
+    qt = gguf.GGMLQuantizationType[name]
+    bs, ts = gguf.GGML_QUANT_SIZES[qt]
+    if name in NEEDS_IMATRIX:
+        b = rng.integers(0, 256, size=(n // bs, ts), dtype=np.uint8)
+        b[:, 0:2] = np.frombuffer(np.float16(0.01).tobytes(), dtype=np.uint8)
+        return b.tobytes()
+    x = rng.standard_normal(TILE).astype(np.float32)
+    if int(qt) == Q8_K:
+        lib = ggml.lib()
+        lib.quantize_row_q8_K_ref.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        out = ctypes.create_string_buffer(TILE // bs * ts)
+        lib.quantize_row_q8_K_ref(x.ctypes.data, out, TILE)
+        tile = out.raw
+    else:
+        tile = ggml.quantize(int(qt), x, 4096)
+    return tile * (n // TILE)
+
+
+def best(fn, reps: int) -> float:
+    t = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        t = min(t, time.perf_counter() - t0)
+    return t
+
+
+def ggml_times(name: str, data: bytes, n: int, reps: int) -> tuple[float, float | None]:
+    qt = gguf.GGMLQuantizationType[name]
+    out = np.empty(n, dtype=np.float32)
+    buf = ctypes.create_string_buffer(data, len(data))
+    if int(qt) == Q8_K:
+        f = ggml.lib().dequantize_row_q8_K
+        f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        d = best(lambda: f(buf, out.ctypes.data, n), reps)
+    else:
+        to_float = ggml._TO_FLOAT(ggml.traits(int(qt)).to_float)
+        p = out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        d = best(lambda: to_float(buf, p, n), reps)
+    q = None
+    if name not in NEEDS_IMATRIX and int(qt) != Q8_K:
+        q = best(lambda: ggml.quantize(int(qt), out, 4096), min(reps, 3))
+    return d, q
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--values", type=int, default=4096 * 4096)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("types", nargs="*", default=TYPES)
+    a = ap.parse_args()
+    n = a.values // TILE * TILE
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "hotpatch-quant", "--example", "codec_speed"],
+                   cwd=ROOT, check=True)
+    exe = target / "release" / "examples" / "codec_speed"
+    rng = np.random.default_rng(0)
+    gb = n * 4 / 1e9
+    print(f"{n} values ({n * 4 / 2**20:.0f} MiB of f32), best of {a.reps}; GB/s of f32\n")
+    print("| type | dequant Rust | dequant ggml C | dequant gguf-py | quant Rust | quant ggml C |")
+    print("|---|---|---|---|---|---|")
+    for name in a.types:
+        data = blocks_for(name, n, rng)
+        with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+            f.write(data)
+            f.flush()
+            r = json.loads(subprocess.run([str(exe), name, f.name, str(a.reps)], check=True,
+                                          capture_output=True, text=True).stdout)
+        gd, gq = ggml_times(name, data, n, a.reps)
+        qt = gguf.GGMLQuantizationType[name]
+        npd = None
+        if int(qt) != Q8_K:
+            npd = best(lambda: gguf_dequantize(np.frombuffer(data, dtype=np.uint8), qt), 1)
+        fmt = lambda s: "—" if s is None else f"{gb / s:.2f}"  # noqa: E731
+        print(f"| {name} | {fmt(r['dequant_s'])} | {fmt(gd)} | {fmt(npd)} | {fmt(r['quant_s'])} | {fmt(gq)} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
