@@ -223,11 +223,24 @@ fn dequant_iq1_s(b: &[u8], y: &mut [f32]) {
         for (l, o) in out.chunks_exact_mut(8).enumerate() {
             let idx = usize::from(qs[4 * ib + l]) | (usize::from((qh >> (3 * l)) & 7) << 8);
             let grid = IQ1S_GRID[idx].to_le_bytes();
-            for j in 0..8 {
-                o[j] = dl * (f32::from(grid[j] as i8) + delta);
+            let lv = iq1_levels(dl, delta);
+            for (o, &g) in o.iter_mut().zip(&grid) {
+                *o = lv[usize::from(g.wrapping_add(1) & 3)];
             }
         }
     }
+}
+
+/// ggml's `dl * (g + delta)` for the grid values g = -1, 0, 1 (index g + 1; the unused fourth
+/// entry keeps the lookup in bounds for any byte).
+#[inline(always)]
+fn iq1_levels(dl: f32, delta: f32) -> [f32; 4] {
+    [
+        dl * (-1.0 + delta),
+        dl * (0.0 + delta),
+        dl * (1.0 + delta),
+        0.0,
+    ]
 }
 
 /// IQ1_M (56 bytes): 32 grid index low bytes, 16 bytes (index highs and delta signs per 8),
@@ -274,10 +287,10 @@ fn dequant_iq1_m(b: &[u8], y: &mut [f32]) {
             },
         ];
         for (l, o) in out.chunks_exact_mut(8).enumerate() {
-            let dl = if l < 2 { dl1 } else { dl2 };
+            let lv = iq1_levels(if l < 2 { dl1 } else { dl2 }, delta[l]);
             let grid = IQ1S_GRID[usize::from(idx[l])].to_le_bytes();
-            for j in 0..8 {
-                o[j] = dl * (f32::from(grid[j] as i8) + delta[l]);
+            for (o, &g) in o.iter_mut().zip(&grid) {
+                *o = lv[usize::from(g.wrapping_add(1) & 3)];
             }
         }
     }
