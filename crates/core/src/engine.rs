@@ -226,25 +226,6 @@ impl View<'_> {
         }
     }
 
-    /// Residency of a region's pages (see [`crate::residency`]).
-    pub fn residency(&self, region: RegionId) -> Result<Option<crate::residency::Residency>> {
-        Ok(self
-            .st
-            .region(region)?
-            .residency()
-            .map(
-                |(resident_pages, total_pages, page_size)| crate::residency::Residency {
-                    resident_pages,
-                    total_pages,
-                    page_size,
-                },
-            ))
-    }
-
-    pub(crate) fn advise_willneed(&self, region: RegionId) -> Result<()> {
-        self.st.region(region)?.advise_willneed()
-    }
-
     /// The protections in force.
     pub fn protections(&self) -> &[Protection] {
         &self.st.protections
@@ -758,15 +739,6 @@ impl Engine {
     /// Every mapped region.
     pub fn regions(&self) -> Vec<RegionInfo> {
         self.inner.state.read().regions.values().map(info).collect()
-    }
-
-    pub(crate) fn with_region_mut<R>(
-        &self,
-        id: RegionId,
-        f: impl FnOnce(&mut Region) -> Result<R>,
-    ) -> Result<R> {
-        let mut st = self.inner.state.write();
-        f(st.region_mut(id)?)
     }
 
     // ----- reading ------------------------------------------------------------------------

@@ -88,8 +88,6 @@ pub(crate) struct Region {
     pub page_locked: Vec<(u64, u64)>,
     /// The GGUF index (whole-file regions starting with the magic), or why parsing failed.
     pub gguf: Option<std::result::Result<std::sync::Arc<hotpatch_gguf::GgufIndex>, String>>,
-    /// Whether the pages are pinned (mlock).
-    pub pinned: bool,
 }
 
 impl Region {
@@ -180,7 +178,6 @@ impl Region {
             live_sync,
             page_locked: Vec::new(),
             gguf: None,
-            pinned: false,
         };
         region.refresh_gguf();
         Ok((region, recovery))
@@ -435,38 +432,6 @@ impl Region {
         }
     }
 
-    /// Asks the OS to read the region's pages ahead (`madvise(MADV_WILLNEED)`; a no-op where
-    /// the platform has no such advice).
-    pub fn advise_willneed(&self) -> Result<()> {
-        #[cfg(unix)]
-        {
-            let r = match &self.map {
-                Map::Mut(m) => m.advise(memmap2::Advice::WillNeed),
-                Map::Ro(m) => m.advise(memmap2::Advice::WillNeed),
-                Map::Empty => Ok(()),
-            };
-            r.map_err(|e| EngineError::io("madvise", &self.path, e))?;
-        }
-        Ok(())
-    }
-
-    /// Pins (`mlock`) or unpins (`munlock`) the region's pages in RAM.
-    pub fn set_pinned(&mut self, pin: bool) -> Result<()> {
-        if self.len == 0 || self.pinned == pin {
-            self.pinned = pin;
-            return Ok(());
-        }
-        platform::set_locked(self.bytes(), pin)
-            .map_err(|e| EngineError::io(if pin { "mlock" } else { "munlock" }, &self.path, e))?;
-        self.pinned = pin;
-        Ok(())
-    }
-
-    /// (resident pages, total pages, page size) of the map, if the platform can tell.
-    pub fn residency(&self) -> Option<(u64, u64, u64)> {
-        platform::residency(self.bytes())
-    }
-
     /// The whole pages inside `offset..offset+len` (region-relative), if any.
     pub fn whole_pages(&self, offset: u64, len: u64) -> Option<(u64, u64)> {
         if len == 0 || matches!(self.map, Map::Empty | Map::Ro(_)) {
@@ -508,6 +473,5 @@ impl Drop for Region {
         for (off, len) in std::mem::take(&mut self.page_locked) {
             let _ = self.set_page_protection(off, len, false);
         }
-        let _ = self.set_pinned(false);
     }
 }

@@ -594,39 +594,3 @@ fn page_perms(addr: u64) -> Option<String> {
         (a <= addr && addr < b).then(|| rest[..3].to_string())
     })
 }
-
-#[test]
-fn prefetch_brings_the_pages_in_and_residency_says_so() {
-    use std::os::unix::io::AsRawFd;
-    let dir = scratch("residency");
-    let (path, _) = data_file(&dir, "m.bin", 32 << 20, 53);
-    let f = std::fs::File::open(&path).unwrap();
-    f.sync_all().unwrap();
-    // SAFETY: plain syscall on an open fd: drop the file's clean pages from the page cache.
-    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(rc, 0);
-    let e = Engine::new();
-    let r = e.open(&path, Mode::ReadOnly).unwrap();
-    let before = e.residency(r).unwrap().expect("mincore works on Linux");
-    assert_eq!(before.total_pages, (32 << 20) / before.page_size);
-    assert!(
-        before.fraction() < 0.5,
-        "after DONTNEED most pages are not resident ({})",
-        before.fraction()
-    );
-    let mut calls = 0;
-    let after = e
-        .prefetch(r, &mut |p| {
-            calls += 1;
-            p.done <= p.total
-        })
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        after.resident_pages, after.total_pages,
-        "prefetch made every page resident"
-    );
-    assert!(calls >= 1, "progress was reported");
-    e.pin(r, true).unwrap();
-    e.pin(r, false).unwrap();
-}
