@@ -7,3 +7,7 @@ mod common;
 mod config;
 #[path = "tensor/diff.rs"]
 mod diff;
+#[path = "tensor/manager.rs"]
+mod manager;
+#[path = "tensor/ops.rs"]
+mod ops;

@@ -22,6 +22,7 @@
 //! assert!(e.to_string().contains("tensor_patchs"), "{e}");
 //! ```
 
+pub mod apply;
 pub mod server;
 
 use std::fmt;
@@ -31,6 +32,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+pub use apply::{
+    apply, layer_identity, preview, ApplyError, ApplyReport, ItemStatus, Preview, PreviewItem,
+};
 pub use server::ServerSettings;
 
 use crate::tensor::{Selection, TransformOp};
