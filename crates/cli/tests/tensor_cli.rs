@@ -5,3 +5,5 @@
 mod common;
 #[path = "tensor_cli/diff.rs"]
 mod diff;
+#[path = "tensor_cli/edit.rs"]
+mod edit;
