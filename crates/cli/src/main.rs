@@ -11,8 +11,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod diff;
+mod edit;
 mod inspect;
 mod output;
+mod progress;
+mod scan;
 mod serve;
 mod tensor;
 
@@ -30,6 +34,16 @@ enum Command {
     Inspect(inspect::Args),
     /// Prints a tensor's values (dequantized to f32).
     Tensor(tensor::Args),
+    /// Compares two models tensor by tensor, most different first.
+    Diff(diff::Args),
+    /// Sets weights by tensor name and element index (quant-aware), optionally recording them.
+    Edit(edit::EditArgs),
+    /// Applies a configuration to a model after a preview (exit 1 when it does not fit).
+    Apply(edit::ApplyArgs),
+    /// Scans every tensor for NaN, Inf, subnormal and outlier weights.
+    Scan(scan::ScanArgs),
+    /// Searches a model's bytes for a hex pattern (`??` wildcards).
+    Search(scan::SearchArgs),
     /// Runs the request/response proxy in front of an LLM server, one line per request.
     Serve(serve::Args),
 }
@@ -62,6 +76,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Tensor(a) => tensor::run(a),
+        Command::Diff(a) => diff::run(a),
+        Command::Edit(a) => edit::run_edit(a),
+        Command::Apply(a) => edit::run_apply(a),
+        Command::Scan(a) => scan::run_scan(a),
+        Command::Search(a) => scan::run_search(a),
         Command::Serve(a) => serve::run(a),
     };
     match result {

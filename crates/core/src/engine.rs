@@ -518,9 +518,15 @@ impl Group<'_> {
     }
 
     /// Reverts every change made since this group (level) began, and ends it.
+    /// If the revert is refused (a range was locked since), the changes are kept, the group
+    /// level ends normally and the error says why.
     pub fn abort(mut self) -> Result<()> {
         self.done = true;
-        self.engine.abort_group()
+        let result = self.engine.abort_group();
+        if result.is_err() {
+            let _ = self.engine.end_group();
+        }
+        result
     }
 }
 
@@ -1045,9 +1051,21 @@ impl Engine {
         let outermost = g.marks.is_empty();
         let id = g.id;
         let origin = g.origin.clone();
-        let writes = st.net_writes(undone.iter().rev(), |c| &c.old)?;
-        // Reverting one's own changes is always allowed (they were allowed moments ago).
-        st.write_net(&writes, false)?;
+        // Protection is checked here too: a range locked since the group began may be under
+        // page protection, and no write path may ever touch such a page.
+        let writes = st
+            .net_writes(undone.iter().rev(), |c| &c.old)
+            .and_then(|w| st.write_net(&w, true).map(|()| w));
+        let writes = match writes {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some(g) = &mut st.group {
+                    g.changes.extend(undone);
+                    g.marks.push(mark);
+                }
+                return Err(e);
+            }
+        };
         if outermost {
             let rest = st.group.take().map(|g| g.changes).unwrap_or_default();
             if !rest.is_empty() {
@@ -1295,7 +1313,8 @@ impl Engine {
 
     /// Saves a staged region in place: only the ranges that differ from the file are written,
     /// through the crash-safety journal. Live regions are flushed. Readers proceed meanwhile.
-    /// `progress` counts bytes; cancelling is honoured until the journal is written.
+    /// `progress` counts bytes; cancelling is honoured until the journal is written. The
+    /// callback runs under the engine's lock: it must not call back into the engine.
     pub fn save(&self, region: RegionId, progress: ProgressFn<'_>) -> Result<SaveReport> {
         let st = self.inner.state.upgradable_read();
         let report = st.region(region)?.save(progress)?;

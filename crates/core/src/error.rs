@@ -138,6 +138,18 @@ pub enum EngineError {
         /// The name asked for.
         name: String,
     },
+    /// A tensor-relative range does not lie inside the tensor's data.
+    #[error("range {offset}+{len} is outside tensor {name:?} ({nbytes} bytes)")]
+    OutsideTensor {
+        /// Tensor name.
+        name: String,
+        /// Tensor-relative start.
+        offset: u64,
+        /// Length.
+        len: u64,
+        /// Size of the tensor's data.
+        nbytes: u64,
+    },
     /// Page protection through the `region` crate failed.
     #[error("page protection of region {region} at {offset}+{len}: {message}")]
     PageProtection {
@@ -172,6 +184,7 @@ impl EngineError {
             EngineError::Group(_) => "group",
             EngineError::Gguf { .. } => "gguf",
             EngineError::NoSuchTensor { .. } => "no_such_tensor",
+            EngineError::OutsideTensor { .. } => "outside_tensor",
             EngineError::PageProtection { .. } => "page_protection",
         }
     }

@@ -209,6 +209,65 @@ impl<'e> Ops<'e> {
         self.engine.read(region, offset, len)
     }
 
+    /// The absolute offset of `offset..offset+len` inside tensor `name`'s data.
+    pub fn tensor_offset(
+        &self,
+        region: RegionId,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<u64> {
+        let (start, nbytes) = self.engine.tensor_span(region, name)?;
+        match offset.checked_add(len) {
+            Some(end) if end <= nbytes => Ok(start + offset),
+            _ => Err(EngineError::OutsideTensor {
+                name: name.to_string(),
+                offset,
+                len,
+                nbytes,
+            }),
+        }
+    }
+
+    /// Reads bytes of a tensor's data, addressed as (tensor, byte offset).
+    pub fn read_tensor(
+        &self,
+        region: RegionId,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let at = self.tensor_offset(region, name, offset, len)?;
+        self.engine.read(region, at, len)
+    }
+
+    /// Writes bytes into a tensor's data, addressed as (tensor, byte offset); the event's
+    /// target names the tensor.
+    pub fn write_tensor(
+        &self,
+        region: RegionId,
+        name: &str,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<Applied> {
+        let at = self.tensor_offset(region, name, offset, bytes.len() as u64)?;
+        let origin = self.origin(
+            Operation::Write,
+            Target::Tensor {
+                region,
+                name: name.to_string(),
+            },
+        );
+        self.engine.apply(
+            origin,
+            vec![Patch {
+                region,
+                offset: at,
+                bytes: bytes.to_vec(),
+            }],
+        )
+    }
+
     // ----- writing ----------------------------------------------------------------------
 
     /// Writes bytes (`directMemoryWrite` / `directWrite`).

@@ -159,7 +159,8 @@ pub fn element(ty: GgmlType, block: &[u8], index: usize) -> Result<f32, BlockErr
 /// The value nearest `target` that element `index` can hold with the block's current scales,
 /// or `None` when `target` is not finite or lies more than half a step beyond the block's
 /// smallest or largest level. Ties between two levels go to the current code, else the lower
-/// code.
+/// code. Float elements (F32/F16/BF16) hold whatever the float codec rounds `target` to,
+/// NaN and infinities included; `None` only when a finite target overflows to infinity.
 pub fn nearest(
     ty: GgmlType,
     block: &[u8],

@@ -107,24 +107,29 @@ fn encode<const N: usize>(src: &[f32], dst: &mut [u8], f: impl Fn(f32) -> [u8; N
     }
 }
 
-pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
-    crate::simd::dispatch(
-        #[inline(always)]
-        || dequantize_inner(ty, src, dst),
-    )
+macro_rules! run {
+    ($f:expr) => {
+        crate::simd::dispatch(
+            #[inline(always)]
+            || $f,
+        )
+    };
 }
 
-#[inline(always)]
-fn dequantize_inner(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
+pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
     match ty {
-        GgmlType::F32 => convert::<4>(src, dst, f32::from_le_bytes),
-        GgmlType::F16 => convert::<2>(src, dst, |b| f16_to_f32(u16::from_le_bytes(b))),
-        GgmlType::BF16 => convert::<2>(src, dst, |b| bf16_to_f32(u16::from_le_bytes(b))),
-        GgmlType::F64 => convert::<8>(src, dst, |b| f64::from_le_bytes(b) as f32),
-        GgmlType::I8 => convert::<1>(src, dst, |b| f32::from(b[0] as i8)),
-        GgmlType::I16 => convert::<2>(src, dst, |b| f32::from(i16::from_le_bytes(b))),
-        GgmlType::I32 => convert::<4>(src, dst, |b| i32::from_le_bytes(b) as f32),
-        GgmlType::I64 => convert::<8>(src, dst, |b| i64::from_le_bytes(b) as f32),
+        GgmlType::F32 => run!(convert::<4>(src, dst, f32::from_le_bytes)),
+        GgmlType::F16 => run!(convert::<2>(src, dst, |b| f16_to_f32(u16::from_le_bytes(
+            b
+        )))),
+        GgmlType::BF16 => run!(convert::<2>(src, dst, |b| bf16_to_f32(u16::from_le_bytes(
+            b
+        )))),
+        GgmlType::F64 => run!(convert::<8>(src, dst, |b| f64::from_le_bytes(b) as f32)),
+        GgmlType::I8 => run!(convert::<1>(src, dst, |b| f32::from(b[0] as i8))),
+        GgmlType::I16 => run!(convert::<2>(src, dst, |b| f32::from(i16::from_le_bytes(b)))),
+        GgmlType::I32 => run!(convert::<4>(src, dst, |b| i32::from_le_bytes(b) as f32)),
+        GgmlType::I64 => run!(convert::<8>(src, dst, |b| i64::from_le_bytes(b) as f32)),
         _ => {
             return Err(CodecError::Unsupported {
                 ty,
@@ -136,18 +141,10 @@ fn dequantize_inner(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Cod
 }
 
 pub(crate) fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), CodecError> {
-    crate::simd::dispatch(
-        #[inline(always)]
-        || quantize_inner(ty, src, dst),
-    )
-}
-
-#[inline(always)]
-fn quantize_inner(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), CodecError> {
     match ty {
-        GgmlType::F32 => encode::<4>(src, dst, f32::to_le_bytes),
-        GgmlType::F16 => encode::<2>(src, dst, |v| f32_to_f16(v).to_le_bytes()),
-        GgmlType::BF16 => encode::<2>(src, dst, |v| f32_to_bf16(v).to_le_bytes()),
+        GgmlType::F32 => run!(encode::<4>(src, dst, f32::to_le_bytes)),
+        GgmlType::F16 => run!(encode::<2>(src, dst, |v| f32_to_f16(v).to_le_bytes())),
+        GgmlType::BF16 => run!(encode::<2>(src, dst, |v| f32_to_bf16(v).to_le_bytes())),
         _ => return Err(CodecError::Unsupported { ty, op: "quantize" }),
     }
     Ok(())

@@ -223,11 +223,24 @@ fn dequant_iq1_s(b: &[u8], y: &mut [f32]) {
         for (l, o) in out.chunks_exact_mut(8).enumerate() {
             let idx = usize::from(qs[4 * ib + l]) | (usize::from((qh >> (3 * l)) & 7) << 8);
             let grid = IQ1S_GRID[idx].to_le_bytes();
-            for j in 0..8 {
-                o[j] = dl * (f32::from(grid[j] as i8) + delta);
+            let lv = iq1_levels(dl, delta);
+            for (o, &g) in o.iter_mut().zip(&grid) {
+                *o = lv[usize::from(g.wrapping_add(1) & 3)];
             }
         }
     }
+}
+
+/// ggml's `dl * (g + delta)` for the grid values g = -1, 0, 1 (index g + 1; the unused fourth
+/// entry keeps the lookup in bounds for any byte).
+#[inline(always)]
+fn iq1_levels(dl: f32, delta: f32) -> [f32; 4] {
+    [
+        dl * (-1.0 + delta),
+        dl * (0.0 + delta),
+        dl * (1.0 + delta),
+        0.0,
+    ]
 }
 
 /// IQ1_M (56 bytes): 32 grid index low bytes, 16 bytes (index highs and delta signs per 8),
@@ -274,10 +287,10 @@ fn dequant_iq1_m(b: &[u8], y: &mut [f32]) {
             },
         ];
         for (l, o) in out.chunks_exact_mut(8).enumerate() {
-            let dl = if l < 2 { dl1 } else { dl2 };
+            let lv = iq1_levels(if l < 2 { dl1 } else { dl2 }, delta[l]);
             let grid = IQ1S_GRID[usize::from(idx[l])].to_le_bytes();
-            for j in 0..8 {
-                o[j] = dl * (f32::from(grid[j] as i8) + delta[l]);
+            for (o, &g) in o.iter_mut().zip(&grid) {
+                *o = lv[usize::from(g.wrapping_add(1) & 3)];
             }
         }
     }
@@ -323,21 +336,32 @@ const IQ4_NTRY: i32 = 7;
 /// ggml's `GROUP_MAX_EPS`.
 const GROUP_MAX_EPS: f32 = 1e-15;
 
-/// ggml's `best_index_int8` over the 16 sorted IQ4 levels: the level `x` is nearest to, ties
-/// going up (compares `2x` with the exact sum of neighbouring levels).
+/// ggml's `best_index_int8` over the 16 sorted IQ4 levels, as the ggml we match (node-llama-cpp
+/// 3.22's libggml-base) has it: clamp to the end levels, binary search for the bracketing pair,
+/// then the nearer of the two (ties go up). A NaN lands on the top level, as in ggml.
 #[inline(always)]
 fn best_index_iq4(x: f32) -> u8 {
-    let x2 = x + x;
-    let mut idx = 0usize;
-    let mut step = 8;
-    while step > 0 {
-        let j = idx + step;
-        if x2 >= f32::from(i16::from(KVALUES_IQ4NL[j - 1]) + i16::from(KVALUES_IQ4NL[j])) {
-            idx = j;
-        }
-        step >>= 1;
+    let val = |i: usize| f32::from(KVALUES_IQ4NL[i]);
+    if x <= val(0) {
+        return 0;
     }
-    idx as u8
+    if x >= val(15) {
+        return 15;
+    }
+    let (mut ml, mut mu) = (0usize, 15usize);
+    while mu - ml > 1 {
+        let mav = (ml + mu) / 2;
+        if x < val(mav) {
+            mu = mav;
+        } else {
+            ml = mav;
+        }
+    }
+    if x - val(mu - 1) < val(mu) - x {
+        (mu - 1) as u8
+    } else {
+        mu as u8
+    }
 }
 
 /// The 16 IQ4 levels (ggml's `kvalues_iq4nl`).

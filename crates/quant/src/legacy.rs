@@ -80,7 +80,8 @@ fn put_half(b: &mut [u8], at: usize, v: f32) {
 #[inline(always)]
 pub(crate) fn cvtt(f: f32) -> i32 {
     if f.abs() < 2_147_483_648.0 {
-        f as i32
+        // SAFETY: |f| < 2^31, so f is finite and its truncation fits in an i32.
+        unsafe { f.to_int_unchecked::<i32>() }
     } else {
         i32::MIN
     }
@@ -94,16 +95,17 @@ const NUMPY_NAN: f32 = f32::from_bits(0x7fc0_0000);
 #[inline(always)]
 fn abs_max(x: &[f32]) -> f32 {
     let mut m = 0.0f32;
+    let mut nan = false;
     for &v in x {
         let a = v.abs();
-        if a.is_nan() {
-            return NUMPY_NAN;
-        }
-        if a > m {
-            m = a;
-        }
+        nan |= a.is_nan();
+        m = if a > m { a } else { m };
     }
-    m
+    if nan {
+        NUMPY_NAN
+    } else {
+        m
+    }
 }
 
 /// numpy's `take_along_axis(x, abs(x).argmax())`: the element of largest magnitude (the first
@@ -129,18 +131,17 @@ fn signed_abs_max(x: &[f32]) -> f32 {
 #[inline(always)]
 fn max_min(x: &[f32]) -> (f32, f32) {
     let (mut hi, mut lo) = (x[0], x[0]);
+    let mut nan = false;
     for &v in x {
-        if v.is_nan() {
-            return (NUMPY_NAN, NUMPY_NAN);
-        }
-        if v > hi {
-            hi = v;
-        }
-        if v < lo {
-            lo = v;
-        }
+        nan |= v.is_nan();
+        hi = if v > hi { v } else { hi };
+        lo = if v < lo { v } else { lo };
     }
-    (hi, lo)
+    if nan {
+        (NUMPY_NAN, NUMPY_NAN)
+    } else {
+        (hi, lo)
+    }
 }
 
 /// gguf-py's `np.where(d == 0, 0, 1 / d)` (also ggml's `d ? 1.0f/d : 0.0f`).
@@ -185,52 +186,53 @@ fn blocks_q<const TS: usize, const BS: usize>(
 // Dispatch
 // ---------------------------------------------------------------------------------------------
 
+/// Runs one block loop, compiled with AVX2 when available (one instantiation per type, so
+/// each loop is vectorized on its own).
+macro_rules! run {
+    ($f:expr) => {
+        crate::simd::dispatch(
+            #[inline(always)]
+            || $f,
+        )
+    };
+}
+
 pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
-    crate::simd::dispatch(
-        #[inline(always)]
-        || {
-            match ty {
-                GgmlType::Q4_0 => blocks_de(src, dst, deq_q4_0),
-                GgmlType::Q4_1 => blocks_de(src, dst, deq_q4_1),
-                GgmlType::Q5_0 => blocks_de(src, dst, deq_q5_0),
-                GgmlType::Q5_1 => blocks_de(src, dst, deq_q5_1),
-                GgmlType::Q8_0 => blocks_de(src, dst, deq_q8_0),
-                GgmlType::Q8_1 => blocks_de(src, dst, deq_q8_1),
-                GgmlType::TQ1_0 => blocks_de(src, dst, deq_tq1_0),
-                GgmlType::TQ2_0 => blocks_de(src, dst, deq_tq2_0),
-                GgmlType::MXFP4 => blocks_de(src, dst, deq_mxfp4),
-                GgmlType::NVFP4 => blocks_de(src, dst, deq_nvfp4),
-                _ => {
-                    return Err(CodecError::Unsupported {
-                        ty,
-                        op: "dequantize",
-                    })
-                }
-            }
-            Ok(())
-        },
-    )
+    match ty {
+        GgmlType::Q4_0 => run!(blocks_de(src, dst, deq_q4_0)),
+        GgmlType::Q4_1 => run!(blocks_de(src, dst, deq_q4_1)),
+        GgmlType::Q5_0 => run!(blocks_de(src, dst, deq_q5_0)),
+        GgmlType::Q5_1 => run!(blocks_de(src, dst, deq_q5_1)),
+        GgmlType::Q8_0 => run!(blocks_de(src, dst, deq_q8_0)),
+        GgmlType::Q8_1 => run!(blocks_de(src, dst, deq_q8_1)),
+        GgmlType::TQ1_0 => run!(blocks_de(src, dst, deq_tq1_0)),
+        GgmlType::TQ2_0 => run!(blocks_de(src, dst, deq_tq2_0)),
+        GgmlType::MXFP4 => run!(blocks_de(src, dst, deq_mxfp4)),
+        GgmlType::NVFP4 => run!(blocks_de(src, dst, deq_nvfp4)),
+        _ => {
+            return Err(CodecError::Unsupported {
+                ty,
+                op: "dequantize",
+            })
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), CodecError> {
-    crate::simd::dispatch(
-        #[inline(always)]
-        || {
-            match ty {
-                GgmlType::Q4_0 => blocks_q(src, dst, q_q4_0),
-                GgmlType::Q4_1 => blocks_q(src, dst, q_q4_1),
-                GgmlType::Q5_0 => blocks_q(src, dst, q_q5_0),
-                GgmlType::Q5_1 => blocks_q(src, dst, q_q5_1),
-                GgmlType::Q8_0 => blocks_q(src, dst, q_q8_0),
-                GgmlType::Q8_1 => blocks_q(src, dst, q_q8_1),
-                GgmlType::TQ1_0 => blocks_q(src, dst, q_tq1_0),
-                GgmlType::TQ2_0 => blocks_q(src, dst, q_tq2_0),
-                GgmlType::MXFP4 => blocks_q(src, dst, q_mxfp4),
-                _ => return Err(CodecError::Unsupported { ty, op: "quantize" }),
-            }
-            Ok(())
-        },
-    )
+    match ty {
+        GgmlType::Q4_0 => run!(blocks_q(src, dst, q_q4_0)),
+        GgmlType::Q4_1 => run!(blocks_q(src, dst, q_q4_1)),
+        GgmlType::Q5_0 => run!(blocks_q(src, dst, q_q5_0)),
+        GgmlType::Q5_1 => run!(blocks_q(src, dst, q_q5_1)),
+        GgmlType::Q8_0 => run!(blocks_q(src, dst, q_q8_0)),
+        GgmlType::Q8_1 => run!(blocks_q(src, dst, q_q8_1)),
+        GgmlType::TQ1_0 => run!(blocks_q(src, dst, q_tq1_0)),
+        GgmlType::TQ2_0 => run!(blocks_q(src, dst, q_tq2_0)),
+        GgmlType::MXFP4 => run!(blocks_q(src, dst, q_mxfp4)),
+        _ => return Err(CodecError::Unsupported { ty, op: "quantize" }),
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,6 +525,17 @@ fn q_tq1_0(x: &[f32; 256], b: &mut [u8; 54]) {
 /// E2M1 values, doubled (ggml's `kvalues_mxfp4`).
 const KVALUES: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
 
+/// `KVALUES[n]` computed with integer operations (vectorizes, unlike a table lookup):
+/// magnitudes 0, 1, 2, 3 for codes 0–3 and (2 + (m & 1)) << ((m >> 1) − 1) = 4, 6, 8, 12 for
+/// 4–7; bit 3 is the sign (code 8 is +0, as in the table).
+#[inline(always)]
+fn e2m1(n: u8) -> f32 {
+    let m = i32::from(n & 7);
+    let big = (2 + (m & 1)) << ((m >> 1) - 1).max(0);
+    let mag = if m >= 4 { big } else { m };
+    f32::from(if n & 8 != 0 { -mag } else { mag } as i16)
+}
+
 /// ggml's `ggml_e8m0_to_fp32_half`: 2^(e - 128), exact (subnormal for e < 2).
 #[inline(always)]
 fn e8m0_half(e: u8) -> f32 {
@@ -540,31 +553,33 @@ fn deq_mxfp4(b: &[u8; 17], y: &mut [f32; 32]) {
     let qs = field::<16>(b, 1);
     let (lo, hi) = y.split_at_mut(16);
     for ((l, h), &q) in lo.iter_mut().zip(hi.iter_mut()).zip(qs) {
-        *l = d * f32::from(KVALUES[usize::from(q & 0x0f)]);
-        *h = d * f32::from(KVALUES[usize::from(q >> 4)]);
+        *l = d * e2m1(q & 0x0f);
+        *h = d * e2m1(q >> 4);
     }
 }
 
-/// The index of the table value nearest `v / d` (gguf-py: `argmin |d·k − v|`, first on ties,
-/// first NaN error if any).
+/// For each value, the index of the table value nearest `v / d` (gguf-py: `argmin |d·k − v|`
+/// over the table, first on ties). A NaN value gives 0 (all its errors are NaN and numpy's
+/// argmin returns the first NaN); no other error can be NaN, since `d·k` is finite. Computed
+/// candidate by candidate across the 32 values so the loop vectorizes.
 #[inline(always)]
-fn best_mxfp4(v: f32, d: f32) -> u8 {
-    let mut best = 0u8;
-    let mut best_err = (d * f32::from(KVALUES[0]) - v).abs();
-    if best_err.is_nan() {
-        return 0;
+fn best_mxfp4(x: &[f32; 32], d: f32) -> [u8; 32] {
+    let d0 = d * f32::from(KVALUES[0]);
+    let mut best_err = [0f32; 32];
+    for (e, &v) in best_err.iter_mut().zip(x) {
+        *e = (d0 - v).abs();
     }
+    let mut best = [0i32; 32];
     for (i, &k) in KVALUES.iter().enumerate().skip(1) {
-        let err = (d * f32::from(k) - v).abs();
-        if err.is_nan() {
-            return i as u8;
-        }
-        if err < best_err {
-            best_err = err;
-            best = i as u8;
+        let dk = d * f32::from(k);
+        for ((e, b), &v) in best_err.iter_mut().zip(best.iter_mut()).zip(x) {
+            let err = (dk - v).abs();
+            let better = err < *e;
+            *e = if better { err } else { *e };
+            *b = if better { i as i32 } else { *b };
         }
     }
-    best
+    best.map(|b| b as u8)
 }
 
 #[inline(always)]
@@ -579,9 +594,10 @@ fn q_mxfp4(x: &[f32; 32], b: &mut [u8; 17]) {
     };
     b[0] = e;
     let d = e8m0_half(e);
+    let best = best_mxfp4(x, d);
     let qs = field_mut::<16>(b, 1);
     for (j, o) in qs.iter_mut().enumerate() {
-        *o = best_mxfp4(x[j], d) | (best_mxfp4(x[j + 16], d) << 4);
+        *o = best[j] | (best[j + 16] << 4);
     }
 }
 
@@ -614,14 +630,17 @@ const UE4M3_HALF: [f32; 256] = {
 
 #[inline(always)]
 fn deq_nvfp4(b: &[u8; 36], y: &mut [f32; 64]) {
-    for (s, ys) in y.chunks_exact_mut(16).enumerate() {
-        let d = UE4M3_HALF[usize::from(b[s])];
-        let qs = field::<8>(b, 4 + 8 * s);
-        let (lo, hi) = ys.split_at_mut(8);
-        for ((l, h), &q) in lo.iter_mut().zip(hi.iter_mut()).zip(qs) {
-            *l = d * f32::from(KVALUES[usize::from(q & 0x0f)]);
-            *h = d * f32::from(KVALUES[usize::from(q >> 4)]);
+    let (scales, qs) = b.split_at(4);
+    let (qs, _) = qs.as_chunks::<8>();
+    let (ys, _) = y.as_chunks_mut::<16>();
+    for ((ys, qs), &sc) in ys.iter_mut().zip(qs).zip(scales) {
+        let d = UE4M3_HALF[usize::from(sc)];
+        let mut out = [0f32; 16];
+        for i in 0..8 {
+            out[i] = d * e2m1(qs[i] & 0x0f);
+            out[i + 8] = d * e2m1(qs[i] >> 4);
         }
+        *ys = out;
     }
 }
 
@@ -637,6 +656,14 @@ mod tests {
         assert_eq!(cvtt(-1.5) as u8, 255, "truncates towards zero then wraps");
         assert_eq!(cvtt(1e10), i32::MIN, "out of range");
         assert_eq!(cvtt(f32::INFINITY), i32::MIN);
+    }
+
+    #[test]
+    fn e2m1_is_the_table() {
+        for n in 0..16u8 {
+            let want = f32::from(KVALUES[usize::from(n)]);
+            assert_eq!(e2m1(n).to_bits(), want.to_bits(), "code {n}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! assert!(e.to_string().contains("tensor_patchs"), "{e}");
 //! ```
 
+pub mod apply;
 pub mod server;
 
 use std::fmt;
@@ -31,6 +32,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+pub use apply::{
+    apply, layer_identity, preview, ApplyError, ApplyReport, ItemStatus, Preview, PreviewItem,
+};
 pub use server::ServerSettings;
 
 use crate::tensor::{Selection, TransformOp};
@@ -45,6 +49,9 @@ pub const MAX_CONFIG_BYTES: usize = 64 << 20;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Configuration {
+    /// The JSON Schema this file follows (for editors), e.g. `"./schema.json"`; ignored.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     /// Format version; must equal the reader's [`CONFIG_VERSION`].
     pub version: u32,
     /// Short name (presets are saved under it).
@@ -79,6 +86,7 @@ pub struct Configuration {
 impl Default for Configuration {
     fn default() -> Self {
         Configuration {
+            schema: None,
             version: CONFIG_VERSION,
             name: None,
             description: None,

@@ -249,6 +249,12 @@ fn protection_logical_and_pages() {
             po >= page && po + pl <= page * 4 + 100,
             "page span lies inside the logical range"
         );
+        let addr = info.address as u64 + po;
+        assert_eq!(
+            page_perms(addr).as_deref(),
+            Some("r--"),
+            "the kernel maps the locked pages read-only"
+        );
         // Every write path refuses, with a clear error, and nothing crashes.
         let w = m.write(r, page * 2, &[1]);
         assert!(
@@ -288,6 +294,11 @@ fn protection_logical_and_pages() {
         assert!(
             e.protections().is_empty(),
             "read-write removes the protection"
+        );
+        assert_eq!(
+            page_perms(addr).as_deref(),
+            Some("rw-"),
+            "and the pages are writable again"
         );
         m.write(r, page * 2, &[1]).unwrap();
         e.undo_all().unwrap();
@@ -536,4 +547,50 @@ fn corrupt_or_conflicting_journal_is_refused() {
         !std::path::Path::new(&tmp).exists(),
         "the incomplete temporary journal is removed"
     );
+}
+
+#[test]
+fn aborting_a_group_into_a_range_locked_since_is_refused_not_a_crash() {
+    let dir = scratch("abort-locked");
+    let (path, data) = data_file(&dir, "m.bin", 64 << 10, 47);
+    let e = Engine::new();
+    let r = e.open(&path, Mode::Staged).unwrap();
+    let g = e.begin_group(origin());
+    e.memory().fill(r, 8192, 8192, &[1]).unwrap();
+    // Lock with page protection while the group is open, then abort: the revert would write
+    // into read-only pages; it must be refused with an error instead of faulting.
+    let id = e.protect(r, 8192, 8192, "locked meanwhile", true).unwrap();
+    assert!(
+        e.protections()[0].pages.is_some(),
+        "the lock covers whole pages"
+    );
+    let err = g.abort().unwrap_err();
+    assert!(matches!(err, EngineError::Protected { .. }), "{err}");
+    assert_eq!(
+        e.read(r, 8192, 4).unwrap(),
+        vec![1; 4],
+        "the changes were kept"
+    );
+    assert_eq!(
+        e.history().len(),
+        1,
+        "and recorded as the group's undo step"
+    );
+    e.unprotect(id).unwrap();
+    e.undo().unwrap();
+    assert_eq!(e.read(r, 0, 64 << 10).unwrap(), data);
+}
+
+/// The permissions (e.g. "r--") of the mapping holding `addr`, from /proc/self/maps.
+fn page_perms(addr: u64) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|l| {
+        let (range, rest) = l.split_once(' ')?;
+        let (a, b) = range.split_once('-')?;
+        let (a, b) = (
+            u64::from_str_radix(a, 16).ok()?,
+            u64::from_str_radix(b, 16).ok()?,
+        );
+        (a <= addr && addr < b).then(|| rest[..3].to_string())
+    })
 }

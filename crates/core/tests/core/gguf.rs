@@ -113,3 +113,42 @@ fn live_visibility_lists_every_tensor() {
         "unmeasured types say so"
     );
 }
+
+#[test]
+fn tensor_addressing_in_layer_one() {
+    let dir = scratch("gguf-addr");
+    let model = dir.join("demo.gguf");
+    oracle::demo_model(&model);
+    let e = Engine::new();
+    let r = e.open(&model, Mode::Staged).unwrap();
+    let (off, n) = e.tensor_span(r, "output_norm.weight").unwrap();
+    let m = e.memory();
+    assert_eq!(
+        m.read_tensor(r, "output_norm.weight", 8, 4).unwrap(),
+        e.read(r, off + 8, 4).unwrap(),
+        "tensor offset 8 is absolute offset+8"
+    );
+    let rx = e.subscribe();
+    m.write_tensor(r, "output_norm.weight", n - 4, &1.5f32.to_le_bytes())
+        .unwrap();
+    assert_eq!(
+        e.read(r, off + n - 4, 4).unwrap(),
+        1.5f32.to_le_bytes().to_vec()
+    );
+    let ev = rx.try_recv().unwrap();
+    assert_eq!(
+        ev.origin.target,
+        Target::Tensor {
+            region: r,
+            name: "output_norm.weight".into()
+        },
+        "the event names the tensor"
+    );
+    let err = m
+        .write_tensor(r, "output_norm.weight", n - 2, &[0; 4])
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::OutsideTensor { offset, len: 4, nbytes, .. } if offset == n - 2 && nbytes == n),
+        "{err}"
+    );
+}

@@ -1,0 +1,281 @@
+//! `hotpatch edit` and `hotpatch apply`: change a model's weights, headless.
+//!
+//! - `edit MODEL --set 'NAME[INDEX]=VALUE' ... [--record CONFIG] (--out FILE | --in-place)`:
+//!   sets elements (INDEX is the flat element index in ggml order), quant-aware: the block's
+//!   scales are kept when the value is on the element's grid, else the block is re-quantized
+//!   and the side effect on its other elements is reported. `--record` writes the changes as a
+//!   configuration that applies to any quantization of the same model.
+//! - `apply CONFIG MODEL (--out FILE | --in-place) [--dry-run] [--json]`: previews the
+//!   configuration against the model, refuses (exit 1) when something does not match, else
+//!   applies it as one undo group and saves.
+//!
+//! Exit codes: 0 done; 1 refused (mismatch, protected, not representable); 2 bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use hotpatch_core::config::{Configuration, ItemStatus, Preview};
+use hotpatch_core::manager::{Manager, ManagerError};
+use hotpatch_core::Mode;
+
+use crate::progress::Progress;
+
+/// Where the result goes.
+#[derive(Debug, clap::Args)]
+#[group(required = false, multiple = false)]
+pub struct Output {
+    /// Write the edited model to FILE (atomically); the input is left as it was.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Write the changed ranges back into MODEL (crash-safe journal).
+    #[arg(long)]
+    in_place: bool,
+}
+
+/// Arguments of `hotpatch edit`.
+#[derive(Debug, clap::Args)]
+pub struct EditArgs {
+    /// The model.
+    model: PathBuf,
+    /// `NAME[INDEX]=VALUE`, e.g. `blk.0.attn_q.weight[1234]=0.5` (repeatable).
+    #[arg(long = "set", value_name = "NAME[INDEX]=VALUE", required = true, value_parser = parse_set)]
+    sets: Vec<(String, u64, f32)>,
+    /// Also write the changes as a configuration file.
+    #[arg(long, value_name = "CONFIG")]
+    record: Option<PathBuf>,
+    #[command(flatten)]
+    output: Output,
+    /// Print the edits as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `hotpatch apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The configuration (JSON).
+    config: PathBuf,
+    /// The model.
+    model: PathBuf,
+    #[command(flatten)]
+    output: Output,
+    /// Only show what would change.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_set(s: &str) -> Result<(String, u64, f32), String> {
+    let (lhs, value) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("'{s}' is not NAME[INDEX]=VALUE"))?;
+    let lhs = lhs.trim();
+    let open = lhs
+        .rfind('[')
+        .filter(|_| lhs.ends_with(']'))
+        .ok_or_else(|| format!("'{lhs}' is not NAME[INDEX]"))?;
+    let name = &lhs[..open];
+    if name.is_empty() {
+        return Err(format!("'{s}': the tensor name is empty"));
+    }
+    let index = lhs[open + 1..lhs.len() - 1]
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| {
+            format!(
+                "'{s}': index '{}' is not a non-negative integer",
+                &lhs[open + 1..lhs.len() - 1]
+            )
+        })?;
+    let value = value
+        .trim()
+        .parse::<f32>()
+        .map_err(|_| format!("'{s}': value '{}' is not a number", value.trim()))?;
+    Ok((name.to_string(), index, value))
+}
+
+/// Whether an error means "refused" (exit 1) rather than bad input (exit 2).
+fn refused(e: &ManagerError) -> bool {
+    match e {
+        ManagerError::Tensor(t) => matches!(
+            t.code(),
+            "protected" | "not_representable" | "mismatch" | "read_only_region"
+        ),
+        ManagerError::Apply(_) => true,
+        ManagerError::Engine(e) => matches!(e.code(), "protected" | "read_only_region"),
+        _ => false,
+    }
+}
+
+fn attach(model: &Path) -> anyhow::Result<Manager> {
+    let m = Manager::initialize();
+    m.attach(model, Mode::Staged)
+        .with_context(|| model.display().to_string())?;
+    Ok(m)
+}
+
+fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
+    let region = m.region()?;
+    let mut progress = Progress::new("save");
+    let mut cb = |p: hotpatch_core::Progress| {
+        progress.update(p.done, p.total);
+        true
+    };
+    if let Some(out) = &output.out {
+        m.engine()
+            .save_as(region, out, &mut cb)
+            .with_context(|| format!("save as {}", out.display()))?;
+        progress.finish(&format!("wrote {}", out.display()));
+    } else if output.in_place {
+        let r = m.engine().save(region, &mut cb).context("save in place")?;
+        progress.finish(&format!("{} bytes written back", r.bytes_written));
+    } else {
+        bail!("give --out FILE or --in-place");
+    }
+    Ok(())
+}
+
+impl Output {
+    fn given(&self) -> bool {
+        self.out.is_some() || self.in_place
+    }
+}
+
+/// Runs `hotpatch edit`.
+pub fn run_edit(a: EditArgs) -> anyhow::Result<ExitCode> {
+    if !a.output.given() {
+        bail!("give --out FILE or --in-place");
+    }
+    let m = attach(&a.model)?;
+    let mut edits = Vec::new();
+    for (name, index, value) in &a.sets {
+        match m.modify_weight(name, *index, *value) {
+            Ok(e) => edits.push(e),
+            Err(e) if refused(&e) => {
+                eprintln!("hotpatch: {name}[{index}]={value} refused: {e}");
+                return Ok(ExitCode::from(1));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("{name}[{index}]"))),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &edits)?;
+        writeln!(out)?;
+    } else {
+        for e in &edits {
+            write!(
+                out,
+                "{}[{}] ({}): {} -> {} (asked {})",
+                e.tensor, e.index, e.ty, e.previous, e.stored, e.requested
+            )?;
+            if e.block_requantized {
+                write!(
+                    out,
+                    "; block re-quantized, {} other element(s) moved",
+                    e.side_effects.len()
+                )?;
+            }
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    if let Some(path) = &a.record {
+        let c = m.export_configuration()?;
+        std::fs::write(path, c.to_json() + "\n")
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    save(&m, &a.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_preview(out: &mut impl Write, p: &Preview) -> std::io::Result<()> {
+    let yes_no = |b: Option<bool>| b.map_or("not recorded", |b| if b { "yes" } else { "no" });
+    writeln!(
+        out,
+        "recorded on this file: {}; on this model: {}",
+        yes_no(p.same_file),
+        yes_no(p.same_model)
+    )?;
+    for i in &p.items {
+        let s = match i.status {
+            ItemStatus::WillChange => "change",
+            ItemStatus::AlreadyApplied => "already",
+            ItemStatus::Mismatch => "MISMATCH",
+            ItemStatus::Info => "info",
+        };
+        writeln!(out, "{s:<9} {:<20} {:<32} {}", i.item, i.target, i.detail)?;
+    }
+    Ok(())
+}
+
+/// Runs `hotpatch apply`.
+pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
+    if !a.dry_run && !a.output.given() {
+        bail!("give --out FILE, --in-place or --dry-run");
+    }
+    let text =
+        std::fs::read_to_string(&a.config).with_context(|| a.config.display().to_string())?;
+    let config = Configuration::from_json(&text).with_context(|| a.config.display().to_string())?;
+    let m = attach(&a.model)?;
+    let preview = hotpatch_core::config::preview(&config, &m.tensors()?);
+    let mut out = std::io::stdout().lock();
+    if a.dry_run || !preview.applicable() {
+        if a.json {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &serde_json::json!({ "preview": preview, "applied": false }),
+            )?;
+            writeln!(out)?;
+        } else {
+            print_preview(&mut out, &preview)?;
+        }
+        if !preview.applicable() {
+            let first = preview
+                .mismatches()
+                .next()
+                .map(|i| format!("{} ({}): {}", i.item, i.target, i.detail));
+            eprintln!(
+                "hotpatch: configuration does not fit {}: {}",
+                a.model.display(),
+                first.unwrap_or_default()
+            );
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let source = format!("config {}", a.config.display());
+    let report = match m.apply_configuration(&config, &source) {
+        Ok(r) => r,
+        Err(e) if refused(&e) => {
+            eprintln!("hotpatch: {e}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if a.json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({ "preview": report.preview, "applied": true, "report": report }),
+        )?;
+        writeln!(out)?;
+    } else {
+        print_preview(&mut out, &report.preview)?;
+        let bytes: u64 = report.transforms.iter().map(|t| t.bytes_changed).sum();
+        writeln!(
+            out,
+            "applied: {} tensor transform(s) ({} bytes changed), {} byte patch(es), {} protection(s)",
+            report.transforms.len(),
+            bytes,
+            report.byte_patches_applied,
+            report.protections.len()
+        )?;
+    }
+    out.flush()?;
+    save(&m, &a.output)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,9 @@
+//! `hotpatch diff`, `edit`, `apply`, `scan`, `search`: the built binary on demo models written
+//! at test time, checked against gguf-py/numpy (tests/oracle/tensor_oracle.py).
+
+#[path = "tensor_cli/common.rs"]
+mod common;
+#[path = "tensor_cli/diff.rs"]
+mod diff;
+#[path = "tensor_cli/edit.rs"]
+mod edit;

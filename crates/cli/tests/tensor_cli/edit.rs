@@ -1,0 +1,235 @@
+//! `hotpatch edit`, `apply`, `scan`, `search`.
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn values(model: &std::path::Path, name: &str, dir: &std::path::Path) -> Vec<f32> {
+    let out = dir.join(format!("{name}.f32"));
+    run_py(
+        "tests/oracle/tensor_oracle.py",
+        &[
+            "values",
+            model.to_str().unwrap(),
+            name,
+            out.to_str().unwrap(),
+        ],
+    );
+    std::fs::read(out)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[test]
+fn edit_records_a_recipe_that_apply_replays_on_another_quantization() {
+    let dir = tempdir();
+    let d = dir.path();
+    let f16 = demo_model(d, "f16.gguf", &["--variant", "f16"]);
+    let q8 = demo_model(d, "q8.gguf", &["--variant", "q8_0"]);
+    let (edited, rec) = (d.join("edited.gguf"), d.join("recipe.json"));
+    let got = ok_json(&[
+        "edit",
+        f16.to_str().unwrap(),
+        "--set",
+        "blk.0.attn_q.weight[100]=0.03125",
+        "--set",
+        "output_norm.weight[3]=-2",
+        "--record",
+        rec.to_str().unwrap(),
+        "--out",
+        edited.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        got[0]["stored"],
+        Value::from(0.03125),
+        "2^-5 is exact in F16"
+    );
+    let v = values(&edited, "blk.0.attn_q.weight", d);
+    assert_eq!(
+        v[100], 0.03125,
+        "gguf-py reads the edited value from the saved file"
+    );
+    assert_eq!(values(&edited, "output_norm.weight", d)[3], -2.0);
+    let orig = values(&f16, "blk.0.attn_q.weight", d);
+    let moved = orig
+        .iter()
+        .zip(&v)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(moved, 1, "only the edited element changed");
+
+    // Dry run: preview only, file untouched.
+    let out = hotpatch(&[
+        "apply",
+        rec.to_str().unwrap(),
+        q8.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(p["preview"]["same_model"], Value::Bool(true));
+    assert_eq!(p["preview"]["same_file"], Value::Bool(false));
+    assert_eq!(p["applied"], Value::Bool(false));
+    let q8_out = d.join("q8-edited.gguf");
+    let out = hotpatch(&[
+        "apply",
+        rec.to_str().unwrap(),
+        q8.to_str().unwrap(),
+        "--out",
+        q8_out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = values(&q8, "blk.0.attn_q.weight", d);
+    let after = values(&q8_out, "blk.0.attn_q.weight", d);
+    let changed: Vec<usize> = (0..after.len())
+        .filter(|&i| after[i].to_bits() != before[i].to_bits())
+        .collect();
+    assert_eq!(
+        changed,
+        vec![100],
+        "the same element changes in the Q8_0 file"
+    );
+    assert!(
+        (after[100] - 0.03125).abs() < 0.002,
+        "Q8_0 stores the nearest grid value: {}",
+        after[100]
+    );
+
+    // A configuration naming a tensor this model lacks is refused with exit 1.
+    let bad = d.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"version":1,"tensor_patches":[{"tensor":"nope.weight","transform":{"op":"zero"}}]}"#,
+    )
+    .unwrap();
+    let out = hotpatch(&[
+        "apply",
+        bad.to_str().unwrap(),
+        q8.to_str().unwrap(),
+        "--out",
+        d.join("x.gguf").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "mismatch is a refusal");
+    assert!(!d.join("x.gguf").exists(), "nothing written when refused");
+    // A malformed configuration is bad input naming the field.
+    std::fs::write(&bad, r#"{"version":1,"tensor_patches":[{"tensor":"x","transform":{"op":"scale","factor":"big"}}]}"#).unwrap();
+    let out = hotpatch(&[
+        "apply",
+        bad.to_str().unwrap(),
+        q8.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tensor_patches[0].transform"), "{err}");
+    // No destination: bad input, refused before anything is done.
+    let out = hotpatch(&["apply", rec.to_str().unwrap(), q8.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing applied or printed without --out/--in-place/--dry-run"
+    );
+    // Bad --set syntax and unknown tensors are bad input.
+    assert_eq!(
+        hotpatch(&[
+            "edit",
+            f16.to_str().unwrap(),
+            "--set",
+            "x=1",
+            "--out",
+            "/tmp/never.gguf"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        hotpatch(&[
+            "edit",
+            f16.to_str().unwrap(),
+            "--set",
+            "nope[1]=1",
+            "--out",
+            "/tmp/never.gguf"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn scan_and_search() {
+    let dir = tempdir();
+    let d = dir.path();
+    let m = demo_model(d, "m.gguf", &[]);
+    let e = d.join("e.gguf");
+    let out = hotpatch(&[
+        "edit",
+        m.to_str().unwrap(),
+        "--set",
+        "output_norm.weight[7]=nan",
+        "--set",
+        "blk.0.ffn_norm.weight[2]=inf",
+        "--set",
+        "blk.1.ffn_norm.weight[9]=400",
+        "--out",
+        e.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = ok_json(&["scan", e.to_str().unwrap(), "--json", "--outliers", "100"]);
+    let hits: Vec<(String, u64)> = r["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["tensor"].as_str().unwrap().to_string(),
+                h["index"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut want = vec![
+        ("blk.0.ffn_norm.weight".to_string(), 2),
+        ("blk.1.ffn_norm.weight".to_string(), 9),
+        ("output_norm.weight".to_string(), 7),
+    ];
+    let mut hits_sorted = hits.clone();
+    hits_sorted.sort();
+    want.sort();
+    assert_eq!(hits_sorted, want, "exactly the three planted values");
+    // Search: the GGUF magic is at offset 0, and a value planted in a tensor is found there.
+    let s = ok_json(&["search", m.to_str().unwrap(), "47 47 55 46", "--json"]);
+    assert_eq!(s["matches"][0]["offset"], Value::from(0));
+    let s = ok_json(&["search", e.to_str().unwrap(), "00 00 c8 43", "--json"]); // 400.0f32
+    let found = s["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["tensor"] == "blk.1.ffn_norm.weight" && m["tensor_offset"] == 36);
+    assert!(
+        found,
+        "400.0 at element 9 = byte 36 of blk.1.ffn_norm.weight: {s}"
+    );
+    assert_eq!(
+        hotpatch(&["search", m.to_str().unwrap(), "zz"])
+            .status
+            .code(),
+        Some(2),
+        "bad pattern is bad input"
+    );
+}

@@ -1,0 +1,367 @@
+//! Import = preview, then apply as one undo group.
+//!
+//! [`preview`] checks every item of a configuration against the attached model without
+//! changing anything: which tensors a patch matches and how many elements it selects, whether
+//! a byte patch finds its expected original bytes (or is already applied), whether a protected
+//! tensor exists; and whether the model is the one the configuration was recorded on (exact
+//! fingerprint) or another quantization of it (shape fingerprint). [`apply`] refuses a
+//! configuration whose preview has a mismatch, then applies every change inside one engine
+//! group, so a single undo reverts the whole import.
+
+use serde::Serialize;
+
+use super::{Configuration, ModelIdentity, Protection};
+use crate::event::{Layer, Operation, Origin, Target};
+use crate::tensor::{OtherModel, TensorError, TensorLayer, TransformOp, TransformReport};
+
+/// What would happen to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// It will change the model (or lock it).
+    WillChange,
+    /// Already in the model (a byte patch whose patched bytes are there).
+    AlreadyApplied,
+    /// It does not fit this model (see the detail).
+    Mismatch,
+    /// Informational (server settings are applied by the proxy).
+    Info,
+}
+
+/// One line of a preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewItem {
+    /// Path of the item in the configuration (`tensor_patches[2]`).
+    pub item: String,
+    /// What it targets (a tensor name, `offset 0x1234`).
+    pub target: String,
+    /// What would happen.
+    pub status: ItemStatus,
+    /// Details: elements selected, bytes, or why it does not match.
+    pub detail: String,
+}
+
+/// The preview of a configuration against a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    /// The configuration was recorded on this exact file layout (`None`: no model recorded).
+    pub same_file: Option<bool>,
+    /// The configuration was recorded on this model or another quantization of it.
+    pub same_model: Option<bool>,
+    /// One line per item.
+    pub items: Vec<PreviewItem>,
+}
+
+impl Preview {
+    /// Whether every item fits (nothing is a mismatch).
+    pub fn applicable(&self) -> bool {
+        self.items.iter().all(|i| i.status != ItemStatus::Mismatch)
+    }
+
+    /// The mismatching items.
+    pub fn mismatches(&self) -> impl Iterator<Item = &PreviewItem> {
+        self.items
+            .iter()
+            .filter(|i| i.status == ItemStatus::Mismatch)
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// The preview it was applied after.
+    pub preview: Preview,
+    /// One report per tensor transformed.
+    pub transforms: Vec<TransformReport>,
+    /// Byte patches written.
+    pub byte_patches_applied: usize,
+    /// Byte patches skipped because already applied.
+    pub byte_patches_already_applied: usize,
+    /// Protection ids made.
+    pub protections: Vec<u64>,
+    /// The undo entry of the whole import (`None` when nothing changed).
+    pub change: Option<u64>,
+}
+
+/// Why an import was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The preview found items that do not fit this model; nothing was changed.
+    #[error("configuration does not fit this model: {}", first_mismatch(.0))]
+    Refused(Preview),
+    /// A change failed; everything the import had changed was reverted.
+    #[error("{0}")]
+    Tensor(#[from] TensorError),
+}
+
+fn first_mismatch(p: &Preview) -> String {
+    let n = p.mismatches().count();
+    match p.mismatches().next() {
+        Some(m) => format!(
+            "{} ({}): {}{}",
+            m.item,
+            m.target,
+            m.detail,
+            if n > 1 {
+                format!(" (and {} more)", n - 1)
+            } else {
+                String::new()
+            }
+        ),
+        None => "no mismatch".into(),
+    }
+}
+
+/// Checks a configuration against the model of `layer` without changing anything.
+pub fn preview(config: &Configuration, layer: &TensorLayer) -> Preview {
+    let (mut same_file, mut same_model) = (None, None);
+    if let Some(m) = &config.model {
+        let here = layer_identity(layer);
+        same_file = Some(here.fingerprint == m.fingerprint);
+        same_model = Some(here.shape_fingerprint == m.shape_fingerprint);
+    }
+    let mut items = Vec::new();
+    for (i, p) in config.tensor_patches.iter().enumerate() {
+        let item = format!("tensor_patches[{i}]");
+        let matched = layer.matching(&p.tensor);
+        if matched.is_empty() {
+            items.push(PreviewItem {
+                item,
+                target: p.tensor.clone(),
+                status: ItemStatus::Mismatch,
+                detail: "no tensor of this model matches".into(),
+            });
+            continue;
+        }
+        if let TransformOp::Lerp { model, .. } = &p.transform {
+            if let Err(e) = OtherModel::open(model) {
+                items.push(PreviewItem {
+                    item,
+                    target: p.tensor.clone(),
+                    status: ItemStatus::Mismatch,
+                    detail: e.to_string(),
+                });
+                continue;
+            }
+        }
+        for t in matched {
+            let resolved = p.select.resolve(&t.name, &t.dims, layer.heads());
+            let (status, detail) = match resolved {
+                Ok(r) => match layer.extract(&t.name, Some(0..0)) {
+                    Ok(_) => (
+                        ItemStatus::WillChange,
+                        format!(
+                            "{} {} elements ({})",
+                            p.transform.name(),
+                            crate::tensor::count(&r),
+                            t.ty
+                        ),
+                    ),
+                    Err(e) => (ItemStatus::Mismatch, e.to_string()),
+                },
+                Err(e) => (ItemStatus::Mismatch, e.to_string()),
+            };
+            items.push(PreviewItem {
+                item: item.clone(),
+                target: t.name.clone(),
+                status,
+                detail,
+            });
+        }
+    }
+    for (i, b) in config.byte_patches.iter().enumerate() {
+        let item = format!("byte_patches[{i}]");
+        let target = format!("offset {:#x}", b.offset);
+        let len = b.original.0.len() as u64;
+        let found = layer.engine().read(layer.region(), b.offset, len);
+        let (status, detail) = match found {
+            Err(e) => (ItemStatus::Mismatch, e.to_string()),
+            Ok(f) if f == b.original.0 => (ItemStatus::WillChange, format!("{len} bytes")),
+            Ok(f) if f == b.patched.0 => (
+                ItemStatus::AlreadyApplied,
+                format!("{len} bytes already hold the patched value"),
+            ),
+            Ok(f) => (
+                ItemStatus::Mismatch,
+                format!(
+                    "expected {} but the model holds {}",
+                    super::to_hex(&b.original.0),
+                    super::to_hex(&f)
+                ),
+            ),
+        };
+        items.push(PreviewItem {
+            item,
+            target,
+            status,
+            detail,
+        });
+    }
+    for (i, p) in config.protections.iter().enumerate() {
+        let item = format!("protections[{i}]");
+        match p {
+            Protection::Tensor { name } => {
+                let n = layer.matching(name).len();
+                items.push(PreviewItem {
+                    item,
+                    target: name.clone(),
+                    status: if n > 0 {
+                        ItemStatus::WillChange
+                    } else {
+                        ItemStatus::Mismatch
+                    },
+                    detail: if n > 0 {
+                        format!("lock {n} tensor(s)")
+                    } else {
+                        "no tensor of this model matches".into()
+                    },
+                });
+            }
+            Protection::Range { offset, len } => {
+                let ok = layer
+                    .engine()
+                    .read(layer.region(), *offset, (*len).min(1))
+                    .is_ok()
+                    && layer
+                        .engine()
+                        .read(layer.region(), offset + len - 1, 1)
+                        .is_ok();
+                items.push(PreviewItem {
+                    item,
+                    target: format!("offset {offset:#x}+{len}"),
+                    status: if ok {
+                        ItemStatus::WillChange
+                    } else {
+                        ItemStatus::Mismatch
+                    },
+                    detail: if ok {
+                        "lock range".into()
+                    } else {
+                        "range is outside the model".into()
+                    },
+                });
+            }
+        }
+    }
+    if let Some(s) = &config.server {
+        items.push(PreviewItem {
+            item: "server".into(),
+            target: "proxy".into(),
+            status: ItemStatus::Info,
+            detail: format!(
+                "{} rule(s), cache {}",
+                s.rules.len(),
+                if s.cache.enabled { "on" } else { "off" }
+            ),
+        });
+    }
+    Preview {
+        same_file,
+        same_model,
+        items,
+    }
+}
+
+/// The identity of the model attached to `layer`.
+pub fn layer_identity(layer: &TensorLayer) -> ModelIdentity {
+    let end = layer.index().data_offset;
+    let header = layer
+        .engine()
+        .read(layer.region(), 0, end)
+        .unwrap_or_default();
+    let name = layer
+        .engine()
+        .region_info(layer.region())
+        .ok()
+        .and_then(|i| i.path.file_name().map(|n| n.to_string_lossy().into_owned()));
+    ModelIdentity::of(layer.index(), &header, name)
+}
+
+/// Previews, refuses on mismatch, then applies everything as one undo group.
+pub fn apply(
+    config: &Configuration,
+    layer: &TensorLayer,
+    source: &str,
+) -> Result<ApplyReport, ApplyError> {
+    let preview = preview(config, layer);
+    if !preview.applicable() {
+        return Err(ApplyError::Refused(preview));
+    }
+    let layer = layer.clone().with_source(source.to_string());
+    let engine = layer.engine().clone();
+    let origin = Origin::new(
+        Layer::Manager,
+        Operation::Other("import_configuration".into()),
+        Target::Region(layer.region()),
+    )
+    .with_source(source.to_string());
+    let mut report = ApplyReport {
+        preview,
+        transforms: Vec::new(),
+        byte_patches_applied: 0,
+        byte_patches_already_applied: 0,
+        protections: Vec::new(),
+        change: None,
+    };
+    let group = engine.begin_group(origin);
+    let result = (|| -> Result<(), TensorError> {
+        for p in &config.tensor_patches {
+            let other = match &p.transform {
+                TransformOp::Lerp { model, .. } => Some(OtherModel::open(model)?),
+                _ => None,
+            };
+            let names: Vec<String> = layer
+                .matching(&p.tensor)
+                .iter()
+                .map(|t| t.name.clone())
+                .collect();
+            for name in names {
+                report.transforms.push(layer.transform(
+                    &name,
+                    &p.select,
+                    &p.transform,
+                    other.as_ref(),
+                )?);
+            }
+        }
+        for b in &config.byte_patches {
+            let here = engine.read(layer.region(), b.offset, b.original.0.len() as u64)?;
+            if here == b.patched.0 {
+                report.byte_patches_already_applied += 1;
+                continue;
+            }
+            layer.apply_memory_patch(b.offset, &b.original.0, &b.patched.0)?;
+            report.byte_patches_applied += 1;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => report.change = group.end().map_err(TensorError::from)?,
+        Err(e) => {
+            group.abort().map_err(TensorError::from)?;
+            return Err(e.into());
+        }
+    }
+    for p in &config.protections {
+        match p {
+            Protection::Tensor { name } => {
+                let names: Vec<String> = layer
+                    .matching(name)
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect();
+                for n in names {
+                    report.protections.push(layer.lock(&n, None, false)?);
+                }
+            }
+            Protection::Range { offset, len } => {
+                report.protections.push(
+                    engine
+                        .protect(layer.region(), *offset, *len, "configuration", false)
+                        .map_err(TensorError::from)?,
+                );
+            }
+        }
+    }
+    Ok(report)
+}

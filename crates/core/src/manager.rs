@@ -1,0 +1,663 @@
+//! The unified manager: one object over the three layers (seed: UnifiedHotpatchManager).
+//!
+//! Overview: a [`Manager`] owns an [`Engine`] (whose journal and events serve every layer),
+//! the attached model ([`Manager::attach`]) with its Layer 3 view, the proxy's settings (the
+//! `server` section; the proxy crate runs them), and a record of the semantic changes made
+//! through it, so [`Manager::export_configuration`] can write them as one JSON file. It is
+//! `Send + Sync` (parking_lot locks) and every change emits the engine's patch event.
+//!
+//! - [`Manager::optimize_model`]: a preset across all layers as one undo group, with a
+//!   per-layer report;
+//! - [`Manager::apply_safety_filters`]: NaN/Inf/subnormal/outlier scan per tensor, optional
+//!   undoable repair, and the preset's response filters turned on;
+//! - [`Manager::boost_inference_speed`]: prefetch (and optionally pin) the model's pages,
+//!   reporting the resident fraction before and after; turn on the response cache;
+//! - presets: [`Manager::save_preset`] / [`Manager::load_preset`] (the user's config dir first,
+//!   then the shipped `presets/`).
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+
+use crate::config::{
+    self, ApplyError, ApplyReport, ConfigError, Configuration, Preview, ServerSettings, TensorPatch,
+};
+use crate::residency::{self, FileMap, Pinned};
+use crate::tensor::{
+    Selection, TensorError, TensorLayer, TransformOp, TransformReport, ValueQuery, ValueSearch,
+    WeightEdit,
+};
+use crate::{Bytes, Engine, EngineError, Memory, Mode, RegionId};
+
+/// What the manager refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    /// No model is attached.
+    #[error("no model is attached (attach one first)")]
+    NotAttached,
+    /// The engine refused.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Layer 3 refused.
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
+    /// A configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A configuration was not applied.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// A preset name or file problem.
+    #[error("preset {name}: {why}")]
+    Preset {
+        /// The preset.
+        name: String,
+        /// Why.
+        why: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = ManagerError> = std::result::Result<T, E>;
+
+struct Attached {
+    path: PathBuf,
+    region: RegionId,
+    tensors: TensorLayer,
+}
+
+/// A recorded semantic change, tied to the undo entry that made it.
+struct Recorded {
+    change: Option<u64>,
+    patch: RecordedPatch,
+}
+
+enum RecordedPatch {
+    Tensor(TensorPatch),
+    Bytes(config::BytePatch),
+}
+
+/// The unified manager.
+pub struct Manager {
+    engine: Engine,
+    model: RwLock<Option<Attached>>,
+    server: RwLock<ServerSettings>,
+    response_filters_enabled: RwLock<bool>,
+    pinned: Mutex<Option<Pinned>>,
+    recorded: Mutex<Vec<Recorded>>,
+    protections: Mutex<Vec<config::Protection>>,
+    preset_dirs: Vec<PathBuf>,
+}
+
+/// The per-layer report of [`Manager::optimize_model`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OptimizeReport {
+    /// Layers 1/2: byte patches applied and already present.
+    pub bytes: (usize, usize),
+    /// Layer 3 tensors: one report per tensor transformed.
+    pub tensors: Vec<TransformReport>,
+    /// Protections made.
+    pub protections: usize,
+    /// Layer 3 server: rules now configured for the proxy, cache on or off.
+    pub server_rules: usize,
+    /// Response cache on.
+    pub cache_enabled: bool,
+    /// The undo entry of the whole preset.
+    pub change: Option<u64>,
+    /// The preview it was applied after.
+    pub preview: Preview,
+}
+
+/// What [`Manager::apply_safety_filters`] found and did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SafetyReport {
+    /// The scan (counts per tensor, first hits).
+    pub scan: ValueSearch,
+    /// Repairs made (one per repaired tensor and kind), undoable as one group.
+    pub repairs: Vec<TransformReport>,
+    /// The undo entry of the repair.
+    pub change: Option<u64>,
+    /// Response filter rules turned on.
+    pub response_filters: usize,
+}
+
+/// What [`Manager::boost_inference_speed`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BoostReport {
+    /// Resident fraction of the model file before (None where the OS cannot say).
+    pub resident_before: Option<f64>,
+    /// After.
+    pub resident_after: Option<f64>,
+    /// Bytes prefetched.
+    pub prefetched_bytes: u64,
+    /// Pages pinned (mlock), or why not.
+    pub pinned: Result<u64, String>,
+    /// The response cache is on.
+    pub cache_enabled: bool,
+}
+
+/// Information on the attached model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttachInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// Tensors.
+    pub tensors: usize,
+    /// Architecture.
+    pub architecture: Option<String>,
+    /// Identity (fingerprints).
+    pub identity: config::ModelIdentity,
+}
+
+impl Default for Manager {
+    fn default() -> Self {
+        Manager::initialize()
+    }
+}
+
+impl Manager {
+    /// A manager with a fresh engine, no model, default proxy settings, and the preset
+    /// directories: the user's (`<config dir>/hotpatch-studio/presets`) then the shipped
+    /// `presets/` of the workspace.
+    pub fn initialize() -> Manager {
+        let mut preset_dirs = Vec::new();
+        if let Some(d) = user_config_dir() {
+            preset_dirs.push(d.join("hotpatch-studio").join("presets"));
+        }
+        preset_dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets"));
+        Manager {
+            engine: Engine::new(),
+            model: RwLock::new(None),
+            server: RwLock::new(ServerSettings::default()),
+            response_filters_enabled: RwLock::new(false),
+            pinned: Mutex::new(None),
+            recorded: Mutex::new(Vec::new()),
+            protections: Mutex::new(Vec::new()),
+            preset_dirs,
+        }
+    }
+
+    /// Replaces the preset directories (first = where [`Manager::save_preset`] writes).
+    pub fn with_preset_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.preset_dirs = dirs;
+        self
+    }
+
+    /// The engine (journal, events, undo/redo).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Opens a model in `mode` and attaches every layer to it (a previously attached model is
+    /// detached; save it first).
+    pub fn attach(&self, path: impl AsRef<Path>, mode: Mode) -> Result<AttachInfo> {
+        let path = path.as_ref();
+        self.detach()?;
+        let region = self.engine.open(path, mode)?;
+        let tensors = match TensorLayer::attach(&self.engine, region) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = self.engine.unmap_region(region);
+                return Err(e.into());
+            }
+        };
+        let identity = config::layer_identity(&tensors);
+        let info = AttachInfo {
+            path: path.to_path_buf(),
+            tensors: tensors.index().tensors.len(),
+            architecture: tensors.index().architecture().map(str::to_string),
+            identity,
+        };
+        *self.model.write() = Some(Attached {
+            path: path.to_path_buf(),
+            region,
+            tensors,
+        });
+        Ok(info)
+    }
+
+    /// Detaches the model (unsaved staged changes are discarded).
+    pub fn detach(&self) -> Result<()> {
+        if let Some(m) = self.model.write().take() {
+            self.engine.unmap_region(m.region)?;
+        }
+        *self.pinned.lock() = None;
+        self.recorded.lock().clear();
+        self.protections.lock().clear();
+        Ok(())
+    }
+
+    /// The attached model's region.
+    pub fn region(&self) -> Result<RegionId> {
+        self.model
+            .read()
+            .as_ref()
+            .map(|m| m.region)
+            .ok_or(ManagerError::NotAttached)
+    }
+
+    /// Layer 1 (memory of the attached model).
+    pub fn memory(&self) -> Memory<'_> {
+        self.engine.memory()
+    }
+
+    /// Layer 2 (bytes of any file).
+    pub fn bytes(&self) -> Bytes<'_> {
+        self.engine.bytes()
+    }
+
+    /// Layer 3 (tensors of the attached model).
+    pub fn tensors(&self) -> Result<TensorLayer> {
+        self.model
+            .read()
+            .as_ref()
+            .map(|m| m.tensors.clone())
+            .ok_or(ManagerError::NotAttached)
+    }
+
+    /// Layer 3 (the proxy's settings).
+    pub fn server(&self) -> ServerSettings {
+        self.server.read().clone()
+    }
+
+    /// Replaces the proxy's settings.
+    pub fn set_server(&self, s: ServerSettings) {
+        *self.server.write() = s;
+    }
+
+    /// Whether `applySafetyFilters` turned the response filters on.
+    pub fn response_filters_enabled(&self) -> bool {
+        *self.response_filters_enabled.read()
+    }
+
+    // ----- recorded edits -------------------------------------------------------------------
+
+    /// Sets one element (recorded for export).
+    pub fn modify_weight(&self, tensor: &str, index: u64, value: f32) -> Result<WeightEdit> {
+        let edit = self.tensors()?.modify_weight(tensor, index, value)?;
+        let change = self.engine.history().last().map(|h| h.id);
+        self.recorded.lock().push(Recorded {
+            change,
+            patch: RecordedPatch::Tensor(TensorPatch {
+                tensor: tensor.to_string(),
+                select: Selection::Elements {
+                    indices: vec![index],
+                },
+                transform: TransformOp::Set { value },
+            }),
+        });
+        Ok(edit)
+    }
+
+    /// Transforms a selection of a tensor (recorded for export).
+    pub fn transform(
+        &self,
+        tensor: &str,
+        select: &Selection,
+        op: &TransformOp,
+    ) -> Result<TransformReport> {
+        let other = match op {
+            TransformOp::Lerp { model, .. } => Some(crate::tensor::OtherModel::open(model)?),
+            _ => None,
+        };
+        let rep = self
+            .tensors()?
+            .transform(tensor, select, op, other.as_ref())?;
+        self.recorded.lock().push(Recorded {
+            change: rep.change,
+            patch: RecordedPatch::Tensor(TensorPatch {
+                tensor: tensor.to_string(),
+                select: select.clone(),
+                transform: op.clone(),
+            }),
+        });
+        Ok(rep)
+    }
+
+    /// Writes raw bytes at an absolute offset of the model (recorded for export with the
+    /// original bytes it replaced).
+    pub fn patch_bytes(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        let region = self.region()?;
+        let original = self.engine.read(region, offset, bytes.len() as u64)?;
+        let applied = self.engine.memory().write(region, offset, bytes)?;
+        self.recorded.lock().push(Recorded {
+            change: applied.change,
+            patch: RecordedPatch::Bytes(config::BytePatch {
+                offset,
+                original: config::HexBytes(original),
+                patched: config::HexBytes(bytes.to_vec()),
+                tensor: None,
+            }),
+        });
+        Ok(())
+    }
+
+    /// Locks a tensor (recorded for export).
+    pub fn lock_tensor(&self, name: &str) -> Result<u64> {
+        let id = self.tensors()?.lock(name, None, false)?;
+        self.protections.lock().push(config::Protection::Tensor {
+            name: name.to_string(),
+        });
+        Ok(id)
+    }
+
+    // ----- configurations -------------------------------------------------------------------
+
+    /// The changes made through the manager that are still in effect (not undone), the
+    /// protections and the proxy settings, as one configuration for this model.
+    pub fn export_configuration(&self) -> Result<Configuration> {
+        let layer = self.tensors()?;
+        let live: std::collections::HashSet<u64> =
+            self.engine.history().iter().map(|h| h.id).collect();
+        let mut c = Configuration {
+            model: Some(config::layer_identity(&layer)),
+            ..Configuration::default()
+        };
+        for r in self.recorded.lock().iter() {
+            if !r.change.is_some_and(|id| live.contains(&id)) {
+                continue;
+            }
+            match &r.patch {
+                RecordedPatch::Tensor(p) => c.tensor_patches.push(p.clone()),
+                RecordedPatch::Bytes(b) => c.byte_patches.push(b.clone()),
+            }
+        }
+        c.protections = self.protections.lock().clone();
+        let server = self.server();
+        if server != ServerSettings::default() {
+            c.server = Some(server);
+        }
+        Ok(c)
+    }
+
+    /// Parses a configuration and previews it against the attached model.
+    pub fn import_configuration(&self, text: &str) -> Result<(Configuration, Preview)> {
+        let c = Configuration::from_json(text)?;
+        let p = config::preview(&c, &self.tensors()?);
+        Ok((c, p))
+    }
+
+    /// Applies a configuration (after its preview) as one undo group; its server section
+    /// replaces the proxy settings.
+    pub fn apply_configuration(&self, c: &Configuration, source: &str) -> Result<ApplyReport> {
+        let rep = config::apply(c, &self.tensors()?, source)?;
+        let mut rec = self.recorded.lock();
+        for p in &c.tensor_patches {
+            rec.push(Recorded {
+                change: rep.change,
+                patch: RecordedPatch::Tensor(p.clone()),
+            });
+        }
+        for b in &c.byte_patches {
+            rec.push(Recorded {
+                change: rep.change,
+                patch: RecordedPatch::Bytes(b.clone()),
+            });
+        }
+        drop(rec);
+        self.protections
+            .lock()
+            .extend(c.protections.iter().cloned());
+        if let Some(s) = &c.server {
+            self.set_server(s.clone());
+        }
+        Ok(rep)
+    }
+
+    /// Applies a preset across all layers as one undo group (`optimizeModel`).
+    pub fn optimize_model(&self, preset: &Configuration) -> Result<OptimizeReport> {
+        let name = preset.name.clone().unwrap_or_else(|| "preset".into());
+        let rep = self.apply_configuration(preset, &format!("preset {name}"))?;
+        if let Some(p) = &preset.performance {
+            if p.response_cache {
+                self.server.write().cache.enabled = true;
+            }
+        }
+        let server = self.server();
+        Ok(OptimizeReport {
+            bytes: (rep.byte_patches_applied, rep.byte_patches_already_applied),
+            tensors: rep.transforms,
+            protections: rep.protections.len(),
+            server_rules: server.rules.len(),
+            cache_enabled: server.cache.enabled,
+            change: rep.change,
+            preview: rep.preview,
+        })
+    }
+
+    /// Scans every tensor for NaN, ±Inf, subnormals and (with a threshold) outliers; with
+    /// `settings.repair`, replaces non-finite values, flushes subnormals to 0 and clamps
+    /// outliers, as one undo group; turns the server section's response filters on.
+    pub fn apply_safety_filters(&self, settings: &config::SafetySettings) -> Result<SafetyReport> {
+        let layer = self.tensors()?.with_source("safety filters");
+        let query = ValueQuery {
+            nan: true,
+            inf: true,
+            subnormal: true,
+            above: settings.outlier_threshold,
+        };
+        let scan = layer.search_values("*", &query, 1000, &mut |_, _| true)?;
+        let mut repairs = Vec::new();
+        let mut change = None;
+        if settings.repair {
+            let origin = crate::Origin::new(
+                crate::Layer::Manager,
+                crate::Operation::Other("safety_repair".into()),
+                crate::Target::Region(layer.region()),
+            );
+            let g = self.engine.begin_group(origin);
+            let result = (|| -> Result<(), TensorError> {
+                for t in scan.tensors.iter().filter(|t| t.flagged()) {
+                    if t.nan + t.inf > 0 {
+                        repairs.push(layer.transform(
+                            &t.tensor,
+                            &Selection::All,
+                            &TransformOp::ReplaceNonFinite {
+                                value: settings.replacement,
+                            },
+                            None,
+                        )?);
+                    }
+                    if let (Some(th), true) = (settings.outlier_threshold, t.outliers > 0) {
+                        repairs.push(layer.transform(
+                            &t.tensor,
+                            &Selection::All,
+                            &TransformOp::Clamp { min: -th, max: th },
+                            None,
+                        )?);
+                    }
+                    if t.subnormal > 0 {
+                        let idx: Vec<u64> = scan
+                            .hits
+                            .iter()
+                            .filter(|h| {
+                                h.tensor == t.tensor
+                                    && h.class == crate::tensor::ValueClass::Subnormal
+                            })
+                            .map(|h| h.index)
+                            .collect();
+                        if !idx.is_empty() {
+                            repairs.push(layer.transform(
+                                &t.tensor,
+                                &Selection::Elements { indices: idx },
+                                &TransformOp::Zero,
+                                None,
+                            )?);
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            match result {
+                Ok(()) => change = g.end()?,
+                Err(e) => {
+                    g.abort()?;
+                    return Err(e.into());
+                }
+            }
+        }
+        let n = self.server.read().response_filters().count();
+        if settings.response_filters {
+            *self.response_filters_enabled.write() = true;
+        }
+        Ok(SafetyReport {
+            scan,
+            repairs,
+            change,
+            response_filters: if settings.response_filters { n } else { 0 },
+        })
+    }
+
+    /// Prefetches the model's pages (and pins them with `lock`), reporting the resident
+    /// fraction before and after, and turns on the response cache.
+    pub fn boost_inference_speed(&self, lock: bool) -> Result<BoostReport> {
+        let path = self
+            .model
+            .read()
+            .as_ref()
+            .map(|m| m.path.clone())
+            .ok_or(ManagerError::NotAttached)?;
+        let io = |source| ManagerError::Io {
+            path: path.clone(),
+            source,
+        };
+        let map = FileMap::open(&path).map_err(io)?;
+        let before = residency::resident_fraction(&map);
+        let prefetched = residency::prefetch(&map) as u64;
+        let pinned = if lock {
+            match Pinned::lock(&path) {
+                Ok(p) => {
+                    let n = p.len() as u64;
+                    *self.pinned.lock() = Some(p);
+                    Ok(n)
+                }
+                Err(e) => Err(format!("mlock failed: {e} (RLIMIT_MEMLOCK or privileges)")),
+            }
+        } else {
+            Err("not requested".into())
+        };
+        let after = residency::resident_fraction(&map);
+        self.server.write().cache.enabled = true;
+        Ok(BoostReport {
+            resident_before: before,
+            resident_after: after,
+            prefetched_bytes: prefetched,
+            pinned,
+            cache_enabled: true,
+        })
+    }
+
+    // ----- presets ----------------------------------------------------------------------------
+
+    /// Saves a configuration as a named preset in the first preset directory (the user's).
+    pub fn save_preset(&self, name: &str, c: &Configuration) -> Result<PathBuf> {
+        check_preset_name(name)?;
+        let dir = self
+            .preset_dirs
+            .first()
+            .ok_or_else(|| ManagerError::Preset {
+                name: name.into(),
+                why: "no preset directory".into(),
+            })?;
+        std::fs::create_dir_all(dir).map_err(|source| ManagerError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(format!("{name}.json"));
+        let mut c = c.clone();
+        c.name = Some(name.to_string());
+        let tmp = dir.join(format!(".{name}.json.tmp"));
+        std::fs::write(&tmp, c.to_json() + "\n").map_err(|source| ManagerError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        std::fs::rename(&tmp, &path).map_err(|source| ManagerError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    }
+
+    /// Loads a named preset: the first directory holding `<name>.json` wins.
+    pub fn load_preset(&self, name: &str) -> Result<Configuration> {
+        check_preset_name(name)?;
+        for d in &self.preset_dirs {
+            let p = d.join(format!("{name}.json"));
+            if p.is_file() {
+                let text = std::fs::read_to_string(&p).map_err(|source| ManagerError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                return Configuration::from_json(&text).map_err(|e| ManagerError::Preset {
+                    name: name.into(),
+                    why: format!("{}: {e}", p.display()),
+                });
+            }
+        }
+        Err(ManagerError::Preset {
+            name: name.into(),
+            why: format!("not found in {:?}", self.preset_dirs),
+        })
+    }
+
+    /// Names of the presets available (user's and shipped), sorted, without duplicates.
+    pub fn list_presets(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .preset_dirs
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_string)
+            })
+            .filter(|n| n != "schema" && !n.starts_with('.'))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+fn check_preset_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ManagerError::Preset {
+            name: name.into(),
+            why: "names use letters, digits, '-' and '_' only".into(),
+        })
+    }
+}
+
+/// The OS's per-user configuration directory: `$XDG_CONFIG_HOME` or `~/.config` on Linux,
+/// `~/Library/Application Support` on macOS, `%APPDATA%` on Windows.
+pub fn user_config_dir() -> Option<PathBuf> {
+    if cfg!(windows) {
+        return std::env::var_os("APPDATA").map(PathBuf::from);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if cfg!(target_os = "macos") {
+        return home.map(|h| h.join("Library/Application Support"));
+    }
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| h.join(".config")))
+}

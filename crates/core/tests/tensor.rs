@@ -1,0 +1,13 @@
+//! Integration tests of the tensor layer, diff engine, configurations and manager, checked
+//! against numpy/gguf-py (the project `.venv`) on demo models generated at test time.
+
+#[path = "tensor/common.rs"]
+mod common;
+#[path = "tensor/config.rs"]
+mod config;
+#[path = "tensor/diff.rs"]
+mod diff;
+#[path = "tensor/manager.rs"]
+mod manager;
+#[path = "tensor/ops.rs"]
+mod ops;

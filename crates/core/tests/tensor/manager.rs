@@ -1,0 +1,298 @@
+//! The unified manager: presets applied to the demo model, a recipe recorded on the F16
+//! variant applied to the Q8_0 variant, safety filters, boost, preset files.
+
+use hotpatch_core::config::{Configuration, ItemStatus, SafetySettings};
+use hotpatch_core::manager::Manager;
+use hotpatch_core::tensor::{Selection, TransformOp};
+use hotpatch_core::Mode;
+
+use crate::common::*;
+use crate::config::shipped_presets;
+
+fn snapshot(m: &Manager) -> Vec<(String, Vec<f32>)> {
+    let l = m.tensors().unwrap();
+    l.index()
+        .tensors
+        .iter()
+        .map(|t| (t.name.clone(), l.extract(&t.name, None).unwrap()))
+        .collect()
+}
+
+/// Flat indices whose value differs, per tensor (only tensors with differences).
+fn changed(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> Vec<(String, Vec<u64>)> {
+    a.iter()
+        .zip(b)
+        .filter_map(|((n, x), (_, y))| {
+            let idx: Vec<u64> = (0..x.len())
+                .filter(|&i| x[i].to_bits() != y[i].to_bits())
+                .map(|i| i as u64)
+                .collect();
+            (!idx.is_empty()).then(|| (n.clone(), idx))
+        })
+        .collect()
+}
+
+#[test]
+fn every_shipped_preset_applies_undoes_and_round_trips() {
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    for (file, preset) in shipped_presets() {
+        let m = Manager::initialize().with_preset_dirs(vec![dir.path().join("user-presets")]);
+        m.attach(&model, Mode::Staged).unwrap();
+        let before = snapshot(&m);
+        let rep = m
+            .optimize_model(&preset)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(rep.preview.applicable(), "{file}");
+        let after = snapshot(&m);
+        let diff = changed(&before, &after);
+        match file.as_str() {
+            "ablate-head.json" => {
+                let l = m.tensors().unwrap();
+                let v = l.extract("blk.0.attn_output.weight", None).unwrap();
+                let old = &before
+                    .iter()
+                    .find(|(n, _)| n == "blk.0.attn_output.weight")
+                    .unwrap()
+                    .1;
+                for i in 0..v.len() {
+                    let col = i % 256;
+                    if (64..128).contains(&col) {
+                        assert_eq!(
+                            v[i], 0.0,
+                            "{file}: head 1 = input columns 64..128 are zero (element {i})"
+                        );
+                    } else {
+                        assert_eq!(
+                            v[i].to_bits(),
+                            old[i].to_bits(),
+                            "{file}: other heads untouched (element {i})"
+                        );
+                    }
+                }
+                assert_eq!(
+                    diff.len(),
+                    1,
+                    "{file}: only the output projection of layer 0 changes"
+                );
+            }
+            "scale-ffn.json" => {
+                assert_eq!(diff.len(), 1, "{file}");
+                assert_eq!(diff[0].0, "blk.1.ffn_down.weight");
+            }
+            "protect-embeddings.json" => {
+                assert!(diff.is_empty(), "{file}: protection changes no value");
+                let err = m.modify_weight("token_embd.weight", 3, 1.0).unwrap_err();
+                assert!(err.to_string().contains("protected"), "{file}: {err}");
+                assert_eq!(rep.protections, 2);
+            }
+            "deterministic-assistant.json" => {
+                assert!(diff.is_empty(), "{file}: a proxy preset changes no weight");
+                assert_eq!(m.server().rules.len(), 5);
+                assert!(m.server().cache.enabled);
+            }
+            _ => assert!(
+                diff.is_empty(),
+                "{file}: the demo model has no NaN to scrub: {diff:?}"
+            ),
+        }
+        if rep.change.is_some() {
+            m.engine().undo().unwrap();
+            assert!(
+                changed(&before, &snapshot(&m)).is_empty(),
+                "{file}: one undo reverts the whole preset"
+            );
+            m.engine().redo().unwrap();
+        }
+        // Export, re-import on a fresh copy: same result.
+        let exported = m.export_configuration().unwrap();
+        let text = exported.to_json();
+        let back = Configuration::from_json(&text).unwrap();
+        assert_eq!(back, exported, "{file}: export round-trips");
+        let m2 = Manager::initialize();
+        m2.attach(&model, Mode::Staged).unwrap();
+        let (c, p) = m2.import_configuration(&text).unwrap();
+        assert_eq!(
+            p.same_file,
+            Some(true),
+            "{file}: recorded on this very file"
+        );
+        m2.apply_configuration(&c, "test").unwrap();
+        assert_eq!(
+            changed(&before, &snapshot(&m2)),
+            diff,
+            "{file}: the exported configuration reproduces the change"
+        );
+        // Save/load as a user preset.
+        let path = m.save_preset("mine", &preset).unwrap();
+        assert!(path.starts_with(dir.path()));
+        let loaded = m.load_preset("mine").unwrap();
+        assert_eq!(loaded.tensor_patches, preset.tensor_patches, "{file}");
+        assert!(m.list_presets().contains(&"mine".to_string()));
+    }
+}
+
+#[test]
+fn recipe_recorded_on_f16_changes_the_same_elements_of_q8_0() {
+    let dir = tempdir();
+    let f16 = demo_model(dir.path(), "f16.gguf", &["--variant", "f16"]);
+    let q8 = demo_model(dir.path(), "q8.gguf", &["--variant", "q8_0"]);
+    let m = Manager::initialize();
+    m.attach(&f16, Mode::Staged).unwrap();
+    let before = snapshot(&m);
+    m.modify_weight("blk.0.attn_q.weight", 12345, 0.0).unwrap();
+    m.modify_weight("blk.2.ffn_up.weight", 77, 0.0).unwrap();
+    m.transform(
+        "blk.1.attn_v.weight",
+        &Selection::Rows { start: 4, end: 6 },
+        &TransformOp::Zero,
+    )
+    .unwrap();
+    m.transform(
+        "blk.3.attn_output.weight",
+        &Selection::Head { head: 2 },
+        &TransformOp::Zero,
+    )
+    .unwrap();
+    let f16_changed = changed(&before, &snapshot(&m));
+    let text = m.export_configuration().unwrap().to_json();
+
+    let m = Manager::initialize();
+    m.attach(&q8, Mode::Staged).unwrap();
+    let before = snapshot(&m);
+    let (c, preview) = m.import_configuration(&text).unwrap();
+    assert_eq!(preview.same_file, Some(false), "another file layout");
+    assert_eq!(
+        preview.same_model,
+        Some(true),
+        "the same model in another quantization"
+    );
+    assert!(
+        preview
+            .items
+            .iter()
+            .all(|i| i.status == ItemStatus::WillChange),
+        "{preview:?}"
+    );
+    m.apply_configuration(&c, "test").unwrap();
+    let after = snapshot(&m);
+    let q8_changed = changed(&before, &after);
+
+    // The elements the recipe targets, resolved independently of the engine.
+    let mut targets: std::collections::BTreeMap<&str, std::collections::BTreeSet<u64>> =
+        Default::default();
+    targets
+        .entry("blk.0.attn_q.weight")
+        .or_default()
+        .insert(12345);
+    targets.entry("blk.2.ffn_up.weight").or_default().insert(77);
+    targets
+        .entry("blk.1.attn_v.weight")
+        .or_default()
+        .extend(4 * 256..6 * 256);
+    targets
+        .entry("blk.3.attn_output.weight")
+        .or_default()
+        .extend((0..256u64).flat_map(|r| (128..192).map(move |c| r * 256 + c)));
+    for (label, ch) in [("F16", &f16_changed), ("Q8_0", &q8_changed)] {
+        let names: Vec<&str> = ch.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            targets.keys().copied().collect::<Vec<_>>(),
+            "{label}: the same four tensors change"
+        );
+        for (n, idx) in ch {
+            let t = &targets[n.as_str()];
+            let outside = idx.iter().filter(|i| !t.contains(i)).count();
+            assert_eq!(
+                outside, 0,
+                "{label} {n}: no element outside the recipe's selection changes"
+            );
+        }
+    }
+    for (n, t) in &targets {
+        let v = &after.iter().find(|(x, _)| x == n).unwrap().1;
+        let nonzero = t.iter().filter(|&&i| v[i as usize] != 0.0).count();
+        assert_eq!(
+            nonzero, 0,
+            "Q8_0 {n}: every targeted element now holds the recipe's value 0"
+        );
+    }
+}
+
+#[test]
+fn safety_filters_scan_repair_and_undo() {
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let m = Manager::initialize();
+    m.attach(&model, Mode::Staged).unwrap();
+    m.modify_weight("output_norm.weight", 3, f32::NAN).unwrap();
+    m.modify_weight("blk.0.attn_norm.weight", 4, f32::NEG_INFINITY)
+        .unwrap();
+    m.modify_weight("blk.1.ffn_norm.weight", 5, 1e-41).unwrap();
+    m.modify_weight("blk.2.attn_norm.weight", 6, 5000.0)
+        .unwrap();
+    let injected = snapshot(&m);
+    let s = SafetySettings {
+        outlier_threshold: Some(1000.0),
+        repair: true,
+        replacement: 0.0,
+        response_filters: true,
+    };
+    let rep = m.apply_safety_filters(&s).unwrap();
+    let flagged: Vec<&str> = rep
+        .scan
+        .tensors
+        .iter()
+        .filter(|t| t.flagged())
+        .map(|t| t.tensor.as_str())
+        .collect();
+    assert_eq!(
+        flagged,
+        [
+            "blk.0.attn_norm.weight",
+            "blk.1.ffn_norm.weight",
+            "blk.2.attn_norm.weight",
+            "output_norm.weight"
+        ],
+        "exactly the tensors with an injected value"
+    );
+    let l = m.tensors().unwrap();
+    assert_eq!(l.value("output_norm.weight", 3).unwrap(), 0.0);
+    assert_eq!(l.value("blk.0.attn_norm.weight", 4).unwrap(), 0.0);
+    assert_eq!(l.value("blk.1.ffn_norm.weight", 5).unwrap(), 0.0);
+    assert_eq!(
+        l.value("blk.2.attn_norm.weight", 6).unwrap(),
+        1000.0,
+        "outliers are clamped"
+    );
+    let again = m
+        .apply_safety_filters(&SafetySettings { repair: false, ..s })
+        .unwrap();
+    assert!(
+        again.scan.tensors.iter().all(|t| !t.flagged()),
+        "clean after repair"
+    );
+    m.engine().undo().unwrap();
+    assert!(
+        changed(&injected, &snapshot(&m)).is_empty(),
+        "one undo brings back what the repair changed"
+    );
+}
+
+#[test]
+fn boost_reports_residency() {
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let m = Manager::initialize();
+    m.attach(&model, Mode::Staged).unwrap();
+    let r = m.boost_inference_speed(true).unwrap();
+    let after = r.resident_after.expect("Linux reports residency");
+    assert!(
+        after > 0.99,
+        "every page is resident after the prefetch: {after}"
+    );
+    assert!(r.resident_before.unwrap() <= after);
+    assert_eq!(r.prefetched_bytes, std::fs::metadata(&model).unwrap().len());
+    assert!(r.cache_enabled && m.server().cache.enabled);
+}
