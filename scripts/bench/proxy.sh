@@ -65,7 +65,8 @@ general_settings:
   # Loopback benchmark, no key: LiteLLM refuses to start keyless without this.
   dangerously_permit_weak_or_unset_master_key: true
 EOF
-(cd "$WORK" && LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR \
+# exec: the recorded PID is LiteLLM's own, so the cleanup trap stops it.
+(cd "$WORK" && exec env LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR \
   "$LITELLM_VENV/bin/litellm" --config litellm.yaml --port $LL --num_workers 1 > "$WORK/litellm.log" 2>&1) & PIDS+=($!)
 wait_http "http://127.0.0.1:$UP/" 30
 wait_http "http://127.0.0.1:$HP/" 30
