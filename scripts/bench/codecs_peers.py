@@ -31,7 +31,12 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
+# numpy madvises its big buffers onto transparent huge pages (THP is "madvise" on this machine);
+# ggml writing into such a buffer looks up to 1.5x faster on memory-bound types than Rust writing
+# into an ordinary Vec. Turn the hint off so every side writes into the same kind of memory.
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
+import numpy as np  # noqa: E402
 from gguf import GGMLQuantizationType as T
 from gguf.constants import GGML_QUANT_SIZES
 from gguf.quants import dequantize, quantize
@@ -129,7 +134,7 @@ def main() -> None:
             p = dst.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
             r["c_deq"] = gbs(best(lambda: fn(src, p, n), args.repeat))
         # numpy quantize
-        if name not in PLAIN:
+        if name not in PLAIN and name != "F32":  # gguf-py's F32 "quantize" returns its input
             try:
                 quantize(w[:1], t)
                 r["np_q"] = gbs(best(lambda: quantize(w, t), args.repeat))

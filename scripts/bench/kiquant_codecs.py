@@ -24,9 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import gguf
-from gguf.quants import dequantize as gguf_dequantize
+# numpy madvises its big buffers onto transparent huge pages (THP is "madvise" here), which
+# speeds up ggml's writes into them; the Rust side writes into ordinary pages. Same memory for
+# both: turn numpy's hint off (it is read when numpy is imported).
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
+import numpy as np  # noqa: E402
+import gguf  # noqa: E402
+from gguf.quants import dequantize as gguf_dequantize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "oracle"))

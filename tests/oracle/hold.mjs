@@ -10,6 +10,8 @@ import readline from "node:readline";
 const [model, defPrompt = "hello world", defN = "16"] = process.argv.slice(2);
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
 const m = await llama.loadModel({ modelPath: model, useMmap: true, gpuLayers: 0 });
+// One thread: llama.cpp's worker threads spin on barriers, which on a busy 2-core machine made
+// each token take seconds; a single thread is fast and deterministic for this tiny model.
 const ctx = await m.createContext({ contextSize: 256, threads: 1 });
 const seq = ctx.getSequence();
 

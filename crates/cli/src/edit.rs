@@ -139,8 +139,17 @@ fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
     Ok(())
 }
 
+impl Output {
+    fn given(&self) -> bool {
+        self.out.is_some() || self.in_place
+    }
+}
+
 /// Runs `hotpatch edit`.
 pub fn run_edit(a: EditArgs) -> anyhow::Result<ExitCode> {
+    if !a.output.given() {
+        bail!("give --out FILE or --in-place");
+    }
     let m = attach(&a.model)?;
     let mut edits = Vec::new();
     for (name, index, value) in &a.sets {
@@ -206,6 +215,9 @@ fn print_preview(out: &mut impl Write, p: &Preview) -> std::io::Result<()> {
 
 /// Runs `hotpatch apply`.
 pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
+    if !a.dry_run && !a.output.given() {
+        bail!("give --out FILE, --in-place or --dry-run");
+    }
     let text =
         std::fs::read_to_string(&a.config).with_context(|| a.config.display().to_string())?;
     let config = Configuration::from_json(&text).with_context(|| a.config.display().to_string())?;

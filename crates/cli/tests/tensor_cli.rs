@@ -7,3 +7,5 @@ mod common;
 mod diff;
 #[path = "tensor_cli/edit.rs"]
 mod edit;
+#[path = "tensor_cli/server.rs"]
+mod server;

@@ -1313,7 +1313,8 @@ impl Engine {
 
     /// Saves a staged region in place: only the ranges that differ from the file are written,
     /// through the crash-safety journal. Live regions are flushed. Readers proceed meanwhile.
-    /// `progress` counts bytes; cancelling is honoured until the journal is written.
+    /// `progress` counts bytes; cancelling is honoured until the journal is written. The
+    /// callback runs under the engine's lock: it must not call back into the engine.
     pub fn save(&self, region: RegionId, progress: ProgressFn<'_>) -> Result<SaveReport> {
         let st = self.inner.state.upgradable_read();
         let report = st.region(region)?.save(progress)?;

@@ -282,8 +282,16 @@ impl Manager {
 
     /// Sets one element (recorded for export).
     pub fn modify_weight(&self, tensor: &str, index: u64, value: f32) -> Result<WeightEdit> {
+        let before = self.engine.history().last().map(|h| h.id);
         let edit = self.tensors()?.modify_weight(tensor, index, value)?;
-        let change = self.engine.history().last().map(|h| h.id);
+        // The edit's own undo entry, if it changed anything (an edit to the same value
+        // records nothing and is not exported).
+        let change = self
+            .engine
+            .history()
+            .last()
+            .map(|h| h.id)
+            .filter(|&id| Some(id) != before);
         self.recorded.lock().push(Recorded {
             change,
             patch: RecordedPatch::Tensor(TensorPatch {

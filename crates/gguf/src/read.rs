@@ -274,28 +274,38 @@ fn place_tensors(tensors: &mut [TensorInfo], data_offset: u64, size: u64) -> Res
     }
     let mut order: Vec<usize> = (0..tensors.len()).collect();
     order.sort_by_key(|&i| (tensors[i].offset, tensors[i].nbytes));
+    // Sized first: an unknown-type tensor gets the room up to the next tensor's start.
     for w in 0..order.len() {
         let i = order[w];
-        let next_start = order.get(w + 1).map_or(size, |&j| tensors[j].offset);
         if let TensorType::Unknown(_) = tensors[i].ty {
+            let next_start = order.get(w + 1).map_or(size, |&j| tensors[j].offset);
             tensors[i].nbytes = next_start - tensors[i].offset;
         }
-        if w > 0 {
-            let p = order[w - 1];
-            let (prev, cur) = (&tensors[p], &tensors[i]);
-            // Empty tensors occupy nothing and may share an offset with anything.
-            if cur.nbytes > 0 && prev.nbytes > 0 && cur.offset < prev.end() {
-                let (a, b) = if p < i { (prev, cur) } else { (cur, prev) };
+    }
+    // Then every tensor is compared with the one reaching furthest so far (not just its
+    // neighbour: an empty tensor in between must not hide an overlap).
+    let mut furthest: Option<usize> = None;
+    for &i in &order {
+        let cur = &tensors[i];
+        if cur.nbytes == 0 {
+            continue; // Empty tensors occupy nothing and may share an offset with anything.
+        }
+        if let Some(p) = furthest {
+            let prev = &tensors[p];
+            if cur.offset < prev.end() {
                 return Err(GgufError::Overlap {
-                    name: b.name.clone(),
-                    index: p.max(i),
-                    start: b.offset,
-                    end: b.end(),
-                    other: a.name.clone(),
-                    other_start: a.offset,
-                    other_end: a.end(),
+                    name: cur.name.clone(),
+                    index: i,
+                    start: cur.offset,
+                    end: cur.end(),
+                    other: prev.name.clone(),
+                    other_start: prev.offset,
+                    other_end: prev.end(),
                 });
             }
+        }
+        if furthest.is_none_or(|p| cur.end() > tensors[p].end()) {
+            furthest = Some(i);
         }
     }
     Ok(())

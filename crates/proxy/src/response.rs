@@ -142,6 +142,8 @@ pub struct SseRewriter {
     /// Last JSON chunk seen: the shape of the synthetic chunk that flushes held-back text.
     template: Option<Value>,
     done: bool,
+    /// Length of `buf` already searched for an event terminator.
+    scanned: usize,
 }
 
 /// What one [`SseRewriter`] step produced.
@@ -179,6 +181,7 @@ impl SseRewriter {
             buf: Vec::new(),
             template: None,
             done: false,
+            scanned: 0,
         }
     }
 
@@ -211,9 +214,12 @@ impl SseRewriter {
         }
         self.buf.extend_from_slice(bytes);
         let mut start = 0;
-        while let Some((end, next)) = find_event_end(&self.buf[start..]) {
-            let event = self.buf[start..start + end].to_vec();
-            start += next;
+        // Bytes already searched hold no terminator (but may end inside one: back up 2).
+        let mut from = self.scanned.saturating_sub(2);
+        while let Some((end, next)) = find_event_end(&self.buf[from..]) {
+            let event = self.buf[start..from + end].to_vec();
+            start = from + next;
+            from = start;
             self.event(&event, &mut out);
             if self.done {
                 self.buf.clear();
@@ -224,6 +230,7 @@ impl SseRewriter {
             }
         }
         self.buf.drain(..start);
+        self.scanned = self.buf.len();
         if self.buf.len() > MAX_SSE_EVENT {
             return Err(SseError::EventTooLarge(MAX_SSE_EVENT));
         }

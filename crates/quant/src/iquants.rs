@@ -336,21 +336,32 @@ const IQ4_NTRY: i32 = 7;
 /// ggml's `GROUP_MAX_EPS`.
 const GROUP_MAX_EPS: f32 = 1e-15;
 
-/// ggml's `best_index_int8` over the 16 sorted IQ4 levels: the level `x` is nearest to, ties
-/// going up (compares `2x` with the exact sum of neighbouring levels).
+/// ggml's `best_index_int8` over the 16 sorted IQ4 levels, as the ggml we match (node-llama-cpp
+/// 3.22's libggml-base) has it: clamp to the end levels, binary search for the bracketing pair,
+/// then the nearer of the two (ties go up). A NaN lands on the top level, as in ggml.
 #[inline(always)]
 fn best_index_iq4(x: f32) -> u8 {
-    let x2 = x + x;
-    let mut idx = 0usize;
-    let mut step = 8;
-    while step > 0 {
-        let j = idx + step;
-        if x2 >= f32::from(i16::from(KVALUES_IQ4NL[j - 1]) + i16::from(KVALUES_IQ4NL[j])) {
-            idx = j;
-        }
-        step >>= 1;
+    let val = |i: usize| f32::from(KVALUES_IQ4NL[i]);
+    if x <= val(0) {
+        return 0;
     }
-    idx as u8
+    if x >= val(15) {
+        return 15;
+    }
+    let (mut ml, mut mu) = (0usize, 15usize);
+    while mu - ml > 1 {
+        let mav = (ml + mu) / 2;
+        if x < val(mav) {
+            mu = mav;
+        } else {
+            ml = mav;
+        }
+    }
+    if x - val(mu - 1) < val(mu) - x {
+        (mu - 1) as u8
+    } else {
+        mu as u8
+    }
 }
 
 /// The 16 IQ4 levels (ggml's `kvalues_iq4nl`).

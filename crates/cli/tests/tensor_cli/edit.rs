@@ -131,6 +131,13 @@ fn edit_records_a_recipe_that_apply_replays_on_another_quantization() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tensor_patches[0].transform"), "{err}");
+    // No destination: bad input, refused before anything is done.
+    let out = hotpatch(&["apply", rec.to_str().unwrap(), q8.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing applied or printed without --out/--in-place/--dry-run"
+    );
     // Bad --set syntax and unknown tensors are bad input.
     assert_eq!(
         hotpatch(&[

@@ -502,6 +502,43 @@ impl TensorLayer {
         Ok(ty)
     }
 
+    // ----- tensor-scoped memory (Layer 1 within one tensor) ---------------------------------
+
+    fn tensor_range(&self, name: &str, offset: u64, len: u64) -> Result<(u64, u64)> {
+        let t = self.tensor(name)?;
+        match offset.checked_add(len) {
+            Some(end) if end <= t.nbytes => Ok((t.offset + offset, len)),
+            _ => Err(TensorError::IndexOutOfRange {
+                tensor: name.into(),
+                index: offset.saturating_add(len),
+                n: t.nbytes,
+            }),
+        }
+    }
+
+    /// A bounds-checked handle to bytes `offset..offset+len` of a tensor's data
+    /// (`getModelMemoryPointer`).
+    pub fn pointer(&self, name: &str, offset: u64, len: u64) -> Result<crate::Pointer> {
+        let (o, l) = self.tensor_range(name, offset, len)?;
+        Ok(self.engine.memory().pointer(self.region, o, l)?)
+    }
+
+    /// Reads bytes of a tensor's data (`readModelMemory`); offsets are relative to the tensor.
+    pub fn read_bytes(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let (o, l) = self.tensor_range(name, offset, len)?;
+        Ok(self.engine.read(self.region, o, l)?)
+    }
+
+    /// Writes bytes into a tensor's data (`writeModelMemory`), journaled; offsets are relative
+    /// to the tensor and the write may not cross its end.
+    pub fn write_bytes(&self, name: &str, offset: u64, bytes: &[u8]) -> Result<Applied> {
+        let (o, _) = self.tensor_range(name, offset, bytes.len() as u64)?;
+        Ok(self.engine.apply(
+            self.origin("write_model_memory", name),
+            vec![Patch::new(self.region, o, bytes.to_vec())],
+        )?)
+    }
+
     // ----- reading ------------------------------------------------------------------------
 
     /// Dequantizes a tensor (or elements `range` of it) to f32.

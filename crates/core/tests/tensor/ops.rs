@@ -348,6 +348,23 @@ fn clone_swap_search_lock_temporary_and_byte_patch() {
         orig,
         "reverted when the guard dropped"
     );
+    // Tensor-scoped memory: relative offsets, bounded by the tensor.
+    let nb = t.nbytes;
+    l.write_bytes("token_embd.weight", 4, &[9, 9]).unwrap();
+    assert_eq!(l.read_bytes("token_embd.weight", 4, 2).unwrap(), vec![9, 9]);
+    assert_eq!(
+        m.engine().read(l.region(), t.offset + 4, 2).unwrap(),
+        vec![9, 9],
+        "offsets are tensor-relative"
+    );
+    assert!(
+        l.write_bytes("token_embd.weight", nb - 1, &[0, 0]).is_err(),
+        "a write may not cross the tensor's end"
+    );
+    assert_eq!(
+        l.pointer("token_embd.weight", 0, nb).unwrap().offset,
+        t.offset
+    );
     // Byte patch: refused when the expected bytes are not there, applied when they are.
     let off = t.offset + 100;
     let cur = m.engine().read(l.region(), off, 2).unwrap();

@@ -378,6 +378,16 @@ fn cases() -> Vec<Case> {
         "overlaps tensor",
         "two tensors at the same offset",
     );
+    add(
+        "overlap_hidden_by_empty.gguf",
+        B::header(3, 3, 0)
+            .ti("big", &[64], 0, 0)
+            .ti("empty", &[0], 0, 32)
+            .ti("c", &[8], 0, 128)
+            .pad_to(512),
+        "tensor 'c' (index 2) data",
+        "overlap with an empty tensor in between",
+    );
     v
 }
 

@@ -361,3 +361,32 @@ fn rewrite_refuses_to_overwrite_its_source() {
     let err = rewrite(&src, &[], &p, &mut |_| {}).expect_err("same path");
     assert!(err.to_string().contains("over itself"), "{err}");
 }
+
+#[test]
+fn files_of_2_pow_53_bytes_are_refused_before_writing() {
+    // 2^51 f32 = 2^53 bytes of data: offsets would stop being exact as f64 over IPC.
+    let dims = [1u64 << 51];
+    let shape = hotpatch_gguf::TensorShape {
+        name: "huge",
+        ty: TensorType::Known(GgmlType::F32),
+        dims: &dims,
+        nbytes: 1 << 53,
+    };
+    let err = hotpatch_gguf::layout(3, &[], &[shape]).expect_err("2^53 bytes is too large");
+    assert!(
+        matches!(err, hotpatch_gguf::GgufError::FileTooLarge { size } if size >= 1 << 53),
+        "{err}"
+    );
+    // Just under the limit is fine.
+    let dims = [1u64 << 40];
+    let shape = hotpatch_gguf::TensorShape {
+        name: "big",
+        ty: TensorType::Known(GgmlType::F32),
+        dims: &dims,
+        nbytes: 1 << 42,
+    };
+    assert!(
+        hotpatch_gguf::layout(3, &[], &[shape]).is_ok(),
+        "4 TiB is allowed"
+    );
+}

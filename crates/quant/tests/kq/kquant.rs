@@ -146,3 +146,50 @@ fn k_codecs_reject_partial_blocks() {
         );
     }
 }
+
+/// Blocks with NaN, ±infinity and f32::MAX among normal values.
+fn nonfinite_values() -> Vec<f32> {
+    let mut rng = Rng::new(0xBAD);
+    let specials = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        -f32::MAX,
+    ];
+    let mut v = Vec::new();
+    for (k, &s) in specials.iter().enumerate() {
+        for b in 0..4 {
+            let start = v.len();
+            v.extend((0..256).map(|_| rng.normal() as f32));
+            if b == 3 {
+                v[start..start + 256].iter_mut().for_each(|x| *x = s);
+            } else {
+                v[start + (k * 37 + b * 101) % 256] = s;
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn nonfinite_inputs_quantize_like_ggml() {
+    let values = nonfinite_values();
+    for ty in K_TYPES
+        .into_iter()
+        .chain([GgmlType::IQ4_NL, GgmlType::IQ4_XS])
+    {
+        let mut ours = vec![0u8; ty.row_bytes(values.len() as u64).expect("whole blocks")];
+        quantize(ty, &values, &mut ours).expect("quantize never refuses non-finite values");
+        let theirs = ggml_quantize(ty.id(), &values);
+        let per = 256 / ty.block_size() * ty.type_size();
+        for (b, (o, t)) in ours.chunks(per).zip(theirs.chunks(per)).enumerate() {
+            assert_eq!(
+                o,
+                t,
+                "{ty}: 256-value run {b} (non-finite family {}) differs from ggml",
+                b / 4
+            );
+        }
+    }
+}
