@@ -305,6 +305,12 @@ impl Manager {
         Ok(edit)
     }
 
+    /// What [`Manager::modify_weight`] would store, without changing anything (nothing is
+    /// recorded).
+    pub fn preview_weight(&self, tensor: &str, index: u64, value: f32) -> Result<WeightEdit> {
+        Ok(self.tensors()?.preview_weight(tensor, index, value)?)
+    }
+
     /// Transforms a selection of a tensor (recorded for export).
     pub fn transform(
         &self,

@@ -7,6 +7,8 @@ mod common;
 mod config;
 #[path = "tensor/diff.rs"]
 mod diff;
+#[path = "tensor/heatmap.rs"]
+mod heatmap;
 #[path = "tensor/manager.rs"]
 mod manager;
 #[path = "tensor/ops.rs"]
