@@ -253,4 +253,13 @@ fn preview_shows_the_edit_without_making_it() {
         ),
         "{locked:?}"
     );
+    assert!(m.tensor_locked("blk.2.attn_q.weight").unwrap());
+    assert!(!m.tensor_locked(name).unwrap());
+    assert_eq!(m.unlock_tensor("blk.2.attn_q.weight").unwrap(), 1);
+    assert!(!m.tensor_locked("blk.2.attn_q.weight").unwrap());
+    assert!(m.preview_weight("blk.2.attn_q.weight", 0, 1.0).is_ok());
+    assert!(
+        m.export_configuration().unwrap().protections.is_empty(),
+        "an unlocked tensor is not exported as protected"
+    );
 }
