@@ -21,7 +21,9 @@ const OUT_H: u32 = 768;
 
 fn tensor(ty: GgmlType) -> Vec<u8> {
     let seed = splitmix64(7);
-    let values: Vec<f32> = (0..N * N).map(|i| (noise_z(seed, i) * 0.02) as f32).collect();
+    let values: Vec<f32> = (0..N * N)
+        .map(|i| (noise_z(seed, i) * 0.02) as f32)
+        .collect();
     let mut bytes = vec![0u8; ty.row_bytes(N).unwrap() * N as usize];
     quantize(ty, &values, &mut bytes).unwrap();
     bytes
@@ -35,7 +37,11 @@ fn steps() -> Vec<(String, Viewport)> {
     while span >= 16.0 {
         let s = span.round() as u64;
         let o = (N - s) / 2;
-        let name = if k == 0 { "first_paint".to_string() } else { format!("zoom{k:02}_{s}") };
+        let name = if k == 0 {
+            "first_paint".to_string()
+        } else {
+            format!("zoom{k:02}_{s}")
+        };
         out.push((
             name,
             Viewport {
