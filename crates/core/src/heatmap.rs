@@ -392,6 +392,61 @@ where
     })
 }
 
+/// Adds one row into the column accumulators (sum, min, max; NaN shows in the sum only).
+fn accumulate(row: &[f32], sum: &mut [f32], lo: &mut [f32], hi: &mut [f32]) {
+    for (((&x, s), l), h) in row.iter().zip(sum).zip(lo).zip(hi) {
+        *s += x;
+        if x < *l {
+            *l = x;
+        }
+        if x > *h {
+            *h = x;
+        }
+    }
+}
+
+/// Rows summed in f32 before the column sums move to f64.
+const FLUSH_ROWS: u64 = 16;
+
+fn flush(sum: &mut [f32], total: &mut [f64]) {
+    for (s, t) in sum.iter_mut().zip(total) {
+        *t += f64::from(*s);
+        *s = 0.0;
+    }
+}
+
+/// The exact (non-finite aware) reduction of cells `which` of one output row: re-reads the
+/// rows `rows` and reduces each cell's values with [`reduce`].
+#[allow(clippy::too_many_arguments)]
+fn exact_cells(
+    src: &impl RowSource,
+    viewport: Viewport,
+    rows: std::ops::Range<u64>,
+    col_edges: &[usize],
+    which: &[usize],
+    row: &mut [f32],
+    mean: &mut [f32],
+    peak: &mut [f32],
+) -> Result<(), LodError> {
+    let mut acc: Vec<(f64, u64, f32)> = vec![(0.0, 0, 0.0); which.len()];
+    for (n, r) in rows.enumerate() {
+        src.read_row(viewport.row0 + r, viewport.col0, row)?;
+        for (a, &j) in acc.iter_mut().zip(which) {
+            let (s, c, p) = reduce(&row[col_edges[j]..col_edges[j + 1]]);
+            a.0 += s;
+            a.1 += c;
+            if n == 0 || outranks(p, a.2) {
+                a.2 = p;
+            }
+        }
+    }
+    for (&(s, c, p), &j) in acc.iter().zip(which) {
+        mean[j] = if c > 0 { (s / c as f64) as f32 } else { p };
+        peak[j] = p;
+    }
+    Ok(())
+}
+
 /// Reduces `viewport` of `src` to at most `out_w × out_h` cells (see the module docs).
 pub fn lod(
     src: &impl RowSource,
@@ -419,35 +474,66 @@ pub fn lod(
     // Both planes in one buffer: row i of cells = [mean × w, peak × w].
     let mut planes = vec![0f32; 2 * wu * hu];
     let threads = threads_for(viewport.elements(), hu);
+    let vc = viewport.cols as usize;
     split_rows(&mut planes, 2 * wu, threads, |first, chunk| {
-        let mut row = vec![0f32; viewport.cols as usize];
-        let mut sums = vec![0f64; wu];
-        let mut counts = vec![0u64; wu];
-        let mut peaks = vec![0f32; wu];
+        let mut row = vec![0f32; vc];
+        // Column-wise accumulators over the rows of one output row (vectorizable), reduced
+        // across each cell's columns once per output row.
+        // f32 column sums (twice the SIMD width of f64) are flushed into f64 every
+        // `FLUSH_ROWS` rows, so long columns keep f64 accuracy.
+        let mut col_sum = vec![0f32; vc];
+        let mut col_total = vec![0f64; vc];
+        let mut col_min = vec![0f32; vc];
+        let mut col_max = vec![0f32; vc];
+        let mut slow: Vec<usize> = Vec::new();
         for (k, cells) in chunk.chunks_mut(2 * wu).enumerate() {
             let i = (first + k) as u64;
             let (r0, r1) = (edge(viewport.rows, h, i), edge(viewport.rows, h, i + 1));
-            sums.fill(0.0);
-            counts.fill(0);
+            col_sum.fill(0.0);
+            col_total.fill(0.0);
+            col_min.fill(f32::INFINITY);
+            col_max.fill(f32::NEG_INFINITY);
             for r in r0..r1 {
                 src.read_row(viewport.row0 + r, viewport.col0, &mut row)?;
-                for j in 0..wu {
-                    let (s, n, p) = reduce(&row[col_edges[j]..col_edges[j + 1]]);
-                    sums[j] += s;
-                    counts[j] += n;
-                    if r == r0 || outranks(p, peaks[j]) {
-                        peaks[j] = p;
-                    }
+                accumulate(&row, &mut col_sum, &mut col_min, &mut col_max);
+                if (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 {
+                    flush(&mut col_sum, &mut col_total);
                 }
             }
+            flush(&mut col_sum, &mut col_total);
+            let n_rows = (r1 - r0) as f64;
             let (mean, peak) = cells.split_at_mut(wu);
+            slow.clear();
             for j in 0..wu {
-                mean[j] = if counts[j] > 0 {
-                    (sums[j] / counts[j] as f64) as f32
+                let (c0, c1) = (col_edges[j], col_edges[j + 1]);
+                let s: f64 = col_total[c0..c1].iter().sum();
+                let lo = col_min[c0..c1]
+                    .iter()
+                    .copied()
+                    .fold(f32::INFINITY, f32::min);
+                let hi = col_max[c0..c1]
+                    .iter()
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                // A finite sum and finite extremes mean every value of the cell is finite.
+                if s.is_finite() && lo.is_finite() && hi.is_finite() {
+                    mean[j] = (s / (n_rows * (c1 - c0) as f64)) as f32;
+                    peak[j] = if hi >= -lo { hi } else { lo };
                 } else {
-                    peaks[j]
-                };
-                peak[j] = peaks[j];
+                    slow.push(j);
+                }
+            }
+            if !slow.is_empty() {
+                exact_cells(
+                    src,
+                    viewport,
+                    r0..r1,
+                    &col_edges,
+                    &slow,
+                    &mut row,
+                    mean,
+                    peak,
+                )?;
             }
         }
         Ok(())
@@ -812,6 +898,25 @@ mod tests {
                                      // Means of finite values only: cols 0..2 = {1, -9, 1} → -7/3.
         assert!((t.mean[0] - (-7.0 / 3.0)).abs() < 1e-6);
         assert_eq!(t.mean[1], 1.0); // {1, 1, 1}
+    }
+
+    #[test]
+    fn finite_and_non_finite_cells_mix_in_one_row() {
+        // Three cells of 2×2: finite, NaN inside, +Inf inside.
+        let m = plain(2, 6, |r, c| match (r, c) {
+            (1, 2) => f32::NAN,
+            (0, 5) => f32::INFINITY,
+            _ => (r * 6 + c) as f32 - 5.0,
+        });
+        let t = lod(&m, m.shape.full(), 3, 1).unwrap();
+        // Cell 0: {-5, -4, 1, 2} → mean -1.5, peak -5.
+        assert_eq!((t.mean[0], t.peak[0]), (-1.5, -5.0));
+        // Cell 1: {-3, -2, NaN, 4} → mean of finite -1/3, peak NaN.
+        assert!((t.mean[1] + 1.0 / 3.0).abs() < 1e-6);
+        assert!(t.peak[1].is_nan());
+        // Cell 2: {-1, +Inf, 5, 6} → mean 10/3, peak +Inf.
+        assert!((t.mean[2] - 10.0 / 3.0).abs() < 1e-6);
+        assert_eq!(t.peak[2], f32::INFINITY);
     }
 
     #[test]
