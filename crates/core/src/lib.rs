@@ -54,5 +54,5 @@ pub use hotpatch_quant::GgmlType;
 pub use image::{LiveSync, Mode, Progress, ProgressFn, SaveReport};
 pub use layers::{compare_files, Bytes, Match, Memory, Ops, Pointer, Scope};
 pub use live::{live_visibility, LiveVisibility, TensorLiveness};
-pub use ops::{BitOp, Comparison, Pattern};
+pub use ops::{BitOp, Comparison, Pattern, PatternByte};
 pub use structure::{Span, SpanKind};

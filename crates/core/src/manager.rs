@@ -263,6 +263,15 @@ impl Manager {
             .ok_or(ManagerError::NotAttached)
     }
 
+    /// Re-reads the attached model's header into Layer 3 (after a Layer 2 edit of the
+    /// header changed the tensor index, say). Fails when the header no longer parses.
+    pub fn refresh_tensors(&self) -> Result<()> {
+        let mut model = self.model.write();
+        let attached = model.as_mut().ok_or(ManagerError::NotAttached)?;
+        attached.tensors.refresh()?;
+        Ok(())
+    }
+
     /// Layer 3 (the proxy's settings).
     pub fn server(&self) -> ServerSettings {
         self.server.read().clone()

@@ -117,6 +117,8 @@ fn search_matches_naive_scan() {
         "?? 02",
         "03 03 03 03 ?? 01",
         "?? ??",
+        "0? 02 ?3",
+        "?1 ??",
     ] {
         let p = Pattern::parse_hex(pat).unwrap();
         let naive: Vec<u64> = (0..=data.len() - p.len())
@@ -124,7 +126,7 @@ fn search_matches_naive_scan() {
                 p.items()
                     .iter()
                     .enumerate()
-                    .all(|(j, b)| b.is_none_or(|b| data[i + j] == b))
+                    .all(|(j, b)| data[i + j] & b.mask == b.value)
             })
             .map(|i| i as u64)
             .collect();
