@@ -516,7 +516,7 @@ impl<'e> Ops<'e> {
 
     /// Finds every match of `pattern` in `scope` (overlapping matches included), at most
     /// `limit`; `progress` counts bytes searched and may cancel. Runs under the read lock
-    /// (other readers proceed).
+    /// (other readers proceed). More than `limit` matches is [`EngineError::LimitReached`].
     pub fn search(
         &self,
         pattern: &Pattern,
@@ -524,6 +524,24 @@ impl<'e> Ops<'e> {
         limit: usize,
         progress: ProgressFn<'_>,
     ) -> Result<Vec<Match>> {
+        match self.search_upto(pattern, scope, limit, progress)? {
+            (_, true) => Err(EngineError::LimitReached {
+                what: "matches",
+                limit,
+            }),
+            (found, false) => Ok(found),
+        }
+    }
+
+    /// Like [`Ops::search`], but more than `limit` matches is not an error: returns the first
+    /// `limit` matches and `true` ("more exist"). The search stops at the first extra match.
+    pub fn search_upto(
+        &self,
+        pattern: &Pattern,
+        scope: Scope,
+        limit: usize,
+        progress: ProgressFn<'_>,
+    ) -> Result<(Vec<Match>, bool)> {
         let ranges: Vec<(RegionId, u64, u64)> = match scope {
             Scope::All => self
                 .engine
@@ -561,10 +579,7 @@ impl<'e> Ops<'e> {
                         true
                     });
                     if over {
-                        return Err(EngineError::LimitReached {
-                            what: "matches",
-                            limit,
-                        });
+                        return Ok((out, true));
                     }
                     done += (end - start) as u64;
                     if !progress(Progress { done, total }) {
@@ -573,8 +588,29 @@ impl<'e> Ops<'e> {
                     start = end;
                 }
             }
-            Ok(out)
+            Ok((out, false))
         })
+    }
+
+    /// Compares `len` bytes at `offset` of `region` with `len` bytes at `other_offset` of
+    /// another file (`directCompare` across two files). The other file is mapped read-only
+    /// as a temporary window for the comparison and unmapped after.
+    pub fn compare_file(
+        &self,
+        region: RegionId,
+        offset: u64,
+        other: impl AsRef<Path>,
+        other_offset: u64,
+        len: u64,
+    ) -> Result<Comparison> {
+        // Bounds of our side first (no mapping for a request that cannot succeed).
+        self.engine.with_bytes(region, offset, len, |_| ())?;
+        let other = self.map_region(other, other_offset, len, Mode::ReadOnly)?;
+        let result = self.compare(region, offset, other, 0, len);
+        let unmapped = self.unmap_region(other);
+        let c = result?;
+        unmapped?;
+        Ok(c)
     }
 }
 

@@ -235,6 +235,22 @@ pub fn compare(a: &[u8], b: &[u8]) -> Comparison {
     }
 }
 
+/// Parses literal hex bytes (`"DE AD be ef"`, `"deadbeef"`, commas allowed) for writes,
+/// fills, keys and masks. Wildcards are refused; errors name the character position.
+pub fn parse_hex_bytes(text: &str) -> Result<Vec<u8>> {
+    if let Some((position, _)) = text.char_indices().find(|(_, c)| *c == '?') {
+        return Err(EngineError::BadPattern {
+            position,
+            why: "wildcards ('?') are only allowed in search patterns".into(),
+        });
+    }
+    Ok(Pattern::parse_hex(text)?
+        .items()
+        .iter()
+        .map(|b| b.value)
+        .collect())
+}
+
 /// One byte of a [`Pattern`]: a byte `b` matches when `b & mask == value`.
 ///
 /// `mask` `FF` is a literal byte, `00` a wildcard (`??`), `F0` / `0F` a half-wildcard whose low
@@ -547,6 +563,20 @@ mod tests {
             Pattern::parse_hex("4g"),
             Err(EngineError::BadPattern { position: 1, .. })
         ));
+    }
+
+    #[test]
+    fn hex_bytes_refuse_wildcards() {
+        assert_eq!(
+            parse_hex_bytes("de AD,be ef").unwrap(),
+            vec![0xde, 0xad, 0xbe, 0xef]
+        );
+        assert_eq!(parse_hex_bytes("0001ff").unwrap(), vec![0, 1, 0xff]);
+        assert!(matches!(
+            parse_hex_bytes("00 ?? 01"),
+            Err(EngineError::BadPattern { position: 3, .. })
+        ));
+        assert!(parse_hex_bytes("").is_err(), "no bytes is an error");
     }
 
     #[test]
