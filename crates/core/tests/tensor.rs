@@ -9,5 +9,7 @@ mod config;
 mod diff;
 #[path = "tensor/manager.rs"]
 mod manager;
+#[path = "tensor/metadata.rs"]
+mod metadata;
 #[path = "tensor/ops.rs"]
 mod ops;
