@@ -107,20 +107,19 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       setJob(start);
       setNote(null);
       const channel = new Channel<Progress>();
-      let last: Progress | null = null;
-      let messages = 0;
+      const seen: { last: Progress | null; messages: number } = { last: null, messages: 0 };
       channel.onmessage = (p) => {
-        last = p;
-        messages += 1;
+        seen.last = p;
+        seen.messages += 1;
         setJob((j) => (j && j.id === id ? { ...j, progress: p, messages: j.messages + 1 } : j));
       };
       try {
         const out = await work(id, channel);
-        setNote({ text: last?.message ?? `${label}: done`, messages });
+        setNote({ text: seen.last?.message ?? `${label}: done`, messages: seen.messages });
         return out;
       } catch (e) {
         const d = describeFailure(e);
-        setNote({ text: d.code === "Canceled" ? `${label}: canceled` : `${label}: failed`, messages });
+        setNote({ text: d.code === "Canceled" ? `${label}: canceled` : `${label}: failed`, messages: seen.messages });
         throw e;
       } finally {
         setJob((j) => (j && j.id === id ? null : j));
