@@ -5,7 +5,7 @@ export const SCREENS: { name: ScreenName; label: string; icon: string }[] = [
   { name: "model", label: "Model", icon: "▤" },
   { name: "tensors", label: "Tensors", icon: "▦" },
   { name: "diff", label: "Diff", icon: "◧" },
-  { name: "bytes", label: "Bytes", icon: "⌗" },
+  { name: "bytes", label: "Bytes", icon: "0x" },
   { name: "server", label: "Server", icon: "⇄" },
   { name: "patches", label: "Patches", icon: "✎" },
 ];
