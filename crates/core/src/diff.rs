@@ -13,6 +13,10 @@
 //!   tensor's size ([`CHUNK_ELEMENTS`] values per side).
 //! - **Difference map**: optionally, a downsampled picture of |A−B| per tensor (the tensor seen
 //!   as rows × `ne[0]` columns, max-abs pooled to at most W×H cells) for a heatmap.
+//! - **Largest differences**: [`top_differences`] lists the `k` elements of one pair with the
+//!   largest |A−B| (row, column, both values), in O(k) memory.
+//! - **Against the attached model**: [`diff_attached`], [`top_differences_attached`] and
+//!   [`with_attached`] read side A from a session's engine (staged edits included).
 //! - **Progress and cancel**: a callback receives the bytes processed so far; an [`AtomicBool`]
 //!   stops the run between chunks with [`DiffError::Cancelled`].
 //!
@@ -32,6 +36,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+mod attached;
+mod top;
+
+pub use attached::{diff_attached, pair, top_differences_attached, with_attached};
+pub use top::{top_differences, DiffPoint, MAX_TOP_K};
 
 use hotpatch_quant::GgmlType;
 use serde::Serialize;
@@ -142,6 +152,38 @@ pub enum DiffError {
         height: usize,
         /// [`MAX_MAP_CELLS`].
         max: usize,
+    },
+    /// A count (of elements to list) is zero or too large.
+    #[error("count {count} is invalid: it must be between 1 and {max}")]
+    BadCount {
+        /// The count asked for.
+        count: usize,
+        /// The largest count accepted.
+        max: usize,
+    },
+    /// A pair that cannot be compared value by value (shapes differ, no codec, bad size).
+    #[error("tensor '{name}' cannot be compared: {why}")]
+    NotComparable {
+        /// The tensor.
+        name: String,
+        /// Why.
+        why: String,
+    },
+    /// A tensor named in a request is not in one of the models.
+    #[error("model {model} has no tensor named '{name}'")]
+    NoSuchTensor {
+        /// `"A"` or `"B"`.
+        model: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A model's tensor data could not be read.
+    #[error("model {model}: {why}")]
+    Unreadable {
+        /// `"A"` or `"B"`.
+        model: &'static str,
+        /// Why.
+        why: String,
     },
     /// The same tensor name appears twice in one model.
     #[error("model {model}: tensor '{name}' appears more than once")]

@@ -5,6 +5,8 @@
 mod common;
 #[path = "tensor/config.rs"]
 mod config;
+#[path = "tensor/copy.rs"]
+mod copy;
 #[path = "tensor/diff.rs"]
 mod diff;
 #[path = "tensor/manager.rs"]

@@ -336,6 +336,18 @@ impl OtherModel {
         let data = self.model.tensor_data(t).map_err(|e| err(e.to_string()))?;
         dequantize_range(ty, data, range).map_err(|why| err(format!("tensor '{name}': {why}")))
     }
+
+    /// The raw data of the other model's tensor `name` when it has type `ty` and shape `dims`
+    /// (the bytes a same-type copy can take block by block), else `None`.
+    fn same_type_data(&self, name: &str, dims: &[u64], ty: GgmlType) -> Option<&[u8]> {
+        let t = self.model.tensor(name)?;
+        if t.dims != dims || t.ty.known() != Some(ty) {
+            return None;
+        }
+        let data = self.model.tensor_data(t).ok()?;
+        let n: u64 = dims.iter().product();
+        (Some(data.len()) == ty.row_bytes(n)).then_some(data)
+    }
 }
 
 /// Dequantizes elements `range` of a tensor whose data is `data`.
@@ -763,6 +775,11 @@ impl TensorLayer {
         let data = v.bytes(self.region, t.offset, t.nbytes)?;
         let mut patches = Vec::new();
         let mut report = EncodeReport::default();
+        // A copy from a tensor of the same type takes whole blocks as bytes.
+        let raw = match other {
+            Some(o) if op.is_copy() => o.same_type_data(&t.name, &t.dims, ty),
+            _ => None,
+        };
         for span in block_spans(ranges, bs) {
             let mut s = span.start;
             while s < span.end {
@@ -786,6 +803,23 @@ impl TensorLayer {
                     op.apply(&mut new[la..lb], a, theirs.as_deref());
                 }
                 let mut bytes = old_bytes.to_vec();
+                // Blocks to take verbatim from the other model (same-type copy, whole block).
+                let mut verbatim = Vec::new();
+                if raw.is_some() {
+                    let bsu = bs as usize;
+                    for k in 0..n / bsu {
+                        let r = k * bsu..(k + 1) * bsu;
+                        if selected[r.clone()].iter().all(|&x| x) {
+                            report.elements_changed +=
+                                r.clone()
+                                    .filter(|&i| new[i].to_bits() != old[i].to_bits())
+                                    .count() as u64;
+                            selected[r.clone()].fill(false);
+                            new[r.clone()].copy_from_slice(&old[r]);
+                            verbatim.push(k);
+                        }
+                    }
+                }
                 let rep =
                     encode_into(ty, &mut bytes, s, &old, &new, &selected).map_err(|source| {
                         TensorError::Encode {
@@ -794,6 +828,13 @@ impl TensorLayer {
                         }
                     })?;
                 report.merge(rep);
+                if let Some(theirs) = raw {
+                    let tsu = ts as usize;
+                    for k in verbatim {
+                        let src = b0 + k * tsu;
+                        bytes[k * tsu..(k + 1) * tsu].copy_from_slice(&theirs[src..src + tsu]);
+                    }
+                }
                 push_changed_runs(
                     &mut patches,
                     self.region,

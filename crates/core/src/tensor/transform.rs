@@ -56,6 +56,10 @@ pub enum TransformOp {
         value: f32,
     },
     /// `x + t · (y − x)` where `y` is the same element of the same tensor in another model.
+    ///
+    /// `t = 1` is a copy: the other model's values exactly (not `x + (y − x)`, which rounds), and
+    /// where both tensors have the same type, the other model's bytes for every block the
+    /// selection covers whole (so a K-quant block arrives bit for bit, not re-quantized).
     Lerp {
         /// The other model's file.
         model: String,
@@ -141,6 +145,11 @@ impl TransformOp {
         }
     }
 
+    /// Whether the operation copies the other model's values as they are (a lerp with `t = 1`).
+    pub fn is_copy(&self) -> bool {
+        matches!(self, TransformOp::Lerp { t, .. } if *t == 1.0)
+    }
+
     /// Whether the operation needs another model's values ([`TransformOp::Lerp`]).
     pub fn needs_other(&self) -> bool {
         matches!(self, TransformOp::Lerp { .. })
@@ -171,6 +180,10 @@ impl TransformOp {
             }),
             TransformOp::Lerp { t, .. } => {
                 if let Some(o) = other {
+                    if t == 1.0 {
+                        values.iter_mut().zip(o).for_each(|(x, &y)| *x = y);
+                        return;
+                    }
                     for (x, &y) in values.iter_mut().zip(o) {
                         *x += t * (y - *x);
                     }

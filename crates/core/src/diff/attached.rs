@@ -1,0 +1,95 @@
+//! Diffing the attached model — as it is now, staged edits included — against another file.
+//!
+//! Overview: the studio compares the model open in the session (the [`TensorLayer`] of a
+//! [`crate::manager::Manager`]) with a second model opened read-only ([`GgufModel`]).
+//! [`with_attached`] lends both tensor lists to a closure, side A read from the engine's
+//! current bytes under its read lock (writes wait until the closure returns), side B from the
+//! other file's map; [`diff_attached`] and [`top_differences_attached`] are the two uses.
+
+use std::sync::atomic::AtomicBool;
+
+use hotpatch_gguf::GgufModel;
+
+use super::{
+    diff_models, tensors_of, top_differences, DiffError, DiffOptions, DiffPoint, DiffProgress,
+    DiffReport, DiffTensor,
+};
+use crate::tensor::TensorLayer;
+
+/// Runs `f` on the tensors of the attached model (A, current bytes) and of `other` (B).
+pub fn with_attached<R>(
+    layer: &TensorLayer,
+    other: &GgufModel,
+    f: impl FnOnce(&[DiffTensor<'_>], &[DiffTensor<'_>]) -> R,
+) -> Result<R, DiffError> {
+    let b = tensors_of(other).map_err(|e| DiffError::Unreadable {
+        model: "B",
+        why: e.to_string(),
+    })?;
+    let region = layer.region();
+    layer.engine().view(|v| {
+        let a = layer
+            .index()
+            .tensors
+            .iter()
+            .map(|t| {
+                Ok(DiffTensor {
+                    name: &t.name,
+                    type_id: t.ty.id(),
+                    dims: &t.dims,
+                    data: v.bytes(region, t.offset, t.nbytes)?,
+                })
+            })
+            .collect::<Result<Vec<_>, crate::EngineError>>()
+            .map_err(|e| DiffError::Unreadable {
+                model: "A",
+                why: e.to_string(),
+            })?;
+        Ok(f(&a, &b))
+    })
+}
+
+/// Compares the attached model (A) with `other` (B); see [`diff_models`].
+pub fn diff_attached(
+    layer: &TensorLayer,
+    other: &GgufModel,
+    options: &DiffOptions,
+    progress: &mut dyn FnMut(DiffProgress),
+    cancel: Option<&AtomicBool>,
+) -> Result<DiffReport, DiffError> {
+    with_attached(layer, other, |a, b| {
+        diff_models(a, b, options, progress, cancel)
+    })?
+}
+
+/// The `k` largest differences of tensor `name` between the attached model (A) and `other`
+/// (B); see [`top_differences`].
+pub fn top_differences_attached(
+    layer: &TensorLayer,
+    other: &GgufModel,
+    name: &str,
+    k: usize,
+    cancel: Option<&AtomicBool>,
+) -> Result<Vec<DiffPoint>, DiffError> {
+    with_attached(layer, other, |a, b| {
+        let (ta, tb) = pair(a, b, name)?;
+        top_differences(ta, tb, k, cancel)
+    })?
+}
+
+/// The tensor `name` in both lists, or why not.
+pub fn pair<'s, 'a>(
+    a: &'s [DiffTensor<'a>],
+    b: &'s [DiffTensor<'a>],
+    name: &str,
+) -> Result<(&'s DiffTensor<'a>, &'s DiffTensor<'a>), DiffError> {
+    let find = |ts: &'s [DiffTensor<'a>], model: &'static str| {
+        ts.iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| DiffError::NoSuchTensor {
+                model,
+                name: name.to_string(),
+            })
+    };
+    Ok((find(a, "A")?, find(b, "B")?))
+}
