@@ -95,6 +95,8 @@ pub struct Manager {
     recorded: Mutex<Vec<Recorded>>,
     protections: Mutex<Vec<config::Protection>>,
     preset_dirs: Vec<PathBuf>,
+    /// Staged metadata edits (see [`crate::metadata`]).
+    pub(crate) meta: crate::metadata::MetaJournal,
 }
 
 /// The per-layer report of [`Manager::optimize_model`].
@@ -184,6 +186,7 @@ impl Manager {
             recorded: Mutex::new(Vec::new()),
             protections: Mutex::new(Vec::new()),
             preset_dirs,
+            meta: Default::default(),
         }
     }
 
@@ -239,6 +242,7 @@ impl Manager {
         *self.pinned.lock() = None;
         self.recorded.lock().clear();
         self.protections.lock().clear();
+        self.meta.clear();
         Ok(())
     }
 
