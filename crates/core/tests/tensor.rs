@@ -13,5 +13,7 @@ mod diff;
 mod heatmap;
 #[path = "tensor/manager.rs"]
 mod manager;
+#[path = "tensor/metadata.rs"]
+mod metadata;
 #[path = "tensor/ops.rs"]
 mod ops;
