@@ -9,7 +9,11 @@ mod config;
 mod copy;
 #[path = "tensor/diff.rs"]
 mod diff;
+#[path = "tensor/heatmap.rs"]
+mod heatmap;
 #[path = "tensor/manager.rs"]
 mod manager;
+#[path = "tensor/metadata.rs"]
+mod metadata;
 #[path = "tensor/ops.rs"]
 mod ops;

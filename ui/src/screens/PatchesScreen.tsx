@@ -2,15 +2,16 @@
  * Patches: the live patch-event log (undo back to any entry), configurations (export; import
  * with a preview, then apply as one undo group), presets, and the safety scan / boost tools.
  */
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { Channel } from "@tauri-apps/api/core";
-import type { ApplyView, ImportPreview, PatchEventView } from "../bindings";
+import type { ApplyView_Serialize as ApplyView, ImportPreview_Serialize as ImportPreview, PatchEventView_Serialize as PatchEventView } from "../bindings";
 import { ConfigPanel } from "../components/patches/ConfigPanel";
 import { EventLog } from "../components/patches/EventLog";
 import { PresetsPanel } from "../components/patches/PresetsPanel";
 import { ApplyResult, PreviewPanel } from "../components/patches/PreviewPanel";
 import { ToolsPanel } from "../components/patches/ToolsPanel";
 import { InlineError } from "../components/server/InlineError";
+import { coalesce } from "../lib/coalesce";
 import { commands, unwrap } from "../lib/ipc";
 import { useSession } from "../lib/session";
 import "./ops.css";
@@ -27,12 +28,12 @@ export function PatchesScreen() {
   const [result, setResult] = useState<ApplyView | null>(null);
   const [applyError, setApplyError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const timer = useRef<number | null>(null);
 
   const refreshUndoable = useCallback(async () => {
     const v = await commands.patchLog();
     setUndoable(v.undoable);
   }, []);
+  const refreshSoon = useMemo(() => coalesce(refreshUndoable), [refreshUndoable]);
 
   useEffect(() => {
     const channel = new Channel<PatchEventView>();
@@ -40,23 +41,19 @@ export function PatchesScreen() {
     channel.onmessage = (ev) => {
       if (!live) return;
       setEvents((l) => [ev, ...l].slice(0, LOG_LIMIT));
-      if (timer.current === null) {
-        timer.current = window.setTimeout(() => {
-          timer.current = null;
-          void refreshUndoable();
-        }, 100);
-      }
+      refreshSoon();
     };
-    void commands.watchPatchEvents(channel).then((v) => {
+    // specta types a channel argument by the Deserialize shape; messages arrive in the
+    // Serialize shape (optional fields present as null), which is what we declare.
+    void commands.watchPatchEvents(channel as unknown as Parameters<typeof commands.watchPatchEvents>[0]).then((v) => {
       if (!live) return;
       setEvents(v.events);
       setUndoable(v.undoable);
     });
     return () => {
       live = false;
-      if (timer.current !== null) window.clearTimeout(timer.current);
     };
-  }, [refreshUndoable]);
+  }, [refreshSoon]);
 
   const showPreview = (p: ImportPreview) => {
     setPending(p);

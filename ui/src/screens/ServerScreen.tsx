@@ -2,14 +2,15 @@
  * Server: the request/response proxy in front of an OpenAI-compatible LLM server. Start/stop,
  * rules (with hit counters), response cache, and the live request log streamed from Rust.
  */
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { Channel } from "@tauri-apps/api/core";
-import type { RequestLogEntry, ServerView } from "../bindings";
+import type { RequestLogEntry_Serialize as RequestLogEntry, ServerView_Serialize as ServerView } from "../bindings";
 import { CachePanel } from "../components/server/CachePanel";
 import { InlineError } from "../components/server/InlineError";
 import { ProxyPanel } from "../components/server/ProxyPanel";
 import { RequestLog } from "../components/server/RequestLog";
 import { RulesPanel } from "../components/server/RulesPanel";
+import { coalesce } from "../lib/coalesce";
 import { commands } from "../lib/ipc";
 import "./ops.css";
 import "./server.css";
@@ -21,7 +22,6 @@ export function ServerScreen() {
   const [view, setView] = useState<ServerView | null>(null);
   const [log, setLog] = useState<RequestLogEntry[]>([]);
   const [error, setError] = useState<unknown>(null);
-  const refreshTimer = useRef<number | null>(null);
 
   const refresh = useCallback(async () => {
     try {
@@ -31,6 +31,8 @@ export function ServerScreen() {
     }
   }, []);
 
+  const refreshSoon = useMemo(() => coalesce(refresh), [refresh]);
+
   useEffect(() => {
     void refresh();
     const channel = new Channel<RequestLogEntry>();
@@ -38,23 +40,19 @@ export function ServerScreen() {
     channel.onmessage = (entry) => {
       if (!live) return;
       setLog((l) => [entry, ...l].slice(0, LOG_LIMIT));
-      // Hit counters and cache counters changed: refresh them, at most every 250 ms.
-      if (refreshTimer.current === null) {
-        refreshTimer.current = window.setTimeout(() => {
-          refreshTimer.current = null;
-          void refresh();
-        }, 250);
-      }
+      // Hit counters and cache counters changed with this request.
+      refreshSoon();
     };
     commands
-      .watchProxyLog(channel)
+      // specta types a channel argument by the message's Deserialize shape; messages arrive
+      // in the Serialize shape (optional fields present as null), which is what we declare.
+      .watchProxyLog(channel as unknown as Parameters<typeof commands.watchProxyLog>[0])
       .then((entries) => live && setLog(entries))
       .catch(setError);
     return () => {
       live = false;
-      if (refreshTimer.current !== null) window.clearTimeout(refreshTimer.current);
     };
-  }, [refresh]);
+  }, [refresh, refreshSoon]);
 
   return (
     <div className="screen ops server-screen" data-testid="screen-server">
