@@ -181,7 +181,11 @@ describe("Server screen: proxy, rules, request log (real app under Xvfb)", () =>
     const badge = await browser.$('[data-testid="log-row"] .badge.ok');
     assert.equal(await badge.getText(), "CACHE HIT");
     const stats = await browser.$('[data-testid="cache-stats"]');
-    await browser.waitUntil(async () => /Hits\s*1\b/.test(await stats.getText()), { timeout: 5000 });
+    await browser.waitUntil(async () => (await stats.getAttribute("data-hits")) === "1", {
+      timeout: 5000,
+      timeoutMsg: "the cache counters never showed the hit",
+    });
+    assert.equal(await stats.getAttribute("data-misses"), "1");
     await browser.saveScreenshot(path.join(artifacts, "server.png"));
   });
 

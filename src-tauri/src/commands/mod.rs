@@ -4,3 +4,5 @@
 //! here and register in [`crate::specta_builder`].
 
 pub mod model;
+pub mod patches;
+pub mod server;

@@ -392,9 +392,10 @@ fn target_text(t: &Target) -> String {
         Target::Ranges { offset, count, .. } => format!("{count} ranges from 0x{offset:x}"),
         Target::Tensor { name, .. } => name.clone(),
         Target::Region(_) => "whole model".into(),
-        Target::File(p) => p
-            .file_name()
-            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        Target::File(p) => p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
         Target::None => "—".into(),
         other => format!("{other:?}"),
     }
@@ -663,7 +664,10 @@ pub fn read_config_text(path: &Path) -> Result<String, IpcError> {
     if meta.is_dir() {
         return Err(IpcError::new(
             ErrorCode::BadRequest,
-            format!("{}: is a directory, not a configuration file", path.display()),
+            format!(
+                "{}: is a directory, not a configuration file",
+                path.display()
+            ),
         ));
     }
     if meta.len() > MAX_CONFIG_BYTES as u64 {
@@ -691,7 +695,8 @@ pub fn read_config_text(path: &Path) -> Result<String, IpcError> {
 
 /// Writes `text` to `path` atomically (temporary file in the same folder, then rename).
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), IpcError> {
-    let io = |p: &Path, e: std::io::Error| IpcError::new(ErrorCode::Io, format!("{}: {e}", p.display()));
+    let io =
+        |p: &Path, e: std::io::Error| IpcError::new(ErrorCode::Io, format!("{}: {e}", p.display()));
     if path.is_dir() {
         return Err(IpcError::new(
             ErrorCode::BadRequest,
@@ -699,7 +704,10 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), IpcError> {
         ));
     }
     let name = path.file_name().ok_or_else(|| {
-        IpcError::new(ErrorCode::BadRequest, format!("{}: no file name", path.display()))
+        IpcError::new(
+            ErrorCode::BadRequest,
+            format!("{}: no file name", path.display()),
+        )
     })?;
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
     std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
@@ -718,7 +726,9 @@ pub fn export_to(
 ) -> Result<ExportSummary, IpcError> {
     let mut c = session.export_configuration()?;
     c.name = name.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    c.description = description.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    c.description = description
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     let text = c.to_json() + "\n";
     write_atomic(path, &text)?;
     Ok(ExportSummary {
@@ -757,11 +767,8 @@ pub fn patch_log(state: State<'_, AppState>, log: State<'_, PatchLog>) -> PatchL
 /// Undoes change `change` and every change made after it.
 #[tauri::command]
 #[specta::specta]
-pub fn undo_through(
-    state: State<'_, AppState>,
-    #[specta(type = Number)] change: u64,
-) -> Result<UndoThrough, IpcError> {
-    let steps = state.session().engine().undo_through(change)?;
+pub fn undo_through(state: State<'_, AppState>, change: u32) -> Result<UndoThrough, IpcError> {
+    let steps = state.session().engine().undo_through(u64::from(change))?;
     Ok(UndoThrough {
         steps: steps as u32,
     })
@@ -885,7 +892,9 @@ pub fn save_preset(
     state.require_model()?;
     let session = state.session();
     let mut c = session.export_configuration()?;
-    c.description = description.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    c.description = description
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     let name = name.trim().to_owned();
     session.save_preset(&name, &c)?;
     Ok(PresetInfo {
@@ -931,9 +940,11 @@ pub async fn safety_scan(
         state.require_model()?;
         let job = state.jobs.register(job);
         let mut forward = job.progress_fn(&channel, Stage::Scan, "scanning weights");
-        let rep = state.session().apply_safety_filters_with_progress(&s, &mut |done, total| {
-            forward(hotpatch_core::Progress { done, total })
-        })?;
+        let rep = state
+            .session()
+            .apply_safety_filters_with_progress(&s, &mut |done, total| {
+                forward(hotpatch_core::Progress { done, total })
+            })?;
         Ok(safety_view(&rep))
     });
     run.await

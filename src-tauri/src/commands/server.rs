@@ -286,8 +286,10 @@ pub struct RequestLogEntry {
     /// The answer was streamed (SSE).
     pub streamed: bool,
     /// Milliseconds until the response headers.
+    #[specta(type = Number)]
     pub latency_ms: f64,
     /// Milliseconds until the body was complete.
+    #[specta(type = Number)]
     pub duration_ms: f64,
     /// What went wrong, if anything.
     pub error: Option<String>,
@@ -328,6 +330,7 @@ pub struct UpstreamCheck {
     /// `host:port` probed.
     pub authority: String,
     /// Connect time in ms when reachable.
+    #[specta(type = Option<Number>)]
     pub connect_ms: Option<f64>,
     /// Why not, when unreachable.
     pub error: Option<String>,
@@ -389,11 +392,15 @@ impl RuleSpec {
             RuleActionSpec::ClampParameter { name, min, max } => {
                 for (field, v) in [("min", min), ("max", max)] {
                     if v.is_some_and(|v| !v.is_finite()) {
-                        return Err(bad(format!("rule {id:?}: action.{field}: must be a finite number")));
+                        return Err(bad(format!(
+                            "rule {id:?}: action.{field}: must be a finite number"
+                        )));
                     }
                 }
                 if min.is_none() && max.is_none() {
-                    return Err(bad(format!("rule {id:?}: action: give a min, a max or both")));
+                    return Err(bad(format!(
+                        "rule {id:?}: action: give a min, a max or both"
+                    )));
                 }
                 A::ClampParameter {
                     name: name.trim().to_owned(),
@@ -441,14 +448,23 @@ impl RuleSpec {
                     )));
                 }
                 A::StopSequences {
-                    sequences: sequences.iter().filter(|s| !s.is_empty()).cloned().collect(),
+                    sequences: sequences
+                        .iter()
+                        .filter(|s| !s.is_empty())
+                        .cloned()
+                        .collect(),
                 }
             }
         };
         Ok(core_server::Rule {
             id,
             enabled: self.enabled,
-            endpoints: self.endpoints.iter().copied().map(endpoint_to_core).collect(),
+            endpoints: self
+                .endpoints
+                .iter()
+                .copied()
+                .map(endpoint_to_core)
+                .collect(),
             action,
         })
     }
@@ -514,7 +530,12 @@ impl RuleSpec {
         RuleSpec {
             id: r.id.clone(),
             enabled: r.enabled,
-            endpoints: r.endpoints.iter().copied().map(endpoint_from_core).collect(),
+            endpoints: r
+                .endpoints
+                .iter()
+                .copied()
+                .map(endpoint_from_core)
+                .collect(),
             action,
         }
     }
@@ -703,7 +724,10 @@ impl ProxyControl {
         {
             let mut starting = self.starting.lock();
             if *starting || self.is_running() {
-                return Err(IpcError::new(ErrorCode::Refused, "the proxy is already running"));
+                return Err(IpcError::new(
+                    ErrorCode::Refused,
+                    "the proxy is already running",
+                ));
             }
             *starting = true;
         }
@@ -760,7 +784,10 @@ impl ProxyControl {
     /// Stops the proxy: no new connections; requests in flight get a few seconds to finish.
     pub async fn stop(&self) -> Result<(), IpcError> {
         let Some(r) = self.running.lock().take() else {
-            return Err(IpcError::new(ErrorCode::Refused, "the proxy is not running"));
+            return Err(IpcError::new(
+                ErrorCode::Refused,
+                "the proxy is not running",
+            ));
         };
         let _ = tokio::time::timeout(STOP_GRACE, r.handle.shutdown()).await;
         r.pump.abort();
@@ -784,7 +811,8 @@ impl ProxyControl {
 pub async fn probe_upstream(url: &str) -> Result<UpstreamCheck, IpcError> {
     let u = hotpatch_proxy::settings::parse_upstream(url.trim()).map_err(|e| bad(e.to_string()))?;
     let t = Instant::now();
-    let outcome = tokio::time::timeout(CHECK_TIMEOUT, tokio::net::TcpStream::connect(&u.authority)).await;
+    let outcome =
+        tokio::time::timeout(CHECK_TIMEOUT, tokio::net::TcpStream::connect(&u.authority)).await;
     let (reachable, connect_ms, error) = match outcome {
         Ok(Ok(_)) => (true, Some(t.elapsed().as_secs_f64() * 1000.0), None),
         Ok(Err(e)) => (false, None, Some(e.to_string())),
@@ -835,10 +863,11 @@ pub fn set_server_address(
         ));
     }
     let upstream = upstream.trim();
-    let bind: IpAddr = bind
-        .trim()
-        .parse()
-        .map_err(|_| bad(format!("server.bind: {bind:?} is not an IP address (e.g. 127.0.0.1)")))?;
+    let bind: IpAddr = bind.trim().parse().map_err(|_| {
+        bad(format!(
+            "server.bind: {bind:?} is not an IP address (e.g. 127.0.0.1)"
+        ))
+    })?;
     let port = u16::try_from(port)
         .map_err(|_| bad(format!("server.port: {port} is not a port (0..65535)")))?;
     proxy.update(state.session(), |s| {
@@ -1106,7 +1135,11 @@ mod tests {
             ..prompt_rule("t")
         };
         let e = value.to_core().unwrap_err();
-        assert!(e.message.contains("action.value") && e.message.contains("warm"), "{}", e.message);
+        assert!(
+            e.message.contains("action.value") && e.message.contains("warm"),
+            "{}",
+            e.message
+        );
         let typed = RuleSpec {
             action: RuleActionSpec::DefaultParameter {
                 name: "temperature".into(),
@@ -1120,7 +1153,11 @@ mod tests {
                 Ok(())
             })
             .unwrap_err();
-        assert!(e.message.contains("rules[1]") && e.message.contains("must be a number"), "{}", e.message);
+        assert!(
+            e.message.contains("rules[1]") && e.message.contains("must be a number"),
+            "{}",
+            e.message
+        );
         let regex = RuleSpec {
             action: RuleActionSpec::FilterResponse {
                 pattern: "(".into(),
@@ -1146,7 +1183,11 @@ mod tests {
             })
             .unwrap_err();
         assert!(dup.message.contains("duplicate"), "{}", dup.message);
-        assert_eq!(m.server(), before, "refused edits leave the settings as they were");
+        assert_eq!(
+            m.server(),
+            before,
+            "refused edits leave the settings as they were"
+        );
         let clamp = RuleSpec {
             action: RuleActionSpec::ClampParameter {
                 name: "top_p".into(),
@@ -1163,6 +1204,150 @@ mod tests {
             max_bytes: 1 << 20,
         };
         assert!(cache.to_core().unwrap_err().message.contains("ttl_secs"));
+    }
+
+    /// A one-answer-per-connection HTTP upstream that records the bodies it receives.
+    async fn fake_upstream() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let rec = Arc::clone(&seen);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let rec = Arc::clone(&rec);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // Headers, then Content-Length bytes of body.
+                    let body = loop {
+                        let n = s.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len = text[..end]
+                                .lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length")
+                                        .then(|| v.trim().parse::<usize>().ok())?
+                                })
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                break buf[end + 4..end + 4 + len].to_vec();
+                            }
+                        }
+                    };
+                    rec.lock()
+                        .push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+                    let answer = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#;
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    /// POSTs `body` to `addr` + `/v1/chat/completions`; returns the status line.
+    async fn post_chat(listening: &str, body: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = listening.trim_start_matches("http://");
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        String::from_utf8_lossy(&out)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_running_proxy_takes_edits_at_once_and_logs_each_request() {
+        let (upstream, seen) = fake_upstream().await;
+        let m = Manager::initialize();
+        let p = ProxyControl::default();
+        assert!(
+            p.start(&m).await.unwrap_err().message.contains("upstream"),
+            "no upstream yet"
+        );
+        p.update(&m, |s| {
+            s.upstream = Some(upstream.clone());
+            s.port = 0;
+            s.rules.push(prompt_rule("p").to_core()?);
+            Ok(())
+        })
+        .unwrap();
+        p.start(&m).await.unwrap();
+        let view = p.view(&m);
+        assert!(view.status.running);
+        let listening = view.status.listening.clone().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        assert!(p
+            .watch(Some(Box::new(move |e| tx
+                .lock()
+                .unwrap()
+                .send(e.clone())
+                .is_ok())))
+            .is_empty());
+
+        let body = r#"{"messages":[{"role":"user","content":"hi"}]}"#;
+        assert!(post_chat(&listening, body).await.contains("200"));
+        let got = seen.lock()[0].clone();
+        assert_eq!(got["messages"][0]["role"], "system");
+        assert_eq!(got["messages"][0]["content"], "be brief");
+        assert_eq!(got["messages"][1]["content"], "hi");
+        let e = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a log entry");
+        assert_eq!(
+            (e.status, e.rules_applied.clone(), e.cache),
+            (200, vec!["p".to_string()], CacheOutcome::Miss)
+        );
+        assert_eq!(p.view(&m).rules[0].hits, 1);
+
+        // Disabling the rule reaches the running proxy: the next request is not rewritten.
+        p.update(&m, |s| {
+            s.rules[0].enabled = false;
+            Ok(())
+        })
+        .unwrap();
+        assert!(post_chat(&listening, body).await.contains("200"));
+        let got = seen.lock()[1].clone();
+        assert_eq!(
+            got["messages"].as_array().unwrap().len(),
+            1,
+            "no system prompt: {got}"
+        );
+        let e = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(e.rules_applied.is_empty());
+        assert_eq!(p.view(&m).rules[0].hits, 1, "hits are kept across edits");
+        assert_eq!(p.watch(None).len(), 2, "the log keeps both, newest first");
+        assert_eq!(p.watch(None)[0].id, e.id);
+
+        assert!(
+            m.server().upstream.is_some(),
+            "the manager holds the settings (exported with a configuration)"
+        );
+        p.stop().await.unwrap();
+        assert!(!p.view(&m).status.running);
+        assert!(p.stop().await.is_err(), "stopping twice is refused");
     }
 
     #[test]

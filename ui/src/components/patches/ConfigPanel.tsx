@@ -1,6 +1,6 @@
 /** Export the session's changes as a configuration; import one (preview first). */
 import { useState } from "react";
-import type { ExportSummary, ImportPreview } from "../../bindings";
+import type { ExportSummary_Serialize as ExportSummary, ImportPreview_Serialize as ImportPreview } from "../../bindings";
 import { JSON_FILTER, pickOpenFile, pickSaveFile } from "../../lib/dialog";
 import { formatBytes } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";

@@ -1,6 +1,6 @@
 /** The live patch-event log: every change any layer made, newest first; undo back to an entry. */
 import { useState } from "react";
-import type { PatchEventView } from "../../bindings";
+import type { PatchEventView_Serialize as PatchEventView } from "../../bindings";
 import { formatBytes } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
 import { canUndo, formatClock, undoSteps } from "../../lib/patches/report";

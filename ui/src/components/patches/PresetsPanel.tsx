@@ -1,6 +1,6 @@
 /** Presets: the shipped and the user's; preview one (then optimize with it); save the session's changes as one. */
 import { useCallback, useEffect, useState } from "react";
-import type { ImportPreview, PresetInfo } from "../../bindings";
+import type { ImportPreview_Serialize as ImportPreview, PresetInfo_Serialize as PresetInfo } from "../../bindings";
 import { commands, unwrap } from "../../lib/ipc";
 import { InlineError, InputError } from "../server/InlineError";
 

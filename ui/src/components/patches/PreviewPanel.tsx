@@ -1,5 +1,5 @@
 /** An import preview: fingerprint verdict, counts, one row per item; apply as one undo group. */
-import type { ApplyView, ImportPreview } from "../../bindings";
+import type { ApplyView_Serialize as ApplyView, ImportPreview_Serialize as ImportPreview } from "../../bindings";
 import { fingerprintVerdict, previewCounts } from "../../lib/patches/report";
 
 const STATUS_LABEL = {

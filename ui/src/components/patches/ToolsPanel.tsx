@@ -1,7 +1,7 @@
 /** The manager's one-click tools: safety scan (progress + Cancel, optional repair) and boost. */
 import { useState } from "react";
 import type { Channel } from "@tauri-apps/api/core";
-import type { BoostView, Progress, SafetyView } from "../../bindings";
+import type { BoostView_Serialize as BoostView, Progress, SafetyView_Serialize as SafetyView } from "../../bindings";
 import { formatBytes, formatCount } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
 import { boostSummary, formatFraction, safetySummary } from "../../lib/patches/report";

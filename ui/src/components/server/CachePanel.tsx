@@ -1,6 +1,6 @@
 /** The response cache: on/off, time to live, bounds; counters while the proxy runs. */
 import { useEffect, useState } from "react";
-import type { ServerView } from "../../bindings";
+import type { ServerView_Serialize as ServerView } from "../../bindings";
 import { formatBytes, formatCount } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
 import { InlineError, InputError } from "./InlineError";
@@ -70,7 +70,7 @@ export function CachePanel({ view, onView }: { view: ServerView; onView: (v: Ser
         </div>
       </div>
       {stats && (
-        <dl className="stats" data-testid="cache-stats">
+        <dl className="stats" data-testid="cache-stats" data-hits={stats.hits} data-misses={stats.misses}>
           <div>
             <dt>Hits</dt>
             <dd>{formatCount(stats.hits)}</dd>

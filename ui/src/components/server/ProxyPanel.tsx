@@ -1,6 +1,6 @@
 /** Upstream and listening address, start/stop, and what the proxy is doing. */
 import { useEffect, useState } from "react";
-import type { ServerView, UpstreamCheck } from "../../bindings";
+import type { ServerView_Serialize as ServerView, UpstreamCheck_Serialize as UpstreamCheck } from "../../bindings";
 import { commands, unwrap } from "../../lib/ipc";
 import { InlineError, InputError } from "./InlineError";
 

@@ -1,5 +1,5 @@
 /** The live request log, newest first, bounded. */
-import type { RequestLogEntry } from "../../bindings";
+import type { RequestLogEntry_Serialize as RequestLogEntry } from "../../bindings";
 import { formatClock } from "../../lib/patches/report";
 
 export function RequestLog({ entries, onClear }: { entries: readonly RequestLogEntry[]; onClear: () => void }) {

@@ -1,6 +1,6 @@
 /** The form for one rule of any kind: add or edit. Validates locally, then the backend. */
 import { useState } from "react";
-import type { RuleSpec } from "../../bindings";
+import type { RuleSpec_Serialize as RuleSpec } from "../../bindings";
 import { ENDPOINTS, RULE_KINDS, emptyForm, ruleFromForm, suggestId, type FormErrors, type RuleForm, type RuleKind } from "../../lib/server/rules";
 import { InlineError } from "./InlineError";
 

@@ -1,6 +1,6 @@
 /** The rule list: order, enable/disable, hit counters, add/edit/delete. */
 import { useState } from "react";
-import type { RuleSpec, ServerView } from "../../bindings";
+import type { RuleSpec_Serialize as RuleSpec, ServerView_Serialize as ServerView } from "../../bindings";
 import { formatCount } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
 import { describeRule, emptyForm, formFromRule, kindLabel, suggestId } from "../../lib/server/rules";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { BoostView, PatchEventView, SafetyView } from "../../bindings";
+import type { BoostView_Serialize as BoostView, PatchEventView_Serialize as PatchEventView, SafetyView_Serialize as SafetyView } from "../../bindings";
 import {
   boostSummary,
   canUndo,

@@ -3,7 +3,7 @@
  * that takes), the counts and verdict of an import preview, and the one-line summaries of
  * the safety scan and boost reports. Unit-tested in report.test.ts.
  */
-import type { BoostView, ImportPreview, PatchEventView, PreviewRow, SafetyView } from "../../bindings";
+import type { BoostView_Serialize as BoostView, ImportPreview_Serialize as ImportPreview, PatchEventView_Serialize as PatchEventView, PreviewRow, SafetyView_Serialize as SafetyView } from "../../bindings";
 
 /** Whether the log row of `ev` offers "Undo to here": its change is still in the history. */
 export function canUndo(ev: PatchEventView, undoable: ReadonlySet<number>): boolean {

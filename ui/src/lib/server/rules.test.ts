@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { RuleSpec } from "../../bindings";
+import type { RuleSpec_Serialize as RuleSpec } from "../../bindings";
 import {
   RULE_KINDS,
   describeRule,

@@ -4,7 +4,7 @@
  * duplicate ids) and the one-line summary the rule list shows. Regexes and value types are
  * checked by the backend (the proxy crate), whose message names the rule and the field.
  */
-import type { FilterAction, InjectMode, RuleActionSpec, RuleEndpoint, RuleSpec } from "../../bindings";
+import type { FilterAction, InjectMode, RuleActionSpec_Serialize as RuleActionSpec, RuleEndpoint, RuleSpec_Serialize as RuleSpec } from "../../bindings";
 
 export type RuleKind = RuleActionSpec["kind"];
 
