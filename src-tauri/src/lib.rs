@@ -34,6 +34,21 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::model::read_metadata,
         commands::model::session_revision,
         jobs::cancel_job,
+        commands::model::recent_files,
+        commands::model::forget_recent,
+        commands::model::demo_model_path,
+        commands::model::set_model_mode,
+        commands::model::live_tensors,
+        commands::model::model_shards,
+        commands::edit::edit_state,
+        commands::edit::undo,
+        commands::edit::redo,
+        commands::edit::save_model,
+        commands::edit::save_model_as,
+        commands::edit::session_metadata,
+        commands::edit::metadata_text,
+        commands::edit::set_metadata,
+        commands::edit::remove_metadata,
     ])
 }
 

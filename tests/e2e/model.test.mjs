@@ -32,8 +32,11 @@ describe("Model screen (real app under Xvfb)", () => {
 
   const $ = (id) => browser.$(`[data-testid="${id}"]`);
   const row = (key) => browser.$(`[data-testid="meta-row"][data-key="${key}"]`);
-  const rowValue = async (key) => (await (await row(key)).$('[data-testid="meta-value"]')).getText();
+  const rowValue = (key) =>
+    browser.execute((k) => document.querySelector(`[data-testid="meta-row"][data-key="${k}"] [data-testid="meta-value"]`)?.textContent ?? null, key);
   const rowStatus = async (key) => (await row(key)).getAttribute("data-status");
+  /** The open model's path, from the top bar (its title attribute holds the full path). */
+  const openPath = async () => (await browser.$('[data-testid="model-title"] .model-path')).getAttribute("title");
 
   before(async () => {
     // Keep the user's recent list out of it: the app reads $HOTPATCH_RECENT (inherited).
@@ -51,7 +54,7 @@ describe("Model screen (real app under Xvfb)", () => {
     await (await $("screen-model")).waitForExist({ timeout: 20000 });
     await (await $("model-open-path")).setValue(copy);
     await (await $("model-open-button")).click();
-    await browser.waitUntil(async () => (await (await $("model-title")).getText()).includes("copy.gguf"), {
+    await browser.waitUntil(async () => (await openPath()) === copy, {
       timeout: 20000,
       timeoutMsg: "the copy never became the open model",
     });
@@ -86,7 +89,12 @@ describe("Model screen (real app under Xvfb)", () => {
     const area = await $("chat-template-input");
     await area.scrollIntoView();
     await area.clearValue();
-    await area.setValue(TEMPLATE);
+    // Typed as a user would: the line break is the Enter key.
+    const [first, second] = TEMPLATE.split("\n");
+    await area.setValue(first);
+    await browser.keys(["Enter"]);
+    await area.addValue(second);
+    assert.equal(await area.getValue(), TEMPLATE);
     await (await $("chat-template-stage")).click();
     await browser.waitUntil(async () => (await rowStatus("tokenizer.chat_template")) === "changed", { timeout: 5000 });
     const history = await browser.execute(() => [...document.querySelectorAll('[data-testid="history-row"]')].map((e) => e.textContent));
@@ -121,7 +129,7 @@ describe("Model screen (real app under Xvfb)", () => {
     await field.clearValue();
     await field.setValue(out);
     await (await $("save-as-confirm")).click();
-    await browser.waitUntil(async () => (await (await $("model-title")).getText()).includes("saved.gguf"), {
+    await browser.waitUntil(async () => (await openPath()) === out, {
       timeout: 30000,
       timeoutMsg: "Save As did not switch to the new file",
     });

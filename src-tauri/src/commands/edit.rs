@@ -180,8 +180,15 @@ pub async fn save_model(
     tauri::async_runtime::spawn_blocking(move || {
         let state = app.state::<AppState>();
         let job = state.jobs.register(job);
-        let mut progress = job.progress_fn(&on_progress, Stage::Write);
-        save_with(&state, None, &mut progress)
+        let msg = match state.session().attached() {
+            Ok((p, _)) => format!("saving {}", p.display()),
+            Err(_) => "saving".into(),
+        };
+        let r = {
+            let mut progress = job.progress_fn(&on_progress, Stage::Write, &msg);
+            save_with(&state, None, &mut progress)
+        };
+        finish(&job, &on_progress, r)
     })
     .await
     .map_err(|e| IpcError::new(ErrorCode::Internal, format!("save task failed: {e}")))?
@@ -200,11 +207,33 @@ pub async fn save_model_as(
     tauri::async_runtime::spawn_blocking(move || {
         let state = app.state::<AppState>();
         let job = state.jobs.register(job);
-        let mut progress = job.progress_fn(&on_progress, Stage::Write);
-        save_with(&state, Some(dest), &mut progress)
+        let msg = format!("writing {}", dest.display());
+        let r = {
+            let mut progress = job.progress_fn(&on_progress, Stage::Write, &msg);
+            save_with(&state, Some(dest), &mut progress)
+        };
+        finish(&job, &on_progress, r)
     })
     .await
     .map_err(|e| IpcError::new(ErrorCode::Internal, format!("save task failed: {e}")))?
+}
+
+/// Reports the end of a save job in the status bar.
+fn finish(
+    job: &crate::jobs::Job,
+    channel: &Channel<Progress>,
+    r: Result<SaveResult, IpcError>,
+) -> Result<SaveResult, IpcError> {
+    if let Ok(out) = &r {
+        job.send(
+            channel,
+            Stage::Done,
+            out.bytes_written,
+            out.bytes_written,
+            format!("saved {} ({} bytes written)", out.path, out.bytes_written),
+        );
+    }
+    r
 }
 
 /// Validates a Save As destination: non-empty, a `.gguf` file name, in an existing directory.

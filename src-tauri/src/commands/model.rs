@@ -184,6 +184,7 @@ pub async fn open_model(
         .map_err(|e| IpcError::new(ErrorCode::Internal, format!("open task failed: {e}")))??;
     let summary = summarize(&file);
     attach_session(&state, &path, file)?;
+    remember_opened(&path);
     Ok(summary)
 }
 
@@ -547,15 +548,15 @@ pub fn live_row(t: hotpatch_core::TensorLiveness) -> LiveRow {
     let (visibility, reason) = match t.visibility {
         V::Live => (
             "live",
-            format!("{} is computed straight from the mapped file: an edit shows at the next token", t.ty),
+            "computed straight from the mapped file: an edit shows at the next token",
         ),
         V::CopiedAtLoad => (
             "copied",
-            format!("llama.cpp's CPU backend repacks {} into its own buffers at load: edits show after a reload", t.ty),
+            "repacked into llama.cpp's own CPU buffers at load: edits show after a reload",
         ),
         V::Unknown => (
             "unknown",
-            format!("{} was not measured; it may be repacked at load (depends on the CPU)", t.ty),
+            "not measured: may be repacked at load, depending on the CPU",
         ),
     };
     LiveRow {
@@ -563,7 +564,7 @@ pub fn live_row(t: hotpatch_core::TensorLiveness) -> LiveRow {
         ty: t.ty,
         nbytes: t.nbytes,
         visibility: visibility.into(),
-        reason,
+        reason: reason.into(),
     }
 }
 

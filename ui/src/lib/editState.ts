@@ -6,7 +6,13 @@
  * (edits made on other screens).
  */
 import { useEffect, useSyncExternalStore } from "react";
-import { commands, type EditState } from "./ipc";
+import { commands } from "./ipc";
+import type { EditState_Serialize, MetaEditRow_Serialize } from "../bindings";
+
+/** The edit state as commands return it. */
+export type EditState = EditState_Serialize;
+/** A metadata row as `session_metadata` returns it. */
+export type MetaEditRow = MetaEditRow_Serialize;
 
 let current: EditState | null = null;
 const listeners = new Set<() => void>();

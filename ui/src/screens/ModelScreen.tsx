@@ -11,7 +11,7 @@ import { ModePanel } from "../components/model/ModePanel";
 import { OpenPanel } from "../components/model/OpenPanel";
 import { HistoryCard, ShardsCard } from "../components/model/SidePanels";
 import { commands } from "../lib/ipc";
-import type { EditState, MetaEditRow } from "../bindings";
+import type { EditState, MetaEditRow } from "../lib/editState";
 import { setEditState, useEditState } from "../lib/editState";
 import { useSession } from "../lib/session";
 import "./model.css";

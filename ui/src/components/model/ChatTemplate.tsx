@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from "react";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
-import type { EditState, MetaEditRow } from "../../bindings";
+import type { EditState, MetaEditRow } from "../../lib/editState";
 
 export const CHAT_TEMPLATE_KEY = "tokenizer.chat_template";
 

@@ -125,11 +125,11 @@ export function EditControls() {
         </span>
       )}
       <div className="btn-group">
-        <button className="tool" data-testid="undo-button" disabled={!canUndo} onClick={() => void step(true)} title="Undo (Ctrl+Z)">
-          ↶ Undo
+        <button className="tool" data-testid="undo-button" disabled={!canUndo} onClick={() => void step(true)} title="Undo (Ctrl+Z)" aria-label="Undo">
+          ↶
         </button>
-        <button className="tool" data-testid="redo-button" disabled={!canRedo} onClick={() => void step(false)} title="Redo (Ctrl+Shift+Z)">
-          ↷ Redo
+        <button className="tool" data-testid="redo-button" disabled={!canRedo} onClick={() => void step(false)} title="Redo (Ctrl+Shift+Z)" aria-label="Redo">
+          ↷
         </button>
       </div>
       <div className="btn-group">

@@ -5,7 +5,7 @@
  */
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
-import type { EditState, MetaEditRow } from "../../bindings";
+import type { EditState, MetaEditRow } from "../../lib/editState";
 import { formatCount } from "../../lib/format";
 import { keyProblem, SCALAR_TYPES, valueProblem } from "../../lib/model/metaValue";
 import { metaText } from "../MetadataTable";
@@ -84,9 +84,11 @@ export function MetadataEditor({ rows, onChanged }: Props) {
             <tr key={r.key} data-testid="meta-row" data-key={r.key} data-status={r.status} className={`status-${r.status}`}>
               <td className="mono key" title={r.key}>
                 {r.key}
+              </td>
+              <td className="muted type">
+                {typeLabel(r)}
                 {STATUS_LABEL[r.status] && <span className={`chip tiny ${r.status}`}>{STATUS_LABEL[r.status]}</span>}
               </td>
-              <td className="muted type">{typeLabel(r)}</td>
               <td className={`value ${r.value.kind}`}>
                 {editing === r.key ? (
                   <ValueEditor row={r} onChanged={onChanged} onClose={() => setEditing(null)} />
@@ -117,7 +119,7 @@ export function MetadataEditor({ rows, onChanged }: Props) {
                       ✎
                     </button>
                     <button className="icon danger" data-testid="meta-delete" title="Delete the key (pending until Save)" onClick={() => void remove(r.key)}>
-                      🗑
+                      ✕
                     </button>
                   </>
                 )}

@@ -5,7 +5,8 @@
  */
 import { useEffect, useMemo, useState } from "react";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
-import type { EditState, LiveRow, ModelMode } from "../../bindings";
+import type { LiveRow, ModelMode } from "../../bindings";
+import type { EditState } from "../../lib/editState";
 import { formatBytes } from "../../lib/format";
 
 interface Props {
@@ -34,6 +35,16 @@ export function ModePanel({ state, onChanged }: Props) {
     const c = { live: 0, copied: 0, unknown: 0 };
     for (const r of rows) c[r.visibility as keyof typeof c] += 1;
     return c;
+  }, [rows]);
+  // One reason per type (the verdict depends on the type only), live-visible types last.
+  const byType = useMemo(() => {
+    const m = new Map<string, { ty: string; visibility: string; reason: string; n: number }>();
+    for (const r of rows) {
+      const e = m.get(r.ty);
+      if (e) e.n += 1;
+      else m.set(r.ty, { ty: r.ty, visibility: r.visibility, reason: r.reason, n: 1 });
+    }
+    return [...m.values()].sort((a, b) => (ORDER[a.visibility] ?? 3) - (ORDER[b.visibility] ?? 3) || a.ty.localeCompare(b.ty));
   }, [rows]);
   const shown = useMemo(
     () => rows.filter((r) => filter === "all" || r.visibility === filter).sort((a, b) => (ORDER[a.visibility] ?? 3) - (ORDER[b.visibility] ?? 3)),
@@ -87,6 +98,19 @@ export function ModePanel({ state, onChanged }: Props) {
           {error}
         </div>
       )}
+      <table className="why-table" data-testid="live-reasons">
+        <tbody>
+          {byType.map((t) => (
+            <tr key={t.ty}>
+              <td className="mono ty">{t.ty}</td>
+              <td>
+                <span className={`chip tiny vis-${t.visibility}`}>{t.visibility === "copied" ? "after reload" : t.visibility}</span>
+              </td>
+              <td className="muted">{t.reason}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
       <div className="live-head">
         <span className="small-text">What a running llama.cpp (CPU, mmap) sees of live edits:</span>
         <div className="segmented small">
@@ -105,20 +129,16 @@ export function ModePanel({ state, onChanged }: Props) {
               <th>Type</th>
               <th className="num">Size</th>
               <th>Live?</th>
-              <th>Why</th>
             </tr>
           </thead>
           <tbody>
             {shown.map((r) => (
-              <tr key={r.name} data-testid="live-row" data-name={r.name} data-visibility={r.visibility}>
+              <tr key={r.name} data-testid="live-row" data-name={r.name} data-visibility={r.visibility} title={`${r.ty}: ${r.reason}`}>
                 <td className="mono">{r.name}</td>
                 <td className="mono">{r.ty}</td>
                 <td className="num muted">{formatBytes(r.nbytes)}</td>
                 <td>
                   <span className={`chip tiny vis-${r.visibility}`}>{r.visibility === "copied" ? "after reload" : r.visibility}</span>
-                </td>
-                <td className="muted why" title={r.reason}>
-                  {r.reason}
                 </td>
               </tr>
             ))}

@@ -1,7 +1,8 @@
 /** Smaller Model-screen cards: the files of a split model, and the undo history. */
 import { useEffect, useState } from "react";
 import { commands } from "../../lib/ipc";
-import type { EditState, ShardRow } from "../../bindings";
+import type { ShardRow } from "../../bindings";
+import type { EditState } from "../../lib/editState";
 import { formatBytes, formatCount } from "../../lib/format";
 
 /** The shards of a split model (`-00001-of-0000N.gguf`), checked by the GGUF crate. */
