@@ -92,7 +92,11 @@ fn metadata_edit_undo_redo_and_save_as_read_back_by_gguf_py() {
     let e = set_metadata_of(m, "llama.context_length", "UINT32", None, "4294967296").unwrap_err();
     assert!(e.message.contains("out of range"), "{}", e.message);
     let e = set_metadata_of(m, "k", "UINT33", None, "1").unwrap_err();
-    assert!(e.message.contains("unknown value type 'UINT33'"), "{}", e.message);
+    assert!(
+        e.message.contains("unknown value type 'UINT33'"),
+        "{}",
+        e.message
+    );
     let e = set_metadata_of(m, "k", "ARRAY", None, "[1]").unwrap_err();
     assert!(e.message.contains("element type"), "{}", e.message);
     assert!(!m.is_modified());
@@ -103,7 +107,10 @@ fn metadata_edit_undo_redo_and_save_as_read_back_by_gguf_py() {
     let template = "{{ messages | length }}\n";
     set_metadata_of(m, "tokenizer.chat_template", "STRING", None, template).unwrap();
     set_metadata_of(m, "hotpatch.ids", "ARRAY", Some("INT32"), "[3, -1, 7]").unwrap();
-    assert_eq!(status(&state, "llama.context_length").as_deref(), Some("changed"));
+    assert_eq!(
+        status(&state, "llama.context_length").as_deref(),
+        Some("changed")
+    );
     assert_eq!(status(&state, "hotpatch.ids").as_deref(), Some("added"));
     assert_eq!(
         metadata_text_of(m, "hotpatch.ids").unwrap(),
@@ -123,7 +130,10 @@ fn metadata_edit_undo_redo_and_save_as_read_back_by_gguf_py() {
     assert_eq!(s.history.iter().filter(|h| h.undone).count(), 1);
     assert_eq!(status(&state, "hotpatch.ids"), None);
     do_undo(&state, true).unwrap();
-    assert_eq!(status(&state, "tokenizer.chat_template").as_deref(), Some("unchanged"));
+    assert_eq!(
+        status(&state, "tokenizer.chat_template").as_deref(),
+        Some("unchanged")
+    );
     do_undo(&state, false).unwrap();
     do_undo(&state, false).unwrap();
     assert_eq!(status(&state, "hotpatch.ids").as_deref(), Some("added"));
@@ -158,7 +168,10 @@ fn metadata_edit_undo_redo_and_save_as_read_back_by_gguf_py() {
         .is_some());
     // Recent files: the saved file first.
     let recent = hotpatch_studio::commands::model::recent_files();
-    assert_eq!(recent.first().map(|r| r.path.clone()), Some(out.canonicalize().unwrap().display().to_string()));
+    assert_eq!(
+        recent.first().map(|r| r.path.clone()),
+        Some(out.canonicalize().unwrap().display().to_string())
+    );
 }
 
 #[test]
@@ -181,10 +194,16 @@ fn shard(dir: &Path, no: u16, n: u16, total_tensors: u16) -> PathBuf {
     let mut meta = vec![
         ("split.no".to_string(), MetaValue::U16(no)),
         ("split.count".to_string(), MetaValue::U16(n)),
-        ("split.tensors.count".to_string(), MetaValue::I32(total_tensors.into())),
+        (
+            "split.tensors.count".to_string(),
+            MetaValue::I32(total_tensors.into()),
+        ),
     ];
     if no == 0 {
-        meta.insert(0, ("general.architecture".into(), MetaValue::string("llama")));
+        meta.insert(
+            0,
+            ("general.architecture".into(), MetaValue::string("llama")),
+        );
     }
     write_file(
         &p,
@@ -210,10 +229,7 @@ fn split_models_list_every_shard_and_name_a_missing_one() {
     let third = shard(dir.path(), 2, 3, 3);
     let rows = shards_of(&first).unwrap();
     assert_eq!(rows.len(), 3);
-    assert_eq!(
-        rows.iter().map(|r| r.number).collect::<Vec<_>>(),
-        [1, 2, 3]
-    );
+    assert_eq!(rows.iter().map(|r| r.number).collect::<Vec<_>>(), [1, 2, 3]);
     assert!(rows.iter().all(|r| r.tensors == 1 && r.tensor_bytes == 16));
     assert_eq!(rows[2].file_name, "split-00003-of-00003.gguf");
     assert_eq!(rows[0].file_size, std::fs::metadata(&first).unwrap().len());
@@ -254,7 +270,10 @@ fn live_rows_follow_the_measured_table() {
     let state = opened(&model);
     let m = state.session();
     let rows = m.engine().live_visibility(m.region().unwrap()).unwrap();
-    let q4 = rows.iter().find(|r| r.name == "blk.0.ffn_gate.weight").unwrap();
+    let q4 = rows
+        .iter()
+        .find(|r| r.name == "blk.0.ffn_gate.weight")
+        .unwrap();
     assert_eq!(q4.ty, "Q4_0");
     assert_eq!(q4.visibility, LiveVisibility::CopiedAtLoad);
 }

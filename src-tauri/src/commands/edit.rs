@@ -247,7 +247,9 @@ pub fn check_dest(path: &str) -> Result<PathBuf, IpcError> {
     if p.is_dir() {
         return Err(bad(format!("{t} is a directory; give a file name")));
     }
-    if p.extension().is_none_or(|e| !e.eq_ignore_ascii_case("gguf")) {
+    if p.extension()
+        .is_none_or(|e| !e.eq_ignore_ascii_case("gguf"))
+    {
         return Err(bad(format!("{t}: the file name should end in .gguf")));
     }
     let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
@@ -395,17 +397,15 @@ pub fn set_metadata_of(
     text: &str,
 ) -> Result<EditState, IpcError> {
     let bad = |msg: String| IpcError::new(ErrorCode::BadRequest, msg);
-    hotpatch_core::metadata::check_key(key).map_err(|w| bad(w))?;
+    hotpatch_core::metadata::check_key(key).map_err(&bad)?;
     let ty = value_type_from_name(value_type)
         .ok_or_else(|| bad(format!("{key}: unknown value type '{value_type}'")))?;
     let value = if ty == ValueType::Array {
-        let el = element_type
-            .and_then(value_type_from_name)
-            .ok_or_else(|| {
-                bad(format!(
-                    "{key}: arrays need an element type (got {element_type:?})"
-                ))
-            })?;
+        let el = element_type.and_then(value_type_from_name).ok_or_else(|| {
+            bad(format!(
+                "{key}: arrays need an element type (got {element_type:?})"
+            ))
+        })?;
         parse_array(key, el, text)
     } else {
         parse_value(key, ty, text)
