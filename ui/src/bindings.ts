@@ -677,6 +677,8 @@ export type PatchLogView_Deserialize = {
 	 *  undone, with every later change).
 	 */
 	undoable: number[],
+	/**  Ids of the undone entries that can be redone (their events show as undone). */
+	redoable: number[],
 };
 
 /**  The log and which changes can be undone now. */
@@ -688,6 +690,8 @@ export type PatchLogView_Serialize = {
 	 *  undone, with every later change).
 	 */
 	undoable: number[],
+	/**  Ids of the undone entries that can be redone (their events show as undone). */
+	redoable: number[],
 };
 
 /**  One preset. */
