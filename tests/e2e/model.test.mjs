@@ -152,6 +152,26 @@ describe("Model screen (real app under Xvfb)", () => {
     assert.equal(await rowValue("llama.context_length"), "4096");
   });
 
+  it("saves in place with Ctrl+S: the open file gets the new value, tensors unchanged", async () => {
+    await (await (await row("general.name")).$('[data-testid="meta-edit"]')).click();
+    const input = await $("meta-input");
+    await input.clearValue();
+    await input.setValue("Renamed by e2e");
+    await (await $("meta-apply")).click();
+    await browser.waitUntil(async () => (await rowStatus("general.name")) === "changed", { timeout: 5000 });
+    await (await $("screen-model")).click();
+    await browser.keys(["Control", "s"]);
+    await browser.waitUntil(async () => (await (await $("modified-indicator")).getText()) === "Saved", {
+      timeout: 20000,
+      timeoutMsg: "Ctrl+S did not save",
+    });
+    const saved = dump(out);
+    assert.equal(saved.metadata["general.name"].value, "Renamed by e2e");
+    assert.equal(saved.metadata["llama.context_length"].value, 4096);
+    assert.deepEqual(saved.tensors, original.tensors);
+    assert.equal(await openPath(), out, "still the same file");
+  });
+
   it("lists the saved file first in the recent files, the copy after it", async () => {
     await browser.waitUntil(async () => (await browser.$$('[data-testid="recent-item"]')).length >= 2, { timeout: 5000 });
     const paths = await browser.execute(() => [...document.querySelectorAll('[data-testid="recent-item"]')].map((e) => e.getAttribute("data-path")));
