@@ -34,6 +34,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::model::read_metadata,
         commands::model::session_revision,
         jobs::cancel_job,
+        commands::bytes::bytes_structure,
+        commands::bytes::bytes_apply,
+        commands::bytes::bytes_compare,
     ])
 }
 

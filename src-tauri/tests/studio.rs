@@ -11,6 +11,9 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+#[path = "studio/bytes.rs"]
+mod bytes;
+
 mod bindings {
     use super::*;
 
