@@ -13,7 +13,6 @@ import { SearchPanel } from "../components/bytes/SearchPanel";
 import { StructureOutline } from "../components/bytes/StructureOutline";
 import { readBytes } from "../lib/binary";
 import { formatOffset, hexByte, parseOffset, revealRow, rowCount, rowsWindow, scrollGeometry, spanIndexAt } from "../lib/bytes/hex";
-import { formatBytes } from "../lib/format";
 import { commands, describeFailure, unwrap } from "../lib/ipc";
 import { useSession } from "../lib/session";
 import { NoModel } from "./NoModel";
@@ -107,29 +106,46 @@ function BytesWorkspace() {
   const jumpTo = useCallback(
     (offset: number, len = 1) => {
       setPending(null);
-      setAnchor(offset);
-      setCursor(Math.min(size - 1, offset + Math.max(1, len) - 1));
+      // The cursor at the start (the inspector reads it), the selection over the range.
+      setCursor(offset);
+      setAnchor(Math.min(size - 1, offset + Math.max(1, len) - 1));
       // Show the start of the range near the top.
       setTopRow(Math.min(g.maxTop, Math.max(0, Math.floor(offset / 16) - 2)));
     },
     [g.maxTop, size],
   );
 
-  const onHexDigit = async (d: number) => {
-    if (pending === null) {
+  // Typed bytes are written one by one, in order (a fast typist must not race the writes).
+  // Keys can arrive faster than renders: the pending nibble and the cursor are read from refs.
+  const writes = useRef<Promise<void>>(Promise.resolve());
+  const pendingRef = useRef<number | null>(null);
+  const cursorRef = useRef(0);
+  cursorRef.current = cursor;
+  pendingRef.current = pending;
+  const onHexDigit = (d: number) => {
+    const high = pendingRef.current;
+    if (high === null) {
+      pendingRef.current = d;
       setPending(d);
       return;
     }
-    const value = (pending << 4) | d;
+    const value = (high << 4) | d;
+    const at = cursorRef.current;
+    pendingRef.current = null;
     setPending(null);
-    try {
-      unwrap(await commands.bytesApply({ op: "write", offset: cursor, hex: hexByte(value) }));
-      setEditError(null);
-      await bumpRevision();
-      if (cursor + 1 < size) moveCursor(cursor + 1, false);
-    } catch (e) {
-      setEditError(describeFailure(e).detail);
+    if (at + 1 < size) {
+      cursorRef.current = at + 1;
+      moveCursor(at + 1, false);
     }
+    writes.current = writes.current.then(async () => {
+      try {
+        unwrap(await commands.bytesApply({ op: "write", offset: at, hex: hexByte(value) }));
+        setEditError(null);
+        await bumpRevision();
+      } catch (e) {
+        setEditError(`${formatOffset(at)}: ${describeFailure(e).detail}`);
+      }
+    });
   };
 
   const goto = () => {
@@ -210,7 +226,6 @@ function BytesWorkspace() {
               protected
             </span>
           </span>
-          <span className="muted small">{formatBytes(size)}</span>
         </div>
         {editError && (
           <p className="inline-error edit-error" data-testid="edit-error">
@@ -233,7 +248,7 @@ function BytesWorkspace() {
           onCursor={moveCursor}
           match={match}
           pending={pending}
-          onHexDigit={(d) => void onHexDigit(d)}
+          onHexDigit={onHexDigit}
           onEscape={() => setPending(null)}
         />
         <p className="muted small hex-hint">

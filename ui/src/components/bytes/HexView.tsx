@@ -148,7 +148,7 @@ export function HexView(p: HexViewProps) {
     const n = Math.min(ROW_BYTES, p.size - rowStart);
     while (si >= 0 && si < p.spans.length && p.spans[si]!.end <= rowStart) si++;
     const first = (si >= 0 && p.spans[si]) || null;
-    let startsHere = 0;
+    const starting: SpanView[] = [];
     const hexCells = [];
     const ascCells = [];
     let sj = si;
@@ -161,7 +161,7 @@ export function HexView(p: HexViewProps) {
       }
       while (sj >= 0 && sj < p.spans.length && p.spans[sj]!.end <= off) sj++;
       const span = (sj >= 0 && p.spans[sj]) || null;
-      if (span && span.start === off && i > 0) startsHere++;
+      if (span && span.start === off) starting.push(span);
       const rel = off - p.windowStart;
       const b = p.data && rel >= 0 && rel < p.data.length ? p.data[rel]! : null;
       const cls = [
@@ -200,14 +200,17 @@ export function HexView(p: HexViewProps) {
         </span>,
       );
     }
+    // The label: the first span starting in this row, else (first row only) the one covering it.
+    const shown = starting[0] ?? (r === 0 ? first : null);
+    const more = Math.max(0, starting.length - 1);
     rowEls.push(
       <div className="hx-row" key={rowStart} data-row={rowStart}>
         <span className="hx-off">{formatOffset(rowStart)}</span>
         <span className="hx-bytes">{hexCells}</span>
         <span className="hx-ascii">{ascCells}</span>
-        <span className={`hx-label ${first ? `lb-${first.class}` : ""}`} title={first ? spanLabel(first) : ""}>
-          {first ? spanLabel(first) : ""}
-          {startsHere > 0 && <span className="muted"> +{startsHere}</span>}
+        <span className={`hx-label ${shown ? `lb-${shown.class}` : ""}`} title={shown ? spanLabel(shown) : first ? spanLabel(first) : ""}>
+          {shown ? spanLabel(shown) : first ? <span className={`hx-cont sp-${first.class}`} /> : null}
+          {more > 0 && <span className="muted"> +{more} more</span>}
         </span>
       </div>,
     );
