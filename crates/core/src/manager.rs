@@ -325,6 +325,12 @@ impl Manager {
         Ok(edit)
     }
 
+    /// What [`Manager::modify_weight`] would store, without changing anything (nothing is
+    /// recorded).
+    pub fn preview_weight(&self, tensor: &str, index: u64, value: f32) -> Result<WeightEdit> {
+        Ok(self.tensors()?.preview_weight(tensor, index, value)?)
+    }
+
     /// Transforms a selection of a tensor (recorded for export).
     pub fn transform(
         &self,
@@ -455,6 +461,43 @@ impl Manager {
             name: name.to_string(),
         });
         Ok(id)
+    }
+
+    /// Removes every whole-tensor lock of `name` (made by [`Manager::lock_tensor`] or an
+    /// imported configuration) and forgets it for export. Returns how many locks were removed.
+    pub fn unlock_tensor(&self, name: &str) -> Result<usize> {
+        let layer = self.tensors()?;
+        let t = layer.tensor(name)?;
+        let (start, end) = (t.offset, t.offset + t.nbytes);
+        let reason = format!("tensor {name}");
+        let ids: Vec<u64> = self
+            .engine
+            .protections()
+            .into_iter()
+            .filter(|p| p.region == layer.region() && p.start == start && p.end == end)
+            .filter(|p| p.reason == reason)
+            .map(|p| p.id)
+            .collect();
+        for &id in &ids {
+            layer.unlock(id)?;
+        }
+        self.protections
+            .lock()
+            .retain(|p| !matches!(p, config::Protection::Tensor { name: n } if n == name));
+        Ok(ids.len())
+    }
+
+    /// Whether a whole-tensor lock of `name` is in force.
+    pub fn tensor_locked(&self, name: &str) -> Result<bool> {
+        let layer = self.tensors()?;
+        let t = layer.tensor(name)?;
+        let reason = format!("tensor {name}");
+        Ok(self.engine.protections().iter().any(|p| {
+            p.region == layer.region()
+                && p.start == t.offset
+                && p.end == t.offset + t.nbytes
+                && p.reason == reason
+        }))
     }
 
     // ----- configurations -------------------------------------------------------------------

@@ -5,3 +5,5 @@
 
 pub mod bytes;
 pub mod model;
+pub mod patches;
+pub mod server;
