@@ -103,6 +103,11 @@ describe("Model screen (real app under Xvfb)", () => {
   });
 
   it("undoes and redoes with Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y, and the table follows", async () => {
+    // Inside the template editor, Ctrl+Z is the text field's own undo, not the session's.
+    await (await $("chat-template-input")).click();
+    await browser.keys(["Control", "z"]);
+    await browser.pause(500);
+    assert.equal(await rowStatus("tokenizer.chat_template"), "changed", "Ctrl+Z in a text field left the session alone");
     await (await $("screen-model")).click();
     await browser.keys(["Control", "z"]);
     await browser.waitUntil(async () => (await rowStatus("tokenizer.chat_template")) === "unchanged", {
@@ -152,11 +157,50 @@ describe("Model screen (real app under Xvfb)", () => {
     assert.equal(await rowValue("llama.context_length"), "4096");
   });
 
+  it("saves in place with Ctrl+S: the open file gets the new value, tensors unchanged", async () => {
+    await (await (await row("general.name")).$('[data-testid="meta-edit"]')).click();
+    const input = await $("meta-input");
+    await input.clearValue();
+    await input.setValue("Renamed by e2e");
+    await (await $("meta-apply")).click();
+    await browser.waitUntil(async () => (await rowStatus("general.name")) === "changed", { timeout: 5000 });
+    await (await $("screen-model")).click();
+    await browser.keys(["Control", "s"]);
+    await browser.waitUntil(async () => (await (await $("modified-indicator")).getText()) === "Saved", {
+      timeout: 20000,
+      timeoutMsg: "Ctrl+S did not save",
+    });
+    const saved = dump(out);
+    assert.equal(saved.metadata["general.name"].value, "Renamed by e2e");
+    assert.equal(saved.metadata["llama.context_length"].value, 4096);
+    assert.deepEqual(saved.tensors, original.tensors);
+    assert.equal(await openPath(), out, "still the same file");
+  });
+
   it("lists the saved file first in the recent files, the copy after it", async () => {
     await browser.waitUntil(async () => (await browser.$$('[data-testid="recent-item"]')).length >= 2, { timeout: 5000 });
     const paths = await browser.execute(() => [...document.querySelectorAll('[data-testid="recent-item"]')].map((e) => e.getAttribute("data-path")));
     assert.equal(paths[0], out);
     assert.ok(paths.includes(copy), `the opened copy is listed: ${paths}`);
     await browser.saveScreenshot(path.join(artifacts, "model-screen.png"));
+  });
+
+  it("asks before opening another model over unsaved edits", async () => {
+    await (await (await row("general.name")).$('[data-testid="meta-edit"]')).click();
+    const input = await $("meta-input");
+    await input.clearValue();
+    await input.setValue("unsaved");
+    await (await $("meta-apply")).click();
+    await browser.waitUntil(async () => (await rowStatus("general.name")) === "changed", { timeout: 5000 });
+    const field = await $("model-open-path");
+    await field.clearValue();
+    await field.setValue(copy);
+    await (await $("model-open-button")).click();
+    await (await $("discard-confirm")).waitForDisplayed({ timeout: 5000 });
+    assert.equal(await openPath(), out, "nothing opened before the answer");
+    await (await $("discard-open")).click();
+    await browser.waitUntil(async () => (await openPath()) === copy, { timeout: 20000, timeoutMsg: "the copy did not open" });
+    await browser.waitUntil(async () => (await (await $("modified-indicator")).getText()) === "Saved", { timeout: 5000 });
+    assert.equal(dump(out).metadata["general.name"].value, "Renamed by e2e", "the discarded edit never reached the file");
   });
 });

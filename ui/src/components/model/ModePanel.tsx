@@ -36,15 +36,15 @@ export function ModePanel({ state, onChanged }: Props) {
     for (const r of rows) c[r.visibility as keyof typeof c] += 1;
     return c;
   }, [rows]);
-  // One reason per type (the verdict depends on the type only), live-visible types last.
-  const byType = useMemo(() => {
-    const m = new Map<string, { ty: string; visibility: string; reason: string; n: number }>();
+  // The verdict depends on the type only: one line per verdict, listing its types.
+  const byVerdict = useMemo(() => {
+    const m = new Map<string, { visibility: string; reason: string; types: Set<string> }>();
     for (const r of rows) {
-      const e = m.get(r.ty);
-      if (e) e.n += 1;
-      else m.set(r.ty, { ty: r.ty, visibility: r.visibility, reason: r.reason, n: 1 });
+      const e = m.get(r.visibility) ?? { visibility: r.visibility, reason: r.reason, types: new Set<string>() };
+      e.types.add(r.ty);
+      m.set(r.visibility, e);
     }
-    return [...m.values()].sort((a, b) => (ORDER[a.visibility] ?? 3) - (ORDER[b.visibility] ?? 3) || a.ty.localeCompare(b.ty));
+    return [...m.values()].sort((a, b) => (ORDER[a.visibility] ?? 3) - (ORDER[b.visibility] ?? 3));
   }, [rows]);
   const shown = useMemo(
     () => rows.filter((r) => filter === "all" || r.visibility === filter).sort((a, b) => (ORDER[a.visibility] ?? 3) - (ORDER[b.visibility] ?? 3)),
@@ -100,13 +100,15 @@ export function ModePanel({ state, onChanged }: Props) {
       )}
       <table className="why-table" data-testid="live-reasons">
         <tbody>
-          {byType.map((t) => (
-            <tr key={t.ty}>
-              <td className="mono ty">{t.ty}</td>
+          {byVerdict.map((v) => (
+            <tr key={v.visibility} data-testid="live-reason" data-visibility={v.visibility}>
               <td>
-                <span className={`chip tiny vis-${t.visibility}`}>{t.visibility === "copied" ? "after reload" : t.visibility}</span>
+                <span className={`chip tiny vis-${v.visibility}`}>{v.visibility === "copied" ? "after reload" : v.visibility}</span>
               </td>
-              <td className="muted">{t.reason}</td>
+              <td>
+                <span className="mono types-list">{[...v.types].sort().join(", ")}</span>
+                <span className="muted reason">{v.reason}</span>
+              </td>
             </tr>
           ))}
         </tbody>
