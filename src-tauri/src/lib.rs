@@ -64,6 +64,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::server::check_upstream,
         commands::server::watch_proxy_log,
         commands::server::clear_proxy_log,
+        commands::server::clear_proxy_cache,
         commands::patches::watch_patch_events,
         commands::patches::patch_log,
         commands::patches::undo_through,

@@ -103,6 +103,8 @@ export const commands = {
 	watchProxyLog: (channel: Channel<RequestLogEntry_Deserialize>) => __TAURI_INVOKE<RequestLogEntry_Serialize[]>("watch_proxy_log", { channel }),
 	/**  Empties the request log. */
 	clearProxyLog: () => __TAURI_INVOKE<void>("clear_proxy_log"),
+	/**  Empties the running proxy's response cache. */
+	clearProxyCache: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("clear_proxy_cache")),
 	/**  The patch log (newest first) and the undoable entries; streams each new event to `channel`. */
 	watchPatchEvents: (channel: Channel<PatchEventView_Deserialize>) => __TAURI_INVOKE<PatchLogView_Serialize>("watch_patch_events", { channel }),
 	/**  The patch log and the undoable entries (no subscription). */
