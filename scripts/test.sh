@@ -68,10 +68,10 @@ e2e() {
   local app="$CARGO_TARGET_DIR/debug/hotpatch-studio"
   [ -x "$app" ] || { echo "no app binary at $app" >&2; return 1; }
   if [ -n "${DISPLAY:-}" ] && [ "${HOTPATCH_E2E_XVFB:-1}" = 0 ]; then
-    HOTPATCH_APP="$app" node --test --test-reporter=spec --test-concurrency=1 tests/e2e/studio.test.mjs
+    HOTPATCH_APP="$app" node --test --test-reporter=spec --test-concurrency=1 tests/e2e/*.test.mjs
   else
     # Xvfb with a 1440x900 screen; -a picks a free display number.
-    HOTPATCH_APP="$app" xvfb-run -a -s "-screen 0 1440x900x24" node --test --test-reporter=spec --test-concurrency=1 tests/e2e/studio.test.mjs
+    HOTPATCH_APP="$app" xvfb-run -a -s "-screen 0 1440x900x24" node --test --test-reporter=spec --test-concurrency=1 tests/e2e/*.test.mjs
   fi
 }
 

@@ -22,6 +22,13 @@ pub enum ErrorCode {
     NotFound,
     /// The request itself is malformed (empty path, bad argument).
     BadRequest,
+    /// The engine refused the change: a protected or locked range, out of bounds, a value that
+    /// cannot be stored, a configuration that does not fit the model.
+    Refused,
+    /// The user canceled the work (nothing half-done was kept).
+    Canceled,
+    /// A bug or an unexpected state in the backend (the message says what).
+    Internal,
 }
 
 /// The error value every command returns: `{ code, message }`.
@@ -61,5 +68,51 @@ impl From<hotpatch_gguf::GgufError> for IpcError {
             _ => ErrorCode::InvalidGguf,
         };
         IpcError::new(code, e.to_string())
+    }
+}
+
+impl From<hotpatch_core::EngineError> for IpcError {
+    fn from(e: hotpatch_core::EngineError) -> Self {
+        use hotpatch_core::EngineError as E;
+        let code = match &e {
+            E::Io { .. } => ErrorCode::Io,
+            E::Cancelled => ErrorCode::Canceled,
+            E::NoSuchTensor { .. } => ErrorCode::NotFound,
+            E::InvalidArgument { .. } | E::BadPattern { .. } => ErrorCode::BadRequest,
+            E::Gguf { .. } => ErrorCode::InvalidGguf,
+            E::NoSuchRegion(_) => ErrorCode::NoModel,
+            _ => ErrorCode::Refused,
+        };
+        IpcError::new(code, e.to_string())
+    }
+}
+
+impl From<hotpatch_core::tensor::TensorError> for IpcError {
+    fn from(e: hotpatch_core::tensor::TensorError) -> Self {
+        use hotpatch_core::tensor::TensorError as T;
+        match e {
+            T::Engine(e) => e.into(),
+            T::NoSuchTensor(_) => IpcError::new(ErrorCode::NotFound, e.to_string()),
+            T::Gguf(_) => IpcError::new(ErrorCode::InvalidGguf, e.to_string()),
+            T::IndexOutOfRange { .. } | T::Selection(_) | T::BadTransform { .. } => {
+                IpcError::new(ErrorCode::BadRequest, e.to_string())
+            }
+            other => IpcError::new(ErrorCode::Refused, other.to_string()),
+        }
+    }
+}
+
+impl From<hotpatch_core::manager::ManagerError> for IpcError {
+    fn from(e: hotpatch_core::manager::ManagerError) -> Self {
+        use hotpatch_core::manager::ManagerError as M;
+        match e {
+            M::NotAttached => IpcError::new(ErrorCode::NoModel, e.to_string()),
+            M::Engine(e) => e.into(),
+            M::Tensor(e) => e.into(),
+            M::Config(_) => IpcError::new(ErrorCode::BadRequest, e.to_string()),
+            M::Apply(hotpatch_core::config::ApplyError::Tensor(t)) => t.into(),
+            M::Io { .. } => IpcError::new(ErrorCode::Io, e.to_string()),
+            other => IpcError::new(ErrorCode::Refused, other.to_string()),
+        }
     }
 }

@@ -23,6 +23,18 @@ pub enum Stage {
     Parse,
     /// Building the tensor index the UI shows.
     Index,
+    /// Reading data (dequantizing, fetching ranges).
+    Read,
+    /// Writing a file (save, save as, export).
+    Write,
+    /// Comparing two models or ranges.
+    Compare,
+    /// Scanning values (NaN/Inf/outliers).
+    Scan,
+    /// Searching bytes or values.
+    Search,
+    /// Applying a configuration, preset or transform.
+    Apply,
     /// Finished.
     Done,
 }
@@ -31,6 +43,8 @@ pub enum Stage {
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
+    /// The job this reports on (the id the UI chose; see [`crate::jobs`]).
+    pub job: u32,
     /// The step.
     pub stage: Stage,
     /// Units done so far within the step (bytes or items).

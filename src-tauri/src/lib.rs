@@ -8,9 +8,11 @@
 //! declares. Errors cross as [`error::IpcError`] `{ code, message }`; long work streams
 //! [`ipc::Progress`] over a `tauri::ipc::Channel`.
 
+pub mod binary;
 pub mod commands;
 pub mod error;
 pub mod ipc;
+pub mod jobs;
 pub mod startup;
 pub mod state;
 
@@ -30,6 +32,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::model::model_summary,
         commands::model::list_tensors,
         commands::model::read_metadata,
+        commands::model::session_revision,
+        jobs::cancel_job,
     ])
 }
 
@@ -46,9 +50,20 @@ pub fn export_bindings(path: &Path) -> Result<(), String> {
 pub fn run() {
     let builder = specta_builder();
     let state = state::AppState::from_launch(std::env::args().skip(1));
+    let typed = builder.invoke_handler();
+    let raw = binary::handler();
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
-        .invoke_handler(builder.invoke_handler())
+        // Typed commands (tauri-specta) and raw-bytes commands (binary.rs) share one handler,
+        // routed by the command name.
+        .invoke_handler(move |invoke| {
+            if binary::COMMANDS.contains(&invoke.message.command()) {
+                raw(invoke)
+            } else {
+                typed(invoke)
+            }
+        })
         .setup(move |app| {
             builder.mount_events(app);
             Ok(())

@@ -1,31 +1,102 @@
-//! What the shell holds between commands: the open model and the launch arguments.
+//! What the shell holds between commands: the open model, the edit session over it, the
+//! running jobs and the launch arguments.
+//!
+//! Two views of the open file live here on purpose. [`AppState::model`] is the parsed index
+//! as it was opened (tensor list, metadata) — cheap to clone and share. [`AppState::session`]
+//! is the unified manager (`hotpatch-core`) with the same file attached: every read of tensor
+//! values or bytes and every edit goes through it, so staged (unsaved) changes show everywhere
+//! and every change is journaled, undoable and emits a patch event. [`AppState::revision`]
+//! counts those events; views refetch when it moves.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use hotpatch_core::manager::Manager;
 use hotpatch_gguf::GgufFile;
 use parking_lot::RwLock;
 
+use crate::error::{ErrorCode, IpcError};
+use crate::jobs::Jobs;
+
 /// Managed Tauri state (one per app).
-#[derive(Debug, Default)]
 pub struct AppState {
     /// The model the window shows, if any. Replaced whole on every open.
     pub model: RwLock<Option<Arc<GgufFile>>>,
+    /// The edit session: the unified manager with the open model attached.
+    pub session: Manager,
+    /// Long-running work the UI may cancel.
+    pub jobs: Jobs,
     /// The model to open at launch (command-line argument, `$HOTPATCH_MODEL` or the demo).
     pub startup: Option<PathBuf>,
+    revision: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field(
+                "model",
+                &self.model.read().as_ref().map(|m| m.path().to_path_buf()),
+            )
+            .field("startup", &self.startup)
+            .field("revision", &self.revision())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        AppState::new(None)
+    }
 }
 
 impl AppState {
-    /// State for a launch with these command-line arguments (without the program name).
-    pub fn from_launch(args: impl IntoIterator<Item = String>) -> Self {
+    /// State with nothing open; `startup` is the model to open at launch.
+    pub fn new(startup: Option<PathBuf>) -> Self {
+        let session = Manager::initialize();
+        let revision = Arc::new(AtomicU64::new(0));
+        let counter = revision.clone();
+        session.engine().on_event(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
         AppState {
             model: RwLock::new(None),
-            startup: crate::startup::startup_model(args),
+            session,
+            jobs: Jobs::default(),
+            startup,
+            revision,
         }
+    }
+
+    /// State for a launch with these command-line arguments (without the program name).
+    pub fn from_launch(args: impl IntoIterator<Item = String>) -> Self {
+        AppState::new(crate::startup::startup_model(args))
     }
 
     /// The open model, or `None`.
     pub fn current(&self) -> Option<Arc<GgufFile>> {
         self.model.read().clone()
+    }
+
+    /// The open model, or the `NoModel` error every command returns without one.
+    pub fn require_model(&self) -> Result<Arc<GgufFile>, IpcError> {
+        self.current().ok_or_else(|| {
+            IpcError::new(
+                ErrorCode::NoModel,
+                "no model is open (open a .gguf file first)",
+            )
+        })
+    }
+
+    /// The edit session (the unified manager).
+    pub fn session(&self) -> &Manager {
+        &self.session
+    }
+
+    /// How many patch events the session has emitted (edits, undo, redo, save...). Views
+    /// compare it with the value they rendered to know when to refetch.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::SeqCst)
     }
 }

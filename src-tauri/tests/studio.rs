@@ -27,6 +27,8 @@ mod bindings {
             "modelSummary",
             "listTensors",
             "readMetadata",
+            "sessionRevision",
+            "cancelJob",
         ] {
             assert!(
                 ts.contains(&format!("\t{name}: (")),
@@ -42,6 +44,24 @@ mod bindings {
             ts.contains("code: ErrorCode") && ts.contains("\"NotGguf\""),
             "errors must cross as {{ code, message }} with a closed code union"
         );
+    }
+}
+
+mod binary_commands {
+    use super::*;
+
+    /// Every raw-bytes command has a typed wrapper in `ui/src/lib/binary.ts` (tauri-specta
+    /// cannot generate these, so this keeps the hand-written side honest).
+    #[test]
+    fn every_binary_command_has_a_typescript_wrapper() {
+        let ts = std::fs::read_to_string(workspace_root().join("ui/src/lib/binary.ts"))
+            .expect("ui/src/lib/binary.ts exists");
+        for name in hotpatch_studio::binary::COMMANDS {
+            assert!(
+                ts.contains(&format!("invokeBinary(\"{name}\"")),
+                "ui/src/lib/binary.ts must wrap raw command {name} (invokeBinary(\"{name}\", ...))"
+            );
+        }
     }
 }
 
@@ -162,7 +182,7 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
     fn demo_model_rows_match_gguf_py() {
         let path = demo_model();
         let seen = Mutex::new(Vec::<Progress>::new());
-        let file = open_with_progress(path.clone(), |p| seen.lock().unwrap().push(p))
+        let file = open_with_progress(path.clone(), 1, |p| seen.lock().unwrap().push(p))
             .expect("the demo model opens");
         let expected = gguf_py_tensors(&path);
         let rows: Vec<_> = file
@@ -227,7 +247,7 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
     fn non_gguf_file_is_refused_with_not_gguf() {
         let path = tmp("not-a-model.txt");
         std::fs::write(&path, b"hello, this is plain text and not a model").unwrap();
-        let err = open_with_progress(path.clone(), |_| {}).expect_err("text is not GGUF");
+        let err = open_with_progress(path.clone(), 1, |_| {}).expect_err("text is not GGUF");
         assert_eq!(err.code, ErrorCode::NotGguf, "wrong magic maps to NotGguf");
         assert!(
             err.message.contains("not a GGUF file") && err.message.contains("not-a-model.txt"),
@@ -235,8 +255,78 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
             err.message
         );
         let missing = tmp("does-not-exist.gguf");
-        let err = open_with_progress(missing, |_| {}).expect_err("missing file");
+        let err = open_with_progress(missing, 1, |_| {}).expect_err("missing file");
         assert_eq!(err.code, ErrorCode::Io, "a missing file is an I/O error");
+    }
+
+    /// The session: open attaches the file staged; reads go through it (edits show, the file
+    /// on disk does not change until saved); every edit moves the revision views poll.
+    #[test]
+    fn open_attaches_a_staged_session_that_reads_through_edits() {
+        use hotpatch_studio::binary::{read_range, MAX_READ};
+        use hotpatch_studio::commands::model::attach_session;
+        use hotpatch_studio::state::AppState;
+
+        let path = tmp("session.gguf");
+        std::fs::copy(demo_model(), &path).expect("copy the demo model");
+        let on_disk = std::fs::read(&path).expect("read the copy");
+        let state = AppState::default();
+        assert_eq!(
+            read_range(&state, 0, 4).unwrap_err().code,
+            ErrorCode::NoModel,
+            "nothing is attached before an open"
+        );
+        let file = open_with_progress(path.clone(), 1, |_| {}).expect("the copy opens");
+        let t = file.index.tensors[0].clone();
+        attach_session(&state, &path, file).expect("attach staged");
+
+        let off = t.offset;
+        assert_eq!(
+            read_range(&state, off, 8).unwrap(),
+            on_disk[off as usize..off as usize + 8].to_vec(),
+            "read_bytes returns the file's bytes at {} ({})",
+            off,
+            t.name
+        );
+        let before = state.revision();
+        let flipped: Vec<u8> = on_disk[off as usize..off as usize + 4]
+            .iter()
+            .map(|b| !b)
+            .collect();
+        state
+            .session()
+            .patch_bytes(off, &flipped)
+            .expect("a staged byte edit");
+        assert!(
+            state.revision() > before,
+            "an edit emits a patch event, moving the revision"
+        );
+        assert_eq!(
+            read_range(&state, off, 4).unwrap(),
+            flipped,
+            "reads see the staged edit"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            on_disk,
+            "staged: the file is unchanged until saved"
+        );
+
+        let len = on_disk.len() as u64;
+        let past = read_range(&state, len - 2, 4).unwrap_err();
+        assert_eq!(
+            past.code,
+            ErrorCode::Refused,
+            "a read past the end is refused: {}",
+            past.message
+        );
+        let huge = read_range(&state, 0, MAX_READ + 1).unwrap_err();
+        assert_eq!(
+            huge.code,
+            ErrorCode::BadRequest,
+            "reads are bounded: {}",
+            huge.message
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { artifacts, root, startApp } from "./harness.mjs";
@@ -75,6 +75,35 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
     assert.equal(summary.ok.fileSize, statSync(demo).size, "file size as the filesystem reports it");
     assert.equal(summary.ok.architecture, "llama");
     assert.equal(summary.ok.metadataCount, expected.kv, "metadata count as gguf-py reads it");
+  });
+
+  it("returns raw bytes (an ArrayBuffer, not JSON numbers) from a binary command", async () => {
+    const t = expected.tensors.find((x) => x[0] === "blk.1.attn_q.weight");
+    const got = await browser.executeAsync((offset, done) => {
+      window.__TAURI_INTERNALS__
+        .invoke("read_bytes", { offset, len: 32 })
+        .then((b) => done({ isBuffer: b instanceof ArrayBuffer, bytes: Array.from(new Uint8Array(b)) }))
+        .catch((e) => done({ err: e }));
+    }, t[2]);
+    assert.ok(!got.err, `read_bytes failed: ${JSON.stringify(got.err)}`);
+    assert.equal(got.isBuffer, true, "the body arrives as an ArrayBuffer");
+    const onDisk = [...readFileSync(demo).subarray(t[2], t[2] + 32)];
+    assert.deepEqual(got.bytes, onDisk, "the bytes of blk.1.attn_q.weight as the file holds them");
+    const bad = await browser.executeAsync((done) => {
+      window.__TAURI_INTERNALS__
+        .invoke("read_bytes", { offset: 0, len: 1e12 })
+        .then(() => done({ ok: true }))
+        .catch((e) => done({ err: e }));
+    });
+    assert.equal(bad.err?.code, "BadRequest", "an oversized read is refused with a typed error");
+  });
+
+  it("switches screens from the nav rail", async () => {
+    for (const name of ["model", "diff", "bytes", "server", "patches", "tensors"]) {
+      await browser.$(`[data-testid="nav-${name}"]`).click();
+      await browser.$(`[data-testid="screen-${name}"]`).waitForExist({ timeout: 5000, timeoutMsg: `screen ${name} did not show` });
+      assert.equal(await browser.$(`[data-testid="nav-${name}"]`).getAttribute("aria-current"), "page");
+    }
   });
 
   it("shows a tensor's details when it is clicked", async () => {

@@ -1,61 +1,37 @@
 /**
- * The studio window: top bar (model, open), tensor tree on the left, details on the right,
- * status bar at the bottom. State lives here; the components are presentational.
+ * The studio window: top bar (model, open, theme), a nav rail of screens, the current screen,
+ * and the status bar (job progress with Cancel, model facts). Shared state lives in
+ * {@link SessionProvider}; each screen reads it with `useSession()`.
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import {
-  commands,
-  describeFailure,
-  openModel,
-  unwrap,
-  type MetaRow,
-  type ModelSummary,
-  type Progress,
-  type TensorRow,
-} from "./lib/ipc";
-import { TopBar } from "./components/TopBar";
-import { TensorTree } from "./components/TensorTree";
-import { TensorDetails } from "./components/TensorDetails";
-import { ModelOverview } from "./components/ModelOverview";
-import { MetadataTable } from "./components/MetadataTable";
-import { StatusBar } from "./components/StatusBar";
-import { ErrorBanner, type Failure } from "./components/ErrorBanner";
+import { useEffect, useRef } from "react";
+import { commands } from "./lib/ipc";
+import { SessionProvider, useSession, type ScreenName } from "./lib/session";
 import { useTheme } from "./lib/theme";
+import { TopBar } from "./components/TopBar";
+import { NavRail, SCREENS } from "./components/NavRail";
+import { StatusBar } from "./components/StatusBar";
+import { ErrorBanner } from "./components/ErrorBanner";
+import { ModelScreen } from "./screens/ModelScreen";
+import { TensorsScreen } from "./screens/TensorsScreen";
+import { DiffScreen } from "./screens/DiffScreen";
+import { BytesScreen } from "./screens/BytesScreen";
+import { ServerScreen } from "./screens/ServerScreen";
+import { PatchesScreen } from "./screens/PatchesScreen";
 
-interface Loaded {
-  summary: ModelSummary;
-  tensors: TensorRow[];
-  metadata: MetaRow[];
-}
+const VIEWS: Record<ScreenName, () => React.JSX.Element> = {
+  model: ModelScreen,
+  tensors: TensorsScreen,
+  diff: DiffScreen,
+  bytes: BytesScreen,
+  server: ServerScreen,
+  patches: PatchesScreen,
+};
 
-export function App() {
-  const [model, setModel] = useState<Loaded | null>(null);
-  const [selected, setSelected] = useState<string | null>(null);
-  const [failure, setFailure] = useState<Failure | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [progress, setProgress] = useState<Progress | null>(null);
-  const [progressCount, setProgressCount] = useState(0);
+function Studio() {
+  const session = useSession();
+  const { open, screen, setScreen, failure, clearError } = session;
   const [theme, cycleTheme] = useTheme();
   const started = useRef(false);
-
-  const open = useCallback(async (path: string) => {
-    setBusy(true);
-    setFailure(null);
-    try {
-      const summary = await openModel(path, (p) => {
-        setProgress(p);
-        setProgressCount((n) => n + 1);
-      });
-      const [tensors, metadata] = await Promise.all([commands.listTensors(), commands.readMetadata()]);
-      const rows = unwrap(tensors);
-      setModel({ summary, tensors: rows, metadata: unwrap(metadata) });
-      setSelected(rows[0]?.name ?? null);
-    } catch (e) {
-      setFailure({ ...describeFailure(e), path });
-    } finally {
-      setBusy(false);
-    }
-  }, []);
 
   useEffect(() => {
     // StrictMode runs effects twice in development; open the startup model once.
@@ -66,41 +42,39 @@ export function App() {
     });
   }, [open]);
 
-  const tensor = useMemo(
-    () => model?.tensors.find((t) => t.name === selected) ?? null,
-    [model, selected],
-  );
+  // Alt+1…6 switch screens.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (!e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+      const target = SCREENS[Number(e.key) - 1];
+      if (!target) return;
+      e.preventDefault();
+      setScreen(target.name);
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [setScreen]);
 
+  const View = VIEWS[screen];
   return (
     <div className="app" data-theme={theme}>
-      <TopBar summary={model?.summary ?? null} busy={busy} onOpen={open} theme={theme} onCycleTheme={cycleTheme} />
-      {failure && <ErrorBanner failure={failure} onDismiss={() => setFailure(null)} />}
+      <TopBar theme={theme} onCycleTheme={cycleTheme} />
+      {failure && <ErrorBanner failure={failure} onDismiss={clearError} />}
       <div className="workspace">
-        <aside className="sidebar">
-          <TensorTree tensors={model?.tensors ?? []} selected={selected} onSelect={setSelected} />
-        </aside>
-        <main className="content">
-          {model ? (
-            <>
-              <TensorDetails tensor={tensor} summary={model.summary} />
-              <ModelOverview summary={model.summary} />
-              <MetadataTable rows={model.metadata} />
-            </>
-          ) : (
-            <div className="empty-state">
-              <h2>{busy ? "Opening model…" : "No model open"}</h2>
-              <p>Enter the path of a .gguf file above, or start the app with a path argument.</p>
-            </div>
-          )}
+        <NavRail current={screen} onSelect={setScreen} />
+        <main className="screen-host">
+          <View />
         </main>
       </div>
-      <StatusBar
-        summary={model?.summary ?? null}
-        progress={progress}
-        progressCount={progressCount}
-        note={failure ? `could not open ${failure.path}` : null}
-        busy={busy}
-      />
+      <StatusBar />
     </div>
+  );
+}
+
+export function App() {
+  return (
+    <SessionProvider>
+      <Studio />
+    </SessionProvider>
   );
 }

@@ -9,14 +9,28 @@ import { invoke as __TAURI_INVOKE, Channel } from "@tauri-apps/api/core";
 export const commands = {
 	/**  The model to open at launch (command-line argument, `$HOTPATCH_MODEL`, else the demo model). */
 	startupModel: () => __TAURI_INVOKE<string | null>("startup_model"),
-	/**  Opens a GGUF file, replacing the open model; streams progress over `on_progress`. */
-	openModel: (path: string, onProgress: Channel<Progress>) => typedError<ModelSummary_Serialize, IpcError>(__TAURI_INVOKE("open_model", { path, onProgress })),
+	/**
+	 *  Opens a GGUF file, replacing the open model, and attaches it to the edit session (staged:
+	 *  edits stay in memory until saved; unsaved edits of the previous model are discarded).
+	 *  Streams progress over `on_progress` as job `job`.
+	 */
+	openModel: (path: string, job: number, onProgress: Channel<Progress>) => typedError<ModelSummary_Serialize, IpcError>(__TAURI_INVOKE("open_model", { path, job, onProgress })),
 	/**  The open model's summary. */
 	modelSummary: () => typedError<ModelSummary_Serialize, IpcError>(__TAURI_INVOKE("model_summary")),
 	/**  Every tensor of the open model, in file order. */
 	listTensors: () => typedError<TensorRow_Serialize[], IpcError>(__TAURI_INVOKE("list_tensors")),
 	/**  Every metadata entry of the open model, in file order (arrays previewed). */
 	readMetadata: () => typedError<MetaRow[], IpcError>(__TAURI_INVOKE("read_metadata")),
+	/**
+	 *  How many patch events the session has emitted so far (edits, undo, redo, saves). A view
+	 *  that rendered revision `r` refetches when this differs.
+	 */
+	sessionRevision: () => __TAURI_INVOKE<number>("session_revision"),
+	/**
+	 *  Asks job `job` to stop. Returns whether it was running (a job not yet registered is
+	 *  canceled as soon as it registers).
+	 */
+	cancelJob: (job: number) => __TAURI_INVOKE<boolean>("cancel_job", { job }),
 };
 
 /* Types */
@@ -33,7 +47,16 @@ export type ErrorCode =
 /**  A tensor or metadata key named in the request does not exist. */
 "NotFound" | 
 /**  The request itself is malformed (empty path, bad argument). */
-"BadRequest";
+"BadRequest" | 
+/**
+ *  The engine refused the change: a protected or locked range, out of bounds, a value that
+ *  cannot be stored, a configuration that does not fit the model.
+ */
+"Refused" | 
+/**  The user canceled the work (nothing half-done was kept). */
+"Canceled" | 
+/**  A bug or an unexpected state in the backend (the message says what). */
+"Internal";
 
 /**  The error value every command returns: `{ code, message }`. */
 export type IpcError = {
@@ -145,6 +168,8 @@ export type ModelSummary_Serialize = {
 
 /**  One progress message streamed over a `tauri::ipc::Channel<Progress>`. */
 export type Progress = {
+	/**  The job this reports on (the id the UI chose; see [`crate::jobs`]). */
+	job: number,
 	/**  The step. */
 	stage: Stage,
 	/**  Units done so far within the step (bytes or items). */
@@ -161,6 +186,18 @@ export type Stage =
 "parse" | 
 /**  Building the tensor index the UI shows. */
 "index" | 
+/**  Reading data (dequantizing, fetching ranges). */
+"read" | 
+/**  Writing a file (save, save as, export). */
+"write" | 
+/**  Comparing two models or ranges. */
+"compare" | 
+/**  Scanning values (NaN/Inf/outliers). */
+"scan" | 
+/**  Searching bytes or values. */
+"search" | 
+/**  Applying a configuration, preset or transform. */
+"apply" | 
 /**  Finished. */
 "done";
 

@@ -901,6 +901,31 @@ impl Engine {
         })
     }
 
+    /// Undoes the history back to entry `id` included (every later entry first, newest
+    /// first); returns the number of steps undone. Refused, changing nothing, when `id` is
+    /// not in the undo history. Stops at the first step that cannot be undone (a protected
+    /// range) with its error; the steps already undone stay undone (and can be redone).
+    pub fn undo_through(&self, id: u64) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            // Checked before every step: another thread may have undone it meanwhile.
+            if !self.inner.state.read().undo.iter().any(|e| e.id == id) {
+                if n > 0 {
+                    return Ok(n);
+                }
+                return Err(EngineError::invalid(
+                    "undo_through",
+                    format!("change #{id} is not in the undo history"),
+                ));
+            }
+            let applied = self.undo()?;
+            n += 1;
+            if applied.change == Some(id) {
+                return Ok(n);
+            }
+        }
+    }
+
     /// Undoes everything; returns the number of steps undone.
     pub fn undo_all(&self) -> Result<usize> {
         let mut n = 0;

@@ -95,6 +95,8 @@ pub struct Manager {
     recorded: Mutex<Vec<Recorded>>,
     protections: Mutex<Vec<config::Protection>>,
     preset_dirs: Vec<PathBuf>,
+    /// Staged metadata edits (see [`crate::metadata`]).
+    pub(crate) meta: crate::metadata::MetaJournal,
 }
 
 /// The per-layer report of [`Manager::optimize_model`].
@@ -127,6 +129,8 @@ pub struct SafetyReport {
     pub change: Option<u64>,
     /// Response filter rules turned on.
     pub response_filters: usize,
+    /// The scan was stopped by the progress callback: `scan` is partial, nothing was repaired.
+    pub canceled: bool,
 }
 
 /// What [`Manager::boost_inference_speed`] did.
@@ -182,6 +186,7 @@ impl Manager {
             recorded: Mutex::new(Vec::new()),
             protections: Mutex::new(Vec::new()),
             preset_dirs,
+            meta: Default::default(),
         }
     }
 
@@ -189,6 +194,11 @@ impl Manager {
     pub fn with_preset_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
         self.preset_dirs = dirs;
         self
+    }
+
+    /// The preset directories, the user's (where [`Manager::save_preset`] writes) first.
+    pub fn preset_dirs(&self) -> &[PathBuf] {
+        &self.preset_dirs
     }
 
     /// The engine (journal, events, undo/redo).
@@ -232,6 +242,7 @@ impl Manager {
         *self.pinned.lock() = None;
         self.recorded.lock().clear();
         self.protections.lock().clear();
+        self.meta.clear();
         Ok(())
     }
 
@@ -445,6 +456,17 @@ impl Manager {
     /// `settings.repair`, replaces non-finite values, flushes subnormals to 0 and clamps
     /// outliers, as one undo group; turns the server section's response filters on.
     pub fn apply_safety_filters(&self, settings: &config::SafetySettings) -> Result<SafetyReport> {
+        self.apply_safety_filters_with_progress(settings, &mut |_, _| true)
+    }
+
+    /// [`Manager::apply_safety_filters`] reporting `(bytes scanned, bytes in all)` as the scan
+    /// goes. When `progress` returns false the scan stops: the report holds what was scanned
+    /// so far with `canceled` set, and nothing is repaired nor turned on.
+    pub fn apply_safety_filters_with_progress(
+        &self,
+        settings: &config::SafetySettings,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<SafetyReport> {
         let layer = self.tensors()?.with_source("safety filters");
         let query = ValueQuery {
             nan: true,
@@ -452,7 +474,21 @@ impl Manager {
             subnormal: true,
             above: settings.outlier_threshold,
         };
-        let scan = layer.search_values("*", &query, 1000, &mut |_, _| true)?;
+        let mut canceled = false;
+        let scan = layer.search_values("*", &query, 1000, &mut |done, total| {
+            let go_on = progress(done, total);
+            canceled |= !go_on;
+            go_on
+        })?;
+        if canceled {
+            return Ok(SafetyReport {
+                scan,
+                repairs: Vec::new(),
+                change: None,
+                response_filters: 0,
+                canceled: true,
+            });
+        }
         let mut repairs = Vec::new();
         let mut change = None;
         if settings.repair {
@@ -521,6 +557,7 @@ impl Manager {
             repairs,
             change,
             response_filters: if settings.response_filters { n } else { 0 },
+            canceled: false,
         })
     }
 

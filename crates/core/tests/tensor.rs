@@ -11,5 +11,7 @@ mod copy;
 mod diff;
 #[path = "tensor/manager.rs"]
 mod manager;
+#[path = "tensor/metadata.rs"]
+mod metadata;
 #[path = "tensor/ops.rs"]
 mod ops;

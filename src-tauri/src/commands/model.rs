@@ -159,11 +159,14 @@ pub fn startup_model(state: State<'_, AppState>) -> Option<String> {
     state.startup.as_ref().map(|p| p.display().to_string())
 }
 
-/// Opens a GGUF file, replacing the open model; streams progress over `on_progress`.
+/// Opens a GGUF file, replacing the open model, and attaches it to the edit session (staged:
+/// edits stay in memory until saved; unsaved edits of the previous model are discarded).
+/// Streams progress over `on_progress` as job `job`.
 #[tauri::command]
 #[specta::specta]
 pub async fn open_model(
     path: String,
+    job: u32,
     on_progress: Channel<Progress>,
     state: State<'_, AppState>,
 ) -> Result<ModelSummary, IpcError> {
@@ -175,12 +178,38 @@ pub async fn open_model(
         // A closed channel (window reloaded) must not fail the open itself.
         let _ = on_progress.send(p);
     };
-    let file = tauri::async_runtime::spawn_blocking(move || open_with_progress(path, send))
+    let opening = path.clone();
+    let file = tauri::async_runtime::spawn_blocking(move || open_with_progress(opening, job, send))
         .await
-        .map_err(|e| IpcError::new(ErrorCode::Io, format!("open task failed: {e}")))??;
+        .map_err(|e| IpcError::new(ErrorCode::Internal, format!("open task failed: {e}")))??;
     let summary = summarize(&file);
-    *state.model.write() = Some(Arc::new(file));
+    attach_session(&state, &path, file)?;
     Ok(summary)
+}
+
+/// Makes `file` the open model and attaches `path` to the session in staged mode. On failure
+/// nothing changes: the previous model stays open.
+pub fn attach_session(
+    state: &AppState,
+    path: &std::path::Path,
+    file: GgufFile,
+) -> Result<(), IpcError> {
+    let mut model = state.model.write();
+    state
+        .session()
+        .attach(path, hotpatch_core::Mode::Staged)
+        .map_err(|e| IpcError::from(e).with_context(&path.display().to_string()))?;
+    *model = Some(Arc::new(file));
+    Ok(())
+}
+
+/// How many patch events the session has emitted so far (edits, undo, redo, saves). A view
+/// that rendered revision `r` refetches when this differs.
+#[tauri::command]
+#[specta::specta]
+pub fn session_revision(state: State<'_, AppState>) -> u32 {
+    // Wraps after 4 billion events; views only compare for inequality.
+    state.revision() as u32
 }
 
 /// The open model's summary.
@@ -223,17 +252,20 @@ pub fn read_metadata(state: State<'_, AppState>) -> Result<Vec<MetaRow>, IpcErro
 }
 
 fn current(state: &AppState) -> Result<Arc<GgufFile>, IpcError> {
-    state
-        .current()
-        .ok_or_else(|| IpcError::new(ErrorCode::NoModel, "no model is open"))
+    state.require_model()
 }
 
 /// Opens `path`, reporting each stage to `send`. Runs on a blocking thread.
-pub fn open_with_progress(path: PathBuf, send: impl Fn(Progress)) -> Result<GgufFile, IpcError> {
+pub fn open_with_progress(
+    path: PathBuf,
+    job: u32,
+    send: impl Fn(Progress),
+) -> Result<GgufFile, IpcError> {
     let size = std::fs::metadata(&path)
         .map_err(|e| IpcError::new(ErrorCode::Io, format!("{}: {e}", path.display())))?
         .len();
     send(Progress {
+        job,
         stage: Stage::Parse,
         done: 0,
         total: size,
@@ -243,6 +275,7 @@ pub fn open_with_progress(path: PathBuf, send: impl Fn(Progress)) -> Result<Gguf
         .map_err(|e| IpcError::from(e).with_context(&path.display().to_string()))?;
     let n = file.index.tensors.len() as u64;
     send(Progress {
+        job,
         stage: Stage::Index,
         done: n,
         total: n,
@@ -252,6 +285,7 @@ pub fn open_with_progress(path: PathBuf, send: impl Fn(Progress)) -> Result<Gguf
         ),
     });
     send(Progress {
+        job,
         stage: Stage::Done,
         done: size,
         total: size,

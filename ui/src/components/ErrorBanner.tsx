@@ -1,17 +1,11 @@
-import type { ErrorCode } from "../lib/ipc";
-
-export interface Failure {
-  title: string;
-  detail: string;
-  code: ErrorCode | null;
-  path: string;
-}
+import type { Failure } from "../lib/session";
 
 export function ErrorBanner({ failure, onDismiss }: { failure: Failure; onDismiss: () => void }) {
   return (
     <div className="error-banner" role="alert" data-testid="error-banner" data-code={failure.code ?? ""}>
       <div>
         <strong>{failure.title}</strong>
+        <span className="error-where">{failure.where}</span>
         <span className="error-detail" data-testid="error-message">
           {failure.detail}
         </span>

@@ -1,27 +1,28 @@
-import type { ModelSummary, Progress } from "../lib/ipc";
+/** The status bar: the running job (label, progress bar, Cancel) or the last outcome, and model facts. */
 import { formatBytes } from "../lib/format";
+import { useSession } from "../lib/session";
 
-interface Props {
-  summary: ModelSummary | null;
-  progress: Progress | null;
-  progressCount: number;
-  /** Overrides the last progress message (e.g. after a failed open). */
-  note: string | null;
-  busy: boolean;
-}
-
-export function StatusBar({ summary, progress, progressCount, note, busy }: Props) {
-  const pct = progress && progress.total > 0 ? Math.min(100, (progress.done / progress.total) * 100) : 0;
+export function StatusBar() {
+  const { summary, job, cancelJob, note, failure } = useSession();
+  const p = job?.progress ?? null;
+  const pct = p && p.total > 0 ? Math.min(100, (p.done / p.total) * 100) : 0;
+  const message = job ? (p?.message ?? job.label) : (note?.text ?? "ready");
+  const count = job ? job.messages : (note?.messages ?? 0);
   return (
     <footer className="statusbar">
-      <span className={`dot ${busy ? "busy" : note ? "error" : summary ? "ok" : ""}`} />
-      <span className="status-message" data-testid="status-message" data-progress-count={progressCount}>
-        {note ?? progress?.message ?? "ready"}
+      <span className={`dot ${job ? "busy" : failure ? "error" : summary ? "ok" : ""}`} />
+      <span className="status-message" data-testid="status-message" data-progress-count={count}>
+        {message}
       </span>
-      {busy && (
-        <span className="progress">
-          <span style={{ width: `${pct}%` }} />
-        </span>
+      {job && (
+        <>
+          <span className="progress" data-testid="job-progress" role="progressbar" aria-valuenow={Math.round(pct)} aria-valuemin={0} aria-valuemax={100}>
+            <span style={{ width: `${pct}%` }} />
+          </span>
+          <button type="button" className="ghost small" data-testid="job-cancel" onClick={cancelJob} disabled={job.canceling}>
+            {job.canceling ? "Canceling…" : "Cancel"}
+          </button>
+        </>
       )}
       <span className="spacer" />
       {summary && (

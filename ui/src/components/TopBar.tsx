@@ -1,22 +1,33 @@
 import { useState, type FormEvent } from "react";
-import type { ModelSummary } from "../lib/ipc";
+import { pickOpenFile } from "../lib/dialog";
+import { useSession } from "../lib/session";
 import type { ThemeChoice } from "../lib/theme";
 
 interface Props {
-  summary: ModelSummary | null;
-  busy: boolean;
-  onOpen: (path: string) => void;
   theme: ThemeChoice;
   onCycleTheme: () => void;
 }
 
 const THEME_LABEL: Record<ThemeChoice, string> = { system: "◐ Auto", light: "☀ Light", dark: "☾ Dark" };
 
-export function TopBar({ summary, busy, onOpen, theme, onCycleTheme }: Props) {
+export function TopBar({ theme, onCycleTheme }: Props) {
+  const { summary, opening: busy, open, reportError } = useSession();
   const [path, setPath] = useState("");
+  const onOpen = (p: string) => void open(p);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     if (path.trim()) onOpen(path.trim());
+  };
+  const browse = async () => {
+    try {
+      const picked = await pickOpenFile();
+      if (picked) {
+        setPath(picked);
+        onOpen(picked);
+      }
+    } catch (e) {
+      reportError("open file dialog", e);
+    }
   };
   return (
     <header className="topbar">
@@ -54,6 +65,9 @@ export function TopBar({ summary, busy, onOpen, theme, onCycleTheme }: Props) {
         />
         <button data-testid="open-button" type="submit" disabled={busy || !path.trim()}>
           Open
+        </button>
+        <button type="button" className="ghost" data-testid="open-dialog" onClick={() => void browse()} disabled={busy} title="Choose a .gguf file">
+          Browse…
         </button>
       </form>
       <button className="ghost" onClick={onCycleTheme} title="Theme" data-testid="theme-toggle">

@@ -2,13 +2,11 @@
  * The UI's side of the IPC boundary: unwraps the generated commands' `Result`s into values or
  * a thrown {@link IpcFailure} carrying the backend's typed `{ code, message }`.
  */
-import { Channel } from "@tauri-apps/api/core";
 import {
   commands,
   type ErrorCode,
   type IpcError,
   type ModelSummary_Serialize,
-  type Progress,
   type TensorRow_Serialize,
 } from "../bindings";
 
@@ -36,12 +34,6 @@ export function unwrap<T>(result: Result<T, IpcError>): T {
   throw new IpcFailure(result.error);
 }
 
-/** Opens a model, calling `onProgress` for every streamed progress message. */
-export async function openModel(path: string, onProgress: (p: Progress) => void): Promise<ModelSummary> {
-  const channel = new Channel<Progress>();
-  channel.onmessage = onProgress;
-  return unwrap(await commands.openModel(path, channel));
-}
 
 /** What the UI tells the user for a failure, branching on the code, never on the text. */
 export function describeFailure(e: unknown): { title: string; detail: string; code: ErrorCode | null } {
@@ -53,6 +45,9 @@ export function describeFailure(e: unknown): { title: string; detail: string; co
       NoModel: "No model is open",
       NotFound: "Not found",
       BadRequest: "Invalid request",
+      Refused: "Refused",
+      Canceled: "Canceled",
+      Internal: "Internal error",
     };
     return { title: titles[e.code], detail: e.message, code: e.code };
   }

@@ -594,3 +594,36 @@ fn page_perms(addr: u64) -> Option<String> {
         (a <= addr && addr < b).then(|| rest[..3].to_string())
     })
 }
+
+#[test]
+fn undo_through_reverts_an_entry_and_everything_after_it() {
+    let dir = scratch("undo_through");
+    let (path, data) = data_file(&dir, "m.bin", 1 << 16, 3);
+    let e = Engine::new();
+    let r = e.open(&path, Mode::Staged).unwrap();
+    let m = e.memory();
+    let a = m.write(r, 100, &[1; 8]).unwrap().change.unwrap();
+    let b = m.write(r, 200, &[2; 8]).unwrap().change.unwrap();
+    let c = m.write(r, 300, &[3; 8]).unwrap().change.unwrap();
+    assert!(e.undo_through(999).is_err(), "an unknown id is refused");
+    assert_eq!(
+        e.history().len(),
+        3,
+        "a refused undo_through changes nothing"
+    );
+    assert_eq!(e.undo_through(b).unwrap(), 2, "c then b");
+    assert_eq!(
+        e.history().iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![a],
+        "only the entry before b is left"
+    );
+    assert_eq!(m.read(r, 100, 8).unwrap(), vec![1; 8], "a stays");
+    assert_eq!(m.read(r, 200, 8).unwrap(), data[200..208].to_vec());
+    assert_eq!(m.read(r, 300, 8).unwrap(), data[300..308].to_vec());
+    assert!(
+        e.undo_through(c).is_err(),
+        "an entry already undone is not in the history"
+    );
+    e.redo().unwrap();
+    assert_eq!(m.read(r, 200, 8).unwrap(), vec![2; 8], "b can be redone");
+}

@@ -281,6 +281,63 @@ fn safety_filters_scan_repair_and_undo() {
 }
 
 #[test]
+fn safety_scan_reports_progress_and_a_cancel_repairs_nothing() {
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let m = Manager::initialize();
+    m.attach(&model, Mode::Staged).unwrap();
+    m.modify_weight("output_norm.weight", 3, f32::NAN).unwrap();
+    let history = m.engine().history().len();
+    let s = SafetySettings {
+        repair: true,
+        response_filters: false,
+        ..SafetySettings::default()
+    };
+    // Total = bytes of every tensor's data, from the index (independent of the scan).
+    let expected_total: u64 = m
+        .tensors()
+        .unwrap()
+        .index()
+        .tensors
+        .iter()
+        .map(|t| t.nbytes)
+        .sum();
+    let mut calls = Vec::new();
+    let rep = m
+        .apply_safety_filters_with_progress(&s, &mut |done, total| {
+            calls.push((done, total));
+            true
+        })
+        .unwrap();
+    assert!(!rep.canceled);
+    assert!(!calls.is_empty());
+    assert!(calls.iter().all(|&(_, t)| t == expected_total));
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0), "monotonic");
+    assert_eq!(calls.last().unwrap().0, expected_total, "ends at the total");
+    m.engine().undo().unwrap();
+    assert!(m
+        .tensors()
+        .unwrap()
+        .value("output_norm.weight", 3)
+        .unwrap()
+        .is_nan());
+    let before = m.engine().history().len();
+    assert_eq!(before, history, "repair undone, the injected NaN is back");
+    let rep = m
+        .apply_safety_filters_with_progress(&s, &mut |_, _| false)
+        .unwrap();
+    assert!(rep.canceled);
+    assert!(rep.repairs.is_empty() && rep.change.is_none());
+    assert_eq!(m.engine().history().len(), before, "nothing repaired");
+    assert!(m
+        .tensors()
+        .unwrap()
+        .value("output_norm.weight", 3)
+        .unwrap()
+        .is_nan());
+}
+
+#[test]
 fn boost_reports_residency() {
     let dir = tempdir();
     let model = demo_model(dir.path(), "m.gguf", &[]);

@@ -1,0 +1,84 @@
+// Screenshots of every screen of the real app, for docs/screenshots/ (shown in the README).
+// Run through `scripts/screenshots.sh` (builds the app, runs this under Xvfb at 1440×900).
+// Each screen may set itself up first (open a second model, start the proxy...) through
+// PREPARE below, so the picture shows the screen at work, not empty.
+import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { root, startApp } from "./harness.mjs";
+
+const out = path.join(root, "docs/screenshots");
+const demo = path.join(root, "demo/hotpatch-demo.gguf");
+const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
+const work = mkdtempSync(path.join(tmpdir(), "hotpatch-shots-"));
+
+/** A perturbed copy of the demo model (a few tensors changed), for the diff screen. */
+function perturbed() {
+  const file = path.join(work, "perturbed.gguf");
+  execFileSync(python, [path.join(root, "scripts/make_demo_model.py"), "--perturb", "blk.0.attn_q.weight,blk.1.ffn_up.weight", file]);
+  return file;
+}
+
+async function setInput(browser, testid, value) {
+  const el = await browser.$(`[data-testid="${testid}"]`);
+  await el.waitForExist({ timeout: 5000 });
+  await el.setValue(value);
+}
+
+async function click(browser, testid) {
+  const el = await browser.$(`[data-testid="${testid}"]`);
+  await el.waitForClickable({ timeout: 5000 });
+  await el.click();
+}
+
+/** Per-screen set-up before its screenshot; a screen without one is shot as it opens. */
+const PREPARE = {
+  diff: async (browser) => {
+    const el = await browser.$('[data-testid="diff-open-path"]');
+    if (!(await el.isExisting())) return;
+    await setInput(browser, "diff-open-path", perturbed());
+    await click(browser, "diff-open-button");
+    await browser.pause(1500);
+  },
+};
+
+const SCREENS = ["model", "tensors", "diff", "bytes", "server", "patches"];
+
+async function main() {
+  mkdirSync(out, { recursive: true });
+  const model = path.join(work, "hotpatch-demo.gguf");
+  copyFileSync(demo, model); // never touch the demo itself
+  const { browser, stop } = await startApp([model]);
+  try {
+    await browser.setWindowSize(1440, 900);
+    await browser.$('[data-testid="model-title"]').waitForExist({ timeout: 20000 });
+    await browser.waitUntil(async () => (await browser.$('[data-testid="model-title"]').getText()).includes("hotpatch"), {
+      timeout: 20000,
+      timeoutMsg: "the demo model did not open",
+    });
+    for (const name of SCREENS) {
+      await click(browser, `nav-${name}`);
+      await browser.$(`[data-testid="screen-${name}"]`).waitForExist({ timeout: 5000 });
+      if (PREPARE[name]) await PREPARE[name](browser);
+      await browser.pause(600);
+      const file = path.join(out, `${name}.png`);
+      await browser.saveScreenshot(file);
+      console.log(`screenshots: ${path.relative(root, file)}`);
+    }
+    // One dark-theme picture, to show the theme works.
+    await click(browser, "nav-tensors");
+    await click(browser, "theme-toggle"); // system -> light
+    await click(browser, "theme-toggle"); // light -> dark
+    await browser.pause(400);
+    await browser.saveScreenshot(path.join(out, "tensors-dark.png"));
+    console.log("screenshots: docs/screenshots/tensors-dark.png");
+  } finally {
+    await stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(`screenshots: ${e.stack ?? e}`);
+  process.exit(1);
+});
