@@ -34,6 +34,13 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::model::read_metadata,
         commands::model::session_revision,
         jobs::cancel_job,
+        commands::diff::open_diff_model,
+        commands::diff::diff_model,
+        commands::diff::close_diff_model,
+        commands::diff::run_diff,
+        commands::diff::diff_top,
+        commands::diff::diff_tensor_info,
+        commands::diff::copy_from_b,
     ])
 }
 

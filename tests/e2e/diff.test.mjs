@@ -142,7 +142,7 @@ describe("Diff screen (real app under Xvfb)", () => {
   });
 
   it("jumps to the largest difference: all three maps zoom and pan together", async () => {
-    const first = await browser.$('[data-testid="diff-top-row"]');
+    const first = await browser.$('[data-testid="diff-top-row"] td');
     await first.waitForExist({ timeout: 15000 });
     await first.click();
     await browser.waitUntil(async () => (await browser.$('[data-testid="diff-map-a-zoom"]').getText()) !== "1.00×", { timeout: 5000 });
@@ -161,17 +161,21 @@ describe("Diff screen (real app under Xvfb)", () => {
     await browser.$('[data-testid="diff-copy-go"]').click();
     await browser.$('[data-testid="diff-copy-done"]').waitForExist({ timeout: 15000 });
     const tensors = await invoke(browser, "list_tensors");
-    const t = tensors.data.find((x) => x.name === name);
+    const list = Array.isArray(tensors) ? tensors : tensors.data;
+    const t = list.find((x) => x.name === name);
     const bytes = await invoke(browser, "read_bytes", { offset: t.offset, len: t.nbytes });
     const hex = Buffer.from(bytes).toString("hex");
     assert.equal(hex.length, expected[name].b_bytes.length);
     assert.ok(hex === expected[name].b_bytes, `${name}: the session's bytes equal B's bytes as gguf-py reads them`);
     // The ranking was re-run: the copied tensor is identical now.
     await browser.waitUntil(
-      async () => (await browser.$('[data-testid="diff-counts"]').getText()) === `${PERTURBED.length - 1} of ${tensors.data.length} differ`,
+      async () => (await browser.$('[data-testid="diff-counts"]').getText()) === `${PERTURBED.length - 1} of ${list.length} differ`,
       { timeout: 20000, timeoutMsg: "the ranking did not refresh after the copy" },
     );
-    // Bad input is refused next to the control, naming the problem.
+    // Bad input is refused next to the control, naming the problem (on a tensor that still
+    // differs: the top row now).
+    await browser.$('[data-testid="diff-row"] td.name').click();
+    await browser.waitUntil(async () => (await browser.$('[data-testid="diff-compare"]').getAttribute("data-name")) !== name, { timeout: 5000 });
     const kind = await browser.$('[data-testid="diff-copy-kind"]');
     await kind.selectByAttribute("value", "rows");
     await browser.$('[data-testid="diff-copy-start"]').setValue("abc");

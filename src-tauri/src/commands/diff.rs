@@ -132,7 +132,8 @@ pub struct DiffResult {
     #[specta(type = Number)]
     pub bytes_compared: u64,
     /// Wall time of the comparison, milliseconds.
-    pub millis: f64,
+    #[specta(type = Number)]
+    pub millis: u64,
 }
 
 /// One of the largest differences. Values cross as text (`NaN`, `Infinity` included; read
@@ -157,7 +158,8 @@ pub struct DiffPointRow {
     pub delta: String,
 }
 
-/// Colour scales and shape of one tensor pair, for the three maps.
+/// Colour scales and shape of one tensor pair, for the three maps. The maxima are over finite
+/// values only (0 when there are none), so they are always finite numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
 #[serde(rename_all = "camelCase")]
 pub struct DiffTensorInfo {
@@ -172,10 +174,13 @@ pub struct DiffTensorInfo {
     /// Type in B.
     pub type_b: String,
     /// max |x| of A's finite values.
+    #[specta(type = Number)]
     pub abs_max_a: f64,
     /// max |x| of B's finite values.
+    #[specta(type = Number)]
     pub abs_max_b: f64,
     /// max |A−B| over finite differences.
+    #[specta(type = Number)]
     pub abs_max_diff: f64,
 }
 
@@ -277,8 +282,8 @@ pub fn require_b(state: &AppState) -> Result<Arc<DiffSide>, IpcError> {
 }
 
 /// Runs `f` on a blocking thread with the app's state.
-async fn blocking<T: Send + 'static>(
-    app: AppHandle,
+async fn blocking<R: tauri::Runtime, T: Send + 'static>(
+    app: AppHandle<R>,
     f: impl FnOnce(&AppState) -> Result<T, IpcError> + Send + 'static,
 ) -> Result<T, IpcError> {
     tauri::async_runtime::spawn_blocking(move || f(&app.state::<AppState>()))
@@ -360,7 +365,11 @@ pub async fn run_diff(
 }
 
 /// [`run_diff`] without Tauri.
-pub fn rank(state: &AppState, job: u32, channel: &Channel<Progress>) -> Result<DiffResult, IpcError> {
+pub fn rank(
+    state: &AppState,
+    job: u32,
+    channel: &Channel<Progress>,
+) -> Result<DiffResult, IpcError> {
     let job = state.jobs.register(job);
     let b = require_b(state)?;
     let layer = state.session().tensors()?;
@@ -390,10 +399,7 @@ pub fn rank(state: &AppState, job: u32, channel: &Channel<Progress>) -> Result<D
     let report = diff::diff_attached(
         &layer,
         &b.model,
-        &DiffOptions {
-            map: None,
-            threads,
-        },
+        &DiffOptions { map: None, threads },
         &mut progress,
         Some(&stop),
     )
@@ -407,7 +413,13 @@ pub fn rank(state: &AppState, job: u32, channel: &Channel<Progress>) -> Result<D
         .chain(report.only_in_b.iter().map(|t| (t, RowStatus::OnlyInB)))
     {
         let mine = |s| (status == s).then(|| t.ty.clone());
-        let dims = |s| if status == s { t.dims.clone() } else { Vec::new() };
+        let dims = |s| {
+            if status == s {
+                t.dims.clone()
+            } else {
+                Vec::new()
+            }
+        };
         rows.push(DiffRow {
             name: t.name.clone(),
             status,
@@ -428,7 +440,7 @@ pub fn rank(state: &AppState, job: u32, channel: &Channel<Progress>) -> Result<D
             snr_db: None,
         });
     }
-    let millis = started.elapsed().as_secs_f64() * 1e3;
+    let millis = started.elapsed().as_millis() as u64;
     job.send(
         channel,
         Stage::Done,
@@ -482,7 +494,11 @@ fn row_of(t: &diff::TensorDiff) -> DiffRow {
 /// The `k` elements of `tensor` where A and B differ most (largest |A−B| first).
 #[tauri::command]
 #[specta::specta]
-pub async fn diff_top(app: AppHandle, tensor: String, k: u32) -> Result<Vec<DiffPointRow>, IpcError> {
+pub async fn diff_top(
+    app: AppHandle,
+    tensor: String,
+    k: u32,
+) -> Result<Vec<DiffPointRow>, IpcError> {
     blocking(app, move |s| top(s, &tensor, k)).await
 }
 
@@ -565,7 +581,10 @@ fn with_pair<R>(
     let tb = b.model.tensor(name).ok_or_else(|| {
         IpcError::new(
             ErrorCode::NotFound,
-            format!("model B ({}) has no tensor named '{name}'", b.path.display()),
+            format!(
+                "model B ({}) has no tensor named '{name}'",
+                b.path.display()
+            ),
         )
     })?;
     let ty_b = tb.ty.known().ok_or_else(|| {
@@ -614,8 +633,8 @@ pub const TILE_HEADER: usize = 16;
 /// `width·height` f32 LE, row-major.
 #[allow(clippy::too_many_arguments)]
 #[tauri::command]
-pub async fn diff_tile(
-    app: AppHandle,
+pub async fn diff_tile<R: tauri::Runtime>(
+    app: AppHandle<R>,
     tensor: String,
     side: String,
     row0: u64,
@@ -632,9 +651,11 @@ pub async fn diff_tile(
         rows,
         cols,
     };
-    blocking(app, move |s| tile_bytes(s, &tensor, side, vp, width, height))
-        .await
-        .map(Response::new)
+    blocking(app, move |s| {
+        tile_bytes(s, &tensor, side, vp, width, height)
+    })
+    .await
+    .map(Response::new)
 }
 
 /// [`diff_tile`] without Tauri.
@@ -650,8 +671,9 @@ pub fn tile_bytes(
         let t = match side {
             Side::A => heatmap::lod(a, vp, width, height),
             Side::B => heatmap::lod(b, vp, width, height),
-            Side::Diff => heatmap::Difference::new(a, b)
-                .and_then(|d| heatmap::lod(&d, vp, width, height)),
+            Side::Diff => {
+                heatmap::Difference::new(a, b).and_then(|d| heatmap::lod(&d, vp, width, height))
+            }
         };
         t.map_err(|e| lod_error(&format!("tensor '{tensor}'"), e))
     })?;
@@ -697,9 +719,7 @@ pub fn copy(state: &AppState, tensor: &str, range: &CopyRange) -> Result<CopyRes
         model: path.to_string(),
         t: 1.0,
     };
-    let rep = state
-        .session()
-        .transform(tensor, &range.selection(), &op)?;
+    let rep = state.session().transform(tensor, &range.selection(), &op)?;
     Ok(CopyResult {
         elements: rep.elements_selected,
         changed: rep.encode.elements_changed,
@@ -726,10 +746,8 @@ mod tests {
     }
 
     fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "hotpatch-studio-diff-test-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("hotpatch-studio-diff-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         dir.join(name)
     }
@@ -775,10 +793,17 @@ mod tests {
     #[test]
     fn model_b_errors_name_the_file() {
         let state = AppState::default();
-        assert_eq!(open_b(&state, "  ").unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(
+            open_b(&state, "  ").unwrap_err().code,
+            ErrorCode::BadRequest
+        );
         let e = open_b(&state, "/nonexistent/model.gguf").unwrap_err();
         assert_eq!(e.code, ErrorCode::Io);
-        assert!(e.message.contains("/nonexistent/model.gguf"), "{}", e.message);
+        assert!(
+            e.message.contains("/nonexistent/model.gguf"),
+            "{}",
+            e.message
+        );
         let not = root().join("Cargo.toml");
         let e = open_b(&state, not.to_str().unwrap()).unwrap_err();
         assert_eq!(e.code, ErrorCode::NotGguf);
@@ -823,16 +848,15 @@ mod tests {
     fn tiles_of_a_b_and_the_difference_match_the_values() {
         let (state, _, b) = opened("tiles");
         let name = "blk.1.attn_q.weight"; // F16, 256 x 256
-        let va = state.session().tensors().unwrap().extract(name, None).unwrap();
-        let mb = GgufModel::open(&b).unwrap();
-        let tb = mb.tensor(name).unwrap();
-        let mut vb = vec![0f32; va.len()];
-        hotpatch_quant::dequantize(
-            tb.ty.known().unwrap(),
-            mb.tensor_data(tb).unwrap(),
-            &mut vb,
-        )
-        .unwrap();
+        let va = state
+            .session()
+            .tensors()
+            .unwrap()
+            .extract(name, None)
+            .unwrap();
+        let other = hotpatch_core::manager::Manager::initialize();
+        other.attach(&b, hotpatch_core::Mode::Staged).unwrap();
+        let vb = other.tensors().unwrap().extract(name, None).unwrap();
         // One cell per element: the tile's mean plane is the values themselves.
         let vp = Viewport {
             row0: 0,
@@ -879,8 +903,8 @@ mod tests {
         assert_eq!(info.abs_max_diff, f64::from(max));
         assert_eq!((info.rows, info.cols), (256, 256));
         // Bad requests name the problem.
-        let e = tile_bytes(&state, name, Side::Diff, Viewport { rows: 300, ..vp }, 2, 2)
-            .unwrap_err();
+        let e =
+            tile_bytes(&state, name, Side::Diff, Viewport { rows: 300, ..vp }, 2, 2).unwrap_err();
         assert_eq!(e.code, ErrorCode::BadRequest);
         assert!(e.message.contains(name), "{}", e.message);
         assert_eq!(Side::parse("c").unwrap_err().code, ErrorCode::BadRequest);
@@ -895,8 +919,14 @@ mod tests {
         let pts = top(&state, name, 5).unwrap();
         assert_eq!(pts.len(), 5);
         let d = |p: &DiffPointRow| p.delta.parse::<f32>().unwrap().abs();
-        assert!(pts.windows(2).all(|w| d(&w[0]) >= d(&w[1])), "largest first");
-        assert_eq!(top(&state, name, 0).unwrap_err().code, ErrorCode::BadRequest);
+        assert!(
+            pts.windows(2).all(|w| d(&w[0]) >= d(&w[1])),
+            "largest first"
+        );
+        assert_eq!(
+            top(&state, name, 0).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
 
         // Rows 0..4 first, then the whole tensor.
         let r = copy(&state, name, &CopyRange::Rows { start: 0, end: 4 }).unwrap();
@@ -904,7 +934,15 @@ mod tests {
         assert!(r.change.is_some());
         let still = top(&state, name, 10_000).unwrap();
         assert!(still.iter().all(|p| p.row >= 4), "rows 0..4 now equal B's");
-        let e = copy(&state, name, &CopyRange::Rows { start: 4, end: 9999 }).unwrap_err();
+        let e = copy(
+            &state,
+            name,
+            &CopyRange::Rows {
+                start: 4,
+                end: 9999,
+            },
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::BadRequest, "{}", e.message);
         copy(&state, name, &CopyRange::All).unwrap();
         assert!(top(&state, name, 10).unwrap().is_empty(), "A now equals B");

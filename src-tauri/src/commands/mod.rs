@@ -3,4 +3,5 @@
 //! [`crate::error::IpcError`]. Later domains (tensor edits, diff, proxy) add their own module
 //! here and register in [`crate::specta_builder`].
 
+pub mod diff;
 pub mod model;

@@ -6,6 +6,8 @@
  */
 import { invoke } from "@tauri-apps/api/core";
 import { IpcFailure, type IpcError } from "./ipc";
+import { parseTile, type Tile } from "./heatmap/tile";
+import type { Viewport } from "./heatmap/view";
 
 function isIpcError(e: unknown): e is IpcError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -34,4 +36,12 @@ export async function invokeBinary(cmd: string, args: Record<string, unknown>): 
 /** Bytes [offset, offset+len) of the open model as the session sees them (staged edits included). */
 export async function readBytes(offset: number, len: number): Promise<Uint8Array> {
   return new Uint8Array(await invokeBinary("read_bytes", { offset, len }));
+}
+
+/** Which map of the Diff screen a tile is for: the open model, model B, or A − B. */
+export type DiffSideName = "a" | "b" | "diff";
+
+/** A level-of-detail tile of tensor `tensor` in A, B or A − B (same layout as `heatmap_tile`). */
+export async function diffTile(tensor: string, side: DiffSideName, vp: Viewport, width: number, height: number): Promise<Tile> {
+  return parseTile(await invokeBinary("diff_tile", { tensor, side, row0: vp.row0, col0: vp.col0, rows: vp.rows, cols: vp.cols, width, height }));
 }

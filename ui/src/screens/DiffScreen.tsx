@@ -8,7 +8,7 @@
  * is marked stale when A changes (an edit anywhere, undo) and re-run after a copy.
  */
 import { useCallback, useEffect, useState } from "react";
-import type { CopyResult, DiffModelInfo, DiffResult } from "../bindings";
+import type { CopyResult, DiffModelInfo, DiffResult } from "../lib/diff/types";
 import { commands, describeFailure, unwrap } from "../lib/ipc";
 import { useSession } from "../lib/session";
 import { DEFAULT_SORT, sortRows, type SortState } from "../lib/diff/rank";
@@ -138,13 +138,14 @@ export function DiffScreen() {
             selected={selected}
             onSelect={setSelected}
           />
-          <div className="diff-detail">
-            {row ? (
-              <TensorCompare row={row} revision={revision} bKey={b.path} onCopied={onCopied} />
-            ) : (
-              <div className="empty muted">Select a tensor to compare it.</div>
-            )}
-          </div>
+          {row ? (
+            <TensorCompare row={row} revision={revision} bKey={b.path} onCopied={onCopied} />
+          ) : (
+            <>
+              <div className="area-side" />
+              <div className="area-maps empty muted">Select a tensor to compare it.</div>
+            </>
+          )}
         </div>
       )}
     </div>

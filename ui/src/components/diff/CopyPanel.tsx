@@ -5,7 +5,7 @@
  * Same-type blocks are copied byte for byte; across types B's values are re-encoded in A's type.
  */
 import { useEffect, useState } from "react";
-import type { CopyRange, CopyResult } from "../../bindings";
+import type { CopyRange, CopyResult } from "../../lib/diff/types";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
 import { formatBytes, formatCount } from "../../lib/format";
 import { parseRange, type MatrixShape } from "../../lib/diff/sync";

@@ -4,7 +4,7 @@
  * (shape differs, only in one model, no codec) flagged. Clicking a row selects it.
  */
 import { useMemo } from "react";
-import type { DiffRow } from "../../bindings";
+import type { DiffRow } from "../../lib/diff/types";
 import { formatCount } from "../../lib/format";
 import { filterRows, formatMetric, nextSort, SORT_LABELS, sortRows, statusLabel, type SortKey, type SortState } from "../../lib/diff/rank";
 
@@ -20,7 +20,7 @@ export interface DiffTableProps {
   onSelect: (name: string) => void;
 }
 
-const COLUMNS: SortKey[] = ["name", "relError", "maxAbs", "rmse", "cosine", "nDiff"];
+const COLUMNS: SortKey[] = ["name", "relError", "maxAbs", "rmse", "cosine", "snrDb", "nDiff"];
 
 function typePair(r: DiffRow): string {
   const a = r.typeA ?? "—";
@@ -43,6 +43,8 @@ export function DiffTable(props: DiffTableProps) {
         return formatMetric(r.rmse);
       case "cosine":
         return r.cosine === null ? "—" : r.cosine === 1 ? "1" : r.cosine.toFixed(5);
+      case "snrDb":
+        return r.status !== "compared" ? "—" : r.snrDb === null ? "∞" : r.snrDb.toFixed(1);
       case "nDiff":
         return r.status === "compared" ? `${formatCount(r.nDiff)}` : "—";
       default:
@@ -86,7 +88,7 @@ export function DiffTable(props: DiffTableProps) {
                   {SORT_LABELS[k].label}
                   {sort.key === k ? <span className="arrow">{sort.mostFirst ? "▼" : "▲"}</span> : null}
                 </th>
-              ))}
+              )).flatMap((th, i) => (i === 0 ? [th, <th key="type" className="type">type</th>] : [th]))}
             </tr>
           </thead>
           <tbody>
@@ -101,17 +103,22 @@ export function DiffTable(props: DiffTableProps) {
                   data-name={r.name}
                   data-status={r.status}
                   aria-selected={r.name === selected}
+                  title={badge ?? undefined}
                 >
                   <td className="rank muted">{i + 1}</td>
                   <td className="name">
-                    <div className="mono tensor-name" title={r.name}>
-                      {r.name}
-                    </div>
-                    <div className="row-sub">
-                      <span className="mono muted">{typePair(r)}</span>
-                      {badge && <span className={`badge ${r.status === "compared" ? "quiet" : "warn"}`} title={r.reason ?? undefined}>{badge}</span>}
+                    <div className="name-cell">
+                      <span className="mono tensor-name" title={r.name}>
+                        {r.name}
+                      </span>
+                      {badge && r.status !== "compared" && (
+                        <span className="badge warn" title={r.reason ?? undefined}>
+                          {badge}
+                        </span>
+                      )}
                     </div>
                   </td>
+                  <td className="type mono muted">{typePair(r)}</td>
                   {COLUMNS.slice(1).map((k) => (
                     <td key={k} className="num mono">
                       {cell(r, k)}

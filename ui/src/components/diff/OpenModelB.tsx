@@ -7,7 +7,7 @@ import { useState } from "react";
 import { GGUF_FILTER, pickOpenFile } from "../../lib/dialog";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
 import { formatBytes, formatCount } from "../../lib/format";
-import type { DiffModelInfo } from "../../bindings";
+import type { DiffModelInfo } from "../../lib/diff/types";
 
 export interface OpenModelBProps {
   info: DiffModelInfo | null;

@@ -8,7 +8,7 @@
  * (Rust level of detail, shared with the Tensors screen), refetched when the session changes.
  */
 import { useCallback, useEffect, useMemo, useState } from "react";
-import type { CopyResult, DiffPointRow, DiffRow, DiffTensorInfo } from "../../bindings";
+import type { CopyResult, DiffPointRow, DiffRow, DiffTensorInfo } from "../../lib/diff/types";
 import { Heatmap, type Reduction } from "../heatmap/Heatmap";
 import { diffTile, type DiffSideName } from "../../lib/binary";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
@@ -117,10 +117,13 @@ export function TensorCompare({ row, revision, bKey, onCopied }: TensorComparePr
 
   if (blocked) {
     return (
-      <section className="compare-empty" data-testid="diff-compare" data-name={name}>
-        <h3 className="mono">{name}</h3>
-        <p>{blocked}</p>
-      </section>
+      <>
+        <div className="area-side" />
+        <section className="compare-empty area-maps" data-testid="diff-compare" data-name={name}>
+          <h3 className="mono">{name}</h3>
+          <p>{blocked}</p>
+        </section>
+      </>
     );
   }
   const current = info && info.rows > 0 ? info : null;
@@ -148,8 +151,8 @@ export function TensorCompare({ row, revision, bKey, onCopied }: TensorComparePr
       }
     : null;
 
-  return (
-    <section className="compare" data-testid="diff-compare" data-name={name} data-abs-max-diff={current ? String(current.absMaxDiff) : ""}>
+  const maps = (
+    <section className="compare area-maps" data-testid="diff-compare" data-name={name} data-abs-max-diff={current ? String(current.absMaxDiff) : ""}>
       <div className="compare-head">
         <h3 className="mono" title={name}>
           {name}
@@ -160,6 +163,7 @@ export function TensorCompare({ row, revision, bKey, onCopied }: TensorComparePr
           rel. err <b className="mono">{formatMetric(row.relError)}</b> · max |Δ| <b className="mono">{formatMetric(row.maxAbs)}</b>
         </span>
         <span className="spacer" />
+        <span className="muted small">zoom and pan move all three maps</span>
         <div className="seg" role="group" aria-label="Cell value of all three maps">
           <button className={reduction === "mean" ? "on" : ""} onClick={() => setReduction("mean")} title="Each cell shows the mean of the elements it covers">
             mean
@@ -181,14 +185,18 @@ export function TensorCompare({ row, revision, bKey, onCopied }: TensorComparePr
       )}
       {common && current && scaleAB !== null ? (
         <div className="compare-maps" data-testid="diff-maps">
-          <Heatmap {...common} fetchTile={fetchA} fixedScale={scaleAB || null} fixedScaleLabel="A∪B" title={`A · ${current.typeA}`} testId="diff-map-a" />
-          <Heatmap {...common} fetchTile={fetchB} fixedScale={scaleAB || null} fixedScaleLabel="A∪B" title={`B · ${current.typeB}`} testId="diff-map-b" />
-          <Heatmap {...common} fetchTile={fetchD} fixedScale={current.absMaxDiff || null} fixedScaleLabel="max |Δ|" title="A − B" testId="diff-map-diff" />
+          <Heatmap {...common} fetchTile={fetchA} fixedScale={scaleAB || null} fixedScaleLabel="A∪B" title="A" testId="diff-map-a" />
+          <Heatmap {...common} fetchTile={fetchB} fixedScale={scaleAB || null} fixedScaleLabel="A∪B" title="B" testId="diff-map-b" />
+          <Heatmap {...common} fetchTile={fetchD} fixedScale={current.absMaxDiff || null} fixedScaleLabel="max|Δ|" title="A − B" testId="diff-map-diff" />
         </div>
       ) : (
         !infoError && <div className="compare-maps loading muted">Loading…</div>
       )}
-      <div className="compare-lower">
+    </section>
+  );
+  return (
+    <>
+      <div className="area-side">
         <TopDifferences points={points} loading={topLoading} error={topError} k={k} onK={setK} active={focus} onJump={jump} />
         {shape && view && (
           <CopyPanel
@@ -203,6 +211,7 @@ export function TensorCompare({ row, revision, bKey, onCopied }: TensorComparePr
           />
         )}
       </div>
-    </section>
+      {maps}
+    </>
   );
 }

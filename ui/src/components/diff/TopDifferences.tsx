@@ -3,7 +3,7 @@
  * |A − B| (computed in Rust, `diff_top`), as a list; clicking one centres all three maps on it.
  */
 import { formatCount } from "../../lib/format";
-import type { DiffPointRow } from "../../bindings";
+import type { DiffPointRow } from "../../lib/diff/types";
 
 export interface TopDifferencesProps {
   points: DiffPointRow[] | null;
