@@ -7,7 +7,7 @@
  * The ranking survives switching screens (kept in a module-level cache keyed by A and B); it
  * is marked stale when A changes (an edit anywhere, undo) and re-run after a copy.
  */
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type { CopyResult, DiffModelInfo, DiffResult } from "../lib/diff/types";
 import { commands, describeFailure, unwrap } from "../lib/ipc";
 import { useSession } from "../lib/session";
@@ -72,6 +72,17 @@ export function DiffScreen() {
       setRunning(false);
     }
   }, [runJob, sort]);
+
+  // Another model opened as A: the ranking is for the old one (a fresh one runs below).
+  const pathA = summary?.path ?? null;
+  const shownA = useRef(pathA);
+  useEffect(() => {
+    if (shownA.current === pathA) return;
+    shownA.current = pathA;
+    setResult(null);
+    setSelected(null);
+    setRunError(null);
+  }, [pathA]);
 
   // A freshly opened B is compared right away.
   useEffect(() => {
