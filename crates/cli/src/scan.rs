@@ -36,7 +36,7 @@ pub struct ScanArgs {
 pub struct SearchArgs {
     /// The model.
     model: PathBuf,
-    /// Hex bytes with `??` wildcards, e.g. `00 3c ?? 3c`.
+    /// Hex bytes with `??` wildcards (`3?` / `?3`: one free nibble), e.g. `00 3c ?? 3?`.
     pattern: String,
     /// Most matches reported.
     #[arg(long, default_value_t = 1000)]

@@ -130,6 +130,16 @@ pub enum EngineError {
         /// The parser's message.
         message: String,
     },
+    /// A write would leave a GGUF file's header unparseable (refused by the header guard).
+    #[error("write at {region}:{offset} refused: it would break the GGUF header ({message})")]
+    BreaksGguf {
+        /// Region concerned.
+        region: RegionId,
+        /// Offset of the first write that touches the header.
+        offset: u64,
+        /// What the parser would say about the edited header.
+        message: String,
+    },
     /// A tensor name is unknown in the region's GGUF index.
     #[error("no tensor named {name:?} in region {region}")]
     NoSuchTensor {
@@ -183,6 +193,7 @@ impl EngineError {
             EngineError::LimitReached { .. } => "limit_reached",
             EngineError::Group(_) => "group",
             EngineError::Gguf { .. } => "gguf",
+            EngineError::BreaksGguf { .. } => "breaks_gguf",
             EngineError::NoSuchTensor { .. } => "no_such_tensor",
             EngineError::OutsideTensor { .. } => "outside_tensor",
             EngineError::PageProtection { .. } => "page_protection",

@@ -56,6 +56,7 @@ pub struct Ops<'e> {
     engine: &'e Engine,
     layer: Layer,
     source: Option<Arc<str>>,
+    keep_gguf: bool,
 }
 
 /// Layer 1 — memory.
@@ -70,6 +71,7 @@ impl Engine {
             engine: self,
             layer: Layer::Memory,
             source: None,
+            keep_gguf: false,
         }
     }
 
@@ -79,6 +81,7 @@ impl Engine {
             engine: self,
             layer: Layer::Bytes,
             source: None,
+            keep_gguf: false,
         }
     }
 }
@@ -92,9 +95,35 @@ impl<'e> Ops<'e> {
         self
     }
 
+    /// The same layer with the header guard on: a write that touches the header of a region
+    /// holding a valid GGUF file and would leave that header unparseable is refused with
+    /// [`EngineError::BreaksGguf`] before any byte changes (see
+    /// [`crate::structure::check_header_kept`]). Edits that keep the header valid pass.
+    pub fn keeping_gguf(mut self) -> Self {
+        self.keep_gguf = true;
+        self
+    }
+
     /// The engine underneath.
     pub fn engine(&self) -> &'e Engine {
         self.engine
+    }
+
+    /// Applies the patches `f` computes under the write lock, through the header guard when
+    /// it is on.
+    fn commit(
+        &self,
+        origin: Origin,
+        f: impl FnOnce(&crate::engine::View<'_>) -> Result<Vec<Patch>>,
+    ) -> Result<Applied> {
+        let keep = self.keep_gguf;
+        self.engine.apply_computed(origin, |v| {
+            let patches = f(v)?;
+            if keep {
+                crate::structure::check_header_kept(v, &patches)?;
+            }
+            Ok(patches)
+        })
     }
 
     fn origin(&self, operation: Operation, target: Target) -> Origin {
@@ -133,7 +162,7 @@ impl<'e> Ops<'e> {
         f: impl FnOnce(&mut [u8]) -> Result<()>,
     ) -> Result<Applied> {
         let origin = self.range_origin(operation, region, offset, len);
-        self.engine.apply_computed(origin, |v| {
+        self.commit(origin, |v| {
             v.check_writable(region, offset, len)?;
             let mut buf = v.bytes(region, offset, len)?.to_vec();
             f(&mut buf)?;
@@ -258,14 +287,13 @@ impl<'e> Ops<'e> {
                 name: name.to_string(),
             },
         );
-        self.engine.apply(
-            origin,
-            vec![Patch {
+        self.commit(origin, |_| {
+            Ok(vec![Patch {
                 region,
                 offset: at,
                 bytes: bytes.to_vec(),
-            }],
-        )
+            }])
+        })
     }
 
     // ----- writing ----------------------------------------------------------------------
@@ -273,14 +301,13 @@ impl<'e> Ops<'e> {
     /// Writes bytes (`directMemoryWrite` / `directWrite`).
     pub fn write(&self, region: RegionId, offset: u64, bytes: &[u8]) -> Result<Applied> {
         let origin = self.range_origin(Operation::Write, region, offset, bytes.len() as u64);
-        self.engine.apply(
-            origin,
-            vec![Patch {
+        self.commit(origin, |_| {
+            Ok(vec![Patch {
                 region,
                 offset,
                 bytes: bytes.to_vec(),
-            }],
-        )
+            }])
+        })
     }
 
     /// Many writes, all or nothing, one undo step (`directMemoryWriteBatch` / `directWriteBatch`).
@@ -293,8 +320,7 @@ impl<'e> Ops<'e> {
             },
             None => Target::None,
         };
-        self.engine
-            .apply(self.origin(Operation::WriteBatch, target), patches)
+        self.commit(self.origin(Operation::WriteBatch, target), |_| Ok(patches))
     }
 
     /// Fills a range with a repeating pattern (`directMemoryFill` / `directFill`).
@@ -315,7 +341,7 @@ impl<'e> Ops<'e> {
         len: u64,
     ) -> Result<Applied> {
         let origin = self.range_origin(Operation::Copy, dst, dst_offset, len);
-        self.engine.apply_computed(origin, |v| {
+        self.commit(origin, |v| {
             v.check_writable(dst, dst_offset, len)?;
             let bytes = v.bytes(src, src_offset, len)?.to_vec();
             Ok(vec![Patch {
@@ -353,7 +379,7 @@ impl<'e> Ops<'e> {
                 count: 2,
             },
         );
-        self.engine.apply_computed(origin, |v| {
+        self.commit(origin, |v| {
             let ab = v.bytes(a, a_offset, len)?.to_vec();
             let bb = v.bytes(b, b_offset, len)?.to_vec();
             Ok(vec![
@@ -490,7 +516,7 @@ impl<'e> Ops<'e> {
 
     /// Finds every match of `pattern` in `scope` (overlapping matches included), at most
     /// `limit`; `progress` counts bytes searched and may cancel. Runs under the read lock
-    /// (other readers proceed).
+    /// (other readers proceed). More than `limit` matches is [`EngineError::LimitReached`].
     pub fn search(
         &self,
         pattern: &Pattern,
@@ -498,6 +524,24 @@ impl<'e> Ops<'e> {
         limit: usize,
         progress: ProgressFn<'_>,
     ) -> Result<Vec<Match>> {
+        match self.search_upto(pattern, scope, limit, progress)? {
+            (_, true) => Err(EngineError::LimitReached {
+                what: "matches",
+                limit,
+            }),
+            (found, false) => Ok(found),
+        }
+    }
+
+    /// Like [`Ops::search`], but more than `limit` matches is not an error: returns the first
+    /// `limit` matches and `true` ("more exist"). The search stops at the first extra match.
+    pub fn search_upto(
+        &self,
+        pattern: &Pattern,
+        scope: Scope,
+        limit: usize,
+        progress: ProgressFn<'_>,
+    ) -> Result<(Vec<Match>, bool)> {
         let ranges: Vec<(RegionId, u64, u64)> = match scope {
             Scope::All => self
                 .engine
@@ -535,10 +579,7 @@ impl<'e> Ops<'e> {
                         true
                     });
                     if over {
-                        return Err(EngineError::LimitReached {
-                            what: "matches",
-                            limit,
-                        });
+                        return Ok((out, true));
                     }
                     done += (end - start) as u64;
                     if !progress(Progress { done, total }) {
@@ -547,8 +588,29 @@ impl<'e> Ops<'e> {
                     start = end;
                 }
             }
-            Ok(out)
+            Ok((out, false))
         })
+    }
+
+    /// Compares `len` bytes at `offset` of `region` with `len` bytes at `other_offset` of
+    /// another file (`directCompare` across two files). The other file is mapped read-only
+    /// as a temporary window for the comparison and unmapped after.
+    pub fn compare_file(
+        &self,
+        region: RegionId,
+        offset: u64,
+        other: impl AsRef<Path>,
+        other_offset: u64,
+        len: u64,
+    ) -> Result<Comparison> {
+        // Bounds of our side first (no mapping for a request that cannot succeed).
+        self.engine.with_bytes(region, offset, len, |_| ())?;
+        let other = self.map_region(other, other_offset, len, Mode::ReadOnly)?;
+        let result = self.compare(region, offset, other, 0, len);
+        let unmapped = self.unmap_region(other);
+        let c = result?;
+        unmapped?;
+        Ok(c)
     }
 }
 

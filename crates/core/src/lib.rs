@@ -12,7 +12,9 @@
 //! - Protection: read-only ranges checked by every write path, plus page protection.
 //! - Layer 1 ([`Engine::memory`]) and Layer 2 ([`Engine::bytes`]): [`layers`].
 //! - Events: [`Event`], delivered in order to [`Engine::subscribe`] / [`Engine::on_event`].
-//! - Tensors ([`tensor`]), diff ([`diff`]) and configurations ([`config`]) build on the above.
+//! - Tensors ([`tensor`]), diff ([`diff`]) and configurations ([`config`]) build on the above;
+//!   [`heatmap`] reduces a tensor (or a difference) to level-of-detail tiles, value windows and
+//!   histograms for the studio's views.
 //!
 //! ```no_run
 //! use hotpatch_core::{Engine, Mode};
@@ -31,6 +33,7 @@ pub mod diff;
 mod engine;
 mod error;
 mod event;
+pub mod heatmap;
 mod image;
 pub mod layers;
 pub mod live;
@@ -56,5 +59,5 @@ pub use hotpatch_quant::GgmlType;
 pub use image::{LiveSync, Mode, Progress, ProgressFn, SaveReport};
 pub use layers::{compare_files, Bytes, Match, Memory, Ops, Pointer, Scope};
 pub use live::{live_visibility, LiveVisibility, TensorLiveness};
-pub use ops::{BitOp, Comparison, Pattern};
+pub use ops::{BitOp, Comparison, Pattern, PatternByte};
 pub use structure::{Span, SpanKind};

@@ -274,6 +274,15 @@ impl Manager {
             .ok_or(ManagerError::NotAttached)
     }
 
+    /// Re-reads the attached model's header into Layer 3 (after a Layer 2 edit of the
+    /// header changed the tensor index, say). Fails when the header no longer parses.
+    pub fn refresh_tensors(&self) -> Result<()> {
+        let mut model = self.model.write();
+        let attached = model.as_mut().ok_or(ManagerError::NotAttached)?;
+        attached.tensors.refresh()?;
+        Ok(())
+    }
+
     /// Layer 3 (the proxy's settings).
     pub fn server(&self) -> ServerSettings {
         self.server.read().clone()
@@ -314,6 +323,12 @@ impl Manager {
             }),
         });
         Ok(edit)
+    }
+
+    /// What [`Manager::modify_weight`] would store, without changing anything (nothing is
+    /// recorded).
+    pub fn preview_weight(&self, tensor: &str, index: u64, value: f32) -> Result<WeightEdit> {
+        Ok(self.tensors()?.preview_weight(tensor, index, value)?)
     }
 
     /// Transforms a selection of a tensor (recorded for export).
@@ -359,6 +374,86 @@ impl Manager {
         Ok(())
     }
 
+    /// Runs a Layer 2 operation on the attached model with the header guard on (see
+    /// [`crate::Ops::keeping_gguf`]), attributed to `source`, and records for export each of
+    /// `ranges` (absolute `(offset, len)`) whose bytes it changed, as a byte patch with the
+    /// bytes before and after. `ranges` must cover every byte the operation may change. When a
+    /// range touches the header, Layer 3 re-reads it.
+    pub fn bytes_op(
+        &self,
+        source: &str,
+        ranges: &[(u64, u64)],
+        op: impl FnOnce(&Bytes<'_>, RegionId) -> Result<crate::Applied, EngineError>,
+    ) -> Result<crate::Applied> {
+        let region = self.region()?;
+        let mut before = Vec::with_capacity(ranges.len());
+        for &(offset, len) in ranges {
+            before.push(self.engine.read(region, offset, len)?);
+        }
+        let bytes = self.engine.bytes().with_source(source).keeping_gguf();
+        let applied = op(&bytes, region)?;
+        let data_offset = self.engine.gguf(region).map_or(0, |i| i.data_offset);
+        let mut recorded = self.recorded.lock();
+        for (&(offset, len), original) in ranges.iter().zip(before) {
+            let patched = self.engine.read(region, offset, len)?;
+            if patched != original {
+                recorded.push(Recorded {
+                    change: applied.change,
+                    patch: RecordedPatch::Bytes(config::BytePatch {
+                        offset,
+                        original: config::HexBytes(original),
+                        patched: config::HexBytes(patched),
+                        tensor: None,
+                    }),
+                });
+            }
+        }
+        drop(recorded);
+        if ranges.iter().any(|&(offset, _)| offset < data_offset) {
+            self.refresh_tensors()?;
+        }
+        Ok(applied)
+    }
+
+    /// Makes a range of the attached model read-only for every layer (recorded for export);
+    /// returns the protection id.
+    pub fn protect_range(&self, offset: u64, len: u64) -> Result<u64> {
+        let region = self.region()?;
+        let id = self
+            .engine
+            .bytes()
+            .set_protection(region, offset, len, true)?
+            .ok_or_else(|| EngineError::invalid("protection", "no id returned"))?;
+        self.protections
+            .lock()
+            .push(config::Protection::Range { offset, len });
+        Ok(id)
+    }
+
+    /// Removes every protection lying inside `offset..offset+len` of the attached model (and
+    /// its export record); returns how many were removed.
+    pub fn unprotect_range(&self, offset: u64, len: u64) -> Result<usize> {
+        let region = self.region()?;
+        let count = |e: &Engine| {
+            e.protections()
+                .iter()
+                .filter(|p| p.region == region)
+                .count()
+        };
+        let before = count(&self.engine);
+        self.engine
+            .bytes()
+            .set_protection(region, offset, len, false)?;
+        let end = offset.saturating_add(len);
+        self.protections.lock().retain(|p| match p {
+            config::Protection::Range { offset: o, len: l } => {
+                !(*o >= offset && o.saturating_add(*l) <= end)
+            }
+            config::Protection::Tensor { .. } => true,
+        });
+        Ok(before - count(&self.engine))
+    }
+
     /// Locks a tensor (recorded for export).
     pub fn lock_tensor(&self, name: &str) -> Result<u64> {
         let id = self.tensors()?.lock(name, None, false)?;
@@ -366,6 +461,43 @@ impl Manager {
             name: name.to_string(),
         });
         Ok(id)
+    }
+
+    /// Removes every whole-tensor lock of `name` (made by [`Manager::lock_tensor`] or an
+    /// imported configuration) and forgets it for export. Returns how many locks were removed.
+    pub fn unlock_tensor(&self, name: &str) -> Result<usize> {
+        let layer = self.tensors()?;
+        let t = layer.tensor(name)?;
+        let (start, end) = (t.offset, t.offset + t.nbytes);
+        let reason = format!("tensor {name}");
+        let ids: Vec<u64> = self
+            .engine
+            .protections()
+            .into_iter()
+            .filter(|p| p.region == layer.region() && p.start == start && p.end == end)
+            .filter(|p| p.reason == reason)
+            .map(|p| p.id)
+            .collect();
+        for &id in &ids {
+            layer.unlock(id)?;
+        }
+        self.protections
+            .lock()
+            .retain(|p| !matches!(p, config::Protection::Tensor { name: n } if n == name));
+        Ok(ids.len())
+    }
+
+    /// Whether a whole-tensor lock of `name` is in force.
+    pub fn tensor_locked(&self, name: &str) -> Result<bool> {
+        let layer = self.tensors()?;
+        let t = layer.tensor(name)?;
+        let reason = format!("tensor {name}");
+        Ok(self.engine.protections().iter().any(|p| {
+            p.region == layer.region()
+                && p.start == t.offset
+                && p.end == t.offset + t.nbytes
+                && p.reason == reason
+        }))
     }
 
     // ----- configurations -------------------------------------------------------------------

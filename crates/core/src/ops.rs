@@ -235,10 +235,62 @@ pub fn compare(a: &[u8], b: &[u8]) -> Comparison {
     }
 }
 
-/// A byte pattern with wildcards, e.g. parsed from `"DE AD ?? EF"`.
+/// Parses literal hex bytes (`"DE AD be ef"`, `"deadbeef"`, commas allowed) for writes,
+/// fills, keys and masks. Wildcards are refused; errors name the character position.
+pub fn parse_hex_bytes(text: &str) -> Result<Vec<u8>> {
+    if let Some((position, _)) = text.char_indices().find(|(_, c)| *c == '?') {
+        return Err(EngineError::BadPattern {
+            position,
+            why: "wildcards ('?') are only allowed in search patterns".into(),
+        });
+    }
+    Ok(Pattern::parse_hex(text)?
+        .items()
+        .iter()
+        .map(|b| b.value)
+        .collect())
+}
+
+/// One byte of a [`Pattern`]: a byte `b` matches when `b & mask == value`.
+///
+/// `mask` `FF` is a literal byte, `00` a wildcard (`??`), `F0` / `0F` a half-wildcard whose low
+/// / high nibble is free (`3?`, `?3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatternByte {
+    /// The required bits (only those selected by `mask`; `value & !mask` is always 0).
+    pub value: u8,
+    /// Which bits must match.
+    pub mask: u8,
+}
+
+impl PatternByte {
+    /// A literal byte.
+    pub const fn literal(b: u8) -> PatternByte {
+        PatternByte {
+            value: b,
+            mask: 0xff,
+        }
+    }
+
+    /// Any byte.
+    pub const ANY: PatternByte = PatternByte { value: 0, mask: 0 };
+
+    /// Whether byte `b` matches.
+    #[inline]
+    pub fn matches(self, b: u8) -> bool {
+        b & self.mask == self.value
+    }
+
+    /// True for a fully literal byte.
+    pub fn is_literal(self) -> bool {
+        self.mask == 0xff
+    }
+}
+
+/// A byte pattern with wildcards, e.g. parsed from `"DE AD ?? EF"` or `"4f 3? ?? 00"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
-    items: Vec<Option<u8>>,
+    items: Vec<PatternByte>,
     /// Start and length of the longest literal run (the part searched with memmem).
     anchor: (usize, usize),
 }
@@ -246,16 +298,34 @@ pub struct Pattern {
 impl Pattern {
     /// Builds a pattern from items (`None` = any byte). An empty pattern is refused.
     pub fn new(items: Vec<Option<u8>>) -> Result<Pattern> {
+        Pattern::masked(
+            items
+                .into_iter()
+                .map(|b| b.map_or(PatternByte::ANY, PatternByte::literal))
+                .collect(),
+        )
+    }
+
+    /// Builds a pattern from masked bytes (half-wildcards included). An empty pattern is
+    /// refused; bits of `value` outside `mask` are cleared.
+    pub fn masked(items: Vec<PatternByte>) -> Result<Pattern> {
         if items.is_empty() {
             return Err(EngineError::BadPattern {
                 position: 0,
                 why: "empty pattern".into(),
             });
         }
+        let items: Vec<PatternByte> = items
+            .into_iter()
+            .map(|p| PatternByte {
+                value: p.value & p.mask,
+                mask: p.mask,
+            })
+            .collect();
         let mut best = (0usize, 0usize);
         let mut run_start = 0usize;
         for i in 0..=items.len() {
-            let literal = items.get(i).is_some_and(Option::is_some);
+            let literal = items.get(i).is_some_and(|p| p.is_literal());
             if !literal {
                 let run = i - run_start;
                 if run > best.1 {
@@ -275,11 +345,24 @@ impl Pattern {
         Pattern::new(bytes.iter().copied().map(Some).collect())
     }
 
-    /// Parses hex text: byte pairs, optionally separated by whitespace; `??` (or `?`) is a
-    /// wildcard byte. Errors name the character position.
+    /// Parses hex text: bytes of two hex digits, optionally separated by whitespace or commas.
+    /// A `?` is a free nibble: `??` is any byte, `3?` any byte `0x30..=0x3F`, `?3` any byte
+    /// whose low nibble is 3; a lone `?` (followed by a separator or the end) is any byte.
+    /// Errors name the character position.
     pub fn parse_hex(text: &str) -> Result<Pattern> {
         let mut items = Vec::new();
         let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let nibble = |pos: usize, c: char| -> Result<Option<u8>> {
+            if c == '?' {
+                return Ok(None);
+            }
+            c.to_digit(16)
+                .map(|d| Some(d as u8))
+                .ok_or_else(|| EngineError::BadPattern {
+                    position: pos,
+                    why: format!("{c:?} is not a hex digit or '?'"),
+                })
+        };
         let mut i = 0;
         while i < chars.len() {
             let (pos, c) = chars[i];
@@ -287,31 +370,34 @@ impl Pattern {
                 i += 1;
                 continue;
             }
-            if c == '?' {
-                items.push(None);
-                i += if chars.get(i + 1).is_some_and(|(_, c)| *c == '?') {
-                    2
-                } else {
-                    1
-                };
-                continue;
-            }
-            let hi = c.to_digit(16).ok_or_else(|| EngineError::BadPattern {
-                position: pos,
-                why: format!("{c:?} is not a hex digit or '?'"),
-            })?;
-            let (pos2, c2) = *chars.get(i + 1).ok_or_else(|| EngineError::BadPattern {
-                position: pos,
-                why: "odd number of hex digits".into(),
-            })?;
-            let lo = c2.to_digit(16).ok_or_else(|| EngineError::BadPattern {
-                position: pos2,
-                why: format!("{c2:?} is not a hex digit (bytes are two digits)"),
-            })?;
-            items.push(Some((hi * 16 + lo) as u8));
+            let hi = nibble(pos, c)?;
+            let next = chars
+                .get(i + 1)
+                .filter(|(_, c)| !(c.is_whitespace() || *c == ','));
+            let lo = match next {
+                Some(&(pos2, c2)) => nibble(pos2, c2)?,
+                None if hi.is_none() => {
+                    // A lone '?': any byte.
+                    items.push(PatternByte::ANY);
+                    i += 1;
+                    continue;
+                }
+                None => {
+                    return Err(EngineError::BadPattern {
+                        position: pos,
+                        why: "a byte needs two hex digits (or '?')".into(),
+                    })
+                }
+            };
+            let (hv, hm) = hi.map_or((0, 0), |h| (h << 4, 0xf0));
+            let (lv, lm) = lo.map_or((0, 0), |l| (l, 0x0f));
+            items.push(PatternByte {
+                value: hv | lv,
+                mask: hm | lm,
+            });
             i += 2;
         }
-        Pattern::new(items)
+        Pattern::masked(items)
     }
 
     /// Length in bytes.
@@ -324,18 +410,16 @@ impl Pattern {
         self.items.is_empty()
     }
 
-    /// The items (`None` = wildcard).
-    pub fn items(&self) -> &[Option<u8>] {
+    /// The items, one per byte.
+    pub fn items(&self) -> &[PatternByte] {
         &self.items
     }
 
+    /// Whether the pattern matches `hay` at offset `at` (false when it does not fit).
     #[inline]
-    fn matches_at(&self, hay: &[u8], at: usize) -> bool {
+    pub fn matches_at(&self, hay: &[u8], at: usize) -> bool {
         match hay.get(at..at + self.items.len()) {
-            Some(w) => w
-                .iter()
-                .zip(&self.items)
-                .all(|(b, p)| p.is_none_or(|p| p == *b)),
+            Some(w) => w.iter().zip(&self.items).all(|(b, p)| p.matches(*b)),
             None => false,
         }
     }
@@ -350,9 +434,9 @@ impl Pattern {
         }
         let (astart, alen) = self.anchor;
         if alen == 0 {
-            // All wildcards: every position matches.
+            // No literal byte: check every position (all of them for pure wildcards).
             for at in 0..=hay.len() - n {
-                if !hit(at) {
+                if self.matches_at(hay, at) && !hit(at) {
                     return;
                 }
             }
@@ -360,7 +444,7 @@ impl Pattern {
         }
         let needle: Vec<u8> = self.items[astart..astart + alen]
             .iter()
-            .map(|b| b.unwrap_or(0))
+            .map(|b| b.value)
             .collect();
         let finder = memmem::Finder::new(&needle);
         // Anchor positions that can start a full match: astart..=hay.len()-n+astart.
@@ -436,6 +520,63 @@ mod tests {
             Pattern::parse_hex("zz"),
             Err(EngineError::BadPattern { position: 0, .. })
         ));
+    }
+
+    #[test]
+    fn pattern_half_wildcards() {
+        let p = Pattern::parse_hex("4f 3? ?? 00").unwrap();
+        assert_eq!(
+            p.items(),
+            &[
+                PatternByte::literal(0x4f),
+                PatternByte {
+                    value: 0x30,
+                    mask: 0xf0
+                },
+                PatternByte::ANY,
+                PatternByte::literal(0),
+            ],
+            "3? fixes the high nibble only"
+        );
+        let hay = [
+            0x4f, 0x31, 0xaa, 0x00, 0x4f, 0x41, 0x00, 0x00, 0x4f, 0x3f, 0x4f, 0x00,
+        ];
+        // 0: 4f 31 aa 00 matches; 4: 4f 41 (high nibble 4, not 3) no; 8: 4f 3f 4f 00 matches.
+        assert_eq!(p.find_all(&hay, 10).unwrap(), vec![0, 8]);
+        let low = Pattern::parse_hex("?f").unwrap();
+        assert_eq!(
+            low.find_all(&hay, 10).unwrap(),
+            vec![0, 4, 8, 9, 10],
+            "?f: any byte ending in nibble f (no literal anchor, every position checked)"
+        );
+        let lone = Pattern::parse_hex("4f ? 00").unwrap();
+        assert_eq!(
+            lone.items()[1],
+            PatternByte::ANY,
+            "a lone ? is a whole byte"
+        );
+        assert!(matches!(
+            Pattern::parse_hex("4f 3"),
+            Err(EngineError::BadPattern { position: 3, .. })
+        ));
+        assert!(matches!(
+            Pattern::parse_hex("4g"),
+            Err(EngineError::BadPattern { position: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn hex_bytes_refuse_wildcards() {
+        assert_eq!(
+            parse_hex_bytes("de AD,be ef").unwrap(),
+            vec![0xde, 0xad, 0xbe, 0xef]
+        );
+        assert_eq!(parse_hex_bytes("0001ff").unwrap(), vec![0, 1, 0xff]);
+        assert!(matches!(
+            parse_hex_bytes("00 ?? 01"),
+            Err(EngineError::BadPattern { position: 3, .. })
+        ));
+        assert!(parse_hex_bytes("").is_err(), "no bytes is an error");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use hotpatch_gguf::{GgufIndex, TensorType};
 
-use crate::engine::{Engine, RegionId};
+use crate::engine::{Engine, Patch, RegionId, View};
 use crate::error::{EngineError, Result};
 
 /// What a span of bytes is.
@@ -119,6 +119,68 @@ pub fn layout(index: &GgufIndex) -> Vec<Span> {
         });
     }
     out
+}
+
+/// Largest header copy the guard parses (a header edit that makes the header claim more
+/// than this is refused rather than checked over a copy of the whole file).
+const MAX_GUARD_PREFIX: u64 = 256 << 20;
+
+/// The header guard: refuses `patches` when they touch the header of a region that holds a
+/// valid GGUF file and the edited header would no longer parse (checked on a copy of the
+/// header with the patches applied, O(header)). Regions without a valid index (plain files,
+/// windows, already broken headers) pass unchecked.
+pub fn check_header_kept(v: &View<'_>, patches: &[Patch]) -> Result<()> {
+    let mut regions: Vec<RegionId> = patches.iter().map(|p| p.region).collect();
+    regions.sort();
+    regions.dedup();
+    for region in regions {
+        let Ok(index) = v.gguf(region) else {
+            continue;
+        };
+        let ours = || patches.iter().filter(move |p| p.region == region);
+        let Some(first) = ours()
+            .filter(|p| p.offset < index.data_offset && !p.bytes.is_empty())
+            .map(|p| p.offset)
+            .min()
+        else {
+            continue;
+        };
+        let file_len = v.len(region)?;
+        // Start with the current header; grow the copy while the edited header claims more.
+        let mut prefix_len = index.data_offset.min(file_len);
+        loop {
+            let mut prefix = v.bytes(region, 0, prefix_len)?.to_vec();
+            for p in ours() {
+                let end = p.offset.saturating_add(p.bytes.len() as u64);
+                if p.offset >= prefix_len || end <= p.offset {
+                    continue;
+                }
+                let upto = end.min(prefix_len);
+                prefix[p.offset as usize..upto as usize]
+                    .copy_from_slice(&p.bytes[..(upto - p.offset) as usize]);
+            }
+            match hotpatch_gguf::parse_header(&prefix, file_len) {
+                Ok(_) => break,
+                Err(hotpatch_gguf::GgufError::Truncated { .. })
+                    if prefix_len < file_len && prefix_len < MAX_GUARD_PREFIX =>
+                {
+                    prefix_len = prefix_len
+                        .saturating_mul(2)
+                        .max(4096)
+                        .min(file_len)
+                        .min(MAX_GUARD_PREFIX);
+                }
+                Err(e) => {
+                    return Err(EngineError::BreaksGguf {
+                        region,
+                        offset: first,
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Engine {

@@ -9,6 +9,8 @@ mod config;
 mod copy;
 #[path = "tensor/diff.rs"]
 mod diff;
+#[path = "tensor/heatmap.rs"]
+mod heatmap;
 #[path = "tensor/manager.rs"]
 mod manager;
 #[path = "tensor/metadata.rs"]

@@ -37,7 +37,7 @@ pub use error::GgufError;
 pub use file::{split_name, GgufFile, GgufModel, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT};
 pub use hotpatch_quant::GgmlType;
 pub use index::{GgufIndex, MetadataEntry, TensorInfo, TensorType, DEFAULT_ALIGNMENT};
-pub use read::{parse, MAGIC, MAX_ALIGNMENT, MAX_DIMS, MAX_FILE_SIZE, MAX_NESTING};
+pub use read::{parse, parse_header, MAGIC, MAX_ALIGNMENT, MAX_DIMS, MAX_FILE_SIZE, MAX_NESTING};
 pub use value::{MetaArray, MetaValue, StringArray, ValueType};
 pub use write::{
     apply_edits, edit_file_in_place, edit_in_place, encode_value, layout, rewrite, write_file,

@@ -30,7 +30,24 @@ const MIN_TENSOR_INFO: u64 = 8 + 4 + 4 + 8;
 /// Parses a whole GGUF file held in `bytes`. Never touches tensor data beyond checking that
 /// each tensor's range lies inside `bytes`.
 pub fn parse(bytes: &[u8]) -> Result<GgufIndex, GgufError> {
-    let size = bytes.len() as u64;
+    parse_sized(bytes, bytes.len() as u64)
+}
+
+/// Parses the header of a GGUF file of `file_size` bytes from `prefix`, its first bytes
+/// (at least up to the end of the tensor infos). Tensor ranges are checked against
+/// `file_size`; reading past the end of `prefix` is [`GgufError::Truncated`]. This is how a
+/// change to the header can be checked on a copy of the header alone.
+pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<GgufIndex, GgufError> {
+    if (prefix.len() as u64) > file_size {
+        return Err(GgufError::Invalid(format!(
+            "header prefix of {} bytes is longer than the file ({file_size} bytes)",
+            prefix.len()
+        )));
+    }
+    parse_sized(prefix, file_size)
+}
+
+fn parse_sized(bytes: &[u8], size: u64) -> Result<GgufIndex, GgufError> {
     if size >= MAX_FILE_SIZE {
         return Err(GgufError::FileTooLarge { size });
     }

@@ -5,3 +5,5 @@
 
 pub mod diff;
 pub mod model;
+pub mod patches;
+pub mod server;

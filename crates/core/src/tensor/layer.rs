@@ -587,6 +587,28 @@ impl TensorLayer {
         Ok(self.extract(name, Some(index..index + 1))?[0])
     }
 
+    /// Runs `f` on a tensor's current bytes seen as a matrix (staged edits included), under the
+    /// engine's read lock: the basis of the studio's heatmap, value grid and histogram
+    /// ([`crate::heatmap`]). Writes wait until `f` returns.
+    pub fn matrix<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&crate::heatmap::QuantMatrix<'_>) -> R,
+    ) -> Result<R> {
+        let t = self.tensor(name)?;
+        let ty = self.codec_type(t, false)?;
+        self.engine.view(|v| {
+            let data = v.bytes(self.region, t.offset, t.nbytes)?;
+            let m = crate::heatmap::QuantMatrix::new(ty, data, &t.dims).map_err(|e| {
+                TensorError::Unsupported {
+                    tensor: name.into(),
+                    why: e.to_string(),
+                }
+            })?;
+            Ok(f(&m))
+        })
+    }
+
     // ----- element edits ------------------------------------------------------------------
 
     /// Sets one element; returns what was stored and the side effects on its block.
@@ -598,6 +620,34 @@ impl TensorLayer {
         };
         let mut edits = self.modify_weights_batch(std::slice::from_ref(&change))?;
         Ok(edits.remove(0))
+    }
+
+    /// What [`TensorLayer::modify_weight`] would do, without doing it: the value that would be
+    /// stored and the side effects on its block, computed from the current bytes. Refuses
+    /// exactly what the edit would refuse (bad index, unrepresentable value, a protected or
+    /// read-only range) with the same error.
+    pub fn preview_weight(&self, name: &str, index: u64, value: f32) -> Result<WeightEdit> {
+        let change = WeightChange {
+            tensor: name.to_string(),
+            index,
+            value,
+        };
+        let t = self.tensor(name)?;
+        self.codec_type(t, true)?;
+        if index >= t.n_elements {
+            return Err(TensorError::IndexOutOfRange {
+                tensor: name.into(),
+                index,
+                n: t.n_elements,
+            });
+        }
+        self.engine.view(|v| {
+            let (patches, mut edits) = self.plan_weights(v, std::slice::from_ref(&change))?;
+            for p in &patches {
+                v.check_writable(p.region, p.offset, p.bytes.len() as u64)?;
+            }
+            Ok(edits.remove(0))
+        })
     }
 
     /// Sets many elements, all or nothing, as one undo step. When one element appears twice

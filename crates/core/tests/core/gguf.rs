@@ -152,3 +152,57 @@ fn tensor_addressing_in_layer_one() {
         "{err}"
     );
 }
+
+#[test]
+fn header_guard_refuses_writes_that_break_the_gguf() {
+    let dir = scratch("gguf-guard");
+    let model = dir.join("demo.gguf");
+    oracle::demo_model(&model);
+    let original = std::fs::read(&model).unwrap();
+    let e = Engine::new();
+    let r = e.open(&model, Mode::Staged).unwrap();
+    let index = e.gguf(r).unwrap();
+    let guarded = e.bytes().keeping_gguf();
+
+    // A broken magic, a version of 9, a tensor count far beyond the file: refused, nothing
+    // written, no undo entry.
+    let history = e.history().len();
+    for (offset, bytes) in [
+        (0u64, &b"XXXX"[..]),
+        (4, &[9, 0, 0, 0][..]),
+        (8, &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0][..]),
+    ] {
+        let err = guarded.write(r, offset, bytes).unwrap_err();
+        assert!(
+            matches!(err, EngineError::BreaksGguf { offset: o, .. } if o == offset),
+            "write at {offset}: {err}"
+        );
+        assert_eq!(err.code(), "breaks_gguf");
+    }
+    assert!(
+        guarded.fill(r, 0, 16, &[0]).is_err(),
+        "a fill over the header is checked too"
+    );
+    assert_eq!(e.history().len(), history, "refused writes record nothing");
+    assert_eq!(
+        e.read(r, 0, index.data_offset).unwrap(),
+        original[..index.data_offset as usize],
+        "refused writes change no byte"
+    );
+
+    // A write that keeps the header valid passes (same-length string value).
+    let key = index.entry("general.architecture").unwrap();
+    guarded.write(r, key.value_offset + 8, b"LLAMA").unwrap();
+    assert_eq!(
+        e.gguf(r).unwrap().get_str("general.architecture"),
+        Some("LLAMA")
+    );
+    // Tensor data is never checked (not header).
+    let (off, _) = e.tensor_span(r, "output.weight").unwrap();
+    guarded.fill(r, off, 4, &[0xff]).unwrap();
+    // Without the guard, Layer 2 may still break the header on purpose.
+    e.bytes().write(r, 0, b"XXXX").unwrap();
+    assert!(matches!(e.gguf(r), Err(EngineError::Gguf { .. })));
+    // And once the header is broken, the guard has nothing to protect (no index).
+    guarded.write(r, 1, b"Z").unwrap();
+}

@@ -99,6 +99,29 @@ fn compare_within_and_across_files() {
     );
     let same = e.memory().compare(ra, 0, rb, 0, 1234).unwrap();
     assert!(same.equal(), "the first 1234 bytes are equal");
+
+    // A range of a region against a range of a file not loaded: the file is mapped for the
+    // comparison only. Offsets shift both sides: a[1000..] vs b[1000..], 500 bytes.
+    let regions = e.regions().len();
+    let c3 = e.bytes().compare_file(ra, 1000, &b, 1000, 500).unwrap();
+    assert_eq!(
+        (c3.first_difference, c3.differing, c3.len),
+        (Some(234), 1, 500)
+    );
+    assert_eq!(
+        e.regions().len(),
+        regions,
+        "the other file is unmapped after"
+    );
+    assert!(
+        e.bytes().compare_file(ra, 9990, &b, 0, 20).is_err(),
+        "our range past the end is refused"
+    );
+    assert!(
+        e.bytes().compare_file(ra, 0, &b, 9990, 20).is_err(),
+        "their range past the end is refused"
+    );
+    assert_eq!(e.regions().len(), regions);
 }
 
 #[test]
@@ -117,6 +140,8 @@ fn search_matches_naive_scan() {
         "?? 02",
         "03 03 03 03 ?? 01",
         "?? ??",
+        "0? 02 ?3",
+        "?1 ??",
     ] {
         let p = Pattern::parse_hex(pat).unwrap();
         let naive: Vec<u64> = (0..=data.len() - p.len())
@@ -124,7 +149,7 @@ fn search_matches_naive_scan() {
                 p.items()
                     .iter()
                     .enumerate()
-                    .all(|(j, b)| b.is_none_or(|b| data[i + j] == b))
+                    .all(|(j, b)| data[i + j] & b.mask == b.value)
             })
             .map(|i| i as u64)
             .collect();
@@ -135,6 +160,18 @@ fn search_matches_naive_scan() {
             .iter()
             .map(|m| m.offset)
             .collect();
+        if naive.len() > 3 {
+            let (first, more) = e
+                .bytes()
+                .search_upto(&p, Scope::All, 3, &mut |_| true)
+                .unwrap();
+            assert!(more, "pattern {pat}: more than 3 matches exist");
+            assert_eq!(
+                first.iter().map(|m| m.offset).collect::<Vec<_>>(),
+                naive[..3],
+                "pattern {pat}: the first 3 matches"
+            );
+        }
         assert_eq!(
             got, naive,
             "pattern {pat}: every (overlapping) match, in order"

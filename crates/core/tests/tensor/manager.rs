@@ -353,3 +353,74 @@ fn boost_reports_residency() {
     assert_eq!(r.prefetched_bytes, std::fs::metadata(&model).unwrap().len());
     assert!(r.cache_enabled && m.server().cache.enabled);
 }
+
+#[test]
+fn layer2_operations_are_guarded_recorded_and_exported() {
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let original = std::fs::read(&model).unwrap();
+    let m = Manager::initialize().with_preset_dirs(vec![dir.path().join("p")]);
+    m.attach(&model, Mode::Staged).unwrap();
+    let layer = m.tensors().unwrap();
+    let t = layer.tensor("output.weight").unwrap().clone();
+    let at = t.offset + 16;
+
+    // XOR with a key: recorded as a byte patch with the bytes before and after.
+    m.bytes_op("test", &[(at, 8)], |b, r| b.xor(r, at, 8, &[0xff, 0x0f]))
+        .unwrap();
+    let want: Vec<u8> = original[at as usize..at as usize + 8]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ if i % 2 == 0 { 0xff } else { 0x0f })
+        .collect();
+    let c = m.export_configuration().unwrap();
+    assert_eq!(c.byte_patches.len(), 1, "one byte patch recorded");
+    assert_eq!(c.byte_patches[0].offset, at);
+    assert_eq!(
+        c.byte_patches[0].original.0,
+        original[at as usize..at as usize + 8]
+    );
+    assert_eq!(
+        c.byte_patches[0].patched.0, want,
+        "xor with the repeated key"
+    );
+
+    // Undone: not exported any more.
+    m.engine().undo().unwrap();
+    assert!(m.export_configuration().unwrap().byte_patches.is_empty());
+
+    // The header guard is on: a broken magic is refused and nothing is recorded.
+    let err = m
+        .bytes_op("test", &[(0, 4)], |b, r| b.write(r, 0, b"NOPE"))
+        .unwrap_err();
+    assert!(err.to_string().contains("GGUF header"), "{err}");
+    assert!(m.export_configuration().unwrap().byte_patches.is_empty());
+
+    // Protection of a range: recorded, refused writes, then removed.
+    m.protect_range(at, 4).unwrap();
+    assert!(m
+        .export_configuration()
+        .unwrap()
+        .protections
+        .contains(&hotpatch_core::config::Protection::Range { offset: at, len: 4 }));
+    let err = m
+        .bytes_op("test", &[(at + 2, 1)], |b, r| b.fill(r, at + 2, 1, &[0]))
+        .unwrap_err();
+    assert!(err.to_string().contains("protected"), "{err}");
+    assert_eq!(m.unprotect_range(at, 4).unwrap(), 1);
+    assert!(m.export_configuration().unwrap().protections.is_empty());
+    m.bytes_op("test", &[(at + 2, 1)], |b, r| b.fill(r, at + 2, 1, &[0]))
+        .unwrap();
+
+    // A header edit that keeps it valid refreshes Layer 3's index.
+    let index = m.tensors().unwrap().index().clone();
+    let key = index.entry("general.architecture").unwrap();
+    let v = key.value_offset + 8;
+    m.bytes_op("test", &[(v, 5)], |b, r| b.write(r, v, b"LLAMA"))
+        .unwrap();
+    assert_eq!(
+        m.tensors().unwrap().index().get_str("general.architecture"),
+        Some("LLAMA"),
+        "Layer 3 re-read the header"
+    );
+}

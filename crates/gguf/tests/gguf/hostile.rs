@@ -612,3 +612,42 @@ fn error_variants_are_typed() {
         GgufError::BigEndian { version: 3 }
     ));
 }
+
+#[test]
+fn parse_header_on_the_prefix_agrees_with_parse_on_the_file() {
+    // Checking a header edit on a copy of the header alone must give the verdict a parse of
+    // the whole edited file would give (the engine's header guard relies on this).
+    let f = rich_file();
+    let header_len = parse(&f).expect("parses").data_offset as usize;
+    let size = f.len() as u64;
+    assert_eq!(
+        hotpatch_gguf::parse_header(&f[..header_len], size).expect("prefix parses"),
+        parse(&f).expect("file parses"),
+        "same index from the header prefix as from the whole file"
+    );
+    for i in 0..header_len {
+        for v in [0x00, 0x01, 0x7f, 0xff] {
+            let mut g = f.clone();
+            g[i] = v;
+            let whole = parse(&g);
+            // The full header of the edited file (it may claim more header than before).
+            let prefix = hotpatch_gguf::parse_header(&g, size);
+            assert_eq!(
+                whole.is_ok(),
+                prefix.is_ok(),
+                "byte {i} = {v:#x}: same verdict ({whole:?} vs {prefix:?})"
+            );
+            if let Ok(idx) = hotpatch_gguf::parse_header(&g[..header_len], size) {
+                assert_eq!(
+                    Some(&idx),
+                    whole.as_ref().ok(),
+                    "byte {i} = {v:#x}: a prefix that parses gives the file's index"
+                );
+            }
+        }
+    }
+    assert!(
+        hotpatch_gguf::parse_header(&f, size - 1).is_err(),
+        "a prefix longer than the declared file is refused"
+    );
+}

@@ -1,0 +1,1051 @@
+//! Level-of-detail views of a tensor as a 2-D matrix: heatmap tiles, exact value windows,
+//! histograms and statistics.
+//!
+//! # Overview
+//! A tensor with dims `[ne0, ne1, ne2, ..]` (ggml order) is seen as a matrix of
+//! `rows = ne1·ne2·…` rows and `cols = ne0` columns: row `r` holds the contiguous elements
+//! `r·ne0 .. (r+1)·ne0` (higher dims are folded into rows). A [`Viewport`] is a rectangle of
+//! that matrix.
+//!
+//! - [`lod`] reduces a viewport to at most `out_w × out_h` cells: cell `(i, j)` covers rows
+//!   `row0 + ⌊i·rows/h⌋ .. row0 + ⌊(i+1)·rows/h⌋` and the same split of the columns, so every
+//!   element of the viewport lands in exactly one cell. Each cell carries two reductions:
+//!   **mean** (of its finite values) and **peak** (the signed value of largest magnitude,
+//!   NaN first, then ±Inf — so a broken weight is never averaged away). When the viewport is
+//!   smaller than the output, one cell is one element (no upsampling: the UI scales).
+//! - [`window`] returns the exact values of a viewport (the value grid).
+//! - [`histogram`] bins the finite values; [`stats`] gives min/max/mean/std and non-finite
+//!   counts (the colour legend's scale).
+//!
+//! Values come from a [`RowSource`]: [`QuantMatrix`] dequantizes only the blocks of the rows
+//! and columns asked for, straight from a tensor's bytes (any codec of `hotpatch-quant`);
+//! [`Difference`] subtracts two sources of the same shape (a diff map). Large requests are
+//! split over the available cores by output rows (`std::thread::scope`).
+//!
+//! Every size is checked before anything is allocated: a viewport must lie inside the matrix
+//! and outputs are capped ([`MAX_TILE_CELLS`], [`MAX_WINDOW_CELLS`], [`MAX_BINS`]).
+//!
+//! ```
+//! use hotpatch_core::heatmap::{lod, QuantMatrix, Viewport};
+//! use hotpatch_core::GgmlType;
+//! // A 4×64 F32 tensor: element i = i.
+//! let data: Vec<u8> = (0..256).flat_map(|i| (i as f32).to_le_bytes()).collect();
+//! let m = QuantMatrix::new(GgmlType::F32, &data, &[64, 4]).unwrap();
+//! let tile = lod(&m, Viewport { row0: 0, col0: 0, rows: 4, cols: 64 }, 2, 2).unwrap();
+//! assert_eq!((tile.width, tile.height), (2, 2));
+//! // Cell (0, 0): rows 0..2, cols 0..32 → mean of {0..32, 64..96} = 47.5, peak 95.
+//! assert_eq!(tile.mean[0], 47.5);
+//! assert_eq!(tile.peak[0], 95.0);
+//! ```
+
+use hotpatch_quant::{dequantize_range, GgmlType};
+use serde::Serialize;
+
+/// The most cells one tile may have (4096 × 4096).
+pub const MAX_TILE_CELLS: u64 = 4096 * 4096;
+/// The most values one [`window`] may return.
+pub const MAX_WINDOW_CELLS: u64 = 1 << 20;
+/// The most bins of a [`histogram`].
+pub const MAX_BINS: u32 = 4096;
+
+/// Below this many elements a request runs on one thread.
+const PARALLEL_MIN_ELEMENTS: u64 = 1 << 18;
+
+/// The matrix view of a tensor: `rows × cols`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shape {
+    /// Rows (product of every dim but the first; 1 for a vector).
+    pub rows: u64,
+    /// Columns (`ne0`).
+    pub cols: u64,
+}
+
+impl Shape {
+    /// The matrix view of ggml dims `[ne0, ne1, ..]`; `None` when the element count overflows.
+    pub fn of_dims(dims: &[u64]) -> Option<Shape> {
+        let cols = dims.first().copied().unwrap_or(1);
+        let rows = dims
+            .iter()
+            .skip(1)
+            .try_fold(1u64, |a, &d| a.checked_mul(d))?;
+        rows.checked_mul(cols)?;
+        Some(Shape { rows, cols })
+    }
+
+    /// The whole matrix as a viewport.
+    pub fn full(&self) -> Viewport {
+        Viewport {
+            row0: 0,
+            col0: 0,
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
+}
+
+/// A rectangle of the matrix: rows `row0..row0+rows`, columns `col0..col0+cols`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Viewport {
+    /// First row.
+    pub row0: u64,
+    /// First column.
+    pub col0: u64,
+    /// Number of rows (≥ 1).
+    pub rows: u64,
+    /// Number of columns (≥ 1).
+    pub cols: u64,
+}
+
+impl Viewport {
+    /// Element count (`rows · cols`), saturating.
+    pub fn elements(&self) -> u64 {
+        self.rows.saturating_mul(self.cols)
+    }
+
+    /// Checks that the viewport is non-empty and inside `shape`.
+    pub fn check(&self, shape: Shape) -> Result<(), LodError> {
+        if self.rows == 0 || self.cols == 0 {
+            return Err(LodError::EmptyViewport { viewport: *self });
+        }
+        let row_end = self.row0.checked_add(self.rows);
+        let col_end = self.col0.checked_add(self.cols);
+        if row_end.is_none_or(|e| e > shape.rows) || col_end.is_none_or(|e| e > shape.cols) {
+            return Err(LodError::OutsideMatrix {
+                viewport: *self,
+                shape,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a view cannot be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LodError {
+    /// A viewport with no rows or no columns.
+    #[error("viewport {viewport:?} is empty (rows and cols must be at least 1)")]
+    EmptyViewport {
+        /// The viewport.
+        viewport: Viewport,
+    },
+    /// The viewport reaches past the matrix.
+    #[error("viewport rows {}..{}, cols {}..{} is outside the {}×{} matrix", viewport.row0, viewport.row0.saturating_add(viewport.rows), viewport.col0, viewport.col0.saturating_add(viewport.cols), shape.rows, shape.cols)]
+    OutsideMatrix {
+        /// The viewport.
+        viewport: Viewport,
+        /// The matrix.
+        shape: Shape,
+    },
+    /// The requested output is zero or too large.
+    #[error("{what} {value} is not allowed (must be between 1 and {max})")]
+    BadSize {
+        /// What was asked (`"output width"`, `"window"`, `"bins"` ...).
+        what: &'static str,
+        /// The value.
+        value: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The tensor's type or layout cannot be read as a matrix.
+    #[error("{0}")]
+    Unreadable(String),
+    /// Two sources of a difference do not have the same shape.
+    #[error("cannot subtract a {}×{} matrix from a {}×{} matrix", b.rows, b.cols, a.rows, a.cols)]
+    ShapeMismatch {
+        /// Left side.
+        a: Shape,
+        /// Right side.
+        b: Shape,
+    },
+    /// A histogram range that is not finite or reversed.
+    #[error("histogram range [{lo}, {hi}] must be finite with lo < hi")]
+    BadRange {
+        /// Lower edge.
+        lo: f32,
+        /// Upper edge.
+        hi: f32,
+    },
+}
+
+/// Where matrix values come from.
+pub trait RowSource: Sync {
+    /// The matrix's shape.
+    fn shape(&self) -> Shape;
+    /// Writes the values of `row`, columns `col0 .. col0 + out.len()`, into `out`.
+    /// Callers check the bounds first ([`Viewport::check`]).
+    fn read_row(&self, row: u64, col0: u64, out: &mut [f32]) -> Result<(), LodError>;
+}
+
+/// A tensor's bytes seen as a matrix, dequantized on demand (only the blocks asked for).
+#[derive(Debug, Clone, Copy)]
+pub struct QuantMatrix<'a> {
+    ty: GgmlType,
+    data: &'a [u8],
+    shape: Shape,
+    row_bytes: usize,
+}
+
+impl<'a> QuantMatrix<'a> {
+    /// A tensor of type `ty` and dims `dims` (ggml order) whose data is `data`. Refuses types
+    /// without a dequantizer, rows that are not whole blocks and data of the wrong length.
+    pub fn new(ty: GgmlType, data: &'a [u8], dims: &[u64]) -> Result<QuantMatrix<'a>, LodError> {
+        if !ty.can_dequantize() {
+            return Err(LodError::Unreadable(format!("no dequantizer for {ty}")));
+        }
+        let shape = Shape::of_dims(dims)
+            .ok_or_else(|| LodError::Unreadable(format!("dims {dims:?} overflow")))?;
+        let row_bytes = ty.row_bytes(shape.cols).ok_or_else(|| {
+            LodError::Unreadable(format!(
+                "row length {} is not a whole number of {ty} blocks ({} elements)",
+                shape.cols,
+                ty.block_size()
+            ))
+        })?;
+        let want = (row_bytes as u64).checked_mul(shape.rows);
+        if want != Some(data.len() as u64) {
+            return Err(LodError::Unreadable(format!(
+                "{} bytes of data for a {}×{} {ty} matrix (expected {})",
+                data.len(),
+                shape.rows,
+                shape.cols,
+                want.map_or("more than 2^64".to_string(), |w| w.to_string())
+            )));
+        }
+        Ok(QuantMatrix {
+            ty,
+            data,
+            shape,
+            row_bytes,
+        })
+    }
+
+    /// The element type.
+    pub fn ty(&self) -> GgmlType {
+        self.ty
+    }
+}
+
+impl RowSource for QuantMatrix<'_> {
+    fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn read_row(&self, row: u64, col0: u64, out: &mut [f32]) -> Result<(), LodError> {
+        let start = usize::try_from(row)
+            .ok()
+            .and_then(|r| r.checked_mul(self.row_bytes))
+            .filter(|&s| s < self.data.len())
+            .ok_or_else(|| LodError::Unreadable(format!("row {row} is outside the data")))?;
+        let bytes = &self.data[start..start + self.row_bytes];
+        dequantize_range(self.ty, bytes, col0, out)
+            .map_err(|e| LodError::Unreadable(format!("row {row}: {e}")))
+    }
+}
+
+/// `a − b`, element by element, for two sources of the same shape (a difference map).
+#[derive(Debug, Clone, Copy)]
+pub struct Difference<'s, A, B> {
+    a: &'s A,
+    b: &'s B,
+}
+
+impl<'s, A: RowSource, B: RowSource> Difference<'s, A, B> {
+    /// `a − b`; refuses different shapes.
+    pub fn new(a: &'s A, b: &'s B) -> Result<Self, LodError> {
+        if a.shape() != b.shape() {
+            return Err(LodError::ShapeMismatch {
+                a: a.shape(),
+                b: b.shape(),
+            });
+        }
+        Ok(Difference { a, b })
+    }
+}
+
+impl<A: RowSource, B: RowSource> RowSource for Difference<'_, A, B> {
+    fn shape(&self) -> Shape {
+        self.a.shape()
+    }
+
+    fn read_row(&self, row: u64, col0: u64, out: &mut [f32]) -> Result<(), LodError> {
+        self.a.read_row(row, col0, out)?;
+        let mut other = vec![0f32; out.len()];
+        self.b.read_row(row, col0, &mut other)?;
+        for (x, y) in out.iter_mut().zip(&other) {
+            *x -= y;
+        }
+        Ok(())
+    }
+}
+
+/// A reduced view: `width × height` cells, row-major, two reductions per cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tile {
+    /// Cells per row.
+    pub width: u32,
+    /// Rows of cells.
+    pub height: u32,
+    /// Mean of each cell's finite values (the cell's peak when it has none).
+    pub mean: Vec<f32>,
+    /// Each cell's value of largest magnitude, signed (NaN before ±Inf before finite values).
+    pub peak: Vec<f32>,
+}
+
+/// The split of `n` items into `parts` near-equal runs: run `k` is `edge(k)..edge(k+1)`.
+fn edge(n: u64, parts: u64, k: u64) -> u64 {
+    ((n as u128 * k as u128) / parts as u128) as u64
+}
+
+/// Whether `a` outranks `b` as a peak: NaN, then larger magnitude (Inf included).
+fn outranks(a: f32, b: f32) -> bool {
+    if b.is_nan() {
+        return false;
+    }
+    a.is_nan() || a.abs() > b.abs()
+}
+
+/// Reduces one run of values: (sum of finite values, count of finite values, peak).
+fn reduce(xs: &[f32]) -> (f64, u64, f32) {
+    // Fast path: a finite sum means every value is finite.
+    let mut s = 0f32;
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &x in xs {
+        s += x;
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    if s.is_finite() {
+        let peak = if hi >= -lo { hi } else { lo };
+        // f32 partial sums are exact enough per run; recompute in f64 for long runs.
+        let sum = if xs.len() > 64 {
+            xs.iter().map(|&x| f64::from(x)).sum()
+        } else {
+            f64::from(s)
+        };
+        return (sum, xs.len() as u64, peak);
+    }
+    let (mut sum, mut n, mut peak) = (0f64, 0u64, 0f32);
+    let mut first = true;
+    for &x in xs {
+        if x.is_finite() {
+            sum += f64::from(x);
+            n += 1;
+        }
+        if first || outranks(x, peak) {
+            peak = x;
+            first = false;
+        }
+    }
+    (sum, n, peak)
+}
+
+fn check_out(what: &'static str, v: u32, max: u64) -> Result<(), LodError> {
+    if v == 0 || u64::from(v) > max {
+        return Err(LodError::BadSize {
+            what,
+            value: u64::from(v),
+            max,
+        });
+    }
+    Ok(())
+}
+
+fn threads_for(elements: u64, units: usize) -> usize {
+    if elements < PARALLEL_MIN_ELEMENTS {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(units)
+        .max(1)
+}
+
+/// Runs `work(first_unit, units_slice)` over `units` chunks of `out` (each unit `stride`
+/// values wide) on up to `threads` threads; returns the first error.
+fn split_rows<F>(out: &mut [f32], stride: usize, threads: usize, work: F) -> Result<(), LodError>
+where
+    F: Fn(usize, &mut [f32]) -> Result<(), LodError> + Sync,
+{
+    let units = out.len() / stride.max(1);
+    if threads <= 1 || units <= 1 {
+        return work(0, out);
+    }
+    let per = units.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = out
+            .chunks_mut(per * stride)
+            .enumerate()
+            .map(|(k, chunk)| {
+                let work = &work;
+                s.spawn(move || work(k * per, chunk))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(LodError::Unreadable("a worker panicked".into())))
+            })
+            .collect::<Result<Vec<()>, LodError>>()
+            .map(|_| ())
+    })
+}
+
+/// Adds one row into the column accumulators (sum, min, max; NaN shows in the sum only).
+fn accumulate(row: &[f32], sum: &mut [f32], lo: &mut [f32], hi: &mut [f32]) {
+    for (((&x, s), l), h) in row.iter().zip(sum).zip(lo).zip(hi) {
+        *s += x;
+        if x < *l {
+            *l = x;
+        }
+        if x > *h {
+            *h = x;
+        }
+    }
+}
+
+/// Rows summed in f32 before the column sums move to f64.
+const FLUSH_ROWS: u64 = 16;
+
+fn flush(sum: &mut [f32], total: &mut [f64]) {
+    for (s, t) in sum.iter_mut().zip(total) {
+        *t += f64::from(*s);
+        *s = 0.0;
+    }
+}
+
+/// The exact (non-finite aware) reduction of cells `which` of one output row: re-reads the
+/// rows `rows` and reduces each cell's values with [`reduce`].
+#[allow(clippy::too_many_arguments)]
+fn exact_cells(
+    src: &impl RowSource,
+    viewport: Viewport,
+    rows: std::ops::Range<u64>,
+    col_edges: &[usize],
+    which: &[usize],
+    row: &mut [f32],
+    mean: &mut [f32],
+    peak: &mut [f32],
+) -> Result<(), LodError> {
+    let mut acc: Vec<(f64, u64, f32)> = vec![(0.0, 0, 0.0); which.len()];
+    for (n, r) in rows.enumerate() {
+        src.read_row(viewport.row0 + r, viewport.col0, row)?;
+        for (a, &j) in acc.iter_mut().zip(which) {
+            let (s, c, p) = reduce(&row[col_edges[j]..col_edges[j + 1]]);
+            a.0 += s;
+            a.1 += c;
+            if n == 0 || outranks(p, a.2) {
+                a.2 = p;
+            }
+        }
+    }
+    for (&(s, c, p), &j) in acc.iter().zip(which) {
+        mean[j] = if c > 0 { (s / c as f64) as f32 } else { p };
+        peak[j] = p;
+    }
+    Ok(())
+}
+
+/// Reduces `viewport` of `src` to at most `out_w × out_h` cells (see the module docs).
+pub fn lod(
+    src: &impl RowSource,
+    viewport: Viewport,
+    out_w: u32,
+    out_h: u32,
+) -> Result<Tile, LodError> {
+    viewport.check(src.shape())?;
+    check_out("output width", out_w, 4096)?;
+    check_out("output height", out_h, 4096)?;
+    let w = viewport.cols.min(u64::from(out_w));
+    let h = viewport.rows.min(u64::from(out_h));
+    if w * h > MAX_TILE_CELLS {
+        return Err(LodError::BadSize {
+            what: "tile cells",
+            value: w * h,
+            max: MAX_TILE_CELLS,
+        });
+    }
+    let (wu, hu) = (w as usize, h as usize);
+    // Column run of each output column, relative to col0.
+    let col_edges: Vec<usize> = (0..=w)
+        .map(|k| edge(viewport.cols, w, k) as usize)
+        .collect();
+    // Both planes in one buffer: row i of cells = [mean × w, peak × w].
+    let mut planes = vec![0f32; 2 * wu * hu];
+    let threads = threads_for(viewport.elements(), hu);
+    let vc = viewport.cols as usize;
+    split_rows(&mut planes, 2 * wu, threads, |first, chunk| {
+        let mut row = vec![0f32; vc];
+        // Column-wise accumulators over the rows of one output row (vectorizable), reduced
+        // across each cell's columns once per output row.
+        // f32 column sums (twice the SIMD width of f64) are flushed into f64 every
+        // `FLUSH_ROWS` rows, so long columns keep f64 accuracy.
+        let mut col_sum = vec![0f32; vc];
+        let mut col_total = vec![0f64; vc];
+        let mut col_min = vec![0f32; vc];
+        let mut col_max = vec![0f32; vc];
+        let mut slow: Vec<usize> = Vec::new();
+        for (k, cells) in chunk.chunks_mut(2 * wu).enumerate() {
+            let i = (first + k) as u64;
+            let (r0, r1) = (edge(viewport.rows, h, i), edge(viewport.rows, h, i + 1));
+            col_sum.fill(0.0);
+            col_total.fill(0.0);
+            col_min.fill(f32::INFINITY);
+            col_max.fill(f32::NEG_INFINITY);
+            for r in r0..r1 {
+                src.read_row(viewport.row0 + r, viewport.col0, &mut row)?;
+                accumulate(&row, &mut col_sum, &mut col_min, &mut col_max);
+                if (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 {
+                    flush(&mut col_sum, &mut col_total);
+                }
+            }
+            flush(&mut col_sum, &mut col_total);
+            let n_rows = (r1 - r0) as f64;
+            let (mean, peak) = cells.split_at_mut(wu);
+            slow.clear();
+            for j in 0..wu {
+                let (c0, c1) = (col_edges[j], col_edges[j + 1]);
+                let s: f64 = col_total[c0..c1].iter().sum();
+                let lo = col_min[c0..c1]
+                    .iter()
+                    .copied()
+                    .fold(f32::INFINITY, f32::min);
+                let hi = col_max[c0..c1]
+                    .iter()
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                // A finite sum and finite extremes mean every value of the cell is finite.
+                if s.is_finite() && lo.is_finite() && hi.is_finite() {
+                    mean[j] = (s / (n_rows * (c1 - c0) as f64)) as f32;
+                    peak[j] = if hi >= -lo { hi } else { lo };
+                } else {
+                    slow.push(j);
+                }
+            }
+            if !slow.is_empty() {
+                exact_cells(
+                    src,
+                    viewport,
+                    r0..r1,
+                    &col_edges,
+                    &slow,
+                    &mut row,
+                    mean,
+                    peak,
+                )?;
+            }
+        }
+        Ok(())
+    })?;
+    let mut mean = Vec::with_capacity(wu * hu);
+    let mut peak = Vec::with_capacity(wu * hu);
+    for cells in planes.chunks_exact(2 * wu) {
+        mean.extend_from_slice(&cells[..wu]);
+        peak.extend_from_slice(&cells[wu..]);
+    }
+    Ok(Tile {
+        width: w as u32,
+        height: h as u32,
+        mean,
+        peak,
+    })
+}
+
+/// The exact values of `viewport`, row-major (`rows · cols` values, at most
+/// [`MAX_WINDOW_CELLS`]).
+pub fn window(src: &impl RowSource, viewport: Viewport) -> Result<Vec<f32>, LodError> {
+    viewport.check(src.shape())?;
+    if viewport.elements() > MAX_WINDOW_CELLS {
+        return Err(LodError::BadSize {
+            what: "window elements",
+            value: viewport.elements(),
+            max: MAX_WINDOW_CELLS,
+        });
+    }
+    let cols = viewport.cols as usize;
+    let mut out = vec![0f32; viewport.elements() as usize];
+    for (k, row) in out.chunks_exact_mut(cols).enumerate() {
+        src.read_row(viewport.row0 + k as u64, viewport.col0, row)?;
+    }
+    Ok(out)
+}
+
+/// Summary statistics of a viewport's values.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Stats {
+    /// Elements looked at.
+    pub count: u64,
+    /// Of which finite.
+    pub finite: u64,
+    /// NaN count.
+    pub nan: u64,
+    /// +Inf count.
+    pub pos_inf: u64,
+    /// −Inf count.
+    pub neg_inf: u64,
+    /// Exact zeros (±0).
+    pub zeros: u64,
+    /// Smallest finite value (0 when none).
+    pub min: f32,
+    /// Largest finite value (0 when none).
+    pub max: f32,
+    /// Mean of the finite values.
+    pub mean: f64,
+    /// Population standard deviation of the finite values.
+    pub std: f64,
+}
+
+impl Stats {
+    /// `max(|min|, |max|)`: the half-width of a colour scale centred on zero.
+    pub fn abs_max(&self) -> f32 {
+        self.min.abs().max(self.max.abs())
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Acc {
+    count: u64,
+    finite: u64,
+    nan: u64,
+    pos_inf: u64,
+    neg_inf: u64,
+    zeros: u64,
+    min: f32,
+    max: f32,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl Acc {
+    fn add_row(&mut self, xs: &[f32]) {
+        for &x in xs {
+            self.count += 1;
+            if x.is_finite() {
+                if self.finite == 0 {
+                    self.min = x;
+                    self.max = x;
+                } else {
+                    self.min = self.min.min(x);
+                    self.max = self.max.max(x);
+                }
+                self.finite += 1;
+                let d = f64::from(x);
+                self.sum += d;
+                self.sum_sq += d * d;
+                if x == 0.0 {
+                    self.zeros += 1;
+                }
+            } else if x.is_nan() {
+                self.nan += 1;
+            } else if x > 0.0 {
+                self.pos_inf += 1;
+            } else {
+                self.neg_inf += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, o: &Acc) {
+        if o.finite > 0 {
+            if self.finite == 0 {
+                self.min = o.min;
+                self.max = o.max;
+            } else {
+                self.min = self.min.min(o.min);
+                self.max = self.max.max(o.max);
+            }
+        }
+        self.count += o.count;
+        self.finite += o.finite;
+        self.nan += o.nan;
+        self.pos_inf += o.pos_inf;
+        self.neg_inf += o.neg_inf;
+        self.zeros += o.zeros;
+        self.sum += o.sum;
+        self.sum_sq += o.sum_sq;
+    }
+
+    fn stats(&self) -> Stats {
+        let n = self.finite as f64;
+        let mean = if self.finite > 0 { self.sum / n } else { 0.0 };
+        let var = if self.finite > 0 {
+            (self.sum_sq / n - mean * mean).max(0.0)
+        } else {
+            0.0
+        };
+        Stats {
+            count: self.count,
+            finite: self.finite,
+            nan: self.nan,
+            pos_inf: self.pos_inf,
+            neg_inf: self.neg_inf,
+            zeros: self.zeros,
+            min: self.min,
+            max: self.max,
+            mean,
+            std: var.sqrt(),
+        }
+    }
+}
+
+/// Runs `f(row_values)` over every row of `viewport`, split over threads by rows; each thread
+/// folds into its own `T` (from `init`), the results are returned per thread.
+fn fold_rows<T: Send>(
+    src: &impl RowSource,
+    viewport: Viewport,
+    init: impl Fn() -> T + Sync,
+    f: impl Fn(&mut T, &[f32]) + Sync,
+) -> Result<Vec<T>, LodError> {
+    viewport.check(src.shape())?;
+    let threads = threads_for(viewport.elements(), viewport.rows.min(64) as usize) as u64;
+    let run = |k: u64| -> Result<T, LodError> {
+        let mut acc = init();
+        let mut row = vec![0f32; viewport.cols as usize];
+        for r in edge(viewport.rows, threads, k)..edge(viewport.rows, threads, k + 1) {
+            src.read_row(viewport.row0 + r, viewport.col0, &mut row)?;
+            f(&mut acc, &row);
+        }
+        Ok(acc)
+    };
+    if threads <= 1 {
+        return Ok(vec![run(0)?]);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                let run = &run;
+                s.spawn(move || run(k))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(LodError::Unreadable("a worker panicked".into())))
+            })
+            .collect()
+    })
+}
+
+/// Statistics of the values of `viewport`.
+pub fn stats(src: &impl RowSource, viewport: Viewport) -> Result<Stats, LodError> {
+    let parts = fold_rows(src, viewport, Acc::default, |a, row| a.add_row(row))?;
+    let mut total = Acc::default();
+    for p in &parts {
+        total.merge(p);
+    }
+    Ok(total.stats())
+}
+
+/// Counts of finite values in equal-width bins.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Histogram {
+    /// Lower edge of the first bin.
+    pub lo: f32,
+    /// Upper edge of the last bin (values equal to it fall in the last bin).
+    pub hi: f32,
+    /// Count per bin; bin `k` is `[lo + k·(hi−lo)/n, lo + (k+1)·(hi−lo)/n)`.
+    pub counts: Vec<u64>,
+    /// Finite values outside `[lo, hi]` (only with an explicit range).
+    pub outside: u64,
+    /// The statistics of the same values (the whole viewport).
+    pub stats: Stats,
+}
+
+/// The bin of `x` in `[lo, hi]` split into `n` bins, or `None` outside.
+pub fn bin_of(x: f32, lo: f32, hi: f32, n: usize) -> Option<usize> {
+    if !(x >= lo && x <= hi) {
+        return None;
+    }
+    let k = ((f64::from(x) - f64::from(lo)) / (f64::from(hi) - f64::from(lo)) * n as f64) as usize;
+    Some(k.min(n - 1))
+}
+
+/// Bins the finite values of `viewport` into `bins` equal bins over `range`, or over the
+/// values' own `[min, max]` when `range` is `None` (two passes).
+pub fn histogram(
+    src: &impl RowSource,
+    viewport: Viewport,
+    bins: u32,
+    range: Option<(f32, f32)>,
+) -> Result<Histogram, LodError> {
+    check_out("bins", bins, u64::from(MAX_BINS))?;
+    if let Some((lo, hi)) = range {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(LodError::BadRange { lo, hi });
+        }
+    }
+    let st = stats(src, viewport)?;
+    let (lo, hi) = match range {
+        Some(r) => r,
+        None if st.finite == 0 => (0.0, 1.0),
+        // A constant tensor gets a unit-wide range centred on its value.
+        None if st.min == st.max => (st.min - 0.5, st.max + 0.5),
+        None => (st.min, st.max),
+    };
+    let n = bins as usize;
+    let parts = fold_rows(
+        src,
+        viewport,
+        || (vec![0u64; n], 0u64),
+        |(counts, outside), row| {
+            for &x in row {
+                if !x.is_finite() {
+                    continue;
+                }
+                match bin_of(x, lo, hi, n) {
+                    Some(k) => counts[k] += 1,
+                    None => *outside += 1,
+                }
+            }
+        },
+    )?;
+    let mut counts = vec![0u64; n];
+    let mut outside = 0;
+    for (c, o) in parts {
+        for (a, b) in counts.iter_mut().zip(c) {
+            *a += b;
+        }
+        outside += o;
+    }
+    Ok(Histogram {
+        lo,
+        hi,
+        counts,
+        outside,
+        stats: st,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source over plain values, for tests.
+    struct Plain {
+        shape: Shape,
+        v: Vec<f32>,
+    }
+
+    impl RowSource for Plain {
+        fn shape(&self) -> Shape {
+            self.shape
+        }
+        fn read_row(&self, row: u64, col0: u64, out: &mut [f32]) -> Result<(), LodError> {
+            let s = (row * self.shape.cols + col0) as usize;
+            out.copy_from_slice(&self.v[s..s + out.len()]);
+            Ok(())
+        }
+    }
+
+    fn plain(rows: u64, cols: u64, f: impl Fn(u64, u64) -> f32) -> Plain {
+        let v = (0..rows)
+            .flat_map(|r| (0..cols).map(move |c| (r, c)))
+            .map(|(r, c)| f(r, c))
+            .collect();
+        Plain {
+            shape: Shape { rows, cols },
+            v,
+        }
+    }
+
+    #[test]
+    fn shape_folds_higher_dims_into_rows() {
+        assert_eq!(
+            Shape::of_dims(&[64, 3, 5]),
+            Some(Shape { rows: 15, cols: 64 })
+        );
+        assert_eq!(Shape::of_dims(&[7]), Some(Shape { rows: 1, cols: 7 }));
+        assert_eq!(Shape::of_dims(&[u64::MAX, 2]), None);
+    }
+
+    #[test]
+    fn viewport_bounds_are_checked() {
+        let s = Shape { rows: 4, cols: 8 };
+        let ok = Viewport {
+            row0: 1,
+            col0: 2,
+            rows: 3,
+            cols: 6,
+        };
+        assert!(ok.check(s).is_ok());
+        let past = Viewport { cols: 7, ..ok };
+        assert!(matches!(past.check(s), Err(LodError::OutsideMatrix { .. })));
+        let empty = Viewport { rows: 0, ..ok };
+        assert!(matches!(
+            empty.check(s),
+            Err(LodError::EmptyViewport { .. })
+        ));
+        let wrap = Viewport {
+            row0: u64::MAX,
+            ..ok
+        };
+        assert!(wrap.check(s).is_err());
+    }
+
+    #[test]
+    fn peak_prefers_nan_then_magnitude() {
+        let m = plain(2, 4, |r, c| match (r, c) {
+            (0, 1) => -9.0,
+            (1, 3) => f32::NAN,
+            (1, 0) => f32::NEG_INFINITY,
+            _ => 1.0,
+        });
+        let t = lod(&m, m.shape.full(), 2, 1).unwrap();
+        assert_eq!(t.peak[0], f32::NEG_INFINITY); // cols 0..2: -inf beats -9
+        assert!(t.peak[1].is_nan()); // cols 2..4: NaN
+                                     // Means of finite values only: cols 0..2 = {1, -9, 1} → -7/3.
+        assert!((t.mean[0] - (-7.0 / 3.0)).abs() < 1e-6);
+        assert_eq!(t.mean[1], 1.0); // {1, 1, 1}
+    }
+
+    #[test]
+    fn finite_and_non_finite_cells_mix_in_one_row() {
+        // Three cells of 2×2: finite, NaN inside, +Inf inside.
+        let m = plain(2, 6, |r, c| match (r, c) {
+            (1, 2) => f32::NAN,
+            (0, 5) => f32::INFINITY,
+            _ => (r * 6 + c) as f32 - 5.0,
+        });
+        let t = lod(&m, m.shape.full(), 3, 1).unwrap();
+        // Cell 0: {-5, -4, 1, 2} → mean -1.5, peak -5.
+        assert_eq!((t.mean[0], t.peak[0]), (-1.5, -5.0));
+        // Cell 1: {-3, -2, NaN, 4} → mean of finite -1/3, peak NaN.
+        assert!((t.mean[1] + 1.0 / 3.0).abs() < 1e-6);
+        assert!(t.peak[1].is_nan());
+        // Cell 2: {-1, +Inf, 5, 6} → mean 10/3, peak +Inf.
+        assert!((t.mean[2] - 10.0 / 3.0).abs() < 1e-6);
+        assert_eq!(t.peak[2], f32::INFINITY);
+    }
+
+    #[test]
+    fn every_element_lands_in_one_cell() {
+        // Counting with value 1 everywhere: sums of means × cell sizes = element count.
+        let m = plain(37, 53, |_, _| 1.0);
+        let t = lod(&m, m.shape.full(), 10, 7).unwrap();
+        assert_eq!((t.width, t.height), (10, 7));
+        let mut total = 0u64;
+        for i in 0..7u64 {
+            for j in 0..10u64 {
+                let rows = edge(37, 7, i + 1) - edge(37, 7, i);
+                let cols = edge(53, 10, j + 1) - edge(53, 10, j);
+                assert!(rows > 0 && cols > 0);
+                total += rows * cols;
+            }
+        }
+        assert_eq!(total, 37 * 53);
+        assert!(t.mean.iter().all(|&x| x == 1.0));
+    }
+
+    #[test]
+    fn small_viewport_is_one_cell_per_element() {
+        let m = plain(10, 10, |r, c| (r * 10 + c) as f32);
+        let vp = Viewport {
+            row0: 3,
+            col0: 4,
+            rows: 2,
+            cols: 3,
+        };
+        let t = lod(&m, vp, 100, 100).unwrap();
+        assert_eq!((t.width, t.height), (3, 2));
+        assert_eq!(t.mean, vec![34.0, 35.0, 36.0, 44.0, 45.0, 46.0]);
+        assert_eq!(t.peak, t.mean);
+        assert_eq!(window(&m, vp).unwrap(), t.mean);
+    }
+
+    #[test]
+    fn sizes_are_refused_before_allocating() {
+        let m = plain(4, 4, |_, _| 0.0);
+        let full = m.shape.full();
+        assert!(matches!(lod(&m, full, 0, 4), Err(LodError::BadSize { .. })));
+        assert!(matches!(
+            lod(&m, full, 4, 5000),
+            Err(LodError::BadSize { .. })
+        ));
+        assert!(matches!(
+            histogram(&m, full, 0, None),
+            Err(LodError::BadSize { .. })
+        ));
+        assert!(matches!(
+            histogram(&m, full, 10, Some((1.0, 1.0))),
+            Err(LodError::BadRange { .. })
+        ));
+        let big = Plain {
+            shape: Shape {
+                rows: 1 << 40,
+                cols: 1 << 12,
+            },
+            v: vec![],
+        };
+        assert!(matches!(
+            window(&big, big.shape.full()),
+            Err(LodError::BadSize { .. })
+        ));
+    }
+
+    #[test]
+    fn histogram_and_stats_count_what_they_see() {
+        let m = plain(4, 5, |r, c| match (r, c) {
+            (0, 0) => f32::NAN,
+            (0, 1) => f32::INFINITY,
+            (0, 2) => f32::NEG_INFINITY,
+            _ => (r * 5 + c) as f32, // 3..=19
+        });
+        let h = histogram(&m, m.shape.full(), 4, None).unwrap();
+        assert_eq!((h.stats.nan, h.stats.pos_inf, h.stats.neg_inf), (1, 1, 1));
+        assert_eq!(h.stats.finite, 17);
+        assert_eq!((h.lo, h.hi), (3.0, 19.0));
+        // Bins of width 4: [3,7) [7,11) [11,15) [15,19].
+        assert_eq!(h.counts, vec![4, 4, 4, 5]);
+        let mean = (3..=19).sum::<u32>() as f64 / 17.0;
+        assert!((h.stats.mean - mean).abs() < 1e-9);
+        let ranged = histogram(&m, m.shape.full(), 2, Some((10.0, 12.0))).unwrap();
+        assert_eq!(ranged.counts, vec![1, 2]); // 10 | 11, 12
+        assert_eq!(ranged.outside, 14);
+    }
+
+    #[test]
+    fn difference_subtracts_and_checks_shapes() {
+        let a = plain(3, 4, |r, c| (r * 4 + c) as f32);
+        let b = plain(3, 4, |_, c| c as f32);
+        let d = Difference::new(&a, &b).unwrap();
+        let w = window(&d, a.shape.full()).unwrap();
+        assert_eq!(w, vec![0., 0., 0., 0., 4., 4., 4., 4., 8., 8., 8., 8.]);
+        let c = plain(4, 3, |_, _| 0.0);
+        assert!(Difference::new(&a, &c).is_err());
+    }
+
+    #[test]
+    fn threaded_and_single_thread_agree() {
+        // Large enough to be split over threads.
+        let m = plain(600, 512, |r, c| {
+            ((r * 7919 + c * 104729) % 1000) as f32 - 500.0
+        });
+        let full = m.shape.full();
+        let t = lod(&m, full, 64, 60).unwrap();
+        for i in 0..60u64 {
+            for j in 0..64u64 {
+                let (r0, r1) = (edge(600, 60, i), edge(600, 60, i + 1));
+                let (c0, c1) = (edge(512, 64, j), edge(512, 64, j + 1));
+                let mut best = f32::NAN;
+                let mut first = true;
+                let mut s = 0f64;
+                for r in r0..r1 {
+                    for c in c0..c1 {
+                        let x = m.v[(r * 512 + c) as usize];
+                        s += f64::from(x);
+                        if first || x.abs() > best.abs() {
+                            best = x;
+                            first = false;
+                        }
+                    }
+                }
+                let k = (i * 64 + j) as usize;
+                assert_eq!(t.peak[k].abs(), best.abs());
+                let mean = s / ((r1 - r0) * (c1 - c0)) as f64;
+                assert!((f64::from(t.mean[k]) - mean).abs() < 1e-3, "cell {i},{j}");
+            }
+        }
+    }
+}
