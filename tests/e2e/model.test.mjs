@@ -103,6 +103,11 @@ describe("Model screen (real app under Xvfb)", () => {
   });
 
   it("undoes and redoes with Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y, and the table follows", async () => {
+    // Inside the template editor, Ctrl+Z is the text field's own undo, not the session's.
+    await (await $("chat-template-input")).click();
+    await browser.keys(["Control", "z"]);
+    await browser.pause(500);
+    assert.equal(await rowStatus("tokenizer.chat_template"), "changed", "Ctrl+Z in a text field left the session alone");
     await (await $("screen-model")).click();
     await browser.keys(["Control", "z"]);
     await browser.waitUntil(async () => (await rowStatus("tokenizer.chat_template")) === "unchanged", {

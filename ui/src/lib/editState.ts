@@ -46,3 +46,13 @@ export function useEditState(revision: number, path: string | null): EditState |
   }, [revision, path]);
   return useSyncExternalStore(subscribe, () => current);
 }
+
+/**
+ * For text fields: keeps Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y as the field's own text undo instead
+ * of the session's (the global shortcuts listen on window; stopping the event here keeps it
+ * from reaching them, and the browser's native undo runs).
+ */
+export function keepTextUndo(e: { key: string; ctrlKey: boolean; metaKey: boolean; stopPropagation: () => void }): void {
+  const k = e.key.toLowerCase();
+  if ((e.ctrlKey || e.metaKey) && (k === "z" || k === "y")) e.stopPropagation();
+}

@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from "react";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
-import type { EditState, MetaEditRow } from "../../lib/editState";
+import { keepTextUndo, type EditState, type MetaEditRow } from "../../lib/editState";
 
 export const CHAT_TEMPLATE_KEY = "tokenizer.chat_template";
 
@@ -65,6 +65,7 @@ export function ChatTemplate({ row, onChanged }: { row: MetaEditRow | undefined;
         value={text}
         placeholder={present ? "" : "{% for message in messages %}…{% endfor %}"}
         onChange={(e) => setText(e.target.value)}
+        onKeyDown={keepTextUndo}
         rows={10}
       />
       {error && (

@@ -5,7 +5,7 @@
  */
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
-import type { EditState, MetaEditRow } from "../../lib/editState";
+import { keepTextUndo, type EditState, type MetaEditRow } from "../../lib/editState";
 import { formatCount } from "../../lib/format";
 import { keyProblem, SCALAR_TYPES, valueProblem } from "../../lib/model/metaValue";
 import { metaText } from "../MetadataTable";
@@ -180,7 +180,14 @@ function ValueEditor({ row, onChanged, onClose }: { row: MetaEditRow; onChanged:
   const multiline = row.valueType === "ARRAY" || (row.valueType === "STRING" && (text.includes("\n") || text.length > 80));
   const shownError = error ?? (problem && text !== "" ? problem : null);
   return (
-    <form className="value-editor" onSubmit={(e) => void apply(e)} onKeyDown={(e) => e.key === "Escape" && onClose()}>
+    <form
+      className="value-editor"
+      onSubmit={(e) => void apply(e)}
+      onKeyDown={(e) => {
+        if (e.key === "Escape") onClose();
+        keepTextUndo(e);
+      }}
+    >
       {row.valueType === "BOOL" ? (
         <select data-testid="meta-input" value={text} onChange={(e) => setText(e.target.value)} autoFocus>
           <option value="true">true</option>
@@ -257,7 +264,7 @@ function AddKey({ onChanged, onDone, existing }: { onChanged: (s: EditState) => 
   };
   const replaces = existing.some((r) => r.key === key.trim() && r.status !== "removed");
   return (
-    <form className="add-key" data-testid="meta-add-form" onSubmit={(e) => void submit(e)}>
+    <form className="add-key" data-testid="meta-add-form" onSubmit={(e) => void submit(e)} onKeyDown={keepTextUndo}>
       <input data-testid="meta-add-key" placeholder="key, e.g. general.license" value={key} spellCheck={false} onChange={(e) => setKey(e.target.value)} autoFocus />
       <select data-testid="meta-add-type" value={type} onChange={(e) => setType(e.target.value)}>
         {ADD_TYPES.map((t) => (
