@@ -34,6 +34,13 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::model::read_metadata,
         commands::model::session_revision,
         jobs::cancel_job,
+        commands::tensors::tensor_stats,
+        commands::tensors::tensor_histogram,
+        commands::tensors::preview_weight,
+        commands::tensors::set_weight,
+        commands::tensors::transform_tensor,
+        commands::tensors::set_tensor_lock,
+        commands::tensors::tensor_locked,
     ])
 }
 

@@ -31,6 +31,32 @@ export const commands = {
 	 *  canceled as soon as it registers).
 	 */
 	cancelJob: (job: number) => __TAURI_INVOKE<boolean>("cancel_job", { job }),
+	/**  Statistics of every value of a tensor. */
+	tensorStats: (tensor: string) => typedError<TensorStats, IpcError>(__TAURI_INVOKE("tensor_stats", { tensor })),
+	/**
+	 *  Bins a tensor's finite values into `bins` (1…4096) equal bins over `[lo, hi]`, or over
+	 *  its own `[min, max]` when `lo`/`hi` are absent.
+	 */
+	tensorHistogram: (tensor: string, bins: number, lo: number | null, hi: number | null) => typedError<TensorHistogram, IpcError>(__TAURI_INVOKE("tensor_histogram", { tensor, bins, lo, hi })),
+	/**
+	 *  What [`set_weight`] would store for the element, and the effect on its block, without
+	 *  changing anything. Refuses what the edit would refuse.
+	 */
+	previewWeight: (args: WeightArgs) => typedError<WeightEditView, IpcError>(__TAURI_INVOKE("preview_weight", { args })),
+	/**
+	 *  Sets the element to the value: journaled, one undo step, staged until saved. Returns what
+	 *  was stored and the effect on its block.
+	 */
+	setWeight: (args: WeightArgs) => typedError<WeightEditView, IpcError>(__TAURI_INVOKE("set_weight", { args })),
+	/**  Applies `op` to the `selection` of `tensor` as one undo step. */
+	transformTensor: (tensor: string, selection: SelectionArgs_Deserialize, op: TransformArgs_Deserialize) => typedError<TransformReportView_Serialize, IpcError>(__TAURI_INVOKE("transform_tensor", { tensor, selection, op })),
+	/**
+	 *  Locks (`locked` true) or unlocks a whole tensor: every write path refuses a locked tensor
+	 *  until it is unlocked. Returns whether the tensor is locked afterwards.
+	 */
+	setTensorLock: (tensor: string, locked: boolean) => typedError<boolean, IpcError>(__TAURI_INVOKE("set_tensor_lock", { tensor, locked })),
+	/**  Whether a whole tensor is locked. */
+	tensorLocked: (tensor: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("tensor_locked", { tensor })),
 };
 
 /* Types */
@@ -180,6 +206,47 @@ export type Progress = {
 	message: string,
 };
 
+/**  Which elements a transform touches. */
+export type SelectionArgs = SelectionArgs_Serialize | SelectionArgs_Deserialize;
+
+/**  Which elements a transform touches. */
+export type SelectionArgs_Deserialize = {
+	/**  `all`, `rows`, `columns`, `range` (flat elements), `elements` or `head`. */
+	kind: string,
+	/**  First row / column / element (`rows`, `columns`, `range`). */
+	start?: number | null,
+	/**  One past the last (`rows`, `columns`, `range`). */
+	end?: number | null,
+	/**  Flat element indices (`elements`). */
+	indices?: number[] | null,
+	/**  Attention head number (`head`). */
+	head?: number | null,
+};
+
+/**  Which elements a transform touches. */
+export type SelectionArgs_Serialize = {
+	/**  `all`, `rows`, `columns`, `range` (flat elements), `elements` or `head`. */
+	kind: string,
+	/**  First row / column / element (`rows`, `columns`, `range`). */
+	start: number | null,
+	/**  One past the last (`rows`, `columns`, `range`). */
+	end: number | null,
+	/**  Flat element indices (`elements`). */
+	indices: number[] | null,
+	/**  Attention head number (`head`). */
+	head: number | null,
+};
+
+/**  An element that moved because its block was re-quantized. */
+export type SideEffectView = {
+	/**  Flat element index. */
+	index: number,
+	/**  Value before (f32 text). */
+	before: string,
+	/**  Value after (f32 text). */
+	after: string,
+};
+
 /**  Which step of a long operation a [`Progress`] message reports. */
 export type Stage = 
 /**  Mapping the file and parsing its header. */
@@ -200,6 +267,20 @@ export type Stage =
 "apply" | 
 /**  Finished. */
 "done";
+
+/**  A histogram of a tensor's finite values. */
+export type TensorHistogram = {
+	/**  Lower edge of the first bin. */
+	lo: number,
+	/**  Upper edge of the last bin (values equal to it count in the last bin). */
+	hi: number,
+	/**  Count per bin (equal widths). */
+	counts: number[],
+	/**  Finite values outside `[lo, hi]` (with an explicit range only). */
+	outside: number,
+	/**  Statistics of the same values. */
+	stats: TensorStats,
+};
 
 /**  One row of the tensor list. */
 export type TensorRow = TensorRow_Serialize | TensorRow_Deserialize;
@@ -252,6 +333,134 @@ export type TensorRow_Serialize = {
 	block: number | null,
 };
 
+/**  Statistics of a whole tensor: the colour legend's scale and the screen's summary. */
+export type TensorStats = {
+	/**  Rows of the matrix view (`ne1·ne2…`). */
+	rows: number,
+	/**  Columns (`ne0`). */
+	cols: number,
+	/**  Elements. */
+	count: number,
+	/**  Finite elements. */
+	finite: number,
+	/**  NaN elements. */
+	nan: number,
+	/**  +Inf elements. */
+	posInf: number,
+	/**  −Inf elements. */
+	negInf: number,
+	/**  Exact zeros. */
+	zeros: number,
+	/**  Smallest finite value (0 without finite values). */
+	min: number,
+	/**  Largest finite value. */
+	max: number,
+	/**  `max(|min|, |max|)`: the half-width of the colour scale. */
+	absMax: number,
+	/**  Mean of the finite values. */
+	mean: number,
+	/**  Standard deviation of the finite values. */
+	std: number,
+};
+
+/**  What a transform does. */
+export type TransformArgs = TransformArgs_Serialize | TransformArgs_Deserialize;
+
+/**  What a transform does. */
+export type TransformArgs_Deserialize = {
+	/**  `scale`, `add`, `set`, `clamp`, `zero`, `negate`, `noise`, `replace_non_finite`, `lerp`. */
+	op: string,
+	/**  The parameter of `scale` (factor), `add`, `set`, `replace_non_finite` (value), `lerp` (t). */
+	value?: number | null,
+	/**  Bounds of `clamp`. */
+	min?: number | null,
+	/**  Bounds of `clamp`. */
+	max?: number | null,
+	/**  Seed of `noise`. */
+	seed?: number | null,
+	/**  Standard deviation of `noise`. */
+	std?: number | null,
+	/**  The other model of `lerp`. */
+	model?: string | null,
+};
+
+/**  What a transform does. */
+export type TransformArgs_Serialize = {
+	/**  `scale`, `add`, `set`, `clamp`, `zero`, `negate`, `noise`, `replace_non_finite`, `lerp`. */
+	op: string,
+	/**  The parameter of `scale` (factor), `add`, `set`, `replace_non_finite` (value), `lerp` (t). */
+	value: number | null,
+	/**  Bounds of `clamp`. */
+	min: number | null,
+	/**  Bounds of `clamp`. */
+	max: number | null,
+	/**  Seed of `noise`. */
+	seed: number | null,
+	/**  Standard deviation of `noise`. */
+	std: number | null,
+	/**  The other model of `lerp`. */
+	model: string | null,
+};
+
+/**  What a transform did. */
+export type TransformReportView = TransformReportView_Serialize | TransformReportView_Deserialize;
+
+/**  What a transform did. */
+export type TransformReportView_Deserialize = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Operation name. */
+	op: string,
+	/**  Elements selected. */
+	elementsSelected: number,
+	/**  Elements whose stored value was asked to change. */
+	elementsChanged: number,
+	/**  Blocks where only the changed elements' bits were written (scales kept). */
+	blocksKeptScales: number,
+	/**  Blocks quantized afresh (every element selected). */
+	blocksRequantizedWhole: number,
+	/**  Blocks re-quantized because a value left its grid (side effects possible). */
+	blocksRequantized: number,
+	/**  Unselected elements whose value changed. */
+	sideEffectCount: number,
+	/**  Largest |after − before| among them (f32 text). */
+	maxSideEffect: string,
+	/**  The first side effects (at most 64 sent). */
+	sideEffects: SideEffectView[],
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  The undo entry, if anything changed. */
+	change?: number | null,
+};
+
+/**  What a transform did. */
+export type TransformReportView_Serialize = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Operation name. */
+	op: string,
+	/**  Elements selected. */
+	elementsSelected: number,
+	/**  Elements whose stored value was asked to change. */
+	elementsChanged: number,
+	/**  Blocks where only the changed elements' bits were written (scales kept). */
+	blocksKeptScales: number,
+	/**  Blocks quantized afresh (every element selected). */
+	blocksRequantizedWhole: number,
+	/**  Blocks re-quantized because a value left its grid (side effects possible). */
+	blocksRequantized: number,
+	/**  Unselected elements whose value changed. */
+	sideEffectCount: number,
+	/**  Largest |after − before| among them (f32 text). */
+	maxSideEffect: string,
+	/**  The first side effects (at most 64 sent). */
+	sideEffects: SideEffectView[],
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  The undo entry, if anything changed. */
+	change: number | null,
+};
+
 /**  How many tensors (and bytes) of one element type a model holds. */
 export type TypeCount = {
 	/**  Type name as ggml spells it (`Q4_K`, `F32`, `UNKNOWN(99)`). */
@@ -260,6 +469,45 @@ export type TypeCount = {
 	count: number,
 	/**  Their data in bytes. */
 	bytes: number,
+};
+
+/**
+ *  One element and the value asked for it (`index` is the flat ggml index; `value` is text,
+ *  see [`parse_value`]).
+ */
+export type WeightArgs = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Flat element index (ggml order: `row · ne0 + col`). */
+	index: number,
+	/**  The value as typed: a decimal number, `nan`, `inf` or `-inf`. */
+	value: string,
+};
+
+/**  What setting one element does (or would do, for a preview). */
+export type WeightEditView = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Flat element index. */
+	index: number,
+	/**  The tensor's type (`Q4_K`). */
+	ty: string,
+	/**  Value before (f32 text). */
+	previous: string,
+	/**  Value asked for (f32 text). */
+	requested: string,
+	/**  Value stored (f32 text): quantization rounds. */
+	stored: string,
+	/**  The block's scales changed (re-quantized); see `side_effects`. */
+	blockRequantized: boolean,
+	/**  Other elements of the block whose value changes. */
+	sideEffects: SideEffectView[],
+	/**  First flat index of the element's quantization block. */
+	blockFirst: number,
+	/**  Elements per block of the type (1 for float types). */
+	blockLen: number,
+	/**  Whether the edit was made (false for a preview). */
+	applied: boolean,
 };
 
 /* Tauri Specta runtime */

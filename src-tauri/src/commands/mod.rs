@@ -4,3 +4,4 @@
 //! here and register in [`crate::specta_builder`].
 
 pub mod model;
+pub mod tensors;

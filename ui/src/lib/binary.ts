@@ -6,6 +6,7 @@
  */
 import { invoke } from "@tauri-apps/api/core";
 import { IpcFailure, type IpcError } from "./ipc";
+import { f32le } from "./heatmap/tile";
 
 function isIpcError(e: unknown): e is IpcError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -34,4 +35,30 @@ export async function invokeBinary(cmd: string, args: Record<string, unknown>): 
 /** Bytes [offset, offset+len) of the open model as the session sees them (staged edits included). */
 export async function readBytes(offset: number, len: number): Promise<Uint8Array> {
   return new Uint8Array(await invokeBinary("read_bytes", { offset, len }));
+}
+
+/**
+ * A heatmap tile of `tensor` (see `heatmap_tile` in src-tauri/src/commands/tensors.rs): the
+ * viewport's rows/cols reduced to at most `width × height` cells. Layout: 16-byte header (u32 LE
+ * width, height, planes = 2, 0), then the mean plane and the peak plane (f32 LE, row-major);
+ * parse with `parseTile` (lib/heatmap/tile.ts).
+ */
+export async function heatmapTile(
+  tensor: string,
+  vp: { row0: number; col0: number; rows: number; cols: number },
+  width: number,
+  height: number,
+): Promise<ArrayBuffer> {
+  return invokeBinary("heatmap_tile", { tensor, ...vp, width, height });
+}
+
+/** The exact values of a window of `tensor` (`tensor_window`): rows·cols f32, row-major. */
+export async function tensorWindow(
+  tensor: string,
+  vp: { row0: number; col0: number; rows: number; cols: number },
+): Promise<Float32Array> {
+  const buf = await invokeBinary("tensor_window", { tensor, ...vp });
+  const n = vp.rows * vp.cols;
+  if (buf.byteLength !== n * 4) throw new Error(`tensor_window: ${buf.byteLength} bytes for ${n} values`);
+  return f32le(buf, 0, n);
 }
