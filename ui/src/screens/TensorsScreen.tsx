@@ -126,7 +126,7 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
             </>
           )}
           <button className={`lock-btn ${locked ? "on" : ""}`} onClick={() => void toggleLock()} data-testid="lock-toggle" title={locked ? "Unlock: allow edits again" : "Lock: refuse every edit of this tensor"}>
-            {locked ? "🔒 Locked" : "🔓 Lock"}
+            {locked ? "Locked" : "Lock"}
           </button>
         </div>
         {lockError && <div className="inline-error">{lockError}</div>}

@@ -420,7 +420,7 @@ export function Heatmap(props: HeatmapProps) {
             </>
           ) : (
             <span className="muted">
-              {shape.rows}×{shape.cols} · wheel to zoom, drag to pan{onCellClick ? ", click a cell to edit" : ""}
+              {shape.rows}×{shape.cols} · wheel: zoom · drag: pan{onCellClick ? " · click: select" : ""}
               {lastMs !== null ? ` · ${lastMs.toFixed(0)} ms` : ""}
             </span>
           )}

@@ -11,7 +11,7 @@ import { colorOf } from "../../lib/heatmap/colormap";
 import { exactF32 } from "../../lib/heatmap/format";
 import { contains, extent, firstVisible, flatIndex, grow, scrollFor, visibleWindow, type GridWindow } from "../../lib/tensors/grid";
 
-const CELL = { w: 92, h: 22 };
+const CELL = { w: 108, h: 22 };
 const HEAD = { w: 64, h: 22 };
 
 interface Props {
