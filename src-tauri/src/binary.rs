@@ -19,11 +19,7 @@ use crate::state::AppState;
 pub const MAX_READ: u64 = 16 << 20;
 
 /// Every raw-bytes command, by its invoke name.
-pub const COMMANDS: &[&str] = &[
-    "read_bytes",
-    "heatmap_tile",
-    "tensor_window",
-];
+pub const COMMANDS: &[&str] = &["read_bytes", "heatmap_tile", "tensor_window"];
 
 /// The invoke handler for [`COMMANDS`].
 pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static

@@ -41,6 +41,29 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::tensors::transform_tensor,
         commands::tensors::set_tensor_lock,
         commands::tensors::tensor_locked,
+        commands::server::server_state,
+        commands::server::set_server_address,
+        commands::server::save_rule,
+        commands::server::delete_rule,
+        commands::server::set_rule_enabled,
+        commands::server::move_rule,
+        commands::server::set_cache_settings,
+        commands::server::start_proxy,
+        commands::server::stop_proxy,
+        commands::server::check_upstream,
+        commands::server::watch_proxy_log,
+        commands::server::clear_proxy_log,
+        commands::patches::watch_patch_events,
+        commands::patches::patch_log,
+        commands::patches::undo_through,
+        commands::patches::export_configuration,
+        commands::patches::preview_configuration,
+        commands::patches::preview_preset,
+        commands::patches::apply_pending,
+        commands::patches::list_presets,
+        commands::patches::save_preset,
+        commands::patches::safety_scan,
+        commands::patches::boost_inference,
     ])
 }
 
@@ -73,6 +96,7 @@ pub fn run() {
         })
         .setup(move |app| {
             builder.mount_events(app);
+            commands::patches::install(app);
             Ok(())
         })
         .run(tauri::generate_context!())

@@ -117,7 +117,10 @@ fn tile_and_window_match_gguf_py() {
                 .map(|k| v[k])
                 .collect();
             let mean = cell.iter().map(|&x| f64::from(x)).sum::<f64>() / 32.0;
-            let peak = cell.iter().copied().fold(0f32, |a, x| if x.abs() > a.abs() { x } else { a });
+            let peak = cell
+                .iter()
+                .copied()
+                .fold(0f32, |a, x| if x.abs() > a.abs() { x } else { a });
             let k = i * 64 + j;
             assert!((f64::from(planes[k]) - mean).abs() < 1e-6, "mean ({i},{j})");
             assert_eq!(planes[64 * 32 + k].abs(), peak.abs(), "peak ({i},{j})");
@@ -132,14 +135,20 @@ fn tile_and_window_match_gguf_py() {
     let win = f32s(&window_bytes(&state, Q4K, vp).unwrap());
     for r in 0..3usize {
         for c in 0..50usize {
-            assert_eq!(win[r * 50 + c].to_bits(), v[(100 + r) * 256 + 7 + c].to_bits());
+            assert_eq!(
+                win[r * 50 + c].to_bits(),
+                v[(100 + r) * 256 + 7 + c].to_bits()
+            );
         }
     }
     let st = stats(&state, Q4K).unwrap();
     let min = v.iter().copied().fold(f32::INFINITY, f32::min);
     let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     assert_eq!((st.rows, st.cols, st.count), (256, 256, 65536));
-    assert_eq!((st.min, st.max, st.abs_max), (min, max, min.abs().max(max.abs())));
+    assert_eq!(
+        (st.min, st.max, st.abs_max),
+        (min, max, min.abs().max(max.abs()))
+    );
     let h = histogram(&state, Q4K, 10, None, None).unwrap();
     assert_eq!(h.counts.iter().sum::<u64>(), 65536);
 }
@@ -157,13 +166,18 @@ fn requests_outside_the_tensor_are_bad_requests() {
     assert_eq!(e.code, ErrorCode::BadRequest, "{}", e.message);
     assert!(e.message.contains("outside"), "{}", e.message);
     let ok = Viewport { row0: 0, ..past };
-    assert_eq!(tile_bytes(&state, Q4K, ok, 0, 10).unwrap_err().code, ErrorCode::BadRequest);
+    assert_eq!(
+        tile_bytes(&state, Q4K, ok, 0, 10).unwrap_err().code,
+        ErrorCode::BadRequest
+    );
     assert_eq!(
         tile_bytes(&state, "nope", ok, 10, 10).unwrap_err().code,
         ErrorCode::NotFound
     );
     assert_eq!(
-        histogram(&state, Q4K, 10, Some(1.0), None).unwrap_err().code,
+        histogram(&state, Q4K, 10, Some(1.0), None)
+            .unwrap_err()
+            .code,
         ErrorCode::BadRequest
     );
 }
@@ -178,7 +192,10 @@ fn preview_is_the_edit_and_the_saved_file_holds_it() {
     assert_eq!(preview.block_first, index / 256 * 256);
     let before = gguf_py_values(&path, Q4K);
     let edit = weight(&state, Q4K, index, "0.75", true).unwrap();
-    assert_eq!((edit.stored.clone(), edit.side_effects.clone()), (preview.stored.clone(), preview.side_effects.clone()));
+    assert_eq!(
+        (edit.stored.clone(), edit.side_effects.clone()),
+        (preview.stored.clone(), preview.side_effects.clone())
+    );
     // Save through the session's engine, then gguf-py reads what the edit reported.
     let session = state.session();
     session
@@ -234,9 +251,15 @@ fn bad_values_and_locked_tensors_are_refused() {
         std: None,
         model: None,
     };
-    assert_eq!(transform(&state, Q4K, &sel, &zero).unwrap_err().code, ErrorCode::Refused);
+    assert_eq!(
+        transform(&state, Q4K, &sel, &zero).unwrap_err().code,
+        ErrorCode::Refused
+    );
     assert!(!set_lock(&state, Q4K, false).unwrap());
     let r = transform(&state, Q4K, &sel, &zero).unwrap();
     assert_eq!(r.elements_selected, 256);
-    assert_eq!(r.blocks_requantized_whole, 1, "one whole Q4_K row = one block");
+    assert_eq!(
+        r.blocks_requantized_whole, 1,
+        "one whole Q4_K row = one block"
+    );
 }

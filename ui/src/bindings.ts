@@ -57,9 +57,178 @@ export const commands = {
 	setTensorLock: (tensor: string, locked: boolean) => typedError<boolean, IpcError>(__TAURI_INVOKE("set_tensor_lock", { tensor, locked })),
 	/**  Whether a whole tensor is locked. */
 	tensorLocked: (tensor: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("tensor_locked", { tensor })),
+	/**  The Server screen's state. */
+	serverState: () => __TAURI_INVOKE<ServerView_Serialize>("server_state"),
+	/**  Sets the upstream URL and the listening address (refused while the proxy runs). */
+	setServerAddress: (upstream: string, bind: string, port: number) => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("set_server_address", { upstream, bind, port })),
+	/**  Adds a rule, or replaces the rule `replace` (keeping its place in the order). */
+	saveRule: (rule: RuleSpec_Deserialize, replace: string | null) => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("save_rule", { rule, replace })),
+	/**  Deletes a rule. */
+	deleteRule: (id: string) => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("delete_rule", { id })),
+	/**  Enables or disables a rule. */
+	setRuleEnabled: (id: string, enabled: boolean) => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("set_rule_enabled", { id, enabled })),
+	/**  Moves a rule one place earlier (`up`) or later in the order rules apply. */
+	moveRule: (id: string, up: boolean) => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("move_rule", { id, up })),
+	/**  Replaces the cache settings (turning it off empties it). */
+	setCacheSettings: (cache: CacheSpec) => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("set_cache_settings", { cache })),
+	/**  Starts the proxy with the current settings. */
+	startProxy: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("start_proxy")),
+	/**  Stops the proxy. */
+	stopProxy: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("stop_proxy")),
+	/**  Probes whether the upstream URL accepts connections. */
+	checkUpstream: (url: string) => typedError<UpstreamCheck_Serialize, IpcError>(__TAURI_INVOKE("check_upstream", { url })),
+	/**  Returns the request log (newest first) and streams every new request to `channel`. */
+	watchProxyLog: (channel: Channel<RequestLogEntry_Deserialize>) => __TAURI_INVOKE<RequestLogEntry_Serialize[]>("watch_proxy_log", { channel }),
+	/**  Empties the request log. */
+	clearProxyLog: () => __TAURI_INVOKE<void>("clear_proxy_log"),
+	/**  The patch log (newest first) and the undoable entries; streams each new event to `channel`. */
+	watchPatchEvents: (channel: Channel<PatchEventView_Deserialize>) => __TAURI_INVOKE<PatchLogView_Serialize>("watch_patch_events", { channel }),
+	/**  The patch log and the undoable entries (no subscription). */
+	patchLog: () => __TAURI_INVOKE<PatchLogView_Serialize>("patch_log"),
+	/**  Undoes change `change` and every change made after it. */
+	undoThrough: (change: number) => typedError<UndoThrough, IpcError>(__TAURI_INVOKE("undo_through", { change })),
+	/**
+	 *  Writes the session's changes (tensor edits, byte patches, protections, proxy settings) as
+	 *  a configuration file.
+	 */
+	exportConfiguration: (path: string, name: string | null, description: string | null) => typedError<ExportSummary_Serialize, IpcError>(__TAURI_INVOKE("export_configuration", { path, name, description })),
+	/**  Reads a configuration file and previews it against the open model (changes nothing). */
+	previewConfiguration: (path: string) => typedError<ImportPreview_Serialize, IpcError>(__TAURI_INVOKE("preview_configuration", { path })),
+	/**  Loads a preset and previews it against the open model (changes nothing). */
+	previewPreset: (name: string) => typedError<ImportPreview_Serialize, IpcError>(__TAURI_INVOKE("preview_preset", { name })),
+	/**
+	 *  Applies the previewed configuration as one undo group (a preset through the manager's
+	 *  optimize, which also applies its performance settings); the proxy picks up its server
+	 *  section at once.
+	 */
+	applyPending: (token: number) => typedError<ApplyView_Serialize, IpcError>(__TAURI_INVOKE("apply_pending", { token })),
+	/**  The presets: the user's and the shipped ones. */
+	listPresets: () => __TAURI_INVOKE<PresetInfo_Serialize[]>("list_presets"),
+	/**  Saves the session's changes as a user preset. */
+	savePreset: (name: string, description: string | null) => typedError<PresetInfo_Serialize, IpcError>(__TAURI_INVOKE("save_preset", { name, description })),
+	/**
+	 *  Scans every tensor for NaN, ±Inf, subnormals and outliers (progress on `channel`,
+	 *  cancelable as job `job`); repairs what it finds when asked, as one undo group.
+	 */
+	safetyScan: (settings: SafetySpec_Deserialize, job: number, channel: Channel<Progress>) => typedError<SafetyView_Serialize, IpcError>(__TAURI_INVOKE("safety_scan", { settings, job, channel })),
+	/**  Prefetches the model's pages (and pins them with `lock`), turns the response cache on. */
+	boostInference: (lock: boolean) => typedError<BoostView_Serialize, IpcError>(__TAURI_INVOKE("boost_inference", { lock })),
 };
 
 /* Types */
+/**  What an import or a preset did. */
+export type ApplyView = ApplyView_Serialize | ApplyView_Deserialize;
+
+/**  What an import or a preset did. */
+export type ApplyView_Deserialize = {
+	/**  Where it came from. */
+	source: string,
+	/**  The undo entry of the whole import (None: nothing changed). */
+	change?: number | null,
+	/**  Tensors transformed. */
+	transforms: TransformRow[],
+	/**  Byte patches written. */
+	bytePatchesApplied: number,
+	/**  Byte patches already in the model. */
+	bytePatchesAlreadyApplied: number,
+	/**  Protections made. */
+	protections: number,
+	/**  Proxy rules configured now. */
+	serverRules: number,
+	/**  The response cache is on now. */
+	cacheEnabled: boolean,
+};
+
+/**  What an import or a preset did. */
+export type ApplyView_Serialize = {
+	/**  Where it came from. */
+	source: string,
+	/**  The undo entry of the whole import (None: nothing changed). */
+	change: number | null,
+	/**  Tensors transformed. */
+	transforms: TransformRow[],
+	/**  Byte patches written. */
+	bytePatchesApplied: number,
+	/**  Byte patches already in the model. */
+	bytePatchesAlreadyApplied: number,
+	/**  Protections made. */
+	protections: number,
+	/**  Proxy rules configured now. */
+	serverRules: number,
+	/**  The response cache is on now. */
+	cacheEnabled: boolean,
+};
+
+/**  What boost did. */
+export type BoostView = BoostView_Serialize | BoostView_Deserialize;
+
+/**  What boost did. */
+export type BoostView_Deserialize = {
+	/**  Resident fraction of the model file before (None: the OS cannot say). */
+	residentBefore?: number | null,
+	/**  After. */
+	residentAfter?: number | null,
+	/**  Bytes prefetched. */
+	prefetchedBytes: number,
+	/**  Pages pinned in RAM, when asked and allowed. */
+	pinnedPages?: number | null,
+	/**  Why pinning failed, when asked. */
+	pinError?: string | null,
+	/**  The response cache is on. */
+	cacheEnabled: boolean,
+};
+
+/**  What boost did. */
+export type BoostView_Serialize = {
+	/**  Resident fraction of the model file before (None: the OS cannot say). */
+	residentBefore: number | null,
+	/**  After. */
+	residentAfter: number | null,
+	/**  Bytes prefetched. */
+	prefetchedBytes: number,
+	/**  Pages pinned in RAM, when asked and allowed. */
+	pinnedPages: number | null,
+	/**  Why pinning failed, when asked. */
+	pinError: string | null,
+	/**  The response cache is on. */
+	cacheEnabled: boolean,
+};
+
+/**  Cache counters of the running proxy. */
+export type CacheCounters = {
+	/**  Answers held. */
+	entries: number,
+	/**  Bytes held. */
+	bytes: number,
+	/**  Lookups answered from the cache. */
+	hits: number,
+	/**  Lookups that found nothing fresh. */
+	misses: number,
+	/**  Answers dropped to respect the bounds. */
+	evictions: number,
+};
+
+/**  What the proxy did with the cache for one request. */
+export type CacheOutcome = 
+/**  Answered from the cache. */
+"hit" | 
+/**  Looked up (or cacheable) and sent upstream. */
+"miss" | 
+/**  A path the proxy passes through untouched (never cached). */
+"pass";
+
+/**  The response cache settings. */
+export type CacheSpec = {
+	/**  Answers are cached. */
+	enabled: boolean,
+	/**  Seconds an answer stays valid. */
+	ttlSecs: number,
+	/**  Most answers kept. */
+	maxEntries: number,
+	/**  Most bytes kept. */
+	maxBytes: number,
+};
+
 /**  What kind of failure a command hit; the UI branches on this. */
 export type ErrorCode = 
 /**  The file could not be read (missing, permission, I/O error). */
@@ -83,6 +252,124 @@ export type ErrorCode =
 "Canceled" | 
 /**  A bug or an unexpected state in the backend (the message says what). */
 "Internal";
+
+/**  What an export wrote. */
+export type ExportSummary = ExportSummary_Serialize | ExportSummary_Deserialize;
+
+/**  What an export wrote. */
+export type ExportSummary_Deserialize = {
+	/**  The file written. */
+	path: string,
+	/**  Tensor edits. */
+	tensorPatches: number,
+	/**  Raw byte patches. */
+	bytePatches: number,
+	/**  Protections. */
+	protections: number,
+	/**  Proxy rules in the server section (None: no server section). */
+	serverRules?: number | null,
+	/**  Size of the file. */
+	bytes: number,
+};
+
+/**  What an export wrote. */
+export type ExportSummary_Serialize = {
+	/**  The file written. */
+	path: string,
+	/**  Tensor edits. */
+	tensorPatches: number,
+	/**  Raw byte patches. */
+	bytePatches: number,
+	/**  Protections. */
+	protections: number,
+	/**  Proxy rules in the server section (None: no server section). */
+	serverRules: number | null,
+	/**  Size of the file. */
+	bytes: number,
+};
+
+/**  What a response filter does on a match. */
+export type FilterAction = 
+/**  Replace each match. */
+"redact" | 
+/**  End the answer at the match. */
+"block";
+
+/**  One value found. */
+export type HitRow = {
+	/**  Tensor. */
+	tensor: string,
+	/**  Flat element index. */
+	index: number,
+	/**  The value as text (`NaN`, `-inf`, `1e-41`). */
+	value: string,
+	/**  `nan`, `inf`, `subnormal`, `outlier`. */
+	class: string,
+};
+
+/**  A configuration checked against the open model, kept under `token` until applied. */
+export type ImportPreview = ImportPreview_Serialize | ImportPreview_Deserialize;
+
+/**  A configuration checked against the open model, kept under `token` until applied. */
+export type ImportPreview_Deserialize = {
+	/**  Pass to [`apply_pending`]. */
+	token: number,
+	/**  Where it came from (a file path or `preset NAME`). */
+	source: string,
+	/**  Its name. */
+	name?: string | null,
+	/**  What it does. */
+	description?: string | null,
+	/**  The file it was recorded on, if it says. */
+	recordedOn?: string | null,
+	/**  Recorded on this exact file layout (None: model-independent). */
+	sameFile?: boolean | null,
+	/**  Recorded on this model or another quantization of it. */
+	sameModel?: boolean | null,
+	/**  Every item. */
+	items: PreviewRow[],
+	/**  Nothing mismatches: it can be applied. */
+	applicable: boolean,
+	/**  Proxy rules it sets (None: no server section). */
+	serverRules?: number | null,
+	/**  It turns the response cache on. */
+	cacheEnabled?: boolean | null,
+};
+
+/**  A configuration checked against the open model, kept under `token` until applied. */
+export type ImportPreview_Serialize = {
+	/**  Pass to [`apply_pending`]. */
+	token: number,
+	/**  Where it came from (a file path or `preset NAME`). */
+	source: string,
+	/**  Its name. */
+	name: string | null,
+	/**  What it does. */
+	description: string | null,
+	/**  The file it was recorded on, if it says. */
+	recordedOn: string | null,
+	/**  Recorded on this exact file layout (None: model-independent). */
+	sameFile: boolean | null,
+	/**  Recorded on this model or another quantization of it. */
+	sameModel: boolean | null,
+	/**  Every item. */
+	items: PreviewRow[],
+	/**  Nothing mismatches: it can be applied. */
+	applicable: boolean,
+	/**  Proxy rules it sets (None: no server section). */
+	serverRules: number | null,
+	/**  It turns the response cache on. */
+	cacheEnabled: boolean | null,
+};
+
+/**  Where an injected system prompt goes. */
+export type InjectMode = 
+/**  Before the client's system prompt. */
+"prepend" | 
+/**  After the client's system prompt. */
+"append" | 
+/**  Instead of the client's system prompt. */
+"replace";
 
 /**  The error value every command returns: `{ code, message }`. */
 export type IpcError = {
@@ -192,6 +479,132 @@ export type ModelSummary_Serialize = {
 	types: TypeCount[],
 };
 
+/**  One patch event, as the log shows it. */
+export type PatchEventView = PatchEventView_Serialize | PatchEventView_Deserialize;
+
+/**  One patch event, as the log shows it. */
+export type PatchEventView_Deserialize = {
+	/**  Event id (increasing). */
+	id: number,
+	/**  The undo entry it created or acted on. */
+	change?: number | null,
+	/**  The layer that asked (`memory`, `bytes`, `tensor`, `server`, `manager`, `engine`). */
+	layer: string,
+	/**  What was done (`write`, `fill`, `undo`, `scale`, …). */
+	operation: string,
+	/**  What it addressed (a tensor name, a byte range, a file). */
+	target: string,
+	/**  Who asked (a preset, a configuration file, `ui`), if known. */
+	source?: string | null,
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  Bytes written. */
+	bytesWritten: number,
+	/**  Unix time in ms. */
+	timeUnixMs: number,
+	/**  The change went through the journal (can be undone while it is in the history). */
+	undoable: boolean,
+};
+
+/**  One patch event, as the log shows it. */
+export type PatchEventView_Serialize = {
+	/**  Event id (increasing). */
+	id: number,
+	/**  The undo entry it created or acted on. */
+	change: number | null,
+	/**  The layer that asked (`memory`, `bytes`, `tensor`, `server`, `manager`, `engine`). */
+	layer: string,
+	/**  What was done (`write`, `fill`, `undo`, `scale`, …). */
+	operation: string,
+	/**  What it addressed (a tensor name, a byte range, a file). */
+	target: string,
+	/**  Who asked (a preset, a configuration file, `ui`), if known. */
+	source: string | null,
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  Bytes written. */
+	bytesWritten: number,
+	/**  Unix time in ms. */
+	timeUnixMs: number,
+	/**  The change went through the journal (can be undone while it is in the history). */
+	undoable: boolean,
+};
+
+/**  The log and which changes can be undone now. */
+export type PatchLogView = PatchLogView_Serialize | PatchLogView_Deserialize;
+
+/**  The log and which changes can be undone now. */
+export type PatchLogView_Deserialize = {
+	/**  Events, newest first. */
+	events: PatchEventView_Deserialize[],
+	/**
+	 *  Ids of the undo entries in the history now (an event whose `change` is listed can be
+	 *  undone, with every later change).
+	 */
+	undoable: number[],
+};
+
+/**  The log and which changes can be undone now. */
+export type PatchLogView_Serialize = {
+	/**  Events, newest first. */
+	events: PatchEventView_Serialize[],
+	/**
+	 *  Ids of the undo entries in the history now (an event whose `change` is listed can be
+	 *  undone, with every later change).
+	 */
+	undoable: number[],
+};
+
+/**  One preset. */
+export type PresetInfo = PresetInfo_Serialize | PresetInfo_Deserialize;
+
+/**  One preset. */
+export type PresetInfo_Deserialize = {
+	/**  Name (file name without `.json`). */
+	name: string,
+	/**  Its description. */
+	description?: string | null,
+	/**  Saved by the user (else shipped with the app). */
+	user: boolean,
+	/**  Why it cannot be read, if so. */
+	error?: string | null,
+};
+
+/**  One preset. */
+export type PresetInfo_Serialize = {
+	/**  Name (file name without `.json`). */
+	name: string,
+	/**  Its description. */
+	description: string | null,
+	/**  Saved by the user (else shipped with the app). */
+	user: boolean,
+	/**  Why it cannot be read, if so. */
+	error: string | null,
+};
+
+/**  One line of a preview. */
+export type PreviewRow = {
+	/**  Path in the configuration (`tensor_patches[2]`). */
+	item: string,
+	/**  What it targets. */
+	target: string,
+	/**  What would happen. */
+	status: PreviewStatus,
+	/**  Details (elements selected, bytes, or why it does not fit). */
+	detail: string,
+};
+
+/**  What one item of a preview would do. */
+export type PreviewStatus = 
+/**  It changes the model (or locks it). */
+"willChange" | 
+/**  Already in the model. */
+"alreadyApplied" | 
+/**  It does not fit this model. */
+"mismatch" | 
+/**  Informational (server settings). */
+"info";
+
 /**  One progress message streamed over a `tauri::ipc::Channel<Progress>`. */
 export type Progress = {
 	/**  The job this reports on (the id the UI chose; see [`crate::jobs`]). */
@@ -204,6 +617,402 @@ export type Progress = {
 	total: number,
 	/**  A short human-readable line for the status bar. */
 	message: string,
+};
+
+/**  Whether the proxy runs, and where. */
+export type ProxyStatus = ProxyStatus_Serialize | ProxyStatus_Deserialize;
+
+/**  Whether the proxy runs, and where. */
+export type ProxyStatus_Deserialize = {
+	/**  The proxy is listening. */
+	running: boolean,
+	/**  `http://127.0.0.1:8090` while running. */
+	listening?: string | null,
+	/**  The upstream it forwards to while running. */
+	upstream?: string | null,
+	/**  Unix time (ms) it started. */
+	startedUnixMs?: number | null,
+	/**  Requests answered since it started. */
+	requests: number,
+	/**  Cache counters while running. */
+	cache?: CacheCounters | null,
+};
+
+/**  Whether the proxy runs, and where. */
+export type ProxyStatus_Serialize = {
+	/**  The proxy is listening. */
+	running: boolean,
+	/**  `http://127.0.0.1:8090` while running. */
+	listening: string | null,
+	/**  The upstream it forwards to while running. */
+	upstream: string | null,
+	/**  Unix time (ms) it started. */
+	startedUnixMs: number | null,
+	/**  Requests answered since it started. */
+	requests: number,
+	/**  Cache counters while running. */
+	cache: CacheCounters | null,
+};
+
+/**  One request in the live log. */
+export type RequestLogEntry = RequestLogEntry_Serialize | RequestLogEntry_Deserialize;
+
+/**  One request in the live log. */
+export type RequestLogEntry_Deserialize = {
+	/**  Request id (also the `x-hotpatch-request-id` header). */
+	id: number,
+	/**  Unix time (ms) it arrived. */
+	timeUnixMs: number,
+	/**  HTTP method. */
+	method: string,
+	/**  Path and query. */
+	path: string,
+	/**  Status sent to the client. */
+	status: number,
+	/**  Status the upstream answered, if reached. */
+	upstreamStatus?: number | null,
+	/**  Ids of the rules that changed the request or the answer. */
+	rulesApplied: string[],
+	/**  Cache outcome. */
+	cache: CacheOutcome,
+	/**  A block rule ended the answer. */
+	blocked: boolean,
+	/**  The answer was streamed (SSE). */
+	streamed: boolean,
+	/**  Milliseconds until the response headers. */
+	latencyMs: number,
+	/**  Milliseconds until the body was complete. */
+	durationMs: number,
+	/**  What went wrong, if anything. */
+	error?: string | null,
+};
+
+/**  One request in the live log. */
+export type RequestLogEntry_Serialize = {
+	/**  Request id (also the `x-hotpatch-request-id` header). */
+	id: number,
+	/**  Unix time (ms) it arrived. */
+	timeUnixMs: number,
+	/**  HTTP method. */
+	method: string,
+	/**  Path and query. */
+	path: string,
+	/**  Status sent to the client. */
+	status: number,
+	/**  Status the upstream answered, if reached. */
+	upstreamStatus: number | null,
+	/**  Ids of the rules that changed the request or the answer. */
+	rulesApplied: string[],
+	/**  Cache outcome. */
+	cache: CacheOutcome,
+	/**  A block rule ended the answer. */
+	blocked: boolean,
+	/**  The answer was streamed (SSE). */
+	streamed: boolean,
+	/**  Milliseconds until the response headers. */
+	latencyMs: number,
+	/**  Milliseconds until the body was complete. */
+	durationMs: number,
+	/**  What went wrong, if anything. */
+	error: string | null,
+};
+
+/**
+ *  What a rule does (the rule kinds of `hotpatch-proxy`). Parameter values are JSON text
+ *  (`0.7`, `true`, `"text"`, `["a","b"]`), as typed in the form.
+ */
+export type RuleActionSpec = RuleActionSpec_Serialize | RuleActionSpec_Deserialize;
+
+/**
+ *  What a rule does (the rule kinds of `hotpatch-proxy`). Parameter values are JSON text
+ *  (`0.7`, `true`, `"text"`, `["a","b"]`), as typed in the form.
+ */
+export type RuleActionSpec_Deserialize = 
+/**  Inject a system prompt. */
+{ kind: "systemPrompt"; 
+/**  Placement. */
+mode: InjectMode; 
+/**  The text. */
+text: string } | 
+/**  Set a request field when the client did not send it. */
+{ kind: "defaultParameter"; 
+/**  Field name. */
+name: string; 
+/**  The value as JSON text. */
+value: string } | 
+/**  Set a request field, replacing the client's. */
+{ kind: "overrideParameter"; 
+/**  Field name. */
+name: string; 
+/**  The value as JSON text. */
+value: string } | 
+/**  Keep a numeric request field inside `[min, max]`. */
+{ kind: "clampParameter"; 
+/**  Field name. */
+name: string; 
+/**  Lower bound. */
+min?: number | null; 
+/**  Upper bound. */
+max?: number | null } | 
+/**  Regex replace in messages (chat) or the prompt (completions). */
+{ kind: "rewriteMessages"; 
+/**  Regular expression. */
+pattern: string; 
+/**  Replacement (`$1` refers to a group). */
+replacement: string; 
+/**  Roles rewritten; empty = all. */
+roles: string[]; 
+/**  Case-insensitive match. */
+caseInsensitive: boolean } | 
+/**  Redact or block answer text (streamed answers included). */
+{ kind: "filterResponse"; 
+/**  Pattern (regex, or literal text when `literal`). */
+pattern: string; 
+/**  Redact or block. */
+action: FilterAction; 
+/**  Replacement text (default `[REDACTED]` / `[BLOCKED]`). */
+replacement?: string | null; 
+/**  Treat the pattern as literal text. */
+literal: boolean; 
+/**  Case-insensitive match. */
+caseInsensitive: boolean; 
+/**  Longest match in bytes for unbounded patterns. */
+maxMatchLen?: number | null } | 
+/**  Add stop sequences to the request. */
+{ kind: "stopSequences"; 
+/**  The sequences. */
+sequences: string[] };
+
+/**
+ *  What a rule does (the rule kinds of `hotpatch-proxy`). Parameter values are JSON text
+ *  (`0.7`, `true`, `"text"`, `["a","b"]`), as typed in the form.
+ */
+export type RuleActionSpec_Serialize = 
+/**  Inject a system prompt. */
+{ kind: "systemPrompt"; 
+/**  Placement. */
+mode: InjectMode; 
+/**  The text. */
+text: string } | 
+/**  Set a request field when the client did not send it. */
+{ kind: "defaultParameter"; 
+/**  Field name. */
+name: string; 
+/**  The value as JSON text. */
+value: string } | 
+/**  Set a request field, replacing the client's. */
+{ kind: "overrideParameter"; 
+/**  Field name. */
+name: string; 
+/**  The value as JSON text. */
+value: string } | 
+/**  Keep a numeric request field inside `[min, max]`. */
+{ kind: "clampParameter"; 
+/**  Field name. */
+name: string; 
+/**  Lower bound. */
+min: number | null; 
+/**  Upper bound. */
+max: number | null } | 
+/**  Regex replace in messages (chat) or the prompt (completions). */
+{ kind: "rewriteMessages"; 
+/**  Regular expression. */
+pattern: string; 
+/**  Replacement (`$1` refers to a group). */
+replacement: string; 
+/**  Roles rewritten; empty = all. */
+roles: string[]; 
+/**  Case-insensitive match. */
+caseInsensitive: boolean } | 
+/**  Redact or block answer text (streamed answers included). */
+{ kind: "filterResponse"; 
+/**  Pattern (regex, or literal text when `literal`). */
+pattern: string; 
+/**  Redact or block. */
+action: FilterAction; 
+/**  Replacement text (default `[REDACTED]` / `[BLOCKED]`). */
+replacement: string | null; 
+/**  Treat the pattern as literal text. */
+literal: boolean; 
+/**  Case-insensitive match. */
+caseInsensitive: boolean; 
+/**  Longest match in bytes for unbounded patterns. */
+maxMatchLen: number | null } | 
+/**  Add stop sequences to the request. */
+{ kind: "stopSequences"; 
+/**  The sequences. */
+sequences: string[] };
+
+/**  An endpoint a rule may be limited to. */
+export type RuleEndpoint = 
+/**  OpenAI `POST /v1/chat/completions`. */
+"chatCompletions" | 
+/**  OpenAI `POST /v1/completions`. */
+"completions" | 
+/**  llama.cpp `POST /completion`. */
+"llamaCompletion";
+
+/**  A rule as the form edits it. */
+export type RuleSpec = RuleSpec_Serialize | RuleSpec_Deserialize;
+
+/**  A rule as the form edits it. */
+export type RuleSpec_Deserialize = {
+	/**  Unique id (shown in the request log). */
+	id: string,
+	/**  Applied or not. */
+	enabled: boolean,
+	/**  Endpoints it applies to; empty = every rewritten endpoint. */
+	endpoints: RuleEndpoint[],
+	/**  What it does. */
+	action: RuleActionSpec_Deserialize,
+};
+
+/**  A rule as the form edits it. */
+export type RuleSpec_Serialize = {
+	/**  Unique id (shown in the request log). */
+	id: string,
+	/**  Applied or not. */
+	enabled: boolean,
+	/**  Endpoints it applies to; empty = every rewritten endpoint. */
+	endpoints: RuleEndpoint[],
+	/**  What it does. */
+	action: RuleActionSpec_Serialize,
+};
+
+/**  A rule with its hit counter. */
+export type RuleView = RuleView_Serialize | RuleView_Deserialize;
+
+/**  A rule with its hit counter. */
+export type RuleView_Deserialize = {
+	/**  The rule. */
+	rule: RuleSpec_Deserialize,
+	/**  Times it changed a request or an answer since the proxy started. */
+	hits: number,
+};
+
+/**  A rule with its hit counter. */
+export type RuleView_Serialize = {
+	/**  The rule. */
+	rule: RuleSpec_Serialize,
+	/**  Times it changed a request or an answer since the proxy started. */
+	hits: number,
+};
+
+/**  Settings of a safety scan. */
+export type SafetySpec = SafetySpec_Serialize | SafetySpec_Deserialize;
+
+/**  Settings of a safety scan. */
+export type SafetySpec_Deserialize = {
+	/**  Report |x| above this as outliers (None: no outlier scan). */
+	outlierThreshold?: number | null,
+	/**  Repair what is found (one undo group). */
+	repair: boolean,
+	/**  What NaN/Inf become when repairing. */
+	replacement: number | null,
+	/**  Turn on the configured response filters. */
+	responseFilters: boolean,
+};
+
+/**  Settings of a safety scan. */
+export type SafetySpec_Serialize = {
+	/**  Report |x| above this as outliers (None: no outlier scan). */
+	outlierThreshold: number | null,
+	/**  Repair what is found (one undo group). */
+	repair: boolean,
+	/**  What NaN/Inf become when repairing. */
+	replacement: number | null,
+	/**  Turn on the configured response filters. */
+	responseFilters: boolean,
+};
+
+/**  What a safety scan found and did. */
+export type SafetyView = SafetyView_Serialize | SafetyView_Deserialize;
+
+/**  What a safety scan found and did. */
+export type SafetyView_Deserialize = {
+	/**  The scan was canceled: counts are partial and nothing was repaired. */
+	canceled: boolean,
+	/**  Tensors scanned. */
+	tensorsScanned: number,
+	/**  Elements scanned. */
+	elementsScanned: number,
+	/**  Tensors with findings or skipped, in file order. */
+	flagged: ScanRow_Deserialize[],
+	/**  The first [`HITS_SHOWN`] values found. */
+	hits: HitRow[],
+	/**  Values found in all. */
+	totalHits: number,
+	/**  Repairs made. */
+	repairs: TransformRow[],
+	/**  Their undo entry. */
+	change?: number | null,
+	/**  Response filter rules turned on. */
+	responseFilters: number,
+};
+
+/**  What a safety scan found and did. */
+export type SafetyView_Serialize = {
+	/**  The scan was canceled: counts are partial and nothing was repaired. */
+	canceled: boolean,
+	/**  Tensors scanned. */
+	tensorsScanned: number,
+	/**  Elements scanned. */
+	elementsScanned: number,
+	/**  Tensors with findings or skipped, in file order. */
+	flagged: ScanRow_Serialize[],
+	/**  The first [`HITS_SHOWN`] values found. */
+	hits: HitRow[],
+	/**  Values found in all. */
+	totalHits: number,
+	/**  Repairs made. */
+	repairs: TransformRow[],
+	/**  Their undo entry. */
+	change: number | null,
+	/**  Response filter rules turned on. */
+	responseFilters: number,
+};
+
+/**  Counts of one tensor with findings (or skipped). */
+export type ScanRow = ScanRow_Serialize | ScanRow_Deserialize;
+
+/**  Counts of one tensor with findings (or skipped). */
+export type ScanRow_Deserialize = {
+	/**  Tensor. */
+	tensor: string,
+	/**  Type name. */
+	ty: string,
+	/**  Elements scanned. */
+	elements: number,
+	/**  NaN. */
+	nan: number,
+	/**  ±Inf. */
+	inf: number,
+	/**  Subnormals. */
+	subnormal: number,
+	/**  Above the threshold. */
+	outliers: number,
+	/**  Why it was not scanned. */
+	skipped?: string | null,
+};
+
+/**  Counts of one tensor with findings (or skipped). */
+export type ScanRow_Serialize = {
+	/**  Tensor. */
+	tensor: string,
+	/**  Type name. */
+	ty: string,
+	/**  Elements scanned. */
+	elements: number,
+	/**  NaN. */
+	nan: number,
+	/**  ±Inf. */
+	inf: number,
+	/**  Subnormals. */
+	subnormal: number,
+	/**  Above the threshold. */
+	outliers: number,
+	/**  Why it was not scanned. */
+	skipped: string | null,
 };
 
 /**  Which elements a transform touches. */
@@ -235,6 +1044,41 @@ export type SelectionArgs_Serialize = {
 	indices: number[] | null,
 	/**  Attention head number (`head`). */
 	head: number | null,
+};
+
+/**  Everything the Server screen shows. */
+export type ServerView = ServerView_Serialize | ServerView_Deserialize;
+
+/**  Everything the Server screen shows. */
+export type ServerView_Deserialize = {
+	/**  Upstream URL (`http://host:port`), if set. */
+	upstream?: string | null,
+	/**  Listening address. */
+	bind: string,
+	/**  Listening port (0 = any free port). */
+	port: number,
+	/**  The rules, in the order they apply. */
+	rules: RuleView_Deserialize[],
+	/**  The cache settings. */
+	cache: CacheSpec,
+	/**  The running state. */
+	status: ProxyStatus_Deserialize,
+};
+
+/**  Everything the Server screen shows. */
+export type ServerView_Serialize = {
+	/**  Upstream URL (`http://host:port`), if set. */
+	upstream: string | null,
+	/**  Listening address. */
+	bind: string,
+	/**  Listening port (0 = any free port). */
+	port: number,
+	/**  The rules, in the order they apply. */
+	rules: RuleView_Serialize[],
+	/**  The cache settings. */
+	cache: CacheSpec,
+	/**  The running state. */
+	status: ProxyStatus_Serialize,
 };
 
 /**  An element that moved because its block was re-quantized. */
@@ -461,6 +1305,22 @@ export type TransformReportView_Serialize = {
 	change: number | null,
 };
 
+/**  One tensor transformed. */
+export type TransformRow = {
+	/**  Tensor. */
+	tensor: string,
+	/**  Operation. */
+	op: string,
+	/**  Elements selected. */
+	elementsSelected: number,
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  Blocks re-quantized because a value left the block's grid. */
+	blocksRequantized: number,
+	/**  Unselected elements whose value changed as a side effect. */
+	sideEffects: number,
+};
+
 /**  How many tensors (and bytes) of one element type a model holds. */
 export type TypeCount = {
 	/**  Type name as ggml spells it (`Q4_K`, `F32`, `UNKNOWN(99)`). */
@@ -469,6 +1329,39 @@ export type TypeCount = {
 	count: number,
 	/**  Their data in bytes. */
 	bytes: number,
+};
+
+/**  What an "undo to here" did. */
+export type UndoThrough = {
+	/**  Undo steps taken (the entry and every later one). */
+	steps: number,
+};
+
+/**  Result of probing the upstream. */
+export type UpstreamCheck = UpstreamCheck_Serialize | UpstreamCheck_Deserialize;
+
+/**  Result of probing the upstream. */
+export type UpstreamCheck_Deserialize = {
+	/**  A TCP connection to the upstream's host and port succeeded. */
+	reachable: boolean,
+	/**  `host:port` probed. */
+	authority: string,
+	/**  Connect time in ms when reachable. */
+	connectMs?: number | null,
+	/**  Why not, when unreachable. */
+	error?: string | null,
+};
+
+/**  Result of probing the upstream. */
+export type UpstreamCheck_Serialize = {
+	/**  A TCP connection to the upstream's host and port succeeded. */
+	reachable: boolean,
+	/**  `host:port` probed. */
+	authority: string,
+	/**  Connect time in ms when reachable. */
+	connectMs: number | null,
+	/**  Why not, when unreachable. */
+	error: string | null,
 };
 
 /**

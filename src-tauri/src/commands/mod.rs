@@ -4,4 +4,6 @@
 //! here and register in [`crate::specta_builder`].
 
 pub mod model;
+pub mod patches;
+pub mod server;
 pub mod tensors;

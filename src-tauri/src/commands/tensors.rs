@@ -305,9 +305,7 @@ pub fn parse_value(text: &str) -> Result<f32, IpcError> {
     let lower = t.to_ascii_lowercase();
     let word = lower.trim_start_matches(['+', '-']);
     if matches!(word, "nan" | "inf" | "infinity") {
-        return lower
-            .parse::<f32>()
-            .map_err(|_| bad("not a number"));
+        return lower.parse::<f32>().map_err(|_| bad("not a number"));
     }
     if !t
         .chars()
@@ -409,7 +407,10 @@ pub struct WeightArgs {
 #[tauri::command]
 #[specta::specta]
 pub async fn preview_weight(app: AppHandle, args: WeightArgs) -> Result<WeightEditView, IpcError> {
-    blocking(app, move |s| weight(s, &args.tensor, args.index, &args.value, false)).await
+    blocking(app, move |s| {
+        weight(s, &args.tensor, args.index, &args.value, false)
+    })
+    .await
 }
 
 /// Sets the element to the value: journaled, one undo step, staged until saved. Returns what
@@ -417,7 +418,10 @@ pub async fn preview_weight(app: AppHandle, args: WeightArgs) -> Result<WeightEd
 #[tauri::command]
 #[specta::specta]
 pub async fn set_weight(app: AppHandle, args: WeightArgs) -> Result<WeightEditView, IpcError> {
-    blocking(app, move |s| weight(s, &args.tensor, args.index, &args.value, true)).await
+    blocking(app, move |s| {
+        weight(s, &args.tensor, args.index, &args.value, true)
+    })
+    .await
 }
 
 /// [`preview_weight`] (`apply` false) and [`set_weight`] (`apply` true) without Tauri.
@@ -555,7 +559,9 @@ pub fn selection_of(a: &SelectionArgs) -> Result<Selection, IpcError> {
         other => {
             return Err(IpcError::new(
                 ErrorCode::BadRequest,
-                format!("unknown selection kind '{other}' (all, rows, columns, range, elements, head)"),
+                format!(
+                    "unknown selection kind '{other}' (all, rows, columns, range, elements, head)"
+                ),
             ))
         }
     })

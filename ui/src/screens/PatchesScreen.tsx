@@ -1,10 +1,121 @@
-/** The Patches screen (being built: issue 7). */
+/**
+ * Patches: the live patch-event log (undo back to any entry), configurations (export; import
+ * with a preview, then apply as one undo group), presets, and the safety scan / boost tools.
+ */
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { Channel } from "@tauri-apps/api/core";
+import type { ApplyView_Serialize as ApplyView, ImportPreview_Serialize as ImportPreview, PatchEventView_Serialize as PatchEventView } from "../bindings";
+import { ConfigPanel } from "../components/patches/ConfigPanel";
+import { EventLog } from "../components/patches/EventLog";
+import { PresetsPanel } from "../components/patches/PresetsPanel";
+import { ApplyResult, PreviewPanel } from "../components/patches/PreviewPanel";
+import { ToolsPanel } from "../components/patches/ToolsPanel";
+import { InlineError } from "../components/server/InlineError";
+import { coalesce } from "../lib/coalesce";
+import { commands, unwrap } from "../lib/ipc";
+import { useSession } from "../lib/session";
+import "./ops.css";
+import "./patches.css";
+
+/** Events the screen keeps (the backend keeps as many). */
+const LOG_LIMIT = 1000;
+
 export function PatchesScreen() {
+  const { summary, reload } = useSession();
+  const [events, setEvents] = useState<PatchEventView[]>([]);
+  const [undoable, setUndoable] = useState<number[]>([]);
+  const [pending, setPending] = useState<ImportPreview | null>(null);
+  const [result, setResult] = useState<ApplyView | null>(null);
+  const [applyError, setApplyError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const refreshUndoable = useCallback(async () => {
+    const v = await commands.patchLog();
+    setUndoable(v.undoable);
+  }, []);
+  const refreshSoon = useMemo(() => coalesce(refreshUndoable), [refreshUndoable]);
+
+  useEffect(() => {
+    const channel = new Channel<PatchEventView>();
+    let live = true;
+    channel.onmessage = (ev) => {
+      if (!live) return;
+      setEvents((l) => [ev, ...l].slice(0, LOG_LIMIT));
+      refreshSoon();
+    };
+    // specta types a channel argument by the Deserialize shape; messages arrive in the
+    // Serialize shape (optional fields present as null), which is what we declare.
+    void commands.watchPatchEvents(channel as unknown as Parameters<typeof commands.watchPatchEvents>[0]).then((v) => {
+      if (!live) return;
+      setEvents(v.events);
+      setUndoable(v.undoable);
+    });
+    return () => {
+      live = false;
+    };
+  }, [refreshSoon]);
+
+  const showPreview = (p: ImportPreview) => {
+    setPending(p);
+    setResult(null);
+    setApplyError(null);
+  };
+
+  async function apply() {
+    if (!pending) return;
+    setBusy(true);
+    setApplyError(null);
+    try {
+      const r = unwrap(await commands.applyPending(pending.token));
+      setResult(r);
+      setPending(null);
+      await reload();
+    } catch (e) {
+      setApplyError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  if (!summary) {
+    return (
+      <div className="screen ops patches-screen" data-testid="screen-patches">
+        <div className="empty-state">
+          <h2>No model open</h2>
+          <p>Open a model on the Model screen: its patch log, configurations and presets appear here.</p>
+        </div>
+      </div>
+    );
+  }
+
   return (
-    <div className="screen empty-state" data-testid="screen-patches">
-      <h2>Patches</h2>
-      <p>Every change as a live event log; configurations, presets and reports.</p>
-      <p className="muted">Not built yet in this version.</p>
+    <div className="screen ops patches-screen" data-testid="screen-patches">
+      <div className="patches-grid">
+        <EventLog events={events} undoable={undoable} onChanged={() => void refreshUndoable().then(reload)} />
+        <div className="patches-col">
+          <ConfigPanel onPreview={showPreview} modelName={summary.fileName} />
+          {(pending || result || applyError != null) && (
+            <section className="card">
+              <header className="card-head">
+                <h3>{pending ? "Import preview" : "Applied"}</h3>
+              </header>
+              {pending && (
+                <PreviewPanel
+                  preview={pending}
+                  busy={busy}
+                  onApply={apply}
+                  onDiscard={() => setPending(null)}
+                  applyLabel={pending.source.startsWith("preset ") ? "Optimize with this preset" : "Apply"}
+                />
+              )}
+              <InlineError error={applyError} testId="apply-error" />
+              {result && <ApplyResult result={result} />}
+            </section>
+          )}
+          <PresetsPanel onPreview={showPreview} />
+          <ToolsPanel onChanged={() => void reload()} />
+        </div>
+      </div>
     </div>
   );
 }
