@@ -229,18 +229,26 @@ export function Heatmap(props: HeatmapProps) {
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(image, x, y, w, h);
     }
-    const mark = (cell: { row: number; col: number } | null | undefined, colour: string) => {
-      if (!cell) return;
-      const x = ((cell.col - v.col0) * size.w) / v.cols;
-      const y = ((cell.row - v.row0) * size.h) / v.rows;
-      const w = Math.max(3, size.w / v.cols);
-      const h = Math.max(3, size.h / v.rows);
-      ctx.lineWidth = 2;
-      ctx.strokeStyle = colour;
-      ctx.strokeRect(x - 1, y - 1, w + 2, h + 2);
-    };
-    mark(highlight, "#111");
-    mark(highlight, "rgba(255,255,255,0.9)");
+    if (highlight) {
+      // Crosshair through the element's row and column, and a box around it (at least 9 px).
+      const x = ((highlight.col - v.col0) * size.w) / v.cols;
+      const y = ((highlight.row - v.row0) * size.h) / v.rows;
+      const w = size.w / v.cols;
+      const h = size.h / v.rows;
+      ctx.fillStyle = "rgba(79, 70, 229, 0.18)";
+      ctx.fillRect(x, 0, Math.max(1, w), size.h);
+      ctx.fillRect(0, y, size.w, Math.max(1, h));
+      const bw = Math.max(9, w + 4);
+      const bh = Math.max(9, h + 4);
+      const bx = x + w / 2 - bw / 2;
+      const by = y + h / 2 - bh / 2;
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "rgba(255, 255, 255, 0.95)";
+      ctx.strokeRect(bx, by, bw, bh);
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = "#1b1f27";
+      ctx.strokeRect(bx, by, bw, bh);
+    }
   }, [drawn, image, view, shape, size, dpr, highlight]);
 
   // ----- pointer: drag pan, click, hover, wheel zoom --------------------------------------

@@ -195,31 +195,33 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
                 : "The block's scales are kept: no other element changes."}
           </div>
           {shown.sideEffects.length > 0 && (
-            <table className="side-effects" data-testid="edit-side-effects">
-              <thead>
-                <tr>
-                  <th>element</th>
-                  <th>before</th>
-                  <th>after</th>
-                  <th>Δ</th>
-                </tr>
-              </thead>
-              <tbody>
-                {shown.sideEffects.slice(0, LISTED).map((s) => {
-                  const rc = rowCol(s.index, cols);
-                  return (
-                    <tr key={s.index}>
-                      <td className="mono">
-                        [{rc.row}, {rc.col}]
-                      </td>
-                      <td className="mono">{s.before}</td>
-                      <td className="mono">{s.after}</td>
-                      <td className="mono muted">{formatValue(Number(s.after) - Number(s.before))}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
+            <div className="side-effects-wrap">
+              <table className="side-effects" data-testid="edit-side-effects">
+                <thead>
+                  <tr>
+                    <th>element</th>
+                    <th>before</th>
+                    <th>after</th>
+                    <th>Δ</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {shown.sideEffects.slice(0, LISTED).map((s) => {
+                    const rc = rowCol(s.index, cols);
+                    return (
+                      <tr key={s.index}>
+                        <td className="mono">
+                          [{rc.row}, {rc.col}]
+                        </td>
+                        <td className="mono">{s.before}</td>
+                        <td className="mono">{s.after}</td>
+                        <td className="mono muted">{formatValue(Number(s.after) - Number(s.before))}</td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
           )}
           {shown.sideEffects.length > LISTED && <div className="muted small">…and {shown.sideEffects.length - LISTED} more</div>}
         </div>
