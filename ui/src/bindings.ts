@@ -57,6 +57,48 @@ export const commands = {
 	setTensorLock: (tensor: string, locked: boolean) => typedError<boolean, IpcError>(__TAURI_INVOKE("set_tensor_lock", { tensor, locked })),
 	/**  Whether a whole tensor is locked. */
 	tensorLocked: (tensor: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("tensor_locked", { tensor })),
+	/**  The recently opened models, most recent first (missing files marked). */
+	recentFiles: () => __TAURI_INVOKE<RecentFile[]>("recent_files"),
+	/**  Removes a path from the recent list (`all_missing`: every missing file instead). */
+	forgetRecent: (path: string, allMissing: boolean) => typedError<RecentFile[], IpcError>(__TAURI_INVOKE("forget_recent", { path, allMissing })),
+	/**  The demo model's path, if it was generated (`scripts/make_demo_model.py`). */
+	demoModelPath: () => __TAURI_INVOKE<string | null>("demo_model_path"),
+	/**
+	 *  Attaches the open model again in `mode` (staged or live). Refused while anything is
+	 *  unsaved. Live: every later edit reaches the file, and a running llama.cpp, at once.
+	 */
+	setModelMode: (mode: ModelMode) => typedError<EditState_Serialize, IpcError>(__TAURI_INVOKE("set_model_mode", { mode })),
+	/**
+	 *  Every tensor of the open model with whether a running llama.cpp (CPU, mmap) sees live
+	 *  edits of it, and why (`hotpatch_core::live`).
+	 */
+	liveTensors: () => typedError<LiveRow[], IpcError>(__TAURI_INVOKE("live_tensors")),
+	/**
+	 *  The files of the open model: one row, or every shard of a split model (`-00001-of-0000N`),
+	 *  each checked (present, numbered right, no duplicate tensors) by the GGUF crate.
+	 */
+	modelShards: () => typedError<ShardRow[], IpcError>(__TAURI_INVOKE("model_shards")),
+	/**  The session's undo/redo/modified state and history. */
+	editState: () => __TAURI_INVOKE<EditState_Serialize>("edit_state"),
+	/**  Undoes the last step (engine change or metadata edit). */
+	undo: () => typedError<EditState_Serialize, IpcError>(__TAURI_INVOKE("undo")),
+	/**  Redoes the last undone step. */
+	redo: () => typedError<EditState_Serialize, IpcError>(__TAURI_INVOKE("redo")),
+	/**  Saves into the open model's file (changed ranges, or a rewrite when metadata changed). */
+	saveModel: (job: number, onProgress: Channel<Progress>) => typedError<SaveResult, IpcError>(__TAURI_INVOKE("save_model", { job, onProgress })),
+	/**  Writes the session to a new file and makes it the open model. */
+	saveModelAs: (path: string, job: number, onProgress: Channel<Progress>) => typedError<SaveResult, IpcError>(__TAURI_INVOKE("save_model_as", { path, job, onProgress })),
+	/**  The open model's metadata with pending edits applied and marked. */
+	sessionMetadata: () => typedError<MetaEditRow_Serialize[], IpcError>(__TAURI_INVOKE("session_metadata")),
+	/**  The full editable text of a metadata value (strings whole, arrays as a JSON list). */
+	metadataText: (key: string) => typedError<string, IpcError>(__TAURI_INVOKE("metadata_text", { key })),
+	/**
+	 *  Stages `key = text` parsed as `value_type` (`element_type` for arrays, text a JSON list).
+	 *  Pending until Save; undoable.
+	 */
+	setMetadata: (key: string, valueType: string, elementType: string | null, text: string) => typedError<EditState_Serialize, IpcError>(__TAURI_INVOKE("set_metadata", { key, valueType, elementType, text })),
+	/**  Stages the removal of a key. Pending until Save; undoable. */
+	removeMetadata: (key: string) => typedError<EditState_Serialize, IpcError>(__TAURI_INVOKE("remove_metadata", { key })),
 	/**  The Server screen's state. */
 	serverState: () => __TAURI_INVOKE<ServerView_Serialize>("server_state"),
 	/**  Sets the upstream URL and the listening address (refused while the proxy runs). */
@@ -229,6 +271,49 @@ export type CacheSpec = {
 	maxBytes: number,
 };
 
+/**  What the top bar shows: can undo/redo, modified, mode, history. */
+export type EditState = EditState_Serialize | EditState_Deserialize;
+
+/**  What the top bar shows: can undo/redo, modified, mode, history. */
+export type EditState_Deserialize = {
+	/**  The open model's path, if one is open. */
+	path?: string | null,
+	/**  Its mapping mode. */
+	mode?: ModelMode | null,
+	/**  Something can be undone. */
+	canUndo: boolean,
+	/**  Something can be redone. */
+	canRedo: boolean,
+	/**  A save would write something. */
+	modified: boolean,
+	/**  Staged bytes not yet written to the file. */
+	dirtyBytes: number,
+	/**  Metadata edits waiting for Save. */
+	pendingMetadata: number,
+	/**  The history, oldest first, then the undone steps in redo order. */
+	history: HistoryRow[],
+};
+
+/**  What the top bar shows: can undo/redo, modified, mode, history. */
+export type EditState_Serialize = {
+	/**  The open model's path, if one is open. */
+	path: string | null,
+	/**  Its mapping mode. */
+	mode: ModelMode | null,
+	/**  Something can be undone. */
+	canUndo: boolean,
+	/**  Something can be redone. */
+	canRedo: boolean,
+	/**  A save would write something. */
+	modified: boolean,
+	/**  Staged bytes not yet written to the file. */
+	dirtyBytes: number,
+	/**  Metadata edits waiting for Save. */
+	pendingMetadata: number,
+	/**  The history, oldest first, then the undone steps in redo order. */
+	history: HistoryRow[],
+};
+
 /**  What kind of failure a command hit; the UI branches on this. */
 export type ErrorCode = 
 /**  The file could not be read (missing, permission, I/O error). */
@@ -294,6 +379,20 @@ export type FilterAction =
 "redact" | 
 /**  End the answer at the match. */
 "block";
+
+/**  One step of the undo history. */
+export type HistoryRow = {
+	/**  `engine` (bytes, tensors) or `metadata`. */
+	kind: string,
+	/**  Id within its journal. */
+	id: number,
+	/**  What the step did. */
+	label: string,
+	/**  Bytes covered (0 for metadata edits). */
+	bytes: number,
+	/**  Undone (the next redo replays the first undone row). */
+	undone: boolean,
+};
 
 /**  One value found. */
 export type HitRow = {
@@ -379,6 +478,59 @@ export type IpcError = {
 	message: string,
 };
 
+/**  Whether a running llama.cpp sees live edits of one tensor. */
+export type LiveRow = {
+	/**  Tensor name. */
+	name: string,
+	/**  Type name. */
+	ty: string,
+	/**  Data size in bytes. */
+	nbytes: number,
+	/**  `live`, `copied` or `unknown`. */
+	visibility: string,
+	/**  Why, in one sentence. */
+	reason: string,
+};
+
+/**  A metadata entry as it will be saved. */
+export type MetaEditRow = MetaEditRow_Serialize | MetaEditRow_Deserialize;
+
+/**  A metadata entry as it will be saved. */
+export type MetaEditRow_Deserialize = {
+	/**  The key. */
+	key: string,
+	/**  GGUF type name of the value. */
+	valueType: string,
+	/**  Element type name for arrays. */
+	elementType?: string | null,
+	/**  The value (arrays previewed). */
+	value: MetaView,
+	/**  `unchanged`, `changed`, `added` or `removed` (pending until Save). */
+	status: string,
+	/**  Offset of the entry in the file (absent for added keys). */
+	offset?: number | null,
+	/**  Whether the value can be edited as text here. */
+	editable: boolean,
+};
+
+/**  A metadata entry as it will be saved. */
+export type MetaEditRow_Serialize = {
+	/**  The key. */
+	key: string,
+	/**  GGUF type name of the value. */
+	valueType: string,
+	/**  Element type name for arrays. */
+	elementType: string | null,
+	/**  The value (arrays previewed). */
+	value: MetaView,
+	/**  `unchanged`, `changed`, `added` or `removed` (pending until Save). */
+	status: string,
+	/**  Offset of the entry in the file (absent for added keys). */
+	offset: number | null,
+	/**  Whether the value can be edited as text here. */
+	editable: boolean,
+};
+
 /**  One metadata entry. */
 export type MetaRow = {
 	/**  The key. */
@@ -419,6 +571,15 @@ elementType: string;
 len: number; 
 /**  The first [`ARRAY_PREVIEW`] elements. */
 head: MetaView[] };
+
+/**  How the open model is mapped. */
+export type ModelMode = 
+/**  Edits live in a private copy until Save. */
+"staged" | 
+/**  Edits reach the file (and a running llama.cpp) at once. */
+"live" | 
+/**  Nothing can be changed. */
+"readOnly";
 
 /**  What the window shows about an open model. */
 export type ModelSummary = ModelSummary_Serialize | ModelSummary_Deserialize;
@@ -542,6 +703,8 @@ export type PatchLogView_Deserialize = {
 	 *  undone, with every later change).
 	 */
 	undoable: number[],
+	/**  Ids of the undone entries that can be redone (their events show as undone). */
+	redoable: number[],
 };
 
 /**  The log and which changes can be undone now. */
@@ -553,6 +716,8 @@ export type PatchLogView_Serialize = {
 	 *  undone, with every later change).
 	 */
 	undoable: number[],
+	/**  Ids of the undone entries that can be redone (their events show as undone). */
+	redoable: number[],
 };
 
 /**  One preset. */
@@ -652,6 +817,16 @@ export type ProxyStatus_Serialize = {
 	requests: number,
 	/**  Cache counters while running. */
 	cache: CacheCounters | null,
+};
+
+/**  One recently opened model. */
+export type RecentFile = {
+	/**  Absolute path. */
+	path: string,
+	/**  File name only. */
+	fileName: string,
+	/**  Whether the file still exists. */
+	exists: boolean,
 };
 
 /**  One request in the live log. */
@@ -972,6 +1147,18 @@ export type SafetyView_Serialize = {
 	responseFilters: number,
 };
 
+/**  What a save did. */
+export type SaveResult = {
+	/**  The file written (now the open model). */
+	path: string,
+	/**  Bytes written. */
+	bytesWritten: number,
+	/**  The whole file was rewritten (metadata edits, or Save As). */
+	rewritten: boolean,
+	/**  The model was attached again: the undo history starts over. */
+	reattached: boolean,
+};
+
 /**  Counts of one tensor with findings (or skipped). */
 export type ScanRow = ScanRow_Serialize | ScanRow_Deserialize;
 
@@ -1079,6 +1266,22 @@ export type ServerView_Serialize = {
 	cache: CacheSpec,
 	/**  The running state. */
 	status: ProxyStatus_Serialize,
+};
+
+/**  One file of a (possibly split) model. */
+export type ShardRow = {
+	/**  1-based shard number. */
+	number: number,
+	/**  Absolute path. */
+	path: string,
+	/**  File name. */
+	fileName: string,
+	/**  File size. */
+	fileSize: number,
+	/**  Tensors held. */
+	tensors: number,
+	/**  Their data in bytes. */
+	tensorBytes: number,
 };
 
 /**  An element that moved because its block was re-quantized. */

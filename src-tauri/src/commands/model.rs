@@ -184,6 +184,7 @@ pub async fn open_model(
         .map_err(|e| IpcError::new(ErrorCode::Internal, format!("open task failed: {e}")))??;
     let summary = summarize(&file);
     attach_session(&state, &path, file)?;
+    remember_opened(&path);
     Ok(summary)
 }
 
@@ -417,4 +418,204 @@ fn array_view(a: &MetaArray) -> MetaView {
         len: a.len() as u64,
         head: items,
     }
+}
+
+// ----- recent files, demo model, mode, live visibility, shards --------------------------------
+
+/// The recent-files list in the user's config dir (`$HOTPATCH_RECENT` overrides the file, for
+/// tests), or `None` when the OS has no config dir.
+pub fn recent_list() -> Option<hotpatch_core::recent::RecentFiles> {
+    let file = std::env::var_os("HOTPATCH_RECENT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(hotpatch_core::recent::RecentFiles::default_location)?;
+    Some(hotpatch_core::recent::RecentFiles::new(
+        file,
+        hotpatch_core::recent::DEFAULT_LIMIT,
+    ))
+}
+
+/// One recently opened model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentFile {
+    /// Absolute path.
+    pub path: String,
+    /// File name only.
+    pub file_name: String,
+    /// Whether the file still exists.
+    pub exists: bool,
+}
+
+fn recent_rows(v: Vec<hotpatch_core::recent::RecentEntry>) -> Vec<RecentFile> {
+    v.into_iter()
+        .map(|e| RecentFile {
+            file_name: e
+                .path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            path: e.path.display().to_string(),
+            exists: e.exists,
+        })
+        .collect()
+}
+
+/// The recently opened models, most recent first (missing files marked).
+#[tauri::command]
+#[specta::specta]
+pub fn recent_files() -> Vec<RecentFile> {
+    recent_list().map_or_else(Vec::new, |l| recent_rows(l.list()))
+}
+
+/// Removes a path from the recent list (`all_missing`: every missing file instead).
+#[tauri::command]
+#[specta::specta]
+pub fn forget_recent(path: String, all_missing: bool) -> Result<Vec<RecentFile>, IpcError> {
+    let list = recent_list()
+        .ok_or_else(|| IpcError::new(ErrorCode::Io, "this system has no config directory"))?;
+    let r = if all_missing {
+        list.prune_missing()
+    } else {
+        list.forget(std::path::Path::new(&path))
+    };
+    r.map(recent_rows)
+        .map_err(|e| IpcError::new(ErrorCode::Io, format!("{}: {e}", list.file().display())))
+}
+
+/// Records `path` as opened (best effort: a read-only config dir must not fail an open).
+pub fn remember_opened(path: &std::path::Path) {
+    if let Some(l) = recent_list() {
+        let _ = l.touch(path);
+    }
+}
+
+/// The demo model's path, if it was generated (`scripts/make_demo_model.py`).
+#[tauri::command]
+#[specta::specta]
+pub fn demo_model_path() -> Option<String> {
+    crate::startup::find_demo_model().map(|p| p.display().to_string())
+}
+
+/// Attaches the open model again in `mode` (staged or live). Refused while anything is
+/// unsaved. Live: every later edit reaches the file, and a running llama.cpp, at once.
+#[tauri::command]
+#[specta::specta]
+pub fn set_model_mode(
+    mode: crate::commands::edit::ModelMode,
+    state: State<'_, AppState>,
+) -> Result<crate::commands::edit::EditState, IpcError> {
+    use crate::commands::edit::ModelMode as M;
+    let m = state.session();
+    let core = match mode {
+        M::Staged => hotpatch_core::Mode::Staged,
+        M::Live => hotpatch_core::Mode::Live,
+        M::ReadOnly => hotpatch_core::Mode::ReadOnly,
+    };
+    m.switch_mode(core)?;
+    Ok(crate::commands::edit::edit_state_of(m))
+}
+
+/// Whether a running llama.cpp sees live edits of one tensor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveRow {
+    /// Tensor name.
+    pub name: String,
+    /// Type name.
+    pub ty: String,
+    /// Data size in bytes.
+    #[specta(type = Number)]
+    pub nbytes: u64,
+    /// `live`, `copied` or `unknown`.
+    pub visibility: String,
+    /// Why, in one sentence.
+    pub reason: String,
+}
+
+/// Every tensor of the open model with whether a running llama.cpp (CPU, mmap) sees live
+/// edits of it, and why (`hotpatch_core::live`).
+#[tauri::command]
+#[specta::specta]
+pub fn live_tensors(state: State<'_, AppState>) -> Result<Vec<LiveRow>, IpcError> {
+    let m = state.session();
+    let rows = m.engine().live_visibility(m.region()?)?;
+    Ok(rows.into_iter().map(live_row).collect())
+}
+
+/// The UI row for one tensor's live visibility.
+pub fn live_row(t: hotpatch_core::TensorLiveness) -> LiveRow {
+    use hotpatch_core::LiveVisibility as V;
+    let (visibility, reason) = match t.visibility {
+        V::Live => (
+            "live",
+            "computed straight from the mapped file: an edit shows at the next token",
+        ),
+        V::CopiedAtLoad => (
+            "copied",
+            "repacked into llama.cpp's own CPU buffers at load: edits show after a reload",
+        ),
+        V::Unknown => (
+            "unknown",
+            "not measured: may be repacked at load, depending on the CPU",
+        ),
+    };
+    LiveRow {
+        name: t.name,
+        ty: t.ty,
+        nbytes: t.nbytes,
+        visibility: visibility.into(),
+        reason: reason.into(),
+    }
+}
+
+/// One file of a (possibly split) model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardRow {
+    /// 1-based shard number.
+    pub number: u32,
+    /// Absolute path.
+    pub path: String,
+    /// File name.
+    pub file_name: String,
+    /// File size.
+    #[specta(type = Number)]
+    pub file_size: u64,
+    /// Tensors held.
+    #[specta(type = Number)]
+    pub tensors: u64,
+    /// Their data in bytes.
+    #[specta(type = Number)]
+    pub tensor_bytes: u64,
+}
+
+/// The files of the open model: one row, or every shard of a split model (`-00001-of-0000N`),
+/// each checked (present, numbered right, no duplicate tensors) by the GGUF crate.
+#[tauri::command]
+#[specta::specta]
+pub fn model_shards(state: State<'_, AppState>) -> Result<Vec<ShardRow>, IpcError> {
+    let path = current(&state)?.path().to_path_buf();
+    shards_of(&path)
+}
+
+/// [`model_shards`] for a path.
+pub fn shards_of(path: &std::path::Path) -> Result<Vec<ShardRow>, IpcError> {
+    let model = hotpatch_gguf::GgufModel::open(path)
+        .map_err(|e| IpcError::from(e).with_context(&path.display().to_string()))?;
+    Ok(model
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(i, f)| ShardRow {
+            number: u32::try_from(i + 1).unwrap_or(u32::MAX),
+            path: f.path().display().to_string(),
+            file_name: f
+                .path()
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            file_size: f.index.file_size,
+            tensors: f.index.tensors.len() as u64,
+            tensor_bytes: f.index.tensors.iter().map(|t| t.nbytes).sum(),
+        })
+        .collect())
 }

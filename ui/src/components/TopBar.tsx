@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { pickOpenFile } from "../lib/dialog";
 import { useSession } from "../lib/session";
 import type { ThemeChoice } from "../lib/theme";
+import { EditControls } from "./model/EditControls";
 
 interface Props {
   theme: ThemeChoice;
@@ -53,6 +54,7 @@ export function TopBar({ theme, onCycleTheme }: Props) {
           <span className="model-path">no model</span>
         )}
       </div>
+      <EditControls />
       <form className="open-form" onSubmit={submit}>
         <input
           data-testid="open-path"

@@ -1,16 +1,71 @@
-/** The Model screen: what the file is (overview, type histogram) and its metadata. */
+/**
+ * The Model screen: open (path, dialog, demo, recent files), the file overview and shards,
+ * metadata with editing (chat template included), the staged/live mode with what a running
+ * llama.cpp sees live, and the undo history.
+ */
+import { useCallback, useEffect, useState } from "react";
 import { ModelOverview } from "../components/ModelOverview";
-import { MetadataTable } from "../components/MetadataTable";
+import { MetadataEditor } from "../components/model/MetadataEditor";
+import { ChatTemplate, CHAT_TEMPLATE_KEY } from "../components/model/ChatTemplate";
+import { ModePanel } from "../components/model/ModePanel";
+import { OpenPanel } from "../components/model/OpenPanel";
+import { HistoryCard, ShardsCard } from "../components/model/SidePanels";
+import { commands } from "../lib/ipc";
+import type { EditState, MetaEditRow } from "../lib/editState";
+import { setEditState, useEditState } from "../lib/editState";
 import { useSession } from "../lib/session";
-import { NoModel } from "./NoModel";
+import "./model.css";
 
 export function ModelScreen() {
-  const { summary, metadata } = useSession();
-  if (!summary) return <NoModel screen="model" />;
+  const { summary, revision, opening } = useSession();
+  const state = useEditState(revision, summary?.path ?? null);
+  const [rows, setRows] = useState<MetaEditRow[]>([]);
+  const [error, setError] = useState<string | null>(null);
+
+  const loadMeta = useCallback(async () => {
+    const r = await commands.sessionMetadata();
+    if (r.status === "ok") {
+      setRows(r.data);
+      setError(null);
+    } else if (r.error.code !== "NoModel") setError(r.error.message);
+  }, []);
+
+  // Metadata follows the edit state: every staged edit, undo, redo or save changes it.
+  useEffect(() => {
+    if (summary) void loadMeta();
+  }, [summary, state, loadMeta]);
+
+  const changed = useCallback((s: EditState) => setEditState(s), []);
+
   return (
-    <div className="screen screen-scroll" data-testid="screen-model">
-      <ModelOverview summary={summary} />
-      <MetadataTable rows={metadata} />
+    <div className="screen screen-scroll model-screen" data-testid="screen-model">
+      <div className="model-grid">
+        <div className="model-main">
+          {summary ? (
+            <>
+              <ModelOverview summary={summary} />
+              <ShardsCard path={summary.path} />
+              {error && (
+                <div className="inline-error" role="alert">
+                  {error}
+                </div>
+              )}
+              <MetadataEditor rows={rows} onChanged={changed} />
+              <ChatTemplate row={rows.find((r) => r.key === CHAT_TEMPLATE_KEY)} onChanged={changed} />
+            </>
+          ) : (
+            <section className="card empty-card">
+              <h2>{opening ? "Opening model…" : "No model open"}</h2>
+              <p className="muted">Open a .gguf file, pick a recent one, or open the demo model.</p>
+            </section>
+          )}
+        </div>
+        <div className="model-side">
+          <OpenPanel />
+          {summary && <ModePanel state={state} onChanged={changed} />}
+          {summary && <HistoryCard state={state} />}
+        </div>
+      </div>
     </div>
   );
 }

@@ -24,6 +24,7 @@ export function PatchesScreen() {
   const { summary, reload } = useSession();
   const [events, setEvents] = useState<PatchEventView[]>([]);
   const [undoable, setUndoable] = useState<number[]>([]);
+  const [redoable, setRedoable] = useState<number[]>([]);
   const [pending, setPending] = useState<ImportPreview | null>(null);
   const [result, setResult] = useState<ApplyView | null>(null);
   const [applyError, setApplyError] = useState<unknown>(null);
@@ -32,6 +33,7 @@ export function PatchesScreen() {
   const refreshUndoable = useCallback(async () => {
     const v = await commands.patchLog();
     setUndoable(v.undoable);
+    setRedoable(v.redoable);
   }, []);
   const refreshSoon = useMemo(() => coalesce(refreshUndoable), [refreshUndoable]);
 
@@ -49,6 +51,7 @@ export function PatchesScreen() {
       if (!live) return;
       setEvents(v.events);
       setUndoable(v.undoable);
+      setRedoable(v.redoable);
     });
     return () => {
       live = false;
@@ -91,7 +94,7 @@ export function PatchesScreen() {
   return (
     <div className="screen ops patches-screen" data-testid="screen-patches">
       <div className="patches-grid">
-        <EventLog events={events} undoable={undoable} onChanged={() => void refreshUndoable().then(reload)} />
+        <EventLog events={events} undoable={undoable} redoable={redoable} onChanged={() => void refreshUndoable().then(reload)} />
         <div className="patches-col">
           <ConfigPanel onPreview={showPreview} modelName={summary.fileName} />
           {(pending || result || applyError != null) && (

@@ -9,13 +9,15 @@ import { InlineError } from "../server/InlineError";
 interface Props {
   events: readonly PatchEventView[];
   undoable: readonly number[];
+  redoable: readonly number[];
   onChanged: () => void;
 }
 
-export function EventLog({ events, undoable, onChanged }: Props) {
+export function EventLog({ events, undoable, redoable, onChanged }: Props) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const live = new Set(undoable);
+  const redone = new Set(redoable);
 
   async function undo(change: number) {
     setBusy(true);
@@ -44,14 +46,21 @@ export function EventLog({ events, undoable, onChanged }: Props) {
       ) : (
         <div className="table-scroll">
           <table className="table events-table" data-testid="patch-events">
+            <colgroup>
+              <col className="c-id" />
+              <col className="c-time" />
+              <col />
+              <col className="c-target" />
+              <col className="c-bytes" />
+              <col className="c-act" />
+            </colgroup>
             <thead>
               <tr>
                 <th>#</th>
                 <th>Time</th>
-                <th>Layer</th>
-                <th>Operation</th>
+                <th>Change</th>
                 <th>Target</th>
-                <th className="num">Changed</th>
+                <th className="num">Bytes</th>
                 <th />
               </tr>
             </thead>
@@ -62,18 +71,22 @@ export function EventLog({ events, undoable, onChanged }: Props) {
                 return (
                   <tr key={e.id} data-testid="event-row" data-operation={e.operation} data-change={e.change ?? ""}>
                     <td className="mono muted">{e.id}</td>
-                    <td className="mono">{formatClock(e.timeUnixMs)}</td>
-                    <td>
-                      <span className={`badge layer-${e.layer}`}>{e.layer}</span>
+                    <td className="mono" title={formatClock(e.timeUnixMs)}>
+                      {formatClock(e.timeUnixMs).slice(0, 8)}
                     </td>
-                    <td>
-                      {e.operation}
-                      {e.source && <div className="muted small">{e.source}</div>}
+                    <td title={e.source ? `${e.operation} — ${e.source}` : e.operation}>
+                      <div className="ellipsis">{e.operation}</div>
+                      <div className="muted small ellipsis">
+                        <span className={`layer layer-${e.layer}`}>{e.layer}</span>
+                        {e.source && ` · ${e.source}`}
+                      </div>
                     </td>
-                    <td className="mono target" title={e.target}>
+                    <td className="mono ellipsis" title={e.target}>
                       {e.target}
                     </td>
-                    <td className="num mono">{formatBytes(e.bytesChanged)}</td>
+                    <td className="num mono" title={`${e.bytesChanged} bytes changed of ${e.bytesWritten} written`}>
+                      {formatBytes(e.bytesChanged)}
+                    </td>
                     <td className="row-actions">
                       {undoHere ? (
                         <button
@@ -83,13 +96,17 @@ export function EventLog({ events, undoable, onChanged }: Props) {
                           title={steps > 1 ? `Undo this change and the ${steps - 1} made after it` : "Undo this change"}
                           data-testid="event-undo"
                         >
-                          Undo{steps > 1 ? ` (${steps} steps)` : ""}
+                          {steps > 1 ? `Undo ×${steps}` : "Undo"}
                         </button>
-                      ) : e.undoable ? (
-                        <span className="muted small">{e.operation === "undo" || e.operation === "redo" ? "" : "undone"}</span>
-                      ) : (
-                        <span className="muted small" title="not recorded in the undo journal">final</span>
-                      )}
+                      ) : e.change != null && redone.has(e.change) && e.operation !== "undo" ? (
+                        <span className="muted small" title="undone: redo brings it back">
+                          undone
+                        </span>
+                      ) : !e.undoable ? (
+                        <span className="muted small" title="not recorded in the undo journal">
+                          final
+                        </span>
+                      ) : null}
                     </td>
                   </tr>
                 );

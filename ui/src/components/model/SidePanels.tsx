@@ -1,0 +1,96 @@
+/** Smaller Model-screen cards: the files of a split model, and the undo history. */
+import { useEffect, useState } from "react";
+import { commands } from "../../lib/ipc";
+import type { ShardRow } from "../../bindings";
+import type { EditState } from "../../lib/editState";
+import { formatBytes, formatCount } from "../../lib/format";
+
+/** The shards of a split model (`-00001-of-0000N.gguf`), checked by the GGUF crate. */
+export function ShardsCard({ path }: { path: string }) {
+  const [shards, setShards] = useState<ShardRow[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    setError(null);
+    void commands.modelShards().then((r) => {
+      if (r.status === "ok") setShards(r.data);
+      else {
+        setShards(null);
+        setError(r.error.message);
+      }
+    });
+  }, [path]);
+  if (error)
+    return (
+      <section className="card shards" data-testid="shards">
+        <div className="card-title">
+          <h3>Files</h3>
+        </div>
+        <div className="inline-error" role="alert">
+          {error}
+        </div>
+      </section>
+    );
+  if (!shards || shards.length < 2) return null;
+  return (
+    <section className="card shards" data-testid="shards">
+      <div className="card-title">
+        <h3>
+          Split model <span className="count">{shards.length} files</span>
+        </h3>
+      </div>
+      <table className="live-table">
+        <thead>
+          <tr>
+            <th>#</th>
+            <th>File</th>
+            <th className="num">Tensors</th>
+            <th className="num">Size</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shards.map((s) => (
+            <tr key={s.path} data-testid="shard-row">
+              <td className="num">{s.number}</td>
+              <td className="mono" title={s.path}>
+                {s.fileName}
+              </td>
+              <td className="num">{formatCount(s.tensors)}</td>
+              <td className="num muted">{formatBytes(s.fileSize)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p className="muted small-text">Metadata is the first file's. Edits, bytes and saves apply to the first file.</p>
+    </section>
+  );
+}
+
+/** The undo history: done steps, then undone ones (greyed) in redo order. */
+export function HistoryCard({ state }: { state: EditState | null }) {
+  const rows = state?.history ?? [];
+  return (
+    <section className="card history" data-testid="history">
+      <div className="card-title">
+        <h3>
+          History <span className="count">{rows.filter((r) => !r.undone).length}</span>
+        </h3>
+        <span className="muted small-text">Ctrl+Z undo · Ctrl+Shift+Z redo</span>
+      </div>
+      {rows.length === 0 ? (
+        <p className="muted small-text">No edits yet.</p>
+      ) : (
+        <ol className="history-list">
+          {rows.map((r) => (
+            <li key={`${r.kind}-${r.id}`} data-testid="history-row" data-undone={r.undone ? "true" : "false"} className={r.undone ? "undone" : ""}>
+              <span className={`chip tiny ${r.kind}`}>{r.kind === "metadata" ? "meta" : "bytes"}</span>
+              <span className="label" title={r.label}>
+                {r.label}
+              </span>
+              {r.bytes > 0 && <span className="muted num">{formatBytes(r.bytes)}</span>}
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
