@@ -41,6 +41,7 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<WeightEditView | null>(null);
+  const [showAll, setShowAll] = useState(false);
   const index = selected ? selected.row * cols + selected.col : null;
 
   // New element: clear the form and read its current value.
@@ -49,6 +50,7 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
     setPreview(null);
     setError(null);
     setDone(null);
+    setShowAll(false);
   }, [tensor, index]);
   useEffect(() => {
     if (!selected) return setCurrent(null);
@@ -206,7 +208,7 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
                   </tr>
                 </thead>
                 <tbody>
-                  {shown.sideEffects.slice(0, LISTED).map((s) => {
+                  {(showAll ? shown.sideEffects : shown.sideEffects.slice(0, LISTED)).map((s) => {
                     const rc = rowCol(s.index, cols);
                     return (
                       <tr key={s.index}>
@@ -223,7 +225,11 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
               </table>
             </div>
           )}
-          {shown.sideEffects.length > LISTED && <div className="muted small">…and {shown.sideEffects.length - LISTED} more</div>}
+          {shown.sideEffects.length > LISTED && (
+            <button type="button" className="ghost small" onClick={() => setShowAll((v) => !v)} data-testid="edit-show-all">
+              {showAll ? "Show fewer" : `Show all ${shown.sideEffects.length}`}
+            </button>
+          )}
         </div>
       )}
     </section>
