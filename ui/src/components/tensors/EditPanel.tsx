@@ -215,8 +215,8 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
                         <td className="mono">
                           [{rc.row}, {rc.col}]
                         </td>
-                        <td className="mono">{s.before}</td>
-                        <td className="mono">{s.after}</td>
+                        <td className="mono" title={s.before}>{s.before}</td>
+                        <td className="mono" title={s.after}>{s.after}</td>
                         <td className="mono muted">{formatValue(Number(s.after) - Number(s.before))}</td>
                       </tr>
                     );
