@@ -19,7 +19,12 @@ use crate::state::AppState;
 pub const MAX_READ: u64 = 16 << 20;
 
 /// Every raw-bytes command, by its invoke name.
-pub const COMMANDS: &[&str] = &["read_bytes", "heatmap_tile", "tensor_window"];
+pub const COMMANDS: &[&str] = &[
+    "read_bytes",
+    "heatmap_tile",
+    "tensor_window",
+    "bytes_search",
+];
 
 /// The invoke handler for [`COMMANDS`].
 pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static
@@ -28,6 +33,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         read_bytes,
         crate::commands::tensors::heatmap_tile,
         crate::commands::tensors::tensor_window,
+        crate::commands::bytes::bytes_search,
     ]
 }
 

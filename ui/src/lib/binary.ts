@@ -4,8 +4,8 @@
  * wrapper here; a Rust test checks that every command in `binary::COMMANDS` has one
  * (`invokeBinary("name", ...)`). Failures throw the same {@link IpcFailure} as typed commands.
  */
-import { invoke } from "@tauri-apps/api/core";
-import { IpcFailure, type IpcError } from "./ipc";
+import { invoke, type Channel } from "@tauri-apps/api/core";
+import { IpcFailure, type IpcError, type Progress } from "./ipc";
 import { f32le } from "./heatmap/tile";
 
 function isIpcError(e: unknown): e is IpcError {
@@ -61,4 +61,32 @@ export async function tensorWindow(
   const n = vp.rows * vp.cols;
   if (buf.byteLength !== n * 4) throw new Error(`tensor_window: ${buf.byteLength} bytes for ${n} values`);
   return f32le(buf, 0, n);
+/** What {@link searchBytes} found. */
+export interface ByteMatches {
+  /** Length of the pattern in bytes. */
+  patternLen: number;
+  /** Match offsets, ascending. */
+  offsets: Float64Array;
+  /** True when more matches exist than the limit allowed. */
+  more: boolean;
+}
+
+/** Decodes the `bytes_search` layout: little-endian f64s — pattern length, more (0/1), offsets. */
+export function decodeMatches(buf: ArrayBuffer): ByteMatches {
+  if (buf.byteLength < 16 || buf.byteLength % 8 !== 0) throw new Error(`bytes_search: malformed result of ${buf.byteLength} bytes`);
+  const v = new DataView(buf);
+  const offsets = new Float64Array(buf.byteLength / 8 - 2);
+  for (let i = 0; i < offsets.length; i++) offsets[i] = v.getFloat64(16 + 8 * i, true);
+  return { patternLen: v.getFloat64(0, true), more: v.getFloat64(8, true) === 1, offsets };
+}
+
+/** Searches the whole open model (hex with `??`/`3?` wildcards, or text) as job `job`. */
+export async function searchBytes(
+  query: string,
+  text: boolean,
+  limit: number,
+  job: number,
+  onProgress: Channel<Progress>,
+): Promise<ByteMatches> {
+  return decodeMatches(await invokeBinary("bytes_search", { query, text, limit, job, onProgress }));
 }
