@@ -9,7 +9,7 @@ use hotpatch_gguf::{write_file, GgufFile, MetaValue, TensorData, TensorSpec, Ten
 use hotpatch_studio::commands::edit::{
     check_dest, do_undo, metadata_text_of, save_with, session_metadata_of, set_metadata_of,
 };
-use hotpatch_studio::commands::model::{attach_session, live_row, shards_of};
+use hotpatch_studio::commands::model::{attach_session, first_shard, live_row, shards_of};
 use hotpatch_studio::error::ErrorCode;
 use hotpatch_studio::state::AppState;
 use serde_json::Value;
@@ -227,6 +227,11 @@ fn split_models_list_every_shard_and_name_a_missing_one() {
     let first = shard(dir.path(), 0, 3, 3);
     shard(dir.path(), 1, 3, 3);
     let third = shard(dir.path(), 2, 3, 3);
+    // Any shard leads to the first one; a plain file stays itself.
+    let second = dir.path().join("split-00002-of-00003.gguf");
+    assert_eq!(first_shard(&second), first);
+    assert_eq!(first_shard(&first), first);
+    assert_eq!(shards_of(&second).unwrap().len(), 3);
     let rows = shards_of(&first).unwrap();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows.iter().map(|r| r.number).collect::<Vec<_>>(), [1, 2, 3]);
@@ -240,8 +245,12 @@ fn split_models_list_every_shard_and_name_a_missing_one() {
         "{}",
         e.message
     );
+    // Without its first shard, a later shard opens as itself (and the error names shard 1).
+    std::fs::remove_file(&first).unwrap();
+    assert_eq!(first_shard(&second), second);
     // A plain model is one row.
     let model = demo(dir.path());
+    assert_eq!(first_shard(&model), model);
     assert_eq!(shards_of(&model).unwrap().len(), 1);
 }
 

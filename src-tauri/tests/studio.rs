@@ -11,6 +11,9 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+#[path = "studio/bytes.rs"]
+mod bytes;
+
 mod bindings {
     use super::*;
 
@@ -139,12 +142,17 @@ mod model {
     }
 
     /// Generates the demo model at test time (nothing large is committed).
+    /// Tests run in parallel: one generates it (to a partial file, renamed when complete),
+    /// the others wait, so none reads a half-written model.
     fn demo_model() -> PathBuf {
+        static DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = DEMO.lock().unwrap_or_else(|e| e.into_inner());
         let out = tmp("demo.gguf");
         if !out.is_file() {
+            let partial = tmp("demo.gguf.partial");
             let st = Command::new(python())
                 .arg(workspace_root().join("scripts/make_demo_model.py"))
-                .arg(&out)
+                .arg(&partial)
                 .output()
                 .expect("make_demo_model.py runs");
             assert!(
@@ -152,6 +160,7 @@ mod model {
                 "make_demo_model.py failed: {}",
                 String::from_utf8_lossy(&st.stderr)
             );
+            std::fs::rename(&partial, &out).expect("publish the demo model");
         }
         out
     }

@@ -184,4 +184,23 @@ describe("Model screen (real app under Xvfb)", () => {
     assert.ok(paths.includes(copy), `the opened copy is listed: ${paths}`);
     await browser.saveScreenshot(path.join(artifacts, "model-screen.png"));
   });
+
+  it("asks before opening another model over unsaved edits", async () => {
+    await (await (await row("general.name")).$('[data-testid="meta-edit"]')).click();
+    const input = await $("meta-input");
+    await input.clearValue();
+    await input.setValue("unsaved");
+    await (await $("meta-apply")).click();
+    await browser.waitUntil(async () => (await rowStatus("general.name")) === "changed", { timeout: 5000 });
+    const field = await $("model-open-path");
+    await field.clearValue();
+    await field.setValue(copy);
+    await (await $("model-open-button")).click();
+    await (await $("discard-confirm")).waitForDisplayed({ timeout: 5000 });
+    assert.equal(await openPath(), out, "nothing opened before the answer");
+    await (await $("discard-open")).click();
+    await browser.waitUntil(async () => (await openPath()) === copy, { timeout: 20000, timeoutMsg: "the copy did not open" });
+    await browser.waitUntil(async () => (await (await $("modified-indicator")).getText()) === "Saved", { timeout: 5000 });
+    assert.equal(dump(out).metadata["general.name"].value, "Renamed by e2e", "the discarded edit never reached the file");
+  });
 });

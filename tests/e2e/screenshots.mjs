@@ -53,7 +53,7 @@ async function main() {
   try {
     await browser.setWindowSize(1440, 900);
     await browser.$('[data-testid="model-title"]').waitForExist({ timeout: 20000 });
-    await browser.waitUntil(async () => (await browser.$('[data-testid="model-title"]').getText()).includes("hotpatch"), {
+    await browser.waitUntil(async () => /llama/.test(await browser.$('[data-testid="model-title"]').getText()), {
       timeout: 20000,
       timeoutMsg: "the demo model did not open",
     });

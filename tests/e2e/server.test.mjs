@@ -186,7 +186,15 @@ describe("Server screen: proxy, rules, request log (real app under Xvfb)", () =>
       timeoutMsg: "the cache counters never showed the hit",
     });
     assert.equal(await stats.getAttribute("data-misses"), "1");
+    assert.equal(await stats.getAttribute("data-entries"), "1");
     await browser.saveScreenshot(path.join(artifacts, "server.png"));
+    // Emptying the cache sends the next identical request upstream again.
+    await click(browser, "cache-clear");
+    await browser.waitUntil(async () => (await stats.getAttribute("data-entries")) === "0", { timeout: 5000 });
+    const third = await send();
+    assert.equal(third.status, 200);
+    assert.equal(third.headers.get("x-hotpatch-cache"), null, "after emptying, a miss");
+    await third.text();
   });
 
   it("refuses a bad port next to the field and stops the proxy", async () => {

@@ -52,6 +52,38 @@ export const commands = {
 	 *  Same-type blocks arrive byte for byte; across types B's values are re-encoded in A's type.
 	 */
 	copyFromB: (tensor: string, range: CopyRange) => typedError<CopyResult_Serialize, IpcError>(__TAURI_INVOKE("copy_from_b", { tensor, range })),
+	/**  Statistics of every value of a tensor. */
+	tensorStats: (tensor: string) => typedError<TensorStats, IpcError>(__TAURI_INVOKE("tensor_stats", { tensor })),
+	/**
+	 *  Bins a tensor's finite values into `bins` (1…4096) equal bins over `[lo, hi]`, or over
+	 *  its own `[min, max]` when `lo`/`hi` are absent.
+	 */
+	tensorHistogram: (tensor: string, bins: number, lo: number | null, hi: number | null) => typedError<TensorHistogram, IpcError>(__TAURI_INVOKE("tensor_histogram", { tensor, bins, lo, hi })),
+	/**
+	 *  What [`set_weight`] would store for the element, and the effect on its block, without
+	 *  changing anything. Refuses what the edit would refuse.
+	 */
+	previewWeight: (args: WeightArgs) => typedError<WeightEditView, IpcError>(__TAURI_INVOKE("preview_weight", { args })),
+	/**
+	 *  Sets the element to the value: journaled, one undo step, staged until saved. Returns what
+	 *  was stored and the effect on its block.
+	 */
+	setWeight: (args: WeightArgs) => typedError<WeightEditView, IpcError>(__TAURI_INVOKE("set_weight", { args })),
+	/**  Applies `op` to the `selection` of `tensor` as one undo step. */
+	transformTensor: (tensor: string, selection: SelectionArgs_Deserialize, op: TransformArgs_Deserialize) => typedError<TransformReportView_Serialize, IpcError>(__TAURI_INVOKE("transform_tensor", { tensor, selection, op })),
+	/**
+	 *  Locks (`locked` true) or unlocks a whole tensor: every write path refuses a locked tensor
+	 *  until it is unlocked. Returns whether the tensor is locked afterwards.
+	 */
+	setTensorLock: (tensor: string, locked: boolean) => typedError<boolean, IpcError>(__TAURI_INVOKE("set_tensor_lock", { tensor, locked })),
+	/**  Whether a whole tensor is locked. */
+	tensorLocked: (tensor: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("tensor_locked", { tensor })),
+	/**  The structure of the open model's bytes (spans, data offset, protections). */
+	bytesStructure: () => typedError<ByteStructure_Serialize, IpcError>(__TAURI_INVOKE("bytes_structure")),
+	/**  Applies one Layer 2 operation to the open model (off the UI thread). */
+	bytesApply: (op: ByteOp) => typedError<ByteOpOutcome_Serialize, IpcError>(__TAURI_INVOKE("bytes_apply", { op })),
+	/**  Compares `len` bytes at `offset` with another range of the model or of another file. */
+	bytesCompare: (request: CompareRequest) => typedError<CompareOutcome_Serialize, IpcError>(__TAURI_INVOKE("bytes_compare", { request })),
 	/**  The recently opened models, most recent first (missing files marked). */
 	recentFiles: () => __TAURI_INVOKE<RecentFile[]>("recent_files"),
 	/**  Removes a path from the recent list (`all_missing`: every missing file instead). */
@@ -118,6 +150,8 @@ export const commands = {
 	watchProxyLog: (channel: Channel<RequestLogEntry_Deserialize>) => __TAURI_INVOKE<RequestLogEntry_Serialize[]>("watch_proxy_log", { channel }),
 	/**  Empties the request log. */
 	clearProxyLog: () => __TAURI_INVOKE<void>("clear_proxy_log"),
+	/**  Empties the running proxy's response cache. */
+	clearProxyCache: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("clear_proxy_cache")),
 	/**  The patch log (newest first) and the undoable entries; streams each new event to `channel`. */
 	watchPatchEvents: (channel: Channel<PatchEventView_Deserialize>) => __TAURI_INVOKE<PatchLogView_Serialize>("watch_patch_events", { channel }),
 	/**  The patch log and the undoable entries (no subscription). */
@@ -196,6 +230,21 @@ export type ApplyView_Serialize = {
 	cacheEnabled: boolean,
 };
 
+/**  The bit operations of [`ByteOp::Bits`]. */
+export type BitKind = 
+/**  `b & mask`. */
+"and" | 
+/**  `b | mask`. */
+"or" | 
+/**  `b ^ mask`. */
+"xor" | 
+/**  Invert the bits selected by the mask. */
+"not" | 
+/**  Shift each byte left by `bits`; only the masked bits take the shifted value. */
+"shl" | 
+/**  Shift each byte right by `bits`; only the masked bits take the shifted value. */
+"shr";
+
 /**  What boost did. */
 export type BoostView = BoostView_Serialize | BoostView_Deserialize;
 
@@ -229,6 +278,158 @@ export type BoostView_Serialize = {
 	pinError: string | null,
 	/**  The response cache is on. */
 	cacheEnabled: boolean,
+};
+
+/**
+ *  One Layer 2 operation on the open model. Offsets are absolute file offsets; hex fields are
+ *  bytes in hex (`"de ad be ef"`), no wildcards.
+ */
+export type ByteOp = 
+/**  Write `hex` at `offset`. */
+{ op: "write"; 
+/**  Where. */
+offset: number; 
+/**  The bytes. */
+hex: string } | 
+/**  Fill the range with `hex` repeated. */
+{ op: "fill"; 
+/**  Start. */
+offset: number; 
+/**  Length. */
+len: number; 
+/**  The pattern. */
+hex: string } | 
+/**  Copy `len` bytes from `from` to `to` (memmove: overlap is fine). */
+{ op: "copy"; 
+/**  Source offset. */
+from: number; 
+/**  Destination offset. */
+to: number; 
+/**  Length. */
+len: number } | 
+/**  Exchange two equal-length ranges that do not overlap. */
+{ op: "swap"; 
+/**  First range's start. */
+a: number; 
+/**  Second range's start. */
+b: number; 
+/**  Length. */
+len: number } | 
+/**  XOR the range with `hex` (the key) repeated. */
+{ op: "xor"; 
+/**  Start. */
+offset: number; 
+/**  Length. */
+len: number; 
+/**  The key. */
+hex: string } | 
+/**  A bit operation with `hex` as the repeating mask. */
+{ op: "bits"; 
+/**  Start. */
+offset: number; 
+/**  Length. */
+len: number; 
+/**  Which operation. */
+kind: BitKind; 
+/**  Shift count (0..=7; shifts only). */
+bits: number; 
+/**  The mask. */
+hex: string } | 
+/**  Rotate the bits of every byte left by `bits` (negative: right). */
+{ op: "rotateBits"; 
+/**  Start. */
+offset: number; 
+/**  Length. */
+len: number; 
+/**  Bits, -7..=7. */
+bits: number } | 
+/**  Rotate the range by `n` bytes towards its start (negative: towards its end). */
+{ op: "rotateBytes"; 
+/**  Start. */
+offset: number; 
+/**  Length. */
+len: number; 
+/**  Bytes (any integer; taken modulo the length). */
+n: number } | 
+/**  Reverse the whole range. */
+{ op: "reverse"; 
+/**  Start. */
+offset: number; 
+/**  Length. */
+len: number } | 
+/**  Reverse the byte order of every element of `width` bytes (endianness swap). */
+{ op: "reverseElements"; 
+/**  Start. */
+offset: number; 
+/**  Length (a multiple of `width`). */
+len: number; 
+/**  Element width in bytes. */
+width: number } | 
+/**  Make the range read-only for every layer. */
+{ op: "protect"; 
+/**  Start. */
+offset: number; 
+/**  Length. */
+len: number } | 
+/**  Remove every protection lying inside the range. */
+{ op: "unprotect"; 
+/**  Start. */
+offset: number; 
+/**  Length. */
+len: number };
+
+/**  What an operation did. */
+export type ByteOpOutcome = ByteOpOutcome_Serialize | ByteOpOutcome_Deserialize;
+
+/**  What an operation did. */
+export type ByteOpOutcome_Deserialize = {
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  The undo entry it made, if any (an operation that changed nothing makes none). */
+	change?: number | null,
+	/**  One line for the user ("xor 16 bytes at 0x1f40: 12 changed"). */
+	message: string,
+};
+
+/**  What an operation did. */
+export type ByteOpOutcome_Serialize = {
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  The undo entry it made, if any (an operation that changed nothing makes none). */
+	change: number | null,
+	/**  One line for the user ("xor 16 bytes at 0x1f40: 12 changed"). */
+	message: string,
+};
+
+/**  The open model's bytes as the hex view labels them. */
+export type ByteStructure = ByteStructure_Serialize | ByteStructure_Deserialize;
+
+/**  The open model's bytes as the hex view labels them. */
+export type ByteStructure_Deserialize = {
+	/**  Size of the file in bytes. */
+	fileSize: number,
+	/**  Where the tensor data starts (0 when the header does not parse). */
+	dataOffset: number,
+	/**  Why there are no spans (the header no longer parses), if so. */
+	ggufError?: string | null,
+	/**  Every byte labelled, in order, contiguous. */
+	spans: SpanView_Deserialize[],
+	/**  Protected ranges, in id order. */
+	protections: ProtectedRange[],
+};
+
+/**  The open model's bytes as the hex view labels them. */
+export type ByteStructure_Serialize = {
+	/**  Size of the file in bytes. */
+	fileSize: number,
+	/**  Where the tensor data starts (0 when the header does not parse). */
+	dataOffset: number,
+	/**  Why there are no spans (the header no longer parses), if so. */
+	ggufError: string | null,
+	/**  Every byte labelled, in order, contiguous. */
+	spans: SpanView_Serialize[],
+	/**  Protected ranges, in id order. */
+	protections: ProtectedRange[],
 };
 
 /**  Cache counters of the running proxy. */
@@ -265,6 +466,55 @@ export type CacheSpec = {
 	/**  Most bytes kept. */
 	maxBytes: number,
 };
+
+/**  The result of a comparison. */
+export type CompareOutcome = CompareOutcome_Serialize | CompareOutcome_Deserialize;
+
+/**  The result of a comparison. */
+export type CompareOutcome_Deserialize = {
+	/**  Bytes compared. */
+	len: number,
+	/**  Bytes that differ. */
+	differing: number,
+	/**  Offset of the first difference relative to the start of the ranges. */
+	firstDifference?: number | null,
+};
+
+/**  The result of a comparison. */
+export type CompareOutcome_Serialize = {
+	/**  Bytes compared. */
+	len: number,
+	/**  Bytes that differ. */
+	differing: number,
+	/**  Offset of the first difference relative to the start of the ranges. */
+	firstDifference: number | null,
+};
+
+/**
+ *  A comparison: `len` bytes at `offset` of the open model with a range of the model or of
+ *  another file.
+ */
+export type CompareRequest = {
+	/**  Start in the open model. */
+	offset: number,
+	/**  Bytes to compare. */
+	len: number,
+	/**  The other side. */
+	with: CompareWith,
+};
+
+/**  What to compare a range with. */
+export type CompareWith = 
+/**  Another range of the open model. */
+{ with: "range"; 
+/**  Its start. */
+offset: number } | 
+/**  A range of another file (on disk, read-only). */
+{ with: "file"; 
+/**  The file. */
+path: string; 
+/**  Its start in that file. */
+offset: number };
 
 /**  What to copy from B into A. */
 export type CopyRange = 
@@ -1012,6 +1262,18 @@ export type Progress = {
 	message: string,
 };
 
+/**  A read-only range (`setMemoryProtection`, tensor locks). */
+export type ProtectedRange = {
+	/**  Protection id. */
+	id: number,
+	/**  First byte. */
+	start: number,
+	/**  One past the last byte. */
+	end: number,
+	/**  Why ("read-only", "tensor output.weight is locked"). */
+	reason: string,
+};
+
 /**  Whether the proxy runs, and where. */
 export type ProxyStatus = ProxyStatus_Serialize | ProxyStatus_Deserialize;
 
@@ -1443,6 +1705,37 @@ export type ScanRow_Serialize = {
 	skipped: string | null,
 };
 
+/**  Which elements a transform touches. */
+export type SelectionArgs = SelectionArgs_Serialize | SelectionArgs_Deserialize;
+
+/**  Which elements a transform touches. */
+export type SelectionArgs_Deserialize = {
+	/**  `all`, `rows`, `columns`, `range` (flat elements), `elements` or `head`. */
+	kind: string,
+	/**  First row / column / element (`rows`, `columns`, `range`). */
+	start?: number | null,
+	/**  One past the last (`rows`, `columns`, `range`). */
+	end?: number | null,
+	/**  Flat element indices (`elements`). */
+	indices?: number[] | null,
+	/**  Attention head number (`head`). */
+	head?: number | null,
+};
+
+/**  Which elements a transform touches. */
+export type SelectionArgs_Serialize = {
+	/**  `all`, `rows`, `columns`, `range` (flat elements), `elements` or `head`. */
+	kind: string,
+	/**  First row / column / element (`rows`, `columns`, `range`). */
+	start: number | null,
+	/**  One past the last (`rows`, `columns`, `range`). */
+	end: number | null,
+	/**  Flat element indices (`elements`). */
+	indices: number[] | null,
+	/**  Attention head number (`head`). */
+	head: number | null,
+};
+
 /**  Everything the Server screen shows. */
 export type ServerView = ServerView_Serialize | ServerView_Deserialize;
 
@@ -1494,6 +1787,97 @@ export type ShardRow = {
 	tensorBytes: number,
 };
 
+/**  An element that moved because its block was re-quantized. */
+export type SideEffectView = {
+	/**  Flat element index. */
+	index: number,
+	/**  Value before (f32 text). */
+	before: string,
+	/**  Value after (f32 text). */
+	after: string,
+};
+
+/**  What a span of bytes is (the colour band the hex view draws). */
+export type SpanClass = 
+/**  Magic, version and counts. */
+"header" | 
+/**  One metadata entry. */
+"metadata" | 
+/**  One tensor info (name, dims, type, offset). */
+"tensorInfo" | 
+/**  Alignment padding. */
+"padding" | 
+/**  One tensor's data. */
+"tensorData" | 
+/**  Bytes after the last tensor. */
+"trailing";
+
+/**  The tensor a data span holds, with what the inspector needs to place a byte in it. */
+export type SpanTensor = SpanTensor_Serialize | SpanTensor_Deserialize;
+
+/**  The tensor a data span holds, with what the inspector needs to place a byte in it. */
+export type SpanTensor_Deserialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  Type name (`Q4_K`), or `type N` for an unknown id. */
+	ty: string,
+	/**  Elements per block (1 for plain types); `None` for an unknown type. */
+	blockSize?: number | null,
+	/**  Bytes per block (the element size for plain types); `None` for an unknown type. */
+	typeSize?: number | null,
+	/**  Number of elements. */
+	nElements: number,
+	/**  Dimensions (ggml order, fastest first). */
+	dims: number[],
+};
+
+/**  The tensor a data span holds, with what the inspector needs to place a byte in it. */
+export type SpanTensor_Serialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  Type name (`Q4_K`), or `type N` for an unknown id. */
+	ty: string,
+	/**  Elements per block (1 for plain types); `None` for an unknown type. */
+	blockSize: number | null,
+	/**  Bytes per block (the element size for plain types); `None` for an unknown type. */
+	typeSize: number | null,
+	/**  Number of elements. */
+	nElements: number,
+	/**  Dimensions (ggml order, fastest first). */
+	dims: number[],
+};
+
+/**  One labelled byte range `[start, end)` of the file. */
+export type SpanView = SpanView_Serialize | SpanView_Deserialize;
+
+/**  One labelled byte range `[start, end)` of the file. */
+export type SpanView_Deserialize = {
+	/**  First byte. */
+	start: number,
+	/**  One past the last byte. */
+	end: number,
+	/**  What it is. */
+	class: SpanClass,
+	/**  The label: "header", the metadata key, the tensor name, "padding", "trailing". */
+	label: string,
+	/**  For tensor data spans: the tensor. */
+	tensor?: SpanTensor_Deserialize | null,
+};
+
+/**  One labelled byte range `[start, end)` of the file. */
+export type SpanView_Serialize = {
+	/**  First byte. */
+	start: number,
+	/**  One past the last byte. */
+	end: number,
+	/**  What it is. */
+	class: SpanClass,
+	/**  The label: "header", the metadata key, the tensor name, "padding", "trailing". */
+	label: string,
+	/**  For tensor data spans: the tensor. */
+	tensor: SpanTensor_Serialize | null,
+};
+
 /**  Which step of a long operation a [`Progress`] message reports. */
 export type Stage = 
 /**  Mapping the file and parsing its header. */
@@ -1514,6 +1898,20 @@ export type Stage =
 "apply" | 
 /**  Finished. */
 "done";
+
+/**  A histogram of a tensor's finite values. */
+export type TensorHistogram = {
+	/**  Lower edge of the first bin. */
+	lo: number,
+	/**  Upper edge of the last bin (values equal to it count in the last bin). */
+	hi: number,
+	/**  Count per bin (equal widths). */
+	counts: number[],
+	/**  Finite values outside `[lo, hi]` (with an explicit range only). */
+	outside: number,
+	/**  Statistics of the same values. */
+	stats: TensorStats,
+};
 
 /**  One row of the tensor list. */
 export type TensorRow = TensorRow_Serialize | TensorRow_Deserialize;
@@ -1564,6 +1962,134 @@ export type TensorRow_Serialize = {
 	nbytes: number,
 	/**  The transformer block (`blk.N.`) the tensor belongs to, if any. */
 	block: number | null,
+};
+
+/**  Statistics of a whole tensor: the colour legend's scale and the screen's summary. */
+export type TensorStats = {
+	/**  Rows of the matrix view (`ne1·ne2…`). */
+	rows: number,
+	/**  Columns (`ne0`). */
+	cols: number,
+	/**  Elements. */
+	count: number,
+	/**  Finite elements. */
+	finite: number,
+	/**  NaN elements. */
+	nan: number,
+	/**  +Inf elements. */
+	posInf: number,
+	/**  −Inf elements. */
+	negInf: number,
+	/**  Exact zeros. */
+	zeros: number,
+	/**  Smallest finite value (0 without finite values). */
+	min: number,
+	/**  Largest finite value. */
+	max: number,
+	/**  `max(|min|, |max|)`: the half-width of the colour scale. */
+	absMax: number,
+	/**  Mean of the finite values. */
+	mean: number,
+	/**  Standard deviation of the finite values. */
+	std: number,
+};
+
+/**  What a transform does. */
+export type TransformArgs = TransformArgs_Serialize | TransformArgs_Deserialize;
+
+/**  What a transform does. */
+export type TransformArgs_Deserialize = {
+	/**  `scale`, `add`, `set`, `clamp`, `zero`, `negate`, `noise`, `replace_non_finite`, `lerp`. */
+	op: string,
+	/**  The parameter of `scale` (factor), `add`, `set`, `replace_non_finite` (value), `lerp` (t). */
+	value?: number | null,
+	/**  Bounds of `clamp`. */
+	min?: number | null,
+	/**  Bounds of `clamp`. */
+	max?: number | null,
+	/**  Seed of `noise`. */
+	seed?: number | null,
+	/**  Standard deviation of `noise`. */
+	std?: number | null,
+	/**  The other model of `lerp`. */
+	model?: string | null,
+};
+
+/**  What a transform does. */
+export type TransformArgs_Serialize = {
+	/**  `scale`, `add`, `set`, `clamp`, `zero`, `negate`, `noise`, `replace_non_finite`, `lerp`. */
+	op: string,
+	/**  The parameter of `scale` (factor), `add`, `set`, `replace_non_finite` (value), `lerp` (t). */
+	value: number | null,
+	/**  Bounds of `clamp`. */
+	min: number | null,
+	/**  Bounds of `clamp`. */
+	max: number | null,
+	/**  Seed of `noise`. */
+	seed: number | null,
+	/**  Standard deviation of `noise`. */
+	std: number | null,
+	/**  The other model of `lerp`. */
+	model: string | null,
+};
+
+/**  What a transform did. */
+export type TransformReportView = TransformReportView_Serialize | TransformReportView_Deserialize;
+
+/**  What a transform did. */
+export type TransformReportView_Deserialize = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Operation name. */
+	op: string,
+	/**  Elements selected. */
+	elementsSelected: number,
+	/**  Elements whose stored value was asked to change. */
+	elementsChanged: number,
+	/**  Blocks where only the changed elements' bits were written (scales kept). */
+	blocksKeptScales: number,
+	/**  Blocks quantized afresh (every element selected). */
+	blocksRequantizedWhole: number,
+	/**  Blocks re-quantized because a value left its grid (side effects possible). */
+	blocksRequantized: number,
+	/**  Unselected elements whose value changed. */
+	sideEffectCount: number,
+	/**  Largest |after − before| among them (f32 text). */
+	maxSideEffect: string,
+	/**  The first side effects (at most 64 sent). */
+	sideEffects: SideEffectView[],
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  The undo entry, if anything changed. */
+	change?: number | null,
+};
+
+/**  What a transform did. */
+export type TransformReportView_Serialize = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Operation name. */
+	op: string,
+	/**  Elements selected. */
+	elementsSelected: number,
+	/**  Elements whose stored value was asked to change. */
+	elementsChanged: number,
+	/**  Blocks where only the changed elements' bits were written (scales kept). */
+	blocksKeptScales: number,
+	/**  Blocks quantized afresh (every element selected). */
+	blocksRequantizedWhole: number,
+	/**  Blocks re-quantized because a value left its grid (side effects possible). */
+	blocksRequantized: number,
+	/**  Unselected elements whose value changed. */
+	sideEffectCount: number,
+	/**  Largest |after − before| among them (f32 text). */
+	maxSideEffect: string,
+	/**  The first side effects (at most 64 sent). */
+	sideEffects: SideEffectView[],
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  The undo entry, if anything changed. */
+	change: number | null,
 };
 
 /**  One tensor transformed. */
@@ -1623,6 +2149,45 @@ export type UpstreamCheck_Serialize = {
 	connectMs: number | null,
 	/**  Why not, when unreachable. */
 	error: string | null,
+};
+
+/**
+ *  One element and the value asked for it (`index` is the flat ggml index; `value` is text,
+ *  see [`parse_value`]).
+ */
+export type WeightArgs = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Flat element index (ggml order: `row · ne0 + col`). */
+	index: number,
+	/**  The value as typed: a decimal number, `nan`, `inf` or `-inf`. */
+	value: string,
+};
+
+/**  What setting one element does (or would do, for a preview). */
+export type WeightEditView = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Flat element index. */
+	index: number,
+	/**  The tensor's type (`Q4_K`). */
+	ty: string,
+	/**  Value before (f32 text). */
+	previous: string,
+	/**  Value asked for (f32 text). */
+	requested: string,
+	/**  Value stored (f32 text): quantization rounds. */
+	stored: string,
+	/**  The block's scales changed (re-quantized); see `side_effects`. */
+	blockRequantized: boolean,
+	/**  Other elements of the block whose value changes. */
+	sideEffects: SideEffectView[],
+	/**  First flat index of the element's quantization block. */
+	blockFirst: number,
+	/**  Elements per block of the type (1 for float types). */
+	blockLen: number,
+	/**  Whether the edit was made (false for a preview). */
+	applied: boolean,
 };
 
 /* Tauri Specta runtime */

@@ -3,8 +3,10 @@
 //! [`crate::error::IpcError`]. Later domains (tensor edits, diff, proxy) add their own module
 //! here and register in [`crate::specta_builder`].
 
+pub mod bytes;
 pub mod diff;
 pub mod edit;
 pub mod model;
 pub mod patches;
 pub mod server;
+pub mod tensors;

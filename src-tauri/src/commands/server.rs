@@ -801,6 +801,20 @@ impl ProxyControl {
         self.log.lock().entries.iter().cloned().collect()
     }
 
+    /// Empties the running proxy's response cache (counters stay).
+    pub fn clear_cache(&self) -> Result<(), IpcError> {
+        match self.running.lock().as_ref() {
+            Some(r) => {
+                r.handle.clear_cache();
+                Ok(())
+            }
+            None => Err(IpcError::new(
+                ErrorCode::Refused,
+                "the proxy is not running",
+            )),
+        }
+    }
+
     /// Empties the log (the request counter stays).
     pub fn clear_log(&self) {
         self.log.lock().entries.clear();
@@ -1008,6 +1022,17 @@ pub fn watch_proxy_log(
     channel: Channel<RequestLogEntry>,
 ) -> Vec<RequestLogEntry> {
     proxy.watch(Some(Box::new(move |e| channel.send(e.clone()).is_ok())))
+}
+
+/// Empties the running proxy's response cache.
+#[tauri::command]
+#[specta::specta]
+pub fn clear_proxy_cache(
+    state: State<'_, AppState>,
+    proxy: State<'_, ProxyControl>,
+) -> Result<ServerView, IpcError> {
+    proxy.clear_cache()?;
+    Ok(proxy.view(state.session()))
 }
 
 /// Empties the request log.

@@ -93,6 +93,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [failure, setFailure] = useState<Failure | null>(null);
   const [note, setNote] = useState<{ text: string; messages: number } | null>(null);
   const jobRef = useRef<JobState | null>(null);
+  /** The id of the job that started last (its late progress may still update the note). */
+  const lastJob = useRef(0);
 
   const reportError = useCallback((where: string, e: unknown) => {
     const d = describeFailure(e);
@@ -107,18 +109,24 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       setJob(start);
       setNote(null);
       const channel = new Channel<Progress>();
-      const seen: { last: Progress | null; messages: number } = { last: null, messages: 0 };
+      const seen: { last: Progress | null; messages: number; finished: boolean } = { last: null, messages: 0, finished: false };
       channel.onmessage = (p) => {
         seen.last = p;
         seen.messages += 1;
         setJob((j) => (j && j.id === id ? { ...j, progress: p, messages: j.messages + 1 } : j));
+        // Channel messages are not ordered with the command's result: the last ones may land
+        // after it resolved. Keep the outcome line in step while this is still the latest job.
+        if (seen.finished && lastJob.current === id) setNote({ text: p.message, messages: seen.messages });
       };
+      lastJob.current = id;
       try {
         const out = await work(id, channel);
+        seen.finished = true;
         setNote({ text: seen.last?.message ?? `${label}: done`, messages: seen.messages });
         return out;
       } catch (e) {
         const d = describeFailure(e);
+        lastJob.current = 0;
         setNote({ text: d.code === "Canceled" ? `${label}: canceled` : `${label}: failed`, messages: seen.messages });
         throw e;
       } finally {
@@ -160,6 +168,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         return true;
       } catch (e) {
         reportError(`open ${path}`, e);
+        lastJob.current = 0;
         setNote({ text: `could not open ${path}`, messages: 0 });
         return false;
       } finally {

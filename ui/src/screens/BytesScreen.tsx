@@ -1,10 +1,281 @@
-/** The Bytes screen (being built: issue 7). */
+/**
+ * The Bytes screen: the open model's bytes in a virtualized hex view labelled with the GGUF
+ * structure (outline to jump, go-to-offset), wildcard search over the whole file, every
+ * Layer 2 operation on a selected range, and an inspector for the bytes at the cursor. Reads go
+ * through the session (staged edits show); every edit is journaled and undoable.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import type { ByteStructure_Serialize, SpanView } from "../bindings";
+import { HexView, ROW_PX } from "../components/bytes/HexView";
+import { Inspector } from "../components/bytes/Inspector";
+import { OpsPanel } from "../components/bytes/OpsPanel";
+import { SearchPanel } from "../components/bytes/SearchPanel";
+import { StructureOutline } from "../components/bytes/StructureOutline";
+import { readBytes } from "../lib/binary";
+import { formatOffset, hexByte, parseOffset, revealRow, rowCount, rowsWindow, scrollGeometry, spanIndexAt } from "../lib/bytes/hex";
+import { commands, describeFailure, unwrap } from "../lib/ipc";
+import { useSession } from "../lib/session";
+import { NoModel } from "./NoModel";
+import "./bytes.css";
+
 export function BytesScreen() {
+  const { summary } = useSession();
+  if (!summary) return <NoModel screen="bytes" />;
+  return <BytesWorkspace key={summary.path} />;
+}
+
+function BytesWorkspace() {
+  const { revision, bumpRevision } = useSession();
+  const [structure, setStructure] = useState<ByteStructure_Serialize | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [topRow, setTopRow] = useState(0);
+  const [viewPx, setViewPx] = useState(600);
+  const [cursor, setCursor] = useState(0);
+  const [anchor, setAnchor] = useState(0);
+  const [data, setData] = useState<{ start: number; bytes: Uint8Array } | null>(null);
+  const [inspBytes, setInspBytes] = useState<Uint8Array | null>(null);
+  const [littleEndian, setLittleEndian] = useState(true);
+  const [match, setMatch] = useState<{ offset: number; len: number } | null>(null);
+  const [pending, setPending] = useState<number | null>(null);
+  const [gotoText, setGotoText] = useState("");
+  const [gotoError, setGotoError] = useState<string | null>(null);
+  const [editError, setEditError] = useState<string | null>(null);
+  const fetchSeq = useRef(0);
+
+  const size = structure?.fileSize ?? 0;
+  const spans = structure?.spans ?? [];
+  const g = scrollGeometry(rowCount(size), ROW_PX, viewPx);
+
+  // Structure: on open and after every change (a header edit moves labels).
+  useEffect(() => {
+    let live = true;
+    commands
+      .bytesStructure()
+      .then((r) => {
+        if (!live) return;
+        setStructure(unwrap(r));
+        setLoadError(null);
+      })
+      .catch((e) => live && setLoadError(describeFailure(e).detail));
+    return () => {
+      live = false;
+    };
+  }, [revision]);
+
+  // The visible rows' bytes (only those), refetched when the view moves or the model changes.
+  useEffect(() => {
+    if (!size) return;
+    const w = rowsWindow(topRow, g.visibleRows + 1, size);
+    const seq = ++fetchSeq.current;
+    readBytes(w.start, w.end - w.start)
+      .then((bytes) => {
+        if (seq === fetchSeq.current) setData({ start: w.start, bytes });
+      })
+      .catch((e) => seq === fetchSeq.current && setLoadError(describeFailure(e).detail));
+  }, [topRow, g.visibleRows, size, revision]);
+
+  // The inspector's 8 bytes at the cursor.
+  useEffect(() => {
+    if (!size) return;
+    let live = true;
+    readBytes(cursor, Math.min(8, size - cursor))
+      .then((b) => live && setInspBytes(b))
+      .catch(() => live && setInspBytes(null));
+    return () => {
+      live = false;
+    };
+  }, [cursor, size, revision]);
+
+  const reveal = useCallback(
+    (offset: number) => {
+      setTopRow((t) => revealRow(offset, t, g));
+    },
+    [g],
+  );
+
+  const moveCursor = useCallback(
+    (offset: number, extend: boolean) => {
+      setPending(null);
+      setCursor(offset);
+      if (!extend) setAnchor(offset);
+      reveal(offset);
+    },
+    [reveal],
+  );
+
+  const jumpTo = useCallback(
+    (offset: number, len = 1) => {
+      setPending(null);
+      // The cursor at the start (the inspector reads it), the selection over the range.
+      setCursor(offset);
+      setAnchor(Math.min(size - 1, offset + Math.max(1, len) - 1));
+      // Show the start of the range near the top.
+      setTopRow(Math.min(g.maxTop, Math.max(0, Math.floor(offset / 16) - 2)));
+    },
+    [g.maxTop, size],
+  );
+
+  // Typed bytes are written one by one, in order (a fast typist must not race the writes).
+  // Keys can arrive faster than renders: the pending nibble and the cursor are read from refs.
+  const writes = useRef<Promise<void>>(Promise.resolve());
+  const pendingRef = useRef<number | null>(null);
+  const cursorRef = useRef(0);
+  cursorRef.current = cursor;
+  pendingRef.current = pending;
+  const onHexDigit = (d: number) => {
+    const high = pendingRef.current;
+    if (high === null) {
+      pendingRef.current = d;
+      setPending(d);
+      return;
+    }
+    const value = (high << 4) | d;
+    const at = cursorRef.current;
+    pendingRef.current = null;
+    setPending(null);
+    if (at + 1 < size) {
+      cursorRef.current = at + 1;
+      moveCursor(at + 1, false);
+    }
+    writes.current = writes.current.then(async () => {
+      try {
+        unwrap(await commands.bytesApply({ op: "write", offset: at, hex: hexByte(value) }));
+        setEditError(null);
+        await bumpRevision();
+      } catch (e) {
+        setEditError(`${formatOffset(at)}: ${describeFailure(e).detail}`);
+      }
+    });
+  };
+
+  const goto = () => {
+    const r = parseOffset(gotoText, Math.max(0, size - 1));
+    if (!r.ok) {
+      setGotoError(r.error);
+      return;
+    }
+    setGotoError(null);
+    jumpTo(r.value);
+  };
+
+  const selStart = Math.min(cursor, anchor);
+  const selLen = Math.abs(cursor - anchor) + 1;
+  const curSpanIdx = spanIndexAt(spans, cursor);
+  const curSpan: SpanView | null = curSpanIdx >= 0 ? (spans[curSpanIdx] ?? null) : null;
+  const legend = useMemo(
+    () =>
+      [
+        ["header", "header"],
+        ["metadata", "metadata"],
+        ["tensorInfo", "tensor info"],
+        ["tensorData", "tensor data"],
+        ["padding", "padding"],
+      ] as const,
+    [],
+  );
+
+  if (!structure) {
+    return (
+      <div className="screen empty-state" data-testid="screen-bytes">
+        {loadError ? <p className="inline-error">{loadError}</p> : <p className="muted">Reading the structure…</p>}
+      </div>
+    );
+  }
+
   return (
-    <div className="screen empty-state" data-testid="screen-bytes">
-      <h2>Bytes</h2>
-      <p>The file's bytes in hex, labelled with the GGUF structure; search and Layer 2 operations.</p>
-      <p className="muted">Not built yet in this version.</p>
+    <div className="screen bytes-screen" data-testid="screen-bytes">
+      <StructureOutline spans={spans} current={curSpan} onJump={(s) => jumpTo(s.start, s.end - s.start)} error={structure.ggufError} />
+      <div className="bytes-main">
+        <div className="bytes-toolbar">
+          <form
+            className="row-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              goto();
+            }}
+          >
+            <input
+              className={`filter mono goto ${gotoError ? "invalid" : ""}`}
+              placeholder="go to offset (0x1f40 or 8000)"
+              value={gotoText}
+              onChange={(e) => setGotoText(e.target.value)}
+              data-testid="goto-input"
+              aria-invalid={gotoError !== null}
+            />
+            <button className="ghost" data-testid="goto-button">
+              Go
+            </button>
+          </form>
+          {gotoError && (
+            <span className="inline-error" data-testid="goto-error">
+              {gotoError}
+            </span>
+          )}
+          <span className="sel-info mono" data-testid="selection">
+            {selLen > 1 ? `${formatOffset(selStart)} +${selLen}` : formatOffset(cursor)}
+          </span>
+          <span className="legend">
+            {legend.map(([c, l]) => (
+              <span key={c} className="legend-item">
+                <span className={`dot sp-${c}`} />
+                {l}
+              </span>
+            ))}
+            <span className="legend-item">
+              <span className="dot prot-dot" />
+              protected
+            </span>
+          </span>
+        </div>
+        {editError && (
+          <p className="inline-error edit-error" data-testid="edit-error">
+            {editError}
+          </p>
+        )}
+        {structure.ggufError && <p className="inline-error edit-error">The header no longer parses: {structure.ggufError}</p>}
+        <HexView
+          size={size}
+          spans={spans}
+          protections={structure.protections}
+          data={data?.bytes ?? null}
+          windowStart={data?.start ?? 0}
+          topRow={topRow}
+          onTopRow={setTopRow}
+          viewPx={viewPx}
+          onViewPx={setViewPx}
+          cursor={cursor}
+          anchor={anchor}
+          onCursor={moveCursor}
+          match={match}
+          pending={pending}
+          onHexDigit={onHexDigit}
+          onEscape={() => setPending(null)}
+        />
+        <p className="muted small hex-hint">
+          Drag to select · Shift+arrows extend · type two hex digits to overwrite the byte at the cursor · Ctrl+Z undoes
+        </p>
+      </div>
+      <div className="bytes-side">
+        <Inspector cursor={cursor} bytes={inspBytes} span={curSpan} littleEndian={littleEndian} onEndian={setLittleEndian} />
+        <SearchPanel
+          spans={spans}
+          onMatch={(m) => {
+            setMatch(m);
+            if (m) jumpTo(m.offset, m.len);
+          }}
+        />
+        <OpsPanel
+          size={size}
+          selStart={selStart}
+          selLen={selLen}
+          onRange={(o, l) => {
+            setAnchor(o);
+            setCursor(o + l - 1);
+            reveal(o);
+          }}
+          onApplied={() => void bumpRevision()}
+        />
+      </div>
     </div>
   );
 }

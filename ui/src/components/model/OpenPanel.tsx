@@ -4,9 +4,10 @@ import { commands, describeFailure, unwrap } from "../../lib/ipc";
 import type { RecentFile } from "../../bindings";
 import { pickOpenFile } from "../../lib/dialog";
 import { useSession } from "../../lib/session";
+import { useGuardedOpen } from "./GuardedOpen";
 
 export function OpenPanel() {
-  const { open, opening, summary } = useSession();
+  const { opening, summary } = useSession();
   const [path, setPath] = useState("");
   const [recent, setRecent] = useState<RecentFile[]>([]);
   const [demo, setDemo] = useState<string | null>(null);
@@ -20,15 +21,17 @@ export function OpenPanel() {
     void commands.demoModelPath().then(setDemo);
   }, []);
 
+  const guard = useGuardedOpen((ok) => {
+    if (!ok) setError("Could not open the file (details above).");
+    void loadRecent();
+  });
   const go = async (p: string) => {
     setError(null);
     if (!p.trim()) {
       setError("Enter the path of a .gguf file.");
       return;
     }
-    const ok = await open(p.trim());
-    if (!ok) setError(`Could not open ${p.trim()} (details above).`);
-    await loadRecent();
+    await guard.request(p.trim());
   };
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -81,6 +84,7 @@ export function OpenPanel() {
           Open
         </button>
       </form>
+      {guard.prompt}
       {error && (
         <div className="inline-error" data-testid="open-error" role="alert">
           {error}

@@ -46,6 +46,12 @@ export function PreviewPanel({
       ) : (
         <div className="table-scroll short">
           <table className="table preview-table">
+            <colgroup>
+              <col className="c-item" />
+              <col className="c-target" />
+              <col className="c-effect" />
+              <col />
+            </colgroup>
             <thead>
               <tr>
                 <th>Item</th>
@@ -57,7 +63,9 @@ export function PreviewPanel({
             <tbody>
               {preview.items.map((i) => (
                 <tr key={i.item} data-testid="preview-row" data-status={i.status} data-target={i.target}>
-                  <td className="mono small">{i.item}</td>
+                  <td className="mono small ellipsis" title={i.item}>
+                    {i.item}
+                  </td>
                   <td className="mono target" title={i.target}>
                     {i.target}
                   </td>

@@ -24,6 +24,7 @@ export function ToolsPanel({ onChanged }: { onChanged: () => void }) {
 
   async function runScan() {
     setScanError(null);
+    setScan(null);
     const num = (s: string, what: string) => {
       const t = s.trim();
       if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) throw new InputError(`${what}: "${t}" is not a number.`);

@@ -70,7 +70,7 @@ export function CachePanel({ view, onView }: { view: ServerView; onView: (v: Ser
         </div>
       </div>
       {stats && (
-        <dl className="stats" data-testid="cache-stats" data-hits={stats.hits} data-misses={stats.misses}>
+        <dl className="stats" data-testid="cache-stats" data-hits={stats.hits} data-misses={stats.misses} data-entries={stats.entries}>
           <div>
             <dt>Hits</dt>
             <dd>{formatCount(stats.hits)}</dd>
@@ -90,6 +90,25 @@ export function CachePanel({ view, onView }: { view: ServerView; onView: (v: Ser
             <dd>{formatCount(stats.evictions)}</dd>
           </div>
         </dl>
+      )}
+      {stats && (
+        <div className="actions">
+          <button
+            className="ghost small"
+            disabled={stats.entries === 0}
+            onClick={async () => {
+              setError(null);
+              try {
+                onView(unwrap(await commands.clearProxyCache()));
+              } catch (e) {
+                setError(e);
+              }
+            }}
+            data-testid="cache-clear"
+          >
+            Empty cache
+          </button>
+        </div>
       )}
       <InlineError error={error} testId="cache-error" />
     </section>

@@ -47,7 +47,10 @@ export function ProxyPanel({ view, onView }: { view: ServerView; onView: (v: Ser
   const start = () =>
     run(async () => {
       if (dirty && (await saveAddress()) === null) return;
-      onView(unwrap(await commands.startProxy()));
+      const v = unwrap(await commands.startProxy());
+      onView(v);
+      // Say at once whether the upstream answers (the proxy starts either way).
+      if (v.status.upstream) setCheck(unwrap(await commands.checkUpstream(v.status.upstream)));
     });
   const stop = () => run(async () => onView(unwrap(await commands.stopProxy())));
   const probe = () =>

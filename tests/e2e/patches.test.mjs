@@ -1,0 +1,270 @@
+// Job 3, driven for real: make edits in the app (presets applied from the Patches screen, one
+// of them undone from the patch-event log; a byte write from the Bytes screen), export a
+// configuration through the path field,
+// save; open a fresh copy of the demo, import the configuration with a preview (which must list
+// the changes), apply, save — the two saved files must be byte-identical. gguf-py (llama.cpp's
+// reader) says where each tensor's data lies, so the test also checks that the bytes changed
+// are exactly the ones the surviving edits target.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { artifacts, root, startApp } from "./harness.mjs";
+
+const demo = path.join(root, "demo/hotpatch-demo.gguf");
+const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
+const sha256 = (file) => createHash("sha256").update(readFileSync(file)).digest("hex");
+
+/** gguf-py: absolute data offset and size of every tensor. */
+function tensorSpans(file) {
+  const script = `
+import sys, json
+from gguf import GGUFReader
+r = GGUFReader(sys.argv[1])
+print(json.dumps({t.name: [int(t.data_offset), int(t.n_bytes)] for t in r.tensors}))`;
+  return JSON.parse(execFileSync(python, ["-c", script, file], { encoding: "utf8" }));
+}
+
+/** numpy over gguf-py's dequantized tensors: what a safety scan with |x| > threshold must count. */
+function scanOracle(file, threshold) {
+  const script = `
+import sys, json
+import numpy as np
+from gguf import GGUFReader, dequantize
+r = GGUFReader(sys.argv[1]); th = float(sys.argv[2])
+total = 0
+for t in r.tensors:
+    x = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).ravel()
+    fin = np.isfinite(x)
+    sub = fin & (x != 0) & (np.abs(x) < np.finfo(np.float32).tiny)
+    total += int(np.isnan(x).sum() + np.isinf(x).sum() + sub.sum() + (fin & ~sub & (np.abs(x) > th)).sum())
+print(total)`;
+  return Number(execFileSync(python, ["-c", script, file, String(threshold)], { encoding: "utf8" }).trim());
+}
+
+async function click(browser, testId) {
+  const el = await browser.$(`[data-testid="${testId}"]`);
+  await el.waitForClickable({ timeout: 15000 });
+  await el.click();
+}
+
+async function setField(browser, testId, value) {
+  const el = await browser.$(`[data-testid="${testId}"]`);
+  await el.waitForEnabled({ timeout: 10000 });
+  await el.setValue(value);
+}
+
+/** The path of the model the window has open (the top bar's title attribute). */
+async function openPath(browser) {
+  return browser.execute(() => document.querySelector('[data-testid="model-title"] .model-path')?.getAttribute("title") ?? null);
+}
+
+async function openModel(browser, file) {
+  await setField(browser, "open-path", file);
+  await click(browser, "open-button");
+  await browser.waitUntil(async () => (await openPath(browser)) === file, { timeout: 20000, timeoutMsg: `${file} did not open` });
+}
+
+/** Saves the open model in place with the studio's Save button (Model screen) and waits for the file to change. */
+async function saveModel(browser, file) {
+  const before = sha256(file);
+  await click(browser, "nav-model");
+  await click(browser, "save-button");
+  await browser.waitUntil(() => sha256(file) !== before, { timeout: 30000, interval: 300, timeoutMsg: `${file} was not saved` });
+  // The button is enabled again once the save job finished.
+  await browser.$('[data-testid="save-button"]').waitForEnabled({ timeout: 30000 });
+  await click(browser, "nav-patches");
+}
+
+/** Previews a preset in the Patches screen and applies it; returns the apply result element's change id. */
+async function applyPreset(browser, name) {
+  const li = await browser.$(`[data-testid="preset-${name}"]`);
+  await li.waitForDisplayed({ timeout: 10000 });
+  await (await li.$("button")).click();
+  const preview = await browser.$('[data-testid="import-preview"]');
+  await preview.waitForDisplayed({ timeout: 10000 });
+  assert.equal(await preview.getAttribute("data-applicable"), "true", `preset ${name} fits the demo model`);
+  await click(browser, "import-apply");
+  const result = await browser.$('[data-testid="apply-result"]');
+  await result.waitForDisplayed({ timeout: 15000 });
+  return result.getAttribute("data-change");
+}
+
+async function eventRows(browser) {
+  return browser.execute(() =>
+    [...document.querySelectorAll('[data-testid="event-row"]')].map((r) => ({
+      operation: r.getAttribute("data-operation"),
+      change: r.getAttribute("data-change"),
+      undo: r.querySelector('[data-testid="event-undo"]') !== null,
+    })),
+  );
+}
+
+describe("Patches screen: edit, export, import with preview into a fresh copy, identical bytes (job 3)", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "hotpatch-e2e-patches-"));
+  const edited = path.join(dir, "edited.gguf");
+  const fresh = path.join(dir, "fresh.gguf");
+  const configPath = path.join(dir, "changes.hotpatch.json");
+  copyFileSync(demo, edited);
+  copyFileSync(demo, fresh);
+  const spans = tensorSpans(demo);
+  let app;
+  let browser;
+
+  before(async () => {
+    app = await startApp([edited]);
+    browser = app.browser;
+    await browser.waitUntil(async () => (await openPath(browser)) === edited, { timeout: 20000, timeoutMsg: "the edited copy did not open" });
+    await click(browser, "nav-patches");
+    await browser.$('[data-testid="screen-patches"]').waitForDisplayed({ timeout: 10000 });
+  });
+
+  after(async () => {
+    await app?.stop();
+  });
+
+  it("scans every tensor with progress and counts what numpy counts", async () => {
+    await setField(browser, "safety-threshold", "0.25");
+    assert.equal(await browser.$('[data-testid="safety-repair"]').isSelected(), false, "scan only, no repair");
+    await click(browser, "safety-run");
+    const report = await browser.$('[data-testid="safety-report"]');
+    await browser.waitUntil(async () => (await report.isExisting()) && /^Scanned/.test(await report.getText()), {
+      timeout: 60000,
+      timeoutMsg: "the full scan's report never appeared",
+    });
+    assert.equal(Number(await report.getAttribute("data-total")), scanOracle(demo, 0.25), "values flagged = numpy's count");
+    // The status bar keeps the finished job's last line and how many progress messages it got.
+    const status = () =>
+      browser.execute(() => {
+        const m = document.querySelector('[data-testid="status-message"]');
+        return { text: m?.textContent ?? "", count: Number(m?.getAttribute("data-progress-count")) };
+      });
+    await browser.waitUntil(async () => /safety scan: \d+ values found in \d+ tensors/.test((await status()).text), {
+      timeout: 10000,
+      timeoutMsg: "the status bar never showed the scan's outcome",
+    });
+    assert.ok((await status()).count > 1, "progress streamed while scanning");
+  });
+
+  it("applies two presets, each an undoable entry of the live event log, and undoes the second from the log", async () => {
+    const first = await applyPreset(browser, "scale-ffn");
+    const second = await applyPreset(browser, "ablate-head");
+    assert.ok(first && second && Number(second) > Number(first), `two undo entries (${first}, ${second})`);
+    await browser.waitUntil(async () => (await eventRows(browser)).some((r) => r.change === second && r.undo), {
+      timeout: 10000,
+      timeoutMsg: "the second preset's event never became undoable in the log",
+    });
+    const rows = await eventRows(browser);
+    assert.ok(rows.some((r) => r.change === first && r.undo), "the first preset's event is undoable too");
+    // Undo the newest change from its row (one step: nothing was made after it).
+    const undoButton = await browser.$(`[data-testid="event-row"][data-change="${second}"] [data-testid="event-undo"]`);
+    assert.equal(await undoButton.getText(), "Undo");
+    await undoButton.click();
+    await browser.waitUntil(async () => (await eventRows(browser))[0]?.operation === "undo", {
+      timeout: 10000,
+      timeoutMsg: "the undo event did not arrive",
+    });
+    await browser.waitUntil(async () => !(await eventRows(browser)).some((r) => r.change === second && r.undo), {
+      timeout: 5000,
+      timeoutMsg: "the undone change still offers Undo",
+    });
+    assert.ok((await eventRows(browser)).some((r) => r.change === first && r.undo), "the first change stays undoable");
+  });
+
+  it("writes four bytes into output_norm.weight from the Bytes screen (a recorded Layer 2 edit)", async () => {
+    await click(browser, "nav-bytes");
+    const [off] = spans["output_norm.weight"];
+    await setField(browser, "op-offset", "0x" + (off + 8).toString(16).padStart(8, "0"));
+    await setField(browser, "op-length", "4");
+    await (await browser.$('[data-testid="op-select"]')).selectByAttribute("value", "write");
+    await setField(browser, "op-hex", "00 00 40 40");
+    await click(browser, "op-apply");
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="op-result"]')).length > 0, {
+      timeout: 10000,
+      timeoutMsg: "the byte write did not report",
+    });
+    await click(browser, "nav-patches");
+  });
+
+  it("exports the changes still in effect through the path field", async () => {
+    await setField(browser, "export-path", configPath);
+    await click(browser, "export-run");
+    const result = await browser.$('[data-testid="export-result"]');
+    await result.waitForDisplayed({ timeout: 10000 });
+    assert.match(await result.getText(), /1 tensor edit,/);
+    const config = JSON.parse(readFileSync(configPath, "utf8"));
+    assert.deepEqual(
+      config.tensor_patches,
+      [{ tensor: "blk.1.ffn_down.weight", transform: { op: "scale", factor: 0.5 } }],
+      "the undone preset is not exported; the other is, as the semantic edit",
+    );
+    assert.equal(config.model.file_name, "edited.gguf");
+    const [off] = spans["output_norm.weight"];
+    assert.deepEqual(
+      config.byte_patches.map((b) => [b.offset, b.patched]),
+      [[off + 8, "00004040"]],
+      "the byte write is exported with its offset and bytes",
+    );
+    assert.equal(config.byte_patches[0].original.length, 8, "with the 4 bytes it replaced, to check on import");
+    // A bad path is refused next to the field, with the OS's reason.
+    await setField(browser, "export-path", path.join(dir, "missing-dir", "x.json"));
+    await click(browser, "export-run");
+    const err = await browser.$('[data-testid="export-error"]');
+    await err.waitForDisplayed({ timeout: 5000 });
+    assert.match(await err.getText(), /missing-dir/);
+  });
+
+  it("saves the edited model: only the edited bytes changed", async () => {
+    await saveModel(browser, edited);
+    const a = readFileSync(demo);
+    const b = readFileSync(edited);
+    assert.equal(a.length, b.length);
+    const [off, len] = spans["blk.1.ffn_down.weight"];
+    const w = spans["output_norm.weight"][0] + 8;
+    let changed = 0;
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] !== b[i]) {
+        changed++;
+        const inScale = i >= off && i < off + len;
+        const inWrite = i >= w && i < w + 4;
+        assert.ok(inScale || inWrite, `byte ${i} changed outside blk.1.ffn_down.weight [${off}, ${off + len}) and the write at ${w}`);
+      }
+    }
+    assert.ok(changed > 0, "the scale changed bytes");
+    assert.deepEqual([...b.subarray(w, w + 4)], [0x00, 0x00, 0x40, 0x40], "the written float 3.0 is in the file");
+  });
+
+  it("imports into a fresh copy: the preview lists the change, apply + save give identical bytes", async () => {
+    await openModel(browser, fresh);
+    await click(browser, "nav-patches");
+    // A file that is not a configuration: refused next to the field, nothing previewed.
+    await setField(browser, "import-path", demo);
+    await click(browser, "import-preview-run");
+    const err = await browser.$('[data-testid="import-error"]');
+    await err.waitForDisplayed({ timeout: 5000 });
+    assert.match(await err.getText(), /hotpatch-demo\.gguf/);
+
+    await setField(browser, "import-path", configPath);
+    await click(browser, "import-preview-run");
+    const preview = await browser.$('[data-testid="import-preview"]');
+    await preview.waitForDisplayed({ timeout: 10000 });
+    const items = await browser.execute(() =>
+      [...document.querySelectorAll('[data-testid="preview-row"]')].map((r) => [r.getAttribute("data-target"), r.getAttribute("data-status")]),
+    );
+    assert.equal(items.length, 2, `one row per exported change: ${JSON.stringify(items)}`);
+    assert.deepEqual(items[0], ["blk.1.ffn_down.weight", "willChange"], "the tensor edit");
+    assert.equal(items[1][1], "willChange", "the byte patch finds its original bytes in the fresh copy");
+    assert.match(await browser.$('[data-testid="import-verdict"]').getText(), /exact file layout/);
+    assert.equal(sha256(fresh), sha256(demo), "a preview changes nothing");
+    await browser.saveScreenshot(path.join(artifacts, "patches.png"));
+
+    await click(browser, "import-apply");
+    await browser.$('[data-testid="apply-result"]').waitForDisplayed({ timeout: 15000 });
+    await saveModel(browser, fresh);
+    assert.equal(sha256(fresh), sha256(edited), "the imported and saved copy is byte-identical to the edited file");
+    assert.ok(existsSync(configPath));
+  });
+});

@@ -1,0 +1,93 @@
+import { act } from "react";
+import { createRoot } from "react-dom/client";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { ImportPreview_Serialize as ImportPreview } from "../../bindings";
+import { ApplyResult, PreviewPanel } from "./PreviewPanel";
+
+(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+
+let host: HTMLDivElement | null = null;
+function render(node: React.ReactNode): HTMLDivElement {
+  host = document.createElement("div");
+  document.body.appendChild(host);
+  const root = createRoot(host);
+  act(() => root.render(node));
+  return host;
+}
+afterEach(() => {
+  host?.remove();
+  host = null;
+});
+
+const preview: ImportPreview = {
+  token: 3,
+  source: "/tmp/c.json",
+  name: "mine",
+  description: "two edits",
+  recordedOn: "a.gguf",
+  sameFile: false,
+  sameModel: true,
+  items: [
+    { item: "tensor_patches[0]", target: "blk.1.ffn_down.weight", status: "willChange", detail: "all 65536 elements (Q4_0)" },
+    { item: "byte_patches[0]", target: "offset 0x40", status: "mismatch", detail: "expected 00ff, found 1234" },
+  ],
+  applicable: false,
+  serverRules: 2,
+  cacheEnabled: true,
+};
+
+describe("PreviewPanel", () => {
+  it("lists every item with its effect and refuses to apply what does not fit", () => {
+    const onApply = vi.fn();
+    const el = render(<PreviewPanel preview={preview} busy={false} onApply={onApply} onDiscard={() => {}} applyLabel="Apply" />);
+    const rows = [...el.querySelectorAll('[data-testid="preview-row"]')].map((r) => [
+      r.getAttribute("data-target"),
+      r.querySelector(".badge")?.textContent,
+    ]);
+    expect(rows).toEqual([
+      ["blk.1.ffn_down.weight", "will change"],
+      ["offset 0x40", "does not fit"],
+    ]);
+    expect(el.textContent).toContain("1 will change");
+    expect(el.textContent).toContain("1 do not fit");
+    expect(el.querySelector('[data-testid="import-verdict"]')?.textContent).toBe(
+      "Recorded on another quantization of this model (a.gguf): tensor edits re-encode here.",
+    );
+    expect(el.textContent).toContain("Sets the proxy: 2 rules, response cache on.");
+    const apply = el.querySelector<HTMLButtonElement>('[data-testid="import-apply"]')!;
+    expect(apply.disabled).toBe(true);
+  });
+
+  it("applies when everything fits", () => {
+    const onApply = vi.fn();
+    const ok = { ...preview, items: [preview.items[0]!], applicable: true };
+    const el = render(<PreviewPanel preview={ok} busy={false} onApply={onApply} onDiscard={() => {}} applyLabel="Apply" />);
+    act(() => el.querySelector<HTMLButtonElement>('[data-testid="import-apply"]')!.click());
+    expect(onApply).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("ApplyResult", () => {
+  it("reports the transforms as a table and the undo step", () => {
+    const el = render(
+      <ApplyResult
+        result={{
+          source: "preset scale-ffn",
+          change: 12,
+          transforms: [
+            { tensor: "blk.1.ffn_down.weight", op: "scale", elementsSelected: 65536, bytesChanged: 30000, blocksRequantized: 2, sideEffects: 5 },
+          ],
+          bytePatchesApplied: 0,
+          bytePatchesAlreadyApplied: 0,
+          protections: 0,
+          serverRules: 0,
+          cacheEnabled: false,
+        }}
+      />,
+    );
+    expect(el.textContent).toContain("Applied preset scale-ffn: 1 tensor transform, 0 byte patches, 0 protections");
+    expect(el.textContent).toContain("One undo step (#12) reverts it.");
+    const cells = [...el.querySelectorAll("tbody td")].map((c) => c.textContent);
+    expect(cells).toEqual(["blk.1.ffn_down.weight", "scale", "65,536", "30,000", "2", "5"]);
+  });
+});
