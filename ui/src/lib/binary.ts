@@ -61,6 +61,8 @@ export async function tensorWindow(
   const n = vp.rows * vp.cols;
   if (buf.byteLength !== n * 4) throw new Error(`tensor_window: ${buf.byteLength} bytes for ${n} values`);
   return f32le(buf, 0, n);
+}
+
 /** What {@link searchBytes} found. */
 export interface ByteMatches {
   /** Length of the pattern in bytes. */
