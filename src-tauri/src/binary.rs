@@ -19,12 +19,24 @@ use crate::state::AppState;
 pub const MAX_READ: u64 = 16 << 20;
 
 /// Every raw-bytes command, by its invoke name.
-pub const COMMANDS: &[&str] = &["read_bytes", "bytes_search"];
+pub const COMMANDS: &[&str] = &[
+    "read_bytes",
+    "heatmap_tile",
+    "tensor_window",
+    "bytes_search",
+    "diff_tile",
+];
 
 /// The invoke handler for [`COMMANDS`].
 pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static
 {
-    tauri::generate_handler![read_bytes, crate::commands::bytes::bytes_search,]
+    tauri::generate_handler![
+        read_bytes,
+        crate::commands::tensors::heatmap_tile,
+        crate::commands::tensors::tensor_window,
+        crate::commands::bytes::bytes_search,
+        crate::commands::diff::diff_tile,
+    ]
 }
 
 /// Bytes `[offset, offset + len)` of the open model as the session sees them (staged edits

@@ -1,9 +1,10 @@
 // Job 3, driven for real: make edits in the app (presets applied from the Patches screen, one
-// of them undone from the patch-event log), export a configuration through the path field,
+// of them undone from the patch-event log; a byte write from the Bytes screen), export a
+// configuration through the path field,
 // save; open a fresh copy of the demo, import the configuration with a preview (which must list
 // the changes), apply, save — the two saved files must be byte-identical. gguf-py (llama.cpp's
 // reader) says where each tensor's data lies, so the test also checks that the bytes changed
-// are exactly inside the tensor the surviving edit targets.
+// are exactly the ones the surviving edits target.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -173,6 +174,21 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
     assert.ok((await eventRows(browser)).some((r) => r.change === first && r.undo), "the first change stays undoable");
   });
 
+  it("writes four bytes into output_norm.weight from the Bytes screen (a recorded Layer 2 edit)", async () => {
+    await click(browser, "nav-bytes");
+    const [off] = spans["output_norm.weight"];
+    await setField(browser, "op-offset", "0x" + (off + 8).toString(16).padStart(8, "0"));
+    await setField(browser, "op-length", "4");
+    await (await browser.$('[data-testid="op-select"]')).selectByAttribute("value", "write");
+    await setField(browser, "op-hex", "00 00 40 40");
+    await click(browser, "op-apply");
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="op-result"]')).length > 0, {
+      timeout: 10000,
+      timeoutMsg: "the byte write did not report",
+    });
+    await click(browser, "nav-patches");
+  });
+
   it("exports the changes still in effect through the path field", async () => {
     await setField(browser, "export-path", configPath);
     await click(browser, "export-run");
@@ -186,6 +202,13 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
       "the undone preset is not exported; the other is, as the semantic edit",
     );
     assert.equal(config.model.file_name, "edited.gguf");
+    const [off] = spans["output_norm.weight"];
+    assert.deepEqual(
+      config.byte_patches.map((b) => [b.offset, b.patched]),
+      [[off + 8, "00004040"]],
+      "the byte write is exported with its offset and bytes",
+    );
+    assert.equal(config.byte_patches[0].original.length, 8, "with the 4 bytes it replaced, to check on import");
     // A bad path is refused next to the field, with the OS's reason.
     await setField(browser, "export-path", path.join(dir, "missing-dir", "x.json"));
     await click(browser, "export-run");
@@ -194,20 +217,24 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
     assert.match(await err.getText(), /missing-dir/);
   });
 
-  it("saves the edited model: only the edited tensor's bytes changed", async () => {
+  it("saves the edited model: only the edited bytes changed", async () => {
     await saveModel(browser, edited);
     const a = readFileSync(demo);
     const b = readFileSync(edited);
     assert.equal(a.length, b.length);
     const [off, len] = spans["blk.1.ffn_down.weight"];
+    const w = spans["output_norm.weight"][0] + 8;
     let changed = 0;
     for (let i = 0; i < a.length; i++) {
       if (a[i] !== b[i]) {
         changed++;
-        assert.ok(i >= off && i < off + len, `byte ${i} changed outside blk.1.ffn_down.weight [${off}, ${off + len})`);
+        const inScale = i >= off && i < off + len;
+        const inWrite = i >= w && i < w + 4;
+        assert.ok(inScale || inWrite, `byte ${i} changed outside blk.1.ffn_down.weight [${off}, ${off + len}) and the write at ${w}`);
       }
     }
     assert.ok(changed > 0, "the scale changed bytes");
+    assert.deepEqual([...b.subarray(w, w + 4)], [0x00, 0x00, 0x40, 0x40], "the written float 3.0 is in the file");
   });
 
   it("imports into a fresh copy: the preview lists the change, apply + save give identical bytes", async () => {
@@ -227,7 +254,9 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
     const items = await browser.execute(() =>
       [...document.querySelectorAll('[data-testid="preview-row"]')].map((r) => [r.getAttribute("data-target"), r.getAttribute("data-status")]),
     );
-    assert.deepEqual(items, [["blk.1.ffn_down.weight", "willChange"]], "the preview lists exactly the exported edit");
+    assert.equal(items.length, 2, `one row per exported change: ${JSON.stringify(items)}`);
+    assert.deepEqual(items[0], ["blk.1.ffn_down.weight", "willChange"], "the tensor edit");
+    assert.equal(items[1][1], "willChange", "the byte patch finds its original bytes in the fresh copy");
     assert.match(await browser.$('[data-testid="import-verdict"]').getText(), /exact file layout/);
     assert.equal(sha256(fresh), sha256(demo), "a preview changes nothing");
     await browser.saveScreenshot(path.join(artifacts, "patches.png"));

@@ -31,6 +31,53 @@ export const commands = {
 	 *  canceled as soon as it registers).
 	 */
 	cancelJob: (job: number) => __TAURI_INVOKE<boolean>("cancel_job", { job }),
+	/**  Opens `path` read-only as model B of the diff (replacing the previous one). */
+	openDiffModel: (path: string) => typedError<DiffModelInfo, IpcError>(__TAURI_INVOKE("open_diff_model", { path })),
+	/**  Model B, if one is open. */
+	diffModel: () => __TAURI_INVOKE<DiffModelInfo | null>("diff_model"),
+	/**  Closes model B. */
+	closeDiffModel: () => __TAURI_INVOKE<void>("close_diff_model"),
+	/**
+	 *  Compares every tensor of the open model (A) with model B, streaming progress as job `job`
+	 *  (cancelable with `cancel_job`).
+	 */
+	runDiff: (job: number, onProgress: Channel<Progress>) => typedError<DiffResult_Serialize, IpcError>(__TAURI_INVOKE("run_diff", { job, onProgress })),
+	/**  The `k` elements of `tensor` where A and B differ most (largest |A−B| first). */
+	diffTop: (tensor: string, k: number) => typedError<DiffPointRow[], IpcError>(__TAURI_INVOKE("diff_top", { tensor, k })),
+	/**  Shape, types and colour scales of `tensor` in A and B (one pass over both). */
+	diffTensorInfo: (tensor: string) => typedError<DiffTensorInfo, IpcError>(__TAURI_INVOKE("diff_tensor_info", { tensor })),
+	/**
+	 *  Copies `range` of `tensor` from model B into the open model (A) through the session: one
+	 *  undo step, recorded and exported in configurations as a `lerp` with `t = 1` towards B.
+	 *  Same-type blocks arrive byte for byte; across types B's values are re-encoded in A's type.
+	 */
+	copyFromB: (tensor: string, range: CopyRange) => typedError<CopyResult_Serialize, IpcError>(__TAURI_INVOKE("copy_from_b", { tensor, range })),
+	/**  Statistics of every value of a tensor. */
+	tensorStats: (tensor: string) => typedError<TensorStats, IpcError>(__TAURI_INVOKE("tensor_stats", { tensor })),
+	/**
+	 *  Bins a tensor's finite values into `bins` (1…4096) equal bins over `[lo, hi]`, or over
+	 *  its own `[min, max]` when `lo`/`hi` are absent.
+	 */
+	tensorHistogram: (tensor: string, bins: number, lo: number | null, hi: number | null) => typedError<TensorHistogram, IpcError>(__TAURI_INVOKE("tensor_histogram", { tensor, bins, lo, hi })),
+	/**
+	 *  What [`set_weight`] would store for the element, and the effect on its block, without
+	 *  changing anything. Refuses what the edit would refuse.
+	 */
+	previewWeight: (args: WeightArgs) => typedError<WeightEditView, IpcError>(__TAURI_INVOKE("preview_weight", { args })),
+	/**
+	 *  Sets the element to the value: journaled, one undo step, staged until saved. Returns what
+	 *  was stored and the effect on its block.
+	 */
+	setWeight: (args: WeightArgs) => typedError<WeightEditView, IpcError>(__TAURI_INVOKE("set_weight", { args })),
+	/**  Applies `op` to the `selection` of `tensor` as one undo step. */
+	transformTensor: (tensor: string, selection: SelectionArgs_Deserialize, op: TransformArgs_Deserialize) => typedError<TransformReportView_Serialize, IpcError>(__TAURI_INVOKE("transform_tensor", { tensor, selection, op })),
+	/**
+	 *  Locks (`locked` true) or unlocks a whole tensor: every write path refuses a locked tensor
+	 *  until it is unlocked. Returns whether the tensor is locked afterwards.
+	 */
+	setTensorLock: (tensor: string, locked: boolean) => typedError<boolean, IpcError>(__TAURI_INVOKE("set_tensor_lock", { tensor, locked })),
+	/**  Whether a whole tensor is locked. */
+	tensorLocked: (tensor: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("tensor_locked", { tensor })),
 	/**  The structure of the open model's bytes (spans, data offset, protections). */
 	bytesStructure: () => typedError<ByteStructure_Serialize, IpcError>(__TAURI_INVOKE("bytes_structure")),
 	/**  Applies one Layer 2 operation to the open model (off the UI thread). */
@@ -468,6 +515,239 @@ offset: number } |
 path: string; 
 /**  Its start in that file. */
 offset: number };
+
+/**  What to copy from B into A. */
+export type CopyRange = 
+/**  The whole tensor. */
+{ kind: "all" } | 
+/**  Rows `start..end` of the matrix view. */
+{ kind: "rows"; 
+/**  First row. */
+start: number; 
+/**  One past the last row. */
+end: number } | 
+/**  Columns `start..end` of every row. */
+{ kind: "columns"; 
+/**  First column. */
+start: number; 
+/**  One past the last column. */
+end: number } | 
+/**  Flat elements `start..end`. */
+{ kind: "elements"; 
+/**  First element. */
+start: number; 
+/**  One past the last element. */
+end: number };
+
+/**  What a copy did. */
+export type CopyResult = CopyResult_Serialize | CopyResult_Deserialize;
+
+/**  What a copy did. */
+export type CopyResult_Deserialize = {
+	/**  Elements selected. */
+	elements: number,
+	/**  Elements whose value changed. */
+	changed: number,
+	/**  Bytes of A that changed. */
+	bytesChanged: number,
+	/**  Blocks re-quantized (B's values had to be re-encoded in A's type). */
+	blocksRequantized: number,
+	/**  The undo entry (`null` when nothing changed). */
+	change?: number | null,
+};
+
+/**  What a copy did. */
+export type CopyResult_Serialize = {
+	/**  Elements selected. */
+	elements: number,
+	/**  Elements whose value changed. */
+	changed: number,
+	/**  Bytes of A that changed. */
+	bytesChanged: number,
+	/**  Blocks re-quantized (B's values had to be re-encoded in A's type). */
+	blocksRequantized: number,
+	/**  The undo entry (`null` when nothing changed). */
+	change: number | null,
+};
+
+/**  What the UI shows about model B. */
+export type DiffModelInfo = {
+	/**  Absolute path. */
+	path: string,
+	/**  File name only. */
+	fileName: string,
+	/**  Tensors. */
+	tensorCount: number,
+	/**  Bytes of tensor data. */
+	tensorBytes: number,
+	/**  Shards (1 for a single file). */
+	shards: number,
+};
+
+/**
+ *  One of the largest differences. Values cross as text (`NaN`, `Infinity` included; read
+ *  with `Number(text)`).
+ */
+export type DiffPointRow = {
+	/**  Flat element index. */
+	index: number,
+	/**  Row of the matrix view. */
+	row: number,
+	/**  Column. */
+	col: number,
+	/**  Value in A. */
+	a: string,
+	/**  Value in B. */
+	b: string,
+	/**  A − B. */
+	delta: string,
+};
+
+/**  The ranking of every tensor. */
+export type DiffResult = DiffResult_Serialize | DiffResult_Deserialize;
+
+/**  The ranking of every tensor. */
+export type DiffResult_Deserialize = {
+	/**  Model B's path. */
+	pathB: string,
+	/**
+	 *  Rows: uncomparable pairs first, then by RMSE descending (the UI re-sorts), then lone
+	 *  tensors (A then B).
+	 */
+	rows: DiffRow_Deserialize[],
+	/**  Pairs with identical values. */
+	identical: number,
+	/**  Bytes of tensor data read (both sides). */
+	bytesCompared: number,
+	/**  Wall time of the comparison, milliseconds. */
+	millis: number,
+};
+
+/**  The ranking of every tensor. */
+export type DiffResult_Serialize = {
+	/**  Model B's path. */
+	pathB: string,
+	/**
+	 *  Rows: uncomparable pairs first, then by RMSE descending (the UI re-sorts), then lone
+	 *  tensors (A then B).
+	 */
+	rows: DiffRow_Serialize[],
+	/**  Pairs with identical values. */
+	identical: number,
+	/**  Bytes of tensor data read (both sides). */
+	bytesCompared: number,
+	/**  Wall time of the comparison, milliseconds. */
+	millis: number,
+};
+
+/**
+ *  One tensor of the ranking. Metrics are `null` when not compared (or undefined, see core's
+ *  `TensorDiff`).
+ */
+export type DiffRow = DiffRow_Serialize | DiffRow_Deserialize;
+
+/**
+ *  One tensor of the ranking. Metrics are `null` when not compared (or undefined, see core's
+ *  `TensorDiff`).
+ */
+export type DiffRow_Deserialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  How it was compared. */
+	status: RowStatus,
+	/**  Why it could not be compared (unsupported rows). */
+	reason?: string | null,
+	/**  Type in A (`null` when only in B). */
+	typeA?: string | null,
+	/**  Type in B (`null` when only in A). */
+	typeB?: string | null,
+	/**  Dims in A (ggml order; empty when only in B). */
+	dimsA: number[],
+	/**  Dims in B. */
+	dimsB: number[],
+	/**  Elements. */
+	nElements: number,
+	/**  Elements whose values differ. */
+	nDiff: number,
+	/**  Pairs left out of the metrics because a side is NaN/±Inf. */
+	nonFinite: number,
+	/**  Every element equal. */
+	identical: boolean,
+	/**  max |A−B|. */
+	maxAbs?: number | null,
+	/**  mean |A−B|. */
+	meanAbs?: number | null,
+	/**  RMS of A−B. */
+	rmse?: number | null,
+	/**  ‖A−B‖ / ‖A‖. */
+	relError?: number | null,
+	/**  Cosine similarity of A and B. */
+	cosine?: number | null,
+	/**  10·log10(‖A‖²/‖A−B‖²) (`null` = no difference). */
+	snrDb?: number | null,
+};
+
+/**
+ *  One tensor of the ranking. Metrics are `null` when not compared (or undefined, see core's
+ *  `TensorDiff`).
+ */
+export type DiffRow_Serialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  How it was compared. */
+	status: RowStatus,
+	/**  Why it could not be compared (unsupported rows). */
+	reason: string | null,
+	/**  Type in A (`null` when only in B). */
+	typeA: string | null,
+	/**  Type in B (`null` when only in A). */
+	typeB: string | null,
+	/**  Dims in A (ggml order; empty when only in B). */
+	dimsA: number[],
+	/**  Dims in B. */
+	dimsB: number[],
+	/**  Elements. */
+	nElements: number,
+	/**  Elements whose values differ. */
+	nDiff: number,
+	/**  Pairs left out of the metrics because a side is NaN/±Inf. */
+	nonFinite: number,
+	/**  Every element equal. */
+	identical: boolean,
+	/**  max |A−B|. */
+	maxAbs: number | null,
+	/**  mean |A−B|. */
+	meanAbs: number | null,
+	/**  RMS of A−B. */
+	rmse: number | null,
+	/**  ‖A−B‖ / ‖A‖. */
+	relError: number | null,
+	/**  Cosine similarity of A and B. */
+	cosine: number | null,
+	/**  10·log10(‖A‖²/‖A−B‖²) (`null` = no difference). */
+	snrDb: number | null,
+};
+
+/**
+ *  Colour scales and shape of one tensor pair, for the three maps. The maxima are over finite
+ *  values only (0 when there are none), so they are always finite numbers.
+ */
+export type DiffTensorInfo = {
+	/**  Matrix rows (`ne1·ne2…`). */
+	rows: number,
+	/**  Matrix columns (`ne0`). */
+	cols: number,
+	/**  Type in A. */
+	typeA: string,
+	/**  Type in B. */
+	typeB: string,
+	/**  max |x| of A's finite values. */
+	absMaxA: number,
+	/**  max |x| of B's finite values. */
+	absMaxB: number,
+	/**  max |A−B| over finite differences. */
+	absMaxDiff: number,
+};
 
 /**  What the top bar shows: can undo/redo, modified, mode, history. */
 export type EditState = EditState_Serialize | EditState_Deserialize;
@@ -1102,6 +1382,19 @@ export type RequestLogEntry_Serialize = {
 	error: string | null,
 };
 
+/**  How a row of the ranking was compared. */
+export type RowStatus = 
+/**  Compared value by value. */
+"compared" | 
+/**  Same name, different shapes. */
+"shapeMismatch" | 
+/**  A side has no codec (or a bad size): see `reason`. */
+"unsupported" | 
+/**  Only in the open model (A). */
+"onlyInA" | 
+/**  Only in model B. */
+"onlyInB";
+
 /**
  *  What a rule does (the rule kinds of `hotpatch-proxy`). Parameter values are JSON text
  *  (`0.7`, `true`, `"text"`, `["a","b"]`), as typed in the form.
@@ -1412,6 +1705,37 @@ export type ScanRow_Serialize = {
 	skipped: string | null,
 };
 
+/**  Which elements a transform touches. */
+export type SelectionArgs = SelectionArgs_Serialize | SelectionArgs_Deserialize;
+
+/**  Which elements a transform touches. */
+export type SelectionArgs_Deserialize = {
+	/**  `all`, `rows`, `columns`, `range` (flat elements), `elements` or `head`. */
+	kind: string,
+	/**  First row / column / element (`rows`, `columns`, `range`). */
+	start?: number | null,
+	/**  One past the last (`rows`, `columns`, `range`). */
+	end?: number | null,
+	/**  Flat element indices (`elements`). */
+	indices?: number[] | null,
+	/**  Attention head number (`head`). */
+	head?: number | null,
+};
+
+/**  Which elements a transform touches. */
+export type SelectionArgs_Serialize = {
+	/**  `all`, `rows`, `columns`, `range` (flat elements), `elements` or `head`. */
+	kind: string,
+	/**  First row / column / element (`rows`, `columns`, `range`). */
+	start: number | null,
+	/**  One past the last (`rows`, `columns`, `range`). */
+	end: number | null,
+	/**  Flat element indices (`elements`). */
+	indices: number[] | null,
+	/**  Attention head number (`head`). */
+	head: number | null,
+};
+
 /**  Everything the Server screen shows. */
 export type ServerView = ServerView_Serialize | ServerView_Deserialize;
 
@@ -1461,6 +1785,16 @@ export type ShardRow = {
 	tensors: number,
 	/**  Their data in bytes. */
 	tensorBytes: number,
+};
+
+/**  An element that moved because its block was re-quantized. */
+export type SideEffectView = {
+	/**  Flat element index. */
+	index: number,
+	/**  Value before (f32 text). */
+	before: string,
+	/**  Value after (f32 text). */
+	after: string,
 };
 
 /**  What a span of bytes is (the colour band the hex view draws). */
@@ -1565,6 +1899,20 @@ export type Stage =
 /**  Finished. */
 "done";
 
+/**  A histogram of a tensor's finite values. */
+export type TensorHistogram = {
+	/**  Lower edge of the first bin. */
+	lo: number,
+	/**  Upper edge of the last bin (values equal to it count in the last bin). */
+	hi: number,
+	/**  Count per bin (equal widths). */
+	counts: number[],
+	/**  Finite values outside `[lo, hi]` (with an explicit range only). */
+	outside: number,
+	/**  Statistics of the same values. */
+	stats: TensorStats,
+};
+
 /**  One row of the tensor list. */
 export type TensorRow = TensorRow_Serialize | TensorRow_Deserialize;
 
@@ -1614,6 +1962,134 @@ export type TensorRow_Serialize = {
 	nbytes: number,
 	/**  The transformer block (`blk.N.`) the tensor belongs to, if any. */
 	block: number | null,
+};
+
+/**  Statistics of a whole tensor: the colour legend's scale and the screen's summary. */
+export type TensorStats = {
+	/**  Rows of the matrix view (`ne1·ne2…`). */
+	rows: number,
+	/**  Columns (`ne0`). */
+	cols: number,
+	/**  Elements. */
+	count: number,
+	/**  Finite elements. */
+	finite: number,
+	/**  NaN elements. */
+	nan: number,
+	/**  +Inf elements. */
+	posInf: number,
+	/**  −Inf elements. */
+	negInf: number,
+	/**  Exact zeros. */
+	zeros: number,
+	/**  Smallest finite value (0 without finite values). */
+	min: number,
+	/**  Largest finite value. */
+	max: number,
+	/**  `max(|min|, |max|)`: the half-width of the colour scale. */
+	absMax: number,
+	/**  Mean of the finite values. */
+	mean: number,
+	/**  Standard deviation of the finite values. */
+	std: number,
+};
+
+/**  What a transform does. */
+export type TransformArgs = TransformArgs_Serialize | TransformArgs_Deserialize;
+
+/**  What a transform does. */
+export type TransformArgs_Deserialize = {
+	/**  `scale`, `add`, `set`, `clamp`, `zero`, `negate`, `noise`, `replace_non_finite`, `lerp`. */
+	op: string,
+	/**  The parameter of `scale` (factor), `add`, `set`, `replace_non_finite` (value), `lerp` (t). */
+	value?: number | null,
+	/**  Bounds of `clamp`. */
+	min?: number | null,
+	/**  Bounds of `clamp`. */
+	max?: number | null,
+	/**  Seed of `noise`. */
+	seed?: number | null,
+	/**  Standard deviation of `noise`. */
+	std?: number | null,
+	/**  The other model of `lerp`. */
+	model?: string | null,
+};
+
+/**  What a transform does. */
+export type TransformArgs_Serialize = {
+	/**  `scale`, `add`, `set`, `clamp`, `zero`, `negate`, `noise`, `replace_non_finite`, `lerp`. */
+	op: string,
+	/**  The parameter of `scale` (factor), `add`, `set`, `replace_non_finite` (value), `lerp` (t). */
+	value: number | null,
+	/**  Bounds of `clamp`. */
+	min: number | null,
+	/**  Bounds of `clamp`. */
+	max: number | null,
+	/**  Seed of `noise`. */
+	seed: number | null,
+	/**  Standard deviation of `noise`. */
+	std: number | null,
+	/**  The other model of `lerp`. */
+	model: string | null,
+};
+
+/**  What a transform did. */
+export type TransformReportView = TransformReportView_Serialize | TransformReportView_Deserialize;
+
+/**  What a transform did. */
+export type TransformReportView_Deserialize = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Operation name. */
+	op: string,
+	/**  Elements selected. */
+	elementsSelected: number,
+	/**  Elements whose stored value was asked to change. */
+	elementsChanged: number,
+	/**  Blocks where only the changed elements' bits were written (scales kept). */
+	blocksKeptScales: number,
+	/**  Blocks quantized afresh (every element selected). */
+	blocksRequantizedWhole: number,
+	/**  Blocks re-quantized because a value left its grid (side effects possible). */
+	blocksRequantized: number,
+	/**  Unselected elements whose value changed. */
+	sideEffectCount: number,
+	/**  Largest |after − before| among them (f32 text). */
+	maxSideEffect: string,
+	/**  The first side effects (at most 64 sent). */
+	sideEffects: SideEffectView[],
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  The undo entry, if anything changed. */
+	change?: number | null,
+};
+
+/**  What a transform did. */
+export type TransformReportView_Serialize = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Operation name. */
+	op: string,
+	/**  Elements selected. */
+	elementsSelected: number,
+	/**  Elements whose stored value was asked to change. */
+	elementsChanged: number,
+	/**  Blocks where only the changed elements' bits were written (scales kept). */
+	blocksKeptScales: number,
+	/**  Blocks quantized afresh (every element selected). */
+	blocksRequantizedWhole: number,
+	/**  Blocks re-quantized because a value left its grid (side effects possible). */
+	blocksRequantized: number,
+	/**  Unselected elements whose value changed. */
+	sideEffectCount: number,
+	/**  Largest |after − before| among them (f32 text). */
+	maxSideEffect: string,
+	/**  The first side effects (at most 64 sent). */
+	sideEffects: SideEffectView[],
+	/**  Bytes whose value changed. */
+	bytesChanged: number,
+	/**  The undo entry, if anything changed. */
+	change: number | null,
 };
 
 /**  One tensor transformed. */
@@ -1673,6 +2149,45 @@ export type UpstreamCheck_Serialize = {
 	connectMs: number | null,
 	/**  Why not, when unreachable. */
 	error: string | null,
+};
+
+/**
+ *  One element and the value asked for it (`index` is the flat ggml index; `value` is text,
+ *  see [`parse_value`]).
+ */
+export type WeightArgs = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Flat element index (ggml order: `row · ne0 + col`). */
+	index: number,
+	/**  The value as typed: a decimal number, `nan`, `inf` or `-inf`. */
+	value: string,
+};
+
+/**  What setting one element does (or would do, for a preview). */
+export type WeightEditView = {
+	/**  Tensor name. */
+	tensor: string,
+	/**  Flat element index. */
+	index: number,
+	/**  The tensor's type (`Q4_K`). */
+	ty: string,
+	/**  Value before (f32 text). */
+	previous: string,
+	/**  Value asked for (f32 text). */
+	requested: string,
+	/**  Value stored (f32 text): quantization rounds. */
+	stored: string,
+	/**  The block's scales changed (re-quantized); see `side_effects`. */
+	blockRequantized: boolean,
+	/**  Other elements of the block whose value changes. */
+	sideEffects: SideEffectView[],
+	/**  First flat index of the element's quantization block. */
+	blockFirst: number,
+	/**  Elements per block of the type (1 for float types). */
+	blockLen: number,
+	/**  Whether the edit was made (false for a preview). */
+	applied: boolean,
 };
 
 /* Tauri Specta runtime */

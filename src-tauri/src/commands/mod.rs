@@ -4,7 +4,9 @@
 //! here and register in [`crate::specta_builder`].
 
 pub mod bytes;
+pub mod diff;
 pub mod edit;
 pub mod model;
 pub mod patches;
 pub mod server;
+pub mod tensors;

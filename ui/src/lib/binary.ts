@@ -6,6 +6,8 @@
  */
 import { invoke, type Channel } from "@tauri-apps/api/core";
 import { IpcFailure, type IpcError, type Progress } from "./ipc";
+import { f32le, parseTile, type Tile } from "./heatmap/tile";
+import type { Viewport } from "./heatmap/view";
 
 function isIpcError(e: unknown): e is IpcError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -36,6 +38,32 @@ export async function readBytes(offset: number, len: number): Promise<Uint8Array
   return new Uint8Array(await invokeBinary("read_bytes", { offset, len }));
 }
 
+/**
+ * A heatmap tile of `tensor` (see `heatmap_tile` in src-tauri/src/commands/tensors.rs): the
+ * viewport's rows/cols reduced to at most `width × height` cells. Layout: 16-byte header (u32 LE
+ * width, height, planes = 2, 0), then the mean plane and the peak plane (f32 LE, row-major);
+ * parse with `parseTile` (lib/heatmap/tile.ts).
+ */
+export async function heatmapTile(
+  tensor: string,
+  vp: { row0: number; col0: number; rows: number; cols: number },
+  width: number,
+  height: number,
+): Promise<ArrayBuffer> {
+  return invokeBinary("heatmap_tile", { tensor, ...vp, width, height });
+}
+
+/** The exact values of a window of `tensor` (`tensor_window`): rows·cols f32, row-major. */
+export async function tensorWindow(
+  tensor: string,
+  vp: { row0: number; col0: number; rows: number; cols: number },
+): Promise<Float32Array> {
+  const buf = await invokeBinary("tensor_window", { tensor, ...vp });
+  const n = vp.rows * vp.cols;
+  if (buf.byteLength !== n * 4) throw new Error(`tensor_window: ${buf.byteLength} bytes for ${n} values`);
+  return f32le(buf, 0, n);
+}
+
 /** What {@link searchBytes} found. */
 export interface ByteMatches {
   /** Length of the pattern in bytes. */
@@ -64,4 +92,12 @@ export async function searchBytes(
   onProgress: Channel<Progress>,
 ): Promise<ByteMatches> {
   return decodeMatches(await invokeBinary("bytes_search", { query, text, limit, job, onProgress }));
+}
+
+/** Which map of the Diff screen a tile is for: the open model, model B, or A − B. */
+export type DiffSideName = "a" | "b" | "diff";
+
+/** A level-of-detail tile of tensor `tensor` in A, B or A − B (`diff_tile`, same layout as `heatmap_tile`). */
+export async function diffTile(tensor: string, side: DiffSideName, vp: Viewport, width: number, height: number): Promise<Tile> {
+  return parseTile(await invokeBinary("diff_tile", { tensor, side, row0: vp.row0, col0: vp.col0, rows: vp.rows, cols: vp.cols, width, height }));
 }

@@ -1,8 +1,38 @@
-/** The Tensors screen: the tensor tree by block, and the selected tensor. */
-import { TensorTree } from "../components/TensorTree";
-import { TensorDetails } from "../components/TensorDetails";
+/**
+ * The Tensors screen: the tensor tree by block (with a name filter) on the left; for the
+ * selected tensor a zoomable heatmap (level of detail computed in Rust), the exact-value grid,
+ * the histogram, and the editors — one element with a preview of what will be stored, and
+ * transforms on a selection. Every read goes through the session, so staged edits show at
+ * once; the views refetch when the session revision moves (edits, undo, redo, save).
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { TensorTree } from "../components/tensors/TensorTree";
+import { Heatmap } from "../components/heatmap/Heatmap";
+import { ValueGrid } from "../components/tensors/ValueGrid";
+import { Histogram } from "../components/tensors/Histogram";
+import { EditPanel, type EditPanelHandle } from "../components/tensors/EditPanel";
+import { TransformPanel } from "../components/tensors/TransformPanel";
 import { useSession } from "../lib/session";
+import { describeFailure, type TensorRow } from "../lib/ipc";
+import { formatBytes, formatCount, formatDims, formatOffset, typeFamily } from "../lib/format";
+import { formatValue } from "../lib/heatmap/format";
+import { matrixShape } from "../lib/heatmap/view";
+import type { GridWindow } from "../lib/tensors/grid";
+import {
+  fetchTile,
+  fetchWindow,
+  readValue,
+  setTensorLock,
+  tensorHistogram,
+  tensorLocked,
+  tensorStats,
+  type TensorHistogram,
+  type TensorStats,
+} from "../lib/tensors/api";
 import { NoModel } from "./NoModel";
+import "./tensors.css";
+
+const BINS = 96;
 
 export function TensorsScreen() {
   const { summary, tensors, selected, setSelected } = useSession();
@@ -13,9 +43,141 @@ export function TensorsScreen() {
       <aside className="sidebar">
         <TensorTree tensors={tensors} selected={selected} onSelect={setSelected} />
       </aside>
-      <div className="content">
-        <TensorDetails tensor={tensor} summary={summary} />
+      <div className="content tensors-content">
+        {tensor ? <TensorView key={tensor.name} tensor={tensor} /> : <p className="muted pad">Select a tensor on the left.</p>}
       </div>
     </div>
+  );
+}
+
+function TensorView({ tensor }: { tensor: TensorRow }) {
+  const { revision, bumpRevision } = useSession();
+  const name = tensor.name;
+  const shape = useMemo(() => matrixShape(tensor.dims), [tensor.dims]);
+  const [cell, setCell] = useState<{ row: number; col: number } | null>(null);
+  const [stats, setStats] = useState<TensorStats | null>(null);
+  const [hist, setHist] = useState<TensorHistogram | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [locked, setLocked] = useState(false);
+  const [lockError, setLockError] = useState<string | null>(null);
+  const edit = useRef<EditPanelHandle>(null);
+
+  useEffect(() => {
+    let live = true;
+    Promise.all([tensorStats(name), tensorHistogram(name, BINS), tensorLocked(name)]).then(
+      ([s, h, l]) => {
+        if (!live) return;
+        setStats(s);
+        setHist(h);
+        setLocked(l);
+        setError(null);
+      },
+      (e) => live && setError(describeFailure(e).detail),
+    );
+    return () => {
+      live = false;
+    };
+  }, [name, revision]);
+
+  const tile = useCallback((vp: Parameters<typeof fetchTile>[1], w: number, h: number) => fetchTile(name, vp, w, h), [name]);
+  const windowOf = useCallback((w: GridWindow) => fetchWindow(name, w), [name]);
+  const valueAt = useCallback((r: number, c: number) => readValue(name, r, c), [name]);
+  const applied = useCallback(() => void bumpRevision(), [bumpRevision]);
+
+  const toggleLock = async () => {
+    try {
+      setLocked(await setTensorLock(name, !locked));
+      setLockError(null);
+    } catch (e) {
+      setLockError(describeFailure(e).detail);
+    }
+  };
+
+  const nonFinite = stats ? stats.nan + stats.posInf + stats.negInf : 0;
+  return (
+    <div className="tensor-view" data-testid="tensor-view">
+      <header className="tv-head">
+        <div className="tv-title">
+          <h2 data-testid="detail-name" title={name}>
+            {name}
+          </h2>
+          <span className={`badge big ${typeFamily(tensor.ty)}`} data-testid="detail-type">
+            {tensor.ty}
+          </span>
+          <span className="muted mono" data-testid="detail-dims">
+            {formatDims(tensor.dims)}
+          </span>
+          <span className="muted">
+            {formatCount(tensor.nElements)} elements · {formatBytes(tensor.nbytes)} at{" "}
+            <span className="mono" data-testid="detail-offset" title={`${formatCount(tensor.offset)} bytes into the file`}>
+              {formatOffset(tensor.offset)}
+            </span>
+          </span>
+        </div>
+        <div className="tv-stats" data-testid="tensor-stats">
+          {stats && (
+            <>
+              <Stat label="min" value={formatValue(stats.min)} />
+              <Stat label="max" value={formatValue(stats.max)} />
+              <Stat label="mean" value={formatValue(stats.mean)} />
+              <Stat label="std" value={formatValue(stats.std)} />
+              <Stat label="zeros" value={formatCount(stats.zeros)} />
+              <Stat label="NaN/Inf" value={formatCount(nonFinite)} warn={nonFinite > 0} />
+            </>
+          )}
+          <button className={`lock-btn ${locked ? "on" : ""}`} onClick={() => void toggleLock()} data-testid="lock-toggle" title={locked ? "Unlock: allow edits again" : "Lock: refuse every edit of this tensor"}>
+            {locked ? "Locked" : "Lock"}
+          </button>
+        </div>
+        {lockError && <div className="inline-error">{lockError}</div>}
+      </header>
+      {error ? (
+        <div className="inline-error pad-error" role="alert" data-testid="tensor-error">
+          {error}
+        </div>
+      ) : (
+        <div className="tv-body">
+          <div className="tv-map">
+            <Heatmap
+              shape={shape}
+              fetchTile={tile}
+              version={`${name}@${revision}`}
+              fixedScale={stats && stats.absMax > 0 ? stats.absMax : null}
+              fixedScaleLabel="tensor"
+              readValue={valueAt}
+              onCellClick={(row, col) => setCell({ row, col })}
+              highlight={cell}
+              testId="heatmap"
+            />
+          </div>
+          <div className="tv-grid">
+            <ValueGrid
+              rows={shape.rows}
+              cols={shape.cols}
+              fetchWindow={windowOf}
+              version={`${name}@${revision}`}
+              scale={stats?.absMax ?? 0}
+              selected={cell}
+              onSelect={(row, col) => setCell({ row, col })}
+              onEdit={() => edit.current?.focus()}
+            />
+          </div>
+          <div className="tv-side">
+            <EditPanel ref={edit} tensor={name} ty={tensor.ty} cols={shape.cols} selected={cell} revision={revision} locked={locked} onApplied={applied} />
+            {hist && <Histogram data={hist} scale={stats?.absMax ?? 0} />}
+            <TransformPanel tensor={name} selected={cell} cols={shape.cols} onApplied={applied} />
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function Stat({ label, value, warn }: { label: string; value: string; warn?: boolean }) {
+  return (
+    <span className={`stat ${warn ? "warn" : ""}`}>
+      <span className="stat-label">{label}</span>
+      <span className="stat-value mono">{value}</span>
+    </span>
   );
 }

@@ -1,7 +1,7 @@
 import { useMemo, useState } from "react";
-import type { TensorRow } from "../lib/ipc";
-import { formatBytes, typeFamily } from "../lib/format";
-import { groupTensors, shortName } from "../lib/model/tree";
+import type { TensorRow } from "../../lib/ipc";
+import { formatBytes, typeFamily } from "../../lib/format";
+import { groupTensors, shortName } from "../../lib/model/tree";
 
 interface Props {
   tensors: TensorRow[];

@@ -1,0 +1,206 @@
+/**
+ * The exact-value grid: every element of a tensor (seen as a `rows × cols` matrix) with its
+ * dequantized value, row and column headers. Virtualized: only the visible cells are rendered
+ * and only their values are fetched (as binary, a window at a time, with a margin to scroll
+ * into). A click selects an element; the selection scrolls into view when it changes elsewhere
+ * (a click on the heatmap). Arrow keys move the selection, Enter asks to edit it.
+ */
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { describeFailure } from "../../lib/ipc";
+import { colorOf } from "../../lib/heatmap/colormap";
+import { exactF32 } from "../../lib/heatmap/format";
+import { contains, extent, firstVisible, flatIndex, grow, scrollFor, visibleWindow, type GridWindow } from "../../lib/tensors/grid";
+
+const CELL = { w: 108, h: 22 };
+const HEAD = { w: 64, h: 22 };
+
+interface Props {
+  rows: number;
+  cols: number;
+  /** Exact values of a window, row-major. */
+  fetchWindow: (w: GridWindow) => Promise<Float32Array>;
+  /** Refetch when this changes (tensor + session revision). */
+  version: string;
+  /** Half-width of the tint scale (the tensor's max |x|), 0 for no tint. */
+  scale: number;
+  selected: { row: number; col: number } | null;
+  onSelect: (row: number, col: number) => void;
+  /** Enter on the selected cell. */
+  onEdit?: () => void;
+}
+
+interface Fetched {
+  win: GridWindow;
+  values: Float32Array;
+  version: string;
+}
+
+export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, onSelect, onEdit }: Props) {
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const [scroll, setScroll] = useState({ top: 0, left: 0 });
+  const [view, setView] = useState({ w: 0, h: 0 });
+  const [data, setData] = useState<Fetched | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const measure = () => setView({ w: Math.max(0, el.clientWidth - HEAD.w), h: Math.max(0, el.clientHeight - HEAD.h) });
+    measure();
+    const ro = typeof ResizeObserver !== "undefined" ? new ResizeObserver(measure) : null;
+    ro?.observe(el);
+    return () => ro?.disconnect();
+  }, []);
+
+  // A new tensor: back to the top-left corner.
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (el) {
+      el.scrollTop = 0;
+      el.scrollLeft = 0;
+    }
+    setScroll({ top: 0, left: 0 });
+    setData(null);
+  }, [rows, cols]);
+
+  const total = useMemo(() => ({ rows, cols }), [rows, cols]);
+  const win = useMemo(() => visibleWindow(scroll, view, CELL, total, 1), [scroll, view, total]);
+
+  // Fetch the visible window (plus a margin) when it is not already held.
+  const latest = useRef(0);
+  useEffect(() => {
+    if (win.rows === 0 || win.cols === 0) return;
+    if (data && data.version === version && contains(data.win, win)) return;
+    const want = grow(win, { rows: win.rows, cols: Math.ceil(win.cols / 2) }, total);
+    const my = ++latest.current;
+    fetchWindow(want).then(
+      (values) => {
+        if (my !== latest.current) return;
+        setData({ win: want, values, version });
+        setError(null);
+      },
+      (e) => {
+        if (my !== latest.current) return;
+        const d = describeFailure(e);
+        setError(d.detail || d.title);
+      },
+    );
+  }, [win, data, version, fetchWindow, total]);
+
+  // Bring the selection into view when it changes.
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el || !selected || view.h === 0) return;
+    const r = firstVisible(el.scrollTop, view.h, rows, CELL.h);
+    const c = firstVisible(el.scrollLeft, view.w, cols, CELL.w);
+    const vr = Math.floor(view.h / CELL.h);
+    const vc = Math.floor(view.w / CELL.w);
+    if (selected.row < r || selected.row >= r + vr) el.scrollTop = scrollFor(Math.max(0, selected.row - Math.floor(vr / 2)), view.h, rows, CELL.h);
+    if (selected.col < c || selected.col >= c + vc) el.scrollLeft = scrollFor(Math.max(0, selected.col - Math.floor(vc / 2)), view.w, cols, CELL.w);
+    // Only a change of selection scrolls; the user's own scrolling does not snap back.
+  }, [selected?.row, selected?.col]);
+
+  const onScroll = () => {
+    const el = scrollRef.current;
+    if (el) setScroll({ top: el.scrollTop, left: el.scrollLeft });
+  };
+
+  const onKey = useCallback(
+    (e: React.KeyboardEvent) => {
+      if (!selected) return;
+      const moves: Record<string, [number, number]> = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+      const m = moves[e.key];
+      if (m) {
+        e.preventDefault();
+        onSelect(Math.min(rows - 1, Math.max(0, selected.row + m[0])), Math.min(cols - 1, Math.max(0, selected.col + m[1])));
+      } else if (e.key === "Enter" && onEdit) {
+        e.preventDefault();
+        onEdit();
+      }
+    },
+    [selected, rows, cols, onSelect, onEdit],
+  );
+
+  // Positions: linear scrolling below the cap (sub-cell offsets), row-snapped above it.
+  const r0 = firstVisible(scroll.top, view.h, rows, CELL.h);
+  const c0 = firstVisible(scroll.left, view.w, cols, CELL.w);
+  const dy = rows * CELL.h <= extent(rows, CELL.h) ? r0 * CELL.h - scroll.top : 0;
+  const dx = cols * CELL.w <= extent(cols, CELL.w) ? c0 * CELL.w - scroll.left : 0;
+  const top = (r: number) => HEAD.h + (r - r0) * CELL.h + dy;
+  const left = (c: number) => HEAD.w + (c - c0) * CELL.w + dx;
+
+  const value = (r: number, c: number): number | null => {
+    if (!data || data.version !== version) return null;
+    const w = data.win;
+    if (r < w.row0 || c < w.col0 || r >= w.row0 + w.rows || c >= w.col0 + w.cols) return null;
+    return data.values[(r - w.row0) * w.cols + (c - w.col0)] ?? null;
+  };
+
+  const cells: React.ReactNode[] = [];
+  const rowHeads: React.ReactNode[] = [];
+  const colHeads: React.ReactNode[] = [];
+  for (let c = win.col0; c < win.col0 + win.cols; c++) {
+    colHeads.push(
+      <div key={`c${c}`} className="vg-colhead" style={{ left: left(c), width: CELL.w }}>
+        {c}
+      </div>,
+    );
+  }
+  for (let r = win.row0; r < win.row0 + win.rows; r++) {
+    rowHeads.push(
+      <div key={`r${r}`} className="vg-rowhead" style={{ top: top(r), height: CELL.h }}>
+        {r}
+      </div>,
+    );
+    for (let c = win.col0; c < win.col0 + win.cols; c++) {
+      const v = value(r, c);
+      const sel = selected !== null && selected.row === r && selected.col === c;
+      let bg: string | undefined;
+      if (v !== null && scale > 0) {
+        const [cr, cg, cb] = colorOf(v, scale);
+        bg = `rgba(${cr}, ${cg}, ${cb}, 0.32)`;
+      }
+      cells.push(
+        <div
+          key={`${r}:${c}`}
+          className={`vg-cell${sel ? " selected" : ""}`}
+          style={{ top: top(r), left: left(c), width: CELL.w, height: CELL.h, background: bg }}
+          data-testid="grid-cell"
+          data-row={r}
+          data-col={c}
+          title={v === null ? undefined : `row ${r}, col ${c} (element ${flatIndex(r, c, cols)}) = ${exactF32(v)}`}
+          onClick={() => onSelect(r, c)}
+          onDoubleClick={() => {
+            onSelect(r, c);
+            onEdit?.();
+          }}
+        >
+          {v === null ? "…" : exactF32(v)}
+        </div>,
+      );
+    }
+  }
+
+  return (
+    <div className="value-grid" data-testid="value-grid">
+      <div className="vg-scroll" ref={scrollRef} onScroll={onScroll} tabIndex={0} onKeyDown={onKey} aria-label="Exact values">
+        <div className="vg-layer">
+          {cells}
+          <div className="vg-colheads" style={{ width: HEAD.w + view.w }}>
+            {colHeads}
+          </div>
+          <div className="vg-rowheads" style={{ height: HEAD.h + view.h }}>
+            {rowHeads}
+          </div>
+          <div className="vg-corner">row\col</div>
+        </div>
+        <div className="vg-spacer" style={{ width: HEAD.w + extent(cols, CELL.w), height: HEAD.h + extent(rows, CELL.h) }} />
+      </div>
+      {error && (
+        <div className="inline-error vg-error" role="alert" data-testid="grid-error">
+          {error}
+        </div>
+      )}
+    </div>
+  );
+}
