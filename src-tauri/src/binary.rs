@@ -24,6 +24,7 @@ pub const COMMANDS: &[&str] = &[
     "heatmap_tile",
     "tensor_window",
     "bytes_search",
+    "diff_tile",
 ];
 
 /// The invoke handler for [`COMMANDS`].
@@ -34,6 +35,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         crate::commands::tensors::heatmap_tile,
         crate::commands::tensors::tensor_window,
         crate::commands::bytes::bytes_search,
+        crate::commands::diff::diff_tile,
     ]
 }
 

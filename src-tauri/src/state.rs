@@ -27,6 +27,8 @@ pub struct AppState {
     pub session: Manager,
     /// Long-running work the UI may cancel.
     pub jobs: Jobs,
+    /// Model B of the Diff screen (read-only), if one is open.
+    pub diff: RwLock<Option<Arc<crate::commands::diff::DiffSide>>>,
     /// The model to open at launch (command-line argument, `$HOTPATCH_MODEL` or the demo).
     pub startup: Option<PathBuf>,
     revision: Arc<AtomicU64>,
@@ -64,6 +66,7 @@ impl AppState {
             model: RwLock::new(None),
             session,
             jobs: Jobs::default(),
+            diff: RwLock::new(None),
             startup,
             revision,
         }

@@ -31,6 +31,27 @@ export const commands = {
 	 *  canceled as soon as it registers).
 	 */
 	cancelJob: (job: number) => __TAURI_INVOKE<boolean>("cancel_job", { job }),
+	/**  Opens `path` read-only as model B of the diff (replacing the previous one). */
+	openDiffModel: (path: string) => typedError<DiffModelInfo, IpcError>(__TAURI_INVOKE("open_diff_model", { path })),
+	/**  Model B, if one is open. */
+	diffModel: () => __TAURI_INVOKE<DiffModelInfo | null>("diff_model"),
+	/**  Closes model B. */
+	closeDiffModel: () => __TAURI_INVOKE<void>("close_diff_model"),
+	/**
+	 *  Compares every tensor of the open model (A) with model B, streaming progress as job `job`
+	 *  (cancelable with `cancel_job`).
+	 */
+	runDiff: (job: number, onProgress: Channel<Progress>) => typedError<DiffResult_Serialize, IpcError>(__TAURI_INVOKE("run_diff", { job, onProgress })),
+	/**  The `k` elements of `tensor` where A and B differ most (largest |A−B| first). */
+	diffTop: (tensor: string, k: number) => typedError<DiffPointRow[], IpcError>(__TAURI_INVOKE("diff_top", { tensor, k })),
+	/**  Shape, types and colour scales of `tensor` in A and B (one pass over both). */
+	diffTensorInfo: (tensor: string) => typedError<DiffTensorInfo, IpcError>(__TAURI_INVOKE("diff_tensor_info", { tensor })),
+	/**
+	 *  Copies `range` of `tensor` from model B into the open model (A) through the session: one
+	 *  undo step, recorded and exported in configurations as a `lerp` with `t = 1` towards B.
+	 *  Same-type blocks arrive byte for byte; across types B's values are re-encoded in A's type.
+	 */
+	copyFromB: (tensor: string, range: CopyRange) => typedError<CopyResult_Serialize, IpcError>(__TAURI_INVOKE("copy_from_b", { tensor, range })),
 	/**  Statistics of every value of a tensor. */
 	tensorStats: (tensor: string) => typedError<TensorStats, IpcError>(__TAURI_INVOKE("tensor_stats", { tensor })),
 	/**
@@ -494,6 +515,239 @@ offset: number } |
 path: string; 
 /**  Its start in that file. */
 offset: number };
+
+/**  What to copy from B into A. */
+export type CopyRange = 
+/**  The whole tensor. */
+{ kind: "all" } | 
+/**  Rows `start..end` of the matrix view. */
+{ kind: "rows"; 
+/**  First row. */
+start: number; 
+/**  One past the last row. */
+end: number } | 
+/**  Columns `start..end` of every row. */
+{ kind: "columns"; 
+/**  First column. */
+start: number; 
+/**  One past the last column. */
+end: number } | 
+/**  Flat elements `start..end`. */
+{ kind: "elements"; 
+/**  First element. */
+start: number; 
+/**  One past the last element. */
+end: number };
+
+/**  What a copy did. */
+export type CopyResult = CopyResult_Serialize | CopyResult_Deserialize;
+
+/**  What a copy did. */
+export type CopyResult_Deserialize = {
+	/**  Elements selected. */
+	elements: number,
+	/**  Elements whose value changed. */
+	changed: number,
+	/**  Bytes of A that changed. */
+	bytesChanged: number,
+	/**  Blocks re-quantized (B's values had to be re-encoded in A's type). */
+	blocksRequantized: number,
+	/**  The undo entry (`null` when nothing changed). */
+	change?: number | null,
+};
+
+/**  What a copy did. */
+export type CopyResult_Serialize = {
+	/**  Elements selected. */
+	elements: number,
+	/**  Elements whose value changed. */
+	changed: number,
+	/**  Bytes of A that changed. */
+	bytesChanged: number,
+	/**  Blocks re-quantized (B's values had to be re-encoded in A's type). */
+	blocksRequantized: number,
+	/**  The undo entry (`null` when nothing changed). */
+	change: number | null,
+};
+
+/**  What the UI shows about model B. */
+export type DiffModelInfo = {
+	/**  Absolute path. */
+	path: string,
+	/**  File name only. */
+	fileName: string,
+	/**  Tensors. */
+	tensorCount: number,
+	/**  Bytes of tensor data. */
+	tensorBytes: number,
+	/**  Shards (1 for a single file). */
+	shards: number,
+};
+
+/**
+ *  One of the largest differences. Values cross as text (`NaN`, `Infinity` included; read
+ *  with `Number(text)`).
+ */
+export type DiffPointRow = {
+	/**  Flat element index. */
+	index: number,
+	/**  Row of the matrix view. */
+	row: number,
+	/**  Column. */
+	col: number,
+	/**  Value in A. */
+	a: string,
+	/**  Value in B. */
+	b: string,
+	/**  A − B. */
+	delta: string,
+};
+
+/**  The ranking of every tensor. */
+export type DiffResult = DiffResult_Serialize | DiffResult_Deserialize;
+
+/**  The ranking of every tensor. */
+export type DiffResult_Deserialize = {
+	/**  Model B's path. */
+	pathB: string,
+	/**
+	 *  Rows: uncomparable pairs first, then by RMSE descending (the UI re-sorts), then lone
+	 *  tensors (A then B).
+	 */
+	rows: DiffRow_Deserialize[],
+	/**  Pairs with identical values. */
+	identical: number,
+	/**  Bytes of tensor data read (both sides). */
+	bytesCompared: number,
+	/**  Wall time of the comparison, milliseconds. */
+	millis: number,
+};
+
+/**  The ranking of every tensor. */
+export type DiffResult_Serialize = {
+	/**  Model B's path. */
+	pathB: string,
+	/**
+	 *  Rows: uncomparable pairs first, then by RMSE descending (the UI re-sorts), then lone
+	 *  tensors (A then B).
+	 */
+	rows: DiffRow_Serialize[],
+	/**  Pairs with identical values. */
+	identical: number,
+	/**  Bytes of tensor data read (both sides). */
+	bytesCompared: number,
+	/**  Wall time of the comparison, milliseconds. */
+	millis: number,
+};
+
+/**
+ *  One tensor of the ranking. Metrics are `null` when not compared (or undefined, see core's
+ *  `TensorDiff`).
+ */
+export type DiffRow = DiffRow_Serialize | DiffRow_Deserialize;
+
+/**
+ *  One tensor of the ranking. Metrics are `null` when not compared (or undefined, see core's
+ *  `TensorDiff`).
+ */
+export type DiffRow_Deserialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  How it was compared. */
+	status: RowStatus,
+	/**  Why it could not be compared (unsupported rows). */
+	reason?: string | null,
+	/**  Type in A (`null` when only in B). */
+	typeA?: string | null,
+	/**  Type in B (`null` when only in A). */
+	typeB?: string | null,
+	/**  Dims in A (ggml order; empty when only in B). */
+	dimsA: number[],
+	/**  Dims in B. */
+	dimsB: number[],
+	/**  Elements. */
+	nElements: number,
+	/**  Elements whose values differ. */
+	nDiff: number,
+	/**  Pairs left out of the metrics because a side is NaN/±Inf. */
+	nonFinite: number,
+	/**  Every element equal. */
+	identical: boolean,
+	/**  max |A−B|. */
+	maxAbs?: number | null,
+	/**  mean |A−B|. */
+	meanAbs?: number | null,
+	/**  RMS of A−B. */
+	rmse?: number | null,
+	/**  ‖A−B‖ / ‖A‖. */
+	relError?: number | null,
+	/**  Cosine similarity of A and B. */
+	cosine?: number | null,
+	/**  10·log10(‖A‖²/‖A−B‖²) (`null` = no difference). */
+	snrDb?: number | null,
+};
+
+/**
+ *  One tensor of the ranking. Metrics are `null` when not compared (or undefined, see core's
+ *  `TensorDiff`).
+ */
+export type DiffRow_Serialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  How it was compared. */
+	status: RowStatus,
+	/**  Why it could not be compared (unsupported rows). */
+	reason: string | null,
+	/**  Type in A (`null` when only in B). */
+	typeA: string | null,
+	/**  Type in B (`null` when only in A). */
+	typeB: string | null,
+	/**  Dims in A (ggml order; empty when only in B). */
+	dimsA: number[],
+	/**  Dims in B. */
+	dimsB: number[],
+	/**  Elements. */
+	nElements: number,
+	/**  Elements whose values differ. */
+	nDiff: number,
+	/**  Pairs left out of the metrics because a side is NaN/±Inf. */
+	nonFinite: number,
+	/**  Every element equal. */
+	identical: boolean,
+	/**  max |A−B|. */
+	maxAbs: number | null,
+	/**  mean |A−B|. */
+	meanAbs: number | null,
+	/**  RMS of A−B. */
+	rmse: number | null,
+	/**  ‖A−B‖ / ‖A‖. */
+	relError: number | null,
+	/**  Cosine similarity of A and B. */
+	cosine: number | null,
+	/**  10·log10(‖A‖²/‖A−B‖²) (`null` = no difference). */
+	snrDb: number | null,
+};
+
+/**
+ *  Colour scales and shape of one tensor pair, for the three maps. The maxima are over finite
+ *  values only (0 when there are none), so they are always finite numbers.
+ */
+export type DiffTensorInfo = {
+	/**  Matrix rows (`ne1·ne2…`). */
+	rows: number,
+	/**  Matrix columns (`ne0`). */
+	cols: number,
+	/**  Type in A. */
+	typeA: string,
+	/**  Type in B. */
+	typeB: string,
+	/**  max |x| of A's finite values. */
+	absMaxA: number,
+	/**  max |x| of B's finite values. */
+	absMaxB: number,
+	/**  max |A−B| over finite differences. */
+	absMaxDiff: number,
+};
 
 /**  What the top bar shows: can undo/redo, modified, mode, history. */
 export type EditState = EditState_Serialize | EditState_Deserialize;
@@ -1127,6 +1381,19 @@ export type RequestLogEntry_Serialize = {
 	/**  What went wrong, if anything. */
 	error: string | null,
 };
+
+/**  How a row of the ranking was compared. */
+export type RowStatus = 
+/**  Compared value by value. */
+"compared" | 
+/**  Same name, different shapes. */
+"shapeMismatch" | 
+/**  A side has no codec (or a bad size): see `reason`. */
+"unsupported" | 
+/**  Only in the open model (A). */
+"onlyInA" | 
+/**  Only in model B. */
+"onlyInB";
 
 /**
  *  What a rule does (the rule kinds of `hotpatch-proxy`). Parameter values are JSON text

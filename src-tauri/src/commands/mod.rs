@@ -4,6 +4,7 @@
 //! here and register in [`crate::specta_builder`].
 
 pub mod bytes;
+pub mod diff;
 pub mod edit;
 pub mod model;
 pub mod patches;

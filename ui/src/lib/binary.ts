@@ -6,7 +6,8 @@
  */
 import { invoke, type Channel } from "@tauri-apps/api/core";
 import { IpcFailure, type IpcError, type Progress } from "./ipc";
-import { f32le } from "./heatmap/tile";
+import { f32le, parseTile, type Tile } from "./heatmap/tile";
+import type { Viewport } from "./heatmap/view";
 
 function isIpcError(e: unknown): e is IpcError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -91,4 +92,12 @@ export async function searchBytes(
   onProgress: Channel<Progress>,
 ): Promise<ByteMatches> {
   return decodeMatches(await invokeBinary("bytes_search", { query, text, limit, job, onProgress }));
+}
+
+/** Which map of the Diff screen a tile is for: the open model, model B, or A − B. */
+export type DiffSideName = "a" | "b" | "diff";
+
+/** A level-of-detail tile of tensor `tensor` in A, B or A − B (`diff_tile`, same layout as `heatmap_tile`). */
+export async function diffTile(tensor: string, side: DiffSideName, vp: Viewport, width: number, height: number): Promise<Tile> {
+  return parseTile(await invokeBinary("diff_tile", { tensor, side, row0: vp.row0, col0: vp.col0, rows: vp.rows, cols: vp.cols, width, height }));
 }
