@@ -157,8 +157,10 @@ export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, o
       const sel = selected !== null && selected.row === r && selected.col === c;
       let bg: string | undefined;
       if (v !== null && scale > 0) {
+        // Tint strength follows |x| (zero stays untinted), so the tint reads on both themes.
         const [cr, cg, cb] = colorOf(v, scale);
-        bg = `rgba(${cr}, ${cg}, ${cb}, 0.32)`;
+        const a = Number.isFinite(v) ? 0.55 * Math.min(1, Math.abs(v) / scale) : 0.8;
+        bg = `rgba(${cr}, ${cg}, ${cb}, ${a.toFixed(3)})`;
       }
       cells.push(
         <div
