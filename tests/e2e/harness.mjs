@@ -2,8 +2,8 @@
 // UI embedded) through tauri-driver, which spawns WebKitWebDriver. Needs an X display (Xvfb).
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { existsSync, mkdirSync } from "node:fs";
-import { homedir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { remote } from "webdriverio";
@@ -51,6 +51,11 @@ export async function startApp(args = []) {
   }
   if (!process.env.DISPLAY) throw new Error("no DISPLAY: run under xvfb-run (scripts/test.sh does)");
   mkdirSync(artifacts, { recursive: true });
+  // Keep the user's recent-files list out of tests: the app reads $HOTPATCH_RECENT (inherited
+  // through tauri-driver). A test that checks the list sets its own.
+  if (!process.env.HOTPATCH_RECENT) {
+    process.env.HOTPATCH_RECENT = path.join(mkdtempSync(path.join(tmpdir(), "hotpatch-recent-")), "recent.json");
+  }
   const port = await freePort();
   const nativePort = await freePort();
   const driverBin = process.env.TAURI_DRIVER ?? path.join(homedir(), ".cargo/bin/tauri-driver");

@@ -34,12 +34,18 @@ async function click(browser, testid) {
 
 /** Per-screen set-up before its screenshot; a screen without one is shot as it opens. */
 const PREPARE = {
+  // Open a perturbed copy as B: the ranking runs and the top tensor's maps show.
   diff: async (browser) => {
-    const el = await browser.$('[data-testid="diff-open-path"]');
-    if (!(await el.isExisting())) return;
-    await setInput(browser, "diff-open-path", perturbed());
-    await click(browser, "diff-open-button");
+    await setInput(browser, "diff-path", perturbed());
+    await click(browser, "diff-open");
+    await browser.$('[data-testid="diff-compare"]').waitForExist({ timeout: 30000, timeoutMsg: "the diff maps did not show" });
     await browser.pause(1500);
+  },
+  // Select a quantized weight so the edit panel shows the stored value and its block.
+  tensors: async (browser) => {
+    const item = await browser.$('[data-testid="tensor-item"][data-name="blk.0.attn_q.weight"]');
+    if (await item.isExisting()) await item.click();
+    await browser.pause(800);
   },
 };
 
@@ -57,6 +63,10 @@ async function main() {
       timeout: 20000,
       timeoutMsg: "the demo model did not open",
     });
+    // The theme choice persists in the webview's storage: start from light.
+    for (let i = 0; i < 3 && !(await browser.$('[data-testid="theme-toggle"]').getText()).includes("Light"); i++) {
+      await click(browser, "theme-toggle");
+    }
     for (const name of SCREENS) {
       await click(browser, `nav-${name}`);
       await browser.$(`[data-testid="screen-${name}"]`).waitForExist({ timeout: 5000 });
@@ -68,11 +78,11 @@ async function main() {
     }
     // One dark-theme picture, to show the theme works.
     await click(browser, "nav-tensors");
-    await click(browser, "theme-toggle"); // system -> light
     await click(browser, "theme-toggle"); // light -> dark
     await browser.pause(400);
     await browser.saveScreenshot(path.join(out, "tensors-dark.png"));
     console.log("screenshots: docs/screenshots/tensors-dark.png");
+    await click(browser, "theme-toggle"); // dark -> system, as a user starts
   } finally {
     await stop();
   }
