@@ -252,11 +252,20 @@ fn bad_values_and_locked_tensors_are_refused() {
         model: None,
     };
     assert_eq!(
-        transform(&state, Q4K, &sel, &zero).unwrap_err().code,
+        transform(&state, Q4K, &sel, &zero, &mut |_| true)
+            .unwrap_err()
+            .code,
         ErrorCode::Refused
     );
     assert!(!set_lock(&state, Q4K, false).unwrap());
-    let r = transform(&state, Q4K, &sel, &zero).unwrap();
+    let canceled = transform(&state, Q4K, &sel, &zero, &mut |_| false).unwrap_err();
+    assert_eq!(
+        canceled.code,
+        ErrorCode::Canceled,
+        "a cancel maps to Canceled: {}",
+        canceled.message
+    );
+    let r = transform(&state, Q4K, &sel, &zero, &mut |_| true).unwrap();
     assert_eq!(r.elements_selected, 256);
     assert_eq!(
         r.blocks_requantized_whole, 1,

@@ -256,6 +256,46 @@ describe("Tensors screen: click a weight, set a value, save (real app)", () => {
     await browser.$(testid("lock-toggle")).click();
     await browser.waitUntil(async () => !(await browser.$(testid("lock-toggle")).getText()).includes("Locked"), { timeout: 5000 });
   });
+
+  it("a transform runs as a job (progress in the status bar): values scale exactly, undo restores", async () => {
+    const name = "blk.1.attn_norm.weight"; // F32: ×2 is exact, so the expected bytes are computable
+    const info = layout(copy, name);
+    const n = info.dims.reduce((a, b) => a * b, 1);
+    const readF32 = () =>
+      browser.executeAsync(
+        (offset, len, done) => {
+          window.__TAURI_INTERNALS__
+            .invoke("read_bytes", { offset, len })
+            .then((b) => done(Array.from(new Float32Array(b))))
+            .catch((e) => done({ err: e }));
+        },
+        info.offset,
+        n * 4,
+      );
+    const before = await readF32();
+    assert.ok(Array.isArray(before), `read_bytes failed: ${JSON.stringify(before)}`);
+    await browser.$(`${testid("tensor-item")}[data-name="${name}"]`).click();
+    await browser.$(testid("tf-op")).selectByAttribute("value", "scale");
+    await browser.$(testid("tf-kind")).selectByAttribute("value", "all");
+    await browser.$(testid("tf-value")).setValue("2");
+    await browser.$(testid("tf-apply")).click();
+    const report = await browser.$(testid("tf-report"));
+    await report.waitForDisplayed({ timeout: 20000, timeoutMsg: "no transform report" });
+    assert.match(await report.getText(), new RegExp(`on ${n.toLocaleString("en-US")} elements`));
+    const [status, count] = await browser.execute(() => {
+      const el = document.querySelector('[data-testid="status-message"]');
+      return [el?.textContent ?? "", Number(el?.getAttribute("data-progress-count") ?? 0)];
+    });
+    assert.match(status, new RegExp(`transforming ${name}`), "the job's progress line reached the status bar");
+    assert.ok(count >= 1, `progress streamed over the job's channel (${count} messages)`);
+    const after = await readF32();
+    assert.deepEqual(after, before.map((x) => Math.fround(x * 2)), "every element doubled exactly (staged)");
+    await browser.$(testid("undo-button")).click();
+    await browser.waitUntil(async () => JSON.stringify(await readF32()) === JSON.stringify(before), {
+      timeout: 5000,
+      timeoutMsg: "undo did not restore the values",
+    });
+  });
 });
 
 // The whole round trip of a 4096×4096 heatmap in the app (IPC, Rust LOD, binary transfer,

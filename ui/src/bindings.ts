@@ -69,8 +69,11 @@ export const commands = {
 	 *  was stored and the effect on its block.
 	 */
 	setWeight: (args: WeightArgs) => typedError<WeightEditView, IpcError>(__TAURI_INVOKE("set_weight", { args })),
-	/**  Applies `op` to the `selection` of `tensor` as one undo step. */
-	transformTensor: (tensor: string, selection: SelectionArgs_Deserialize, op: TransformArgs_Deserialize) => typedError<TransformReportView_Serialize, IpcError>(__TAURI_INVOKE("transform_tensor", { tensor, selection, op })),
+	/**
+	 *  Applies `op` to the `selection` of `tensor` as one undo step, as job `job`: progress (in
+	 *  elements) streams over `on_progress`; a cancel before the end writes nothing.
+	 */
+	transformTensor: (tensor: string, selection: SelectionArgs_Deserialize, op: TransformArgs_Deserialize, job: number, onProgress: Channel<Progress>) => typedError<TransformReportView_Serialize, IpcError>(__TAURI_INVOKE("transform_tensor", { tensor, selection, op, job, onProgress })),
 	/**
 	 *  Locks (`locked` true) or unlocks a whole tensor: every write path refuses a locked tensor
 	 *  until it is unlocked. Returns whether the tensor is locked afterwards.

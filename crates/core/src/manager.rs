@@ -338,13 +338,25 @@ impl Manager {
         select: &Selection,
         op: &TransformOp,
     ) -> Result<TransformReport> {
+        self.transform_with(tensor, select, op, &mut |_| true)
+    }
+
+    /// [`Manager::transform`] with progress (elements) and cancel (`progress` returns `false`:
+    /// nothing is written, nothing recorded).
+    pub fn transform_with(
+        &self,
+        tensor: &str,
+        select: &Selection,
+        op: &TransformOp,
+        progress: crate::ProgressFn<'_>,
+    ) -> Result<TransformReport> {
         let other = match op {
             TransformOp::Lerp { model, .. } => Some(crate::tensor::OtherModel::open(model)?),
             _ => None,
         };
         let rep = self
             .tensors()?
-            .transform(tensor, select, op, other.as_ref())?;
+            .transform_with(tensor, select, op, other.as_ref(), progress)?;
         self.recorded.lock().push(Recorded {
             change: rep.change,
             patch: RecordedPatch::Tensor(TensorPatch {

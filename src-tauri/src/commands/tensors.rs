@@ -16,10 +16,11 @@ use hotpatch_core::tensor::{Selection, TransformOp};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
-use tauri::ipc::Response;
+use tauri::ipc::{Channel, Response};
 use tauri::{AppHandle, Manager as _, Runtime};
 
 use crate::error::{ErrorCode, IpcError};
+use crate::ipc::{Progress, Stage};
 use crate::state::AppState;
 
 /// Bytes of the header of a [`heatmap_tile`] body: `width`, `height`, `planes`, reserved (u32 LE).
@@ -647,7 +648,8 @@ pub struct TransformReportView {
 /// Side effects listed in a [`TransformReportView`] (the rest are counted).
 pub const LISTED_SIDE_EFFECTS: usize = 64;
 
-/// Applies `op` to the `selection` of `tensor` as one undo step.
+/// Applies `op` to the `selection` of `tensor` as one undo step, as job `job`: progress (in
+/// elements) streams over `on_progress`; a cancel before the end writes nothing.
 #[tauri::command]
 #[specta::specta]
 pub async fn transform_tensor(
@@ -655,20 +657,31 @@ pub async fn transform_tensor(
     tensor: String,
     selection: SelectionArgs,
     op: TransformArgs,
+    job: u32,
+    on_progress: Channel<Progress>,
 ) -> Result<TransformReportView, IpcError> {
-    blocking(app, move |s| transform(s, &tensor, &selection, &op)).await
+    blocking(app, move |s| {
+        let job = s.jobs.register(job);
+        let message = format!("transforming {tensor}");
+        let mut report = job.progress_fn(&on_progress, Stage::Apply, &message);
+        transform(s, &tensor, &selection, &op, &mut report)
+    })
+    .await
 }
 
-/// [`transform_tensor`] without Tauri.
+/// [`transform_tensor`] without Tauri (`progress` as core's: return `false` to cancel).
 pub fn transform(
     state: &AppState,
     tensor: &str,
     selection: &SelectionArgs,
     op: &TransformArgs,
+    progress: hotpatch_core::ProgressFn<'_>,
 ) -> Result<TransformReportView, IpcError> {
     let sel = selection_of(selection)?;
     let op = op_of(op)?;
-    let r = state.session().transform(tensor, &sel, &op)?;
+    let r = state
+        .session()
+        .transform_with(tensor, &sel, &op, progress)?;
     Ok(TransformReportView {
         tensor: r.tensor,
         op: r.op.to_string(),

@@ -759,6 +759,20 @@ impl TensorLayer {
         op: &TransformOp,
         other: Option<&OtherModel>,
     ) -> Result<TransformReport> {
+        self.transform_with(name, selection, op, other, &mut |_| true)
+    }
+
+    /// [`TensorLayer::transform`] reporting progress in elements (of the selection's blocks)
+    /// after each chunk; when `progress` returns `false` the transform stops with
+    /// [`EngineError::Cancelled`] before anything is written (no bytes change, no undo entry).
+    pub fn transform_with(
+        &self,
+        name: &str,
+        selection: &Selection,
+        op: &TransformOp,
+        other: Option<&OtherModel>,
+        progress: crate::ProgressFn<'_>,
+    ) -> Result<TransformReport> {
         let (ranges, t, ty) = self.prepare_transform(name, selection, op, other)?;
         let mut report = None;
         let mut failure = None;
@@ -768,7 +782,7 @@ impl TensorLayer {
                 self.origin(&format!("transform:{}", op.name()), name),
                 |v| {
                     let (patches, rep) = self
-                        .plan_transform(v, t, ty, &ranges, op, other)
+                        .plan_transform(v, (t, ty), &ranges, op, other, &mut *progress)
                         .map_err(|e| stash(&mut failure, e))?;
                     report = Some(rep);
                     Ok(patches)
@@ -815,13 +829,16 @@ impl TensorLayer {
     fn plan_transform(
         &self,
         v: &View<'_>,
-        t: &TensorInfo,
-        ty: GgmlType,
+        (t, ty): (&TensorInfo, GgmlType),
         ranges: &[Range<u64>],
         op: &TransformOp,
         other: Option<&OtherModel>,
+        progress: crate::ProgressFn<'_>,
     ) -> Result<(Vec<Patch>, EncodeReport)> {
         let (bs, ts) = (ty.block_size() as u64, ty.type_size() as u64);
+        let spans = block_spans(ranges, bs);
+        let total: u64 = spans.iter().map(|r| r.end - r.start).sum();
+        let mut done = 0u64;
         let data = v.bytes(self.region, t.offset, t.nbytes)?;
         let mut patches = Vec::new();
         let mut report = EncodeReport::default();
@@ -830,10 +847,14 @@ impl TensorLayer {
             Some(o) if op.is_copy() => o.same_type_data(&t.name, &t.dims, ty),
             _ => None,
         };
-        for span in block_spans(ranges, bs) {
+        for span in spans {
             let mut s = span.start;
             while s < span.end {
                 let e = (s + CHUNK).min(span.end);
+                if !progress(crate::Progress { done, total }) {
+                    return Err(TensorError::Engine(EngineError::Cancelled));
+                }
+                done += e - s;
                 let (b0, b1) = ((s / bs * ts) as usize, (e / bs * ts) as usize);
                 let old_bytes = &data[b0..b1];
                 let n = (e - s) as usize;
@@ -896,6 +917,8 @@ impl TensorLayer {
                 s = e;
             }
         }
+        // The last report says "all of it" (the answer no longer depends on it).
+        let _ = progress(crate::Progress { done, total });
         Ok((patches, report))
     }
 
@@ -912,7 +935,7 @@ impl TensorLayer {
         let (ranges, t, ty) = self.prepare_transform(name, selection, op, other)?;
         let (patches, report) = self
             .engine
-            .view(|v| self.plan_transform(v, t, ty, &ranges, op, other))?;
+            .view(|v| self.plan_transform(v, (t, ty), &ranges, op, other, &mut |_| true))?;
         let guard = self.engine.apply_temporary(
             self.origin(&format!("inject_temporary:{}", op.name()), name),
             patches,

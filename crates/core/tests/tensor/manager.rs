@@ -424,3 +424,81 @@ fn layer2_operations_are_guarded_recorded_and_exported() {
         "Layer 3 re-read the header"
     );
 }
+
+#[test]
+fn transform_reports_progress_and_a_cancel_writes_nothing() {
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let m = Manager::initialize();
+    m.attach(&model, Mode::Staged).unwrap();
+    let name = "token_embd.weight";
+    // Expected total from the index, independently of the transform: every element (the
+    // whole tensor is selected, so its blocks are exactly the tensor).
+    let n: u64 = m
+        .tensors()
+        .unwrap()
+        .tensor(name)
+        .unwrap()
+        .dims
+        .iter()
+        .product();
+    let before = snapshot(&m);
+    let history = m.engine().history().len();
+    let scale = TransformOp::Scale { factor: 2.0 };
+
+    // Canceled after the first chunk was computed: nothing written, recorded or undoable.
+    let mut calls = 0;
+    let err = m
+        .transform_with(name, &Selection::All, &scale, &mut |_| {
+            calls += 1;
+            calls < 2
+        })
+        .expect_err("a canceled transform fails");
+    assert!(
+        matches!(
+            err,
+            hotpatch_core::manager::ManagerError::Tensor(
+                hotpatch_core::tensor::TensorError::Engine(hotpatch_core::EngineError::Cancelled)
+            )
+        ),
+        "cancel is reported as Cancelled, got {err}"
+    );
+    assert_eq!(
+        snapshot(&m),
+        before,
+        "a canceled transform changes no value"
+    );
+    assert_eq!(
+        m.engine().history().len(),
+        history,
+        "and leaves no undo entry"
+    );
+    assert!(
+        m.export_configuration().unwrap().tensor_patches.is_empty(),
+        "and records nothing for export"
+    );
+
+    // Run to the end: reports are monotonic, in elements, and end at the total.
+    let mut seen = Vec::new();
+    let rep = m
+        .transform_with(name, &Selection::All, &scale, &mut |p| {
+            seen.push((p.done, p.total));
+            true
+        })
+        .unwrap();
+    assert!(
+        seen.len() >= 2,
+        "{n} elements take more than one chunk: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|&(_, t)| t == n),
+        "total = the tensor's {n} elements"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].0 <= w[1].0),
+        "monotonic: {seen:?}"
+    );
+    assert_eq!(seen.last().unwrap().0, n, "ends at the total");
+    assert_eq!(rep.elements_selected, n);
+    assert_eq!(m.engine().history().len(), history + 1, "one undo step");
+}

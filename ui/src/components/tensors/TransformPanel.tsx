@@ -7,6 +7,7 @@
  */
 import { useState } from "react";
 import { describeFailure } from "../../lib/ipc";
+import { useSession } from "../../lib/session";
 import { OP_FIELDS, OP_LABELS, SEL_LABELS, toSelectionArgs, toTransformArgs, type OpName, type SelKind, type TransformForm } from "../../lib/tensors/transform";
 import { transformTensor, type TransformReportView } from "../../lib/tensors/api";
 
@@ -36,6 +37,7 @@ export function TransformPanel({ tensor, selected, cols, onApplied }: Props) {
   const [form, setForm] = useState<TransformForm>(EMPTY);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const { runJob } = useSession();
   const [report, setReport] = useState<TransformReportView | null>(null);
   const set = (patch: Partial<TransformForm>) => {
     setForm((f) => ({ ...f, ...patch }));
@@ -60,12 +62,14 @@ export function TransformPanel({ tensor, selected, cols, onApplied }: Props) {
     setBusy(true);
     setReport(null);
     try {
-      const r = await transformTensor(tensor, sel.ok, op.ok);
+      // A job: progress bar and Cancel in the status bar (large tensors take seconds).
+      const r = await runJob(`${form.op} ${tensor}`, (job, channel) => transformTensor(tensor, sel.ok, op.ok, job, channel));
       setReport(r);
       setError(null);
       onApplied(r);
     } catch (e) {
-      setError(describeFailure(e).detail);
+      const d = describeFailure(e);
+      setError(d.code === "Canceled" ? "Canceled: nothing was changed." : d.detail);
     } finally {
       setBusy(false);
     }

@@ -2,7 +2,8 @@
  * The Tensors screen's calls to the backend, unwrapped: typed commands from the bindings and
  * the raw-bytes ones (heatmap tiles, value windows) from `../binary`.
  */
-import { commands, unwrap } from "../ipc";
+import type { Channel } from "@tauri-apps/api/core";
+import { commands, unwrap, type Progress } from "../ipc";
 import { heatmapTile, tensorWindow } from "../binary";
 import { parseTile, type Tile } from "../heatmap/tile";
 import type { Viewport } from "../heatmap/view";
@@ -43,8 +44,15 @@ export async function setWeight(tensor: string, index: number, value: string): P
   return unwrap(await commands.setWeight({ tensor, index, value }));
 }
 
-export async function transformTensor(tensor: string, selection: SelectionArgs, op: TransformArgs): Promise<TransformReportView> {
-  return unwrap(await commands.transformTensor(tensor, selection, op));
+/** Runs a transform as job `job` (progress on `channel`; `cancel_job(job)` stops it, writing nothing). */
+export async function transformTensor(
+  tensor: string,
+  selection: SelectionArgs,
+  op: TransformArgs,
+  job: number,
+  channel: Channel<Progress>,
+): Promise<TransformReportView> {
+  return unwrap(await commands.transformTensor(tensor, selection, op, job, channel));
 }
 
 export async function setTensorLock(tensor: string, locked: boolean): Promise<boolean> {
