@@ -203,4 +203,24 @@ describe("Model screen (real app under Xvfb)", () => {
     await browser.waitUntil(async () => (await (await $("modified-indicator")).getText()) === "Saved", { timeout: 5000 });
     assert.equal(dump(out).metadata["general.name"].value, "Renamed by e2e", "the discarded edit never reached the file");
   });
+
+  it("the top bar's Open asks too, and Keep editing keeps the model and its edit", async () => {
+    await (await (await row("general.name")).$('[data-testid="meta-edit"]')).click();
+    const input = await $("meta-input");
+    await input.clearValue();
+    await input.setValue("unsaved in the top bar");
+    await (await $("meta-apply")).click();
+    await browser.waitUntil(async () => (await rowStatus("general.name")) === "changed", { timeout: 5000 });
+    const field = await $("open-path");
+    await field.clearValue();
+    await field.setValue(out);
+    await (await $("open-button")).click();
+    const prompt = await $("discard-confirm");
+    await prompt.waitForDisplayed({ timeout: 5000, timeoutMsg: "no discard prompt from the top bar" });
+    assert.equal(await openPath(), copy, "nothing opened before the answer");
+    await (await prompt.$("button=Keep editing")).click();
+    await browser.waitUntil(async () => !(await (await $("discard-confirm")).isExisting()), { timeout: 5000 });
+    assert.equal(await openPath(), copy, "Keep editing keeps the open model");
+    assert.equal(await rowStatus("general.name"), "changed", "and its unsaved edit");
+  });
 });

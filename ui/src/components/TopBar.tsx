@@ -3,6 +3,7 @@ import { pickOpenFile } from "../lib/dialog";
 import { useSession } from "../lib/session";
 import type { ThemeChoice } from "../lib/theme";
 import { EditControls } from "./model/EditControls";
+import { useGuardedOpen } from "./model/GuardedOpen";
 
 interface Props {
   theme: ThemeChoice;
@@ -12,9 +13,11 @@ interface Props {
 const THEME_LABEL: Record<ThemeChoice, string> = { system: "◐ Auto", light: "☀ Light", dark: "☾ Dark" };
 
 export function TopBar({ theme, onCycleTheme }: Props) {
-  const { summary, opening: busy, open, reportError } = useSession();
+  const { summary, opening: busy, reportError } = useSession();
   const [path, setPath] = useState("");
-  const onOpen = (p: string) => void open(p);
+  // Opening another model drops the open one's unsaved edits: ask first (as the Model screen does).
+  const guard = useGuardedOpen();
+  const onOpen = (p: string) => void guard.request(p);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     if (path.trim()) onOpen(path.trim());
@@ -75,6 +78,7 @@ export function TopBar({ theme, onCycleTheme }: Props) {
       <button className="ghost" onClick={onCycleTheme} title="Theme" data-testid="theme-toggle">
         {THEME_LABEL[theme]}
       </button>
+      {guard.prompt && <div className="topbar-confirm">{guard.prompt}</div>}
     </header>
   );
 }
