@@ -753,15 +753,21 @@ mod tests {
     }
 
     /// The demo model (with generator arguments), generated once per test process.
+    /// Tests run in parallel and map these files: one generates each (to a partial file,
+    /// renamed when complete) while the others wait, so none maps a file that is still being
+    /// written — a second writer truncating a mapped file killed the test binary with SIGBUS.
     fn demo(name: &str, args: &[&str]) -> PathBuf {
+        static GENERATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = GENERATE.lock().unwrap_or_else(|e| e.into_inner());
         let out = tmp(name);
         if !out.is_file() {
+            let partial = tmp(&format!("{name}.partial"));
             let python = std::env::var_os("HOTPATCH_PYTHON")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root().join(".venv/bin/python"));
             let st = Command::new(python)
                 .arg(root().join("scripts/make_demo_model.py"))
-                .arg(&out)
+                .arg(&partial)
                 .args(args)
                 .output()
                 .expect("make_demo_model.py runs (scripts/setup-oracles.sh)");
@@ -770,6 +776,7 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(&st.stderr)
             );
+            std::fs::rename(&partial, &out).expect("publish the generated model");
         }
         out
     }

@@ -33,15 +33,20 @@ fn python() -> PathBuf {
     p
 }
 
-/// The demo model, generated once per test run.
+/// The demo model, generated once per test run: tests run in parallel, so one generates it
+/// (to a partial file, renamed when complete) while the others wait; none reads a half-written
+/// model.
 fn demo_model() -> PathBuf {
+    static GENERATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = GENERATE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("hotpatch-proxy-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let model = dir.join("demo.gguf");
     if !model.exists() {
+        let partial = dir.join("demo.gguf.partial");
         let out = std::process::Command::new(python())
             .arg(workspace().join("scripts/make_demo_model.py"))
-            .arg(&model)
+            .arg(&partial)
             .output()
             .expect("run make_demo_model.py");
         assert!(
@@ -49,6 +54,7 @@ fn demo_model() -> PathBuf {
             "make_demo_model.py failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        std::fs::rename(&partial, &model).expect("publish the demo model");
     }
     model
 }
