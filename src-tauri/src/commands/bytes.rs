@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
 use tauri::ipc::{Channel, Response};
-use tauri::{AppHandle, Manager as _, State};
+use tauri::{AppHandle, State};
 
 use crate::error::{ErrorCode, IpcError};
 use crate::ipc::{Progress, Stage};
@@ -661,14 +661,7 @@ pub fn encode_matches(pattern_len: usize, offsets: &[u64], more: bool) -> Vec<u8
 
 // ----- commands -------------------------------------------------------------------------------
 
-async fn blocking<R: tauri::Runtime, T: Send + 'static>(
-    app: AppHandle<R>,
-    f: impl FnOnce(&AppState) -> Result<T, IpcError> + Send + 'static,
-) -> Result<T, IpcError> {
-    tauri::async_runtime::spawn_blocking(move || f(&app.state::<AppState>()))
-        .await
-        .map_err(|e| IpcError::new(ErrorCode::Internal, format!("bytes task failed: {e}")))?
-}
+use super::blocking;
 
 /// The structure of the open model's bytes (spans, data offset, protections).
 #[tauri::command]

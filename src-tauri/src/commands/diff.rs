@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
 use tauri::ipc::{Channel, Response};
-use tauri::{AppHandle, Manager as _, State};
+use tauri::{AppHandle, State};
 
 use crate::error::{ErrorCode, IpcError};
 use crate::ipc::{Progress, Stage};
@@ -281,15 +281,7 @@ pub fn require_b(state: &AppState) -> Result<Arc<DiffSide>, IpcError> {
     })
 }
 
-/// Runs `f` on a blocking thread with the app's state.
-async fn blocking<R: tauri::Runtime, T: Send + 'static>(
-    app: AppHandle<R>,
-    f: impl FnOnce(&AppState) -> Result<T, IpcError> + Send + 'static,
-) -> Result<T, IpcError> {
-    tauri::async_runtime::spawn_blocking(move || f(&app.state::<AppState>()))
-        .await
-        .map_err(|e| IpcError::new(ErrorCode::Internal, format!("worker failed: {e}")))?
-}
+use super::blocking;
 
 // ----- model B ---------------------------------------------------------------------------
 
@@ -622,9 +614,7 @@ pub fn tensor_info(state: &AppState, name: &str) -> Result<DiffTensorInfo, IpcEr
     })
 }
 
-/// Bytes of the header of a [`diff_tile`] body (the layout of the Tensors screen's
-/// `heatmap_tile`, so the same parser reads both).
-pub const TILE_HEADER: usize = 16;
+pub use super::TILE_HEADER;
 
 /// The level-of-detail tile of A, B or A−B (`side` = `"a"`, `"b"`, `"diff"`) for rows
 /// `row0..row0+rows`, columns `col0..col0+cols` of `tensor`, at most `width × height` cells.
@@ -677,15 +667,7 @@ pub fn tile_bytes(
         };
         t.map_err(|e| lod_error(&format!("tensor '{tensor}'"), e))
     })?;
-    let n = tile.mean.len();
-    let mut out = Vec::with_capacity(TILE_HEADER + 8 * n);
-    for v in [tile.width, tile.height, 2, 0] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    for x in tile.mean.iter().chain(&tile.peak) {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    Ok(out)
+    Ok(super::encode_tile(&tile))
 }
 
 // ----- copy B → A ------------------------------------------------------------------------

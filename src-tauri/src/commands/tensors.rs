@@ -17,14 +17,13 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
 use tauri::ipc::{Channel, Response};
-use tauri::{AppHandle, Manager as _, Runtime};
+use tauri::{AppHandle, Runtime};
 
 use crate::error::{ErrorCode, IpcError};
 use crate::ipc::{Progress, Stage};
 use crate::state::AppState;
 
-/// Bytes of the header of a [`heatmap_tile`] body: `width`, `height`, `planes`, reserved (u32 LE).
-pub const TILE_HEADER: usize = 16;
+pub use super::TILE_HEADER;
 
 fn lod_error(tensor: &str, e: LodError) -> IpcError {
     let code = match e {
@@ -34,15 +33,7 @@ fn lod_error(tensor: &str, e: LodError) -> IpcError {
     IpcError::new(code, format!("tensor '{tensor}': {e}"))
 }
 
-/// Runs `f` on a blocking thread with the app's state (the window never waits on it).
-async fn blocking<R: Runtime, T: Send + 'static>(
-    app: AppHandle<R>,
-    f: impl FnOnce(&AppState) -> Result<T, IpcError> + Send + 'static,
-) -> Result<T, IpcError> {
-    tauri::async_runtime::spawn_blocking(move || f(&app.state::<AppState>()))
-        .await
-        .map_err(|e| IpcError::new(ErrorCode::Internal, format!("worker failed: {e}")))?
-}
+use super::blocking;
 
 // ----- heatmap (raw) ---------------------------------------------------------------------
 
@@ -87,15 +78,7 @@ pub fn tile_bytes(
     let tile = layer
         .matrix(tensor, |m| heatmap::lod(m, vp, width, height))?
         .map_err(|e| lod_error(tensor, e))?;
-    let n = tile.mean.len();
-    let mut out = Vec::with_capacity(TILE_HEADER + 8 * n);
-    for v in [tile.width, tile.height, 2, 0] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    for x in tile.mean.iter().chain(&tile.peak) {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    Ok(out)
+    Ok(super::encode_tile(&tile))
 }
 
 /// The exact values of rows `row0..row0+rows`, columns `col0..col0+cols` (the value grid).
