@@ -56,6 +56,9 @@ pub enum ManagerError {
         /// Why.
         why: String,
     },
+    /// The model's files do not make one GGUF model (a split shard missing or inconsistent).
+    #[error(transparent)]
+    Model(#[from] hotpatch_gguf::GgufError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -69,8 +72,10 @@ pub enum ManagerError {
 type Result<T, E = ManagerError> = std::result::Result<T, E>;
 
 struct Attached {
+    /// The file (the first shard of a split model).
     path: PathBuf,
-    region: RegionId,
+    /// Every file, in shard order, with its region (`tensors.regions()` in the same order).
+    shards: Vec<(PathBuf, RegionId)>,
     tensors: TensorLayer,
 }
 
@@ -207,28 +212,50 @@ impl Manager {
     }
 
     /// Opens a model in `mode` and attaches every layer to it (a previously attached model is
-    /// detached; save it first).
+    /// detached; save it first). A shard of a split model (`name-00002-of-00003.gguf`) opens
+    /// the whole model: every shard is mapped as its own region, in `mode`, and Layer 3 sees
+    /// the tensors of all of them ([`TensorLayer::attach_shards`]).
     pub fn attach(&self, path: impl AsRef<Path>, mode: Mode) -> Result<AttachInfo> {
         let path = path.as_ref();
         self.detach()?;
-        let region = self.engine.open(path, mode)?;
-        let tensors = match TensorLayer::attach(&self.engine, region) {
+        let paths = {
+            let probe = hotpatch_gguf::GgufFile::open(path)?;
+            hotpatch_gguf::split_paths(path, &probe.index)?
+        };
+        let mut shards: Vec<(PathBuf, RegionId)> = Vec::with_capacity(paths.len());
+        let unmap_all = |shards: &[(PathBuf, RegionId)]| {
+            for (_, r) in shards {
+                let _ = self.engine.unmap_region(*r);
+            }
+        };
+        for p in paths {
+            match self.engine.open(&p, mode) {
+                Ok(r) => shards.push((p, r)),
+                Err(e) => {
+                    unmap_all(&shards);
+                    return Err(e.into());
+                }
+            }
+        }
+        let regions: Vec<RegionId> = shards.iter().map(|(_, r)| *r).collect();
+        let tensors = match TensorLayer::attach_shards(&self.engine, &regions) {
             Ok(t) => t,
             Err(e) => {
-                let _ = self.engine.unmap_region(region);
+                unmap_all(&shards);
                 return Err(e.into());
             }
         };
         let identity = config::layer_identity(&tensors);
+        let first = shards[0].0.clone();
         let info = AttachInfo {
-            path: path.to_path_buf(),
+            path: first.clone(),
             tensors: tensors.index().tensors.len(),
             architecture: tensors.index().architecture().map(str::to_string),
             identity,
         };
         *self.model.write() = Some(Attached {
-            path: path.to_path_buf(),
-            region,
+            path: first,
+            shards,
             tensors,
         });
         Ok(info)
@@ -237,7 +264,9 @@ impl Manager {
     /// Detaches the model (unsaved staged changes are discarded).
     pub fn detach(&self) -> Result<()> {
         if let Some(m) = self.model.write().take() {
-            self.engine.unmap_region(m.region)?;
+            for (_, r) in &m.shards {
+                self.engine.unmap_region(*r)?;
+            }
         }
         *self.pinned.lock() = None;
         self.recorded.lock().clear();
@@ -246,12 +275,23 @@ impl Manager {
         Ok(())
     }
 
-    /// The attached model's region.
+    /// The attached model's region (its first shard's for a split model: the file whose
+    /// header holds the model's metadata).
     pub fn region(&self) -> Result<RegionId> {
         self.model
             .read()
             .as_ref()
-            .map(|m| m.region)
+            .map(|m| m.shards[0].1)
+            .ok_or(ManagerError::NotAttached)
+    }
+
+    /// The attached model's files with their regions, in shard order (one for a single-file
+    /// model).
+    pub fn shards(&self) -> Result<Vec<(PathBuf, RegionId)>> {
+        self.model
+            .read()
+            .as_ref()
+            .map(|m| m.shards.clone())
             .ok_or(ManagerError::NotAttached)
     }
 
@@ -486,7 +526,7 @@ impl Manager {
             .engine
             .protections()
             .into_iter()
-            .filter(|p| p.region == layer.region() && p.start == start && p.end == end)
+            .filter(|p| p.region == layer.region_of(t) && p.start == start && p.end == end)
             .filter(|p| p.reason == reason)
             .map(|p| p.id)
             .collect();
@@ -505,7 +545,7 @@ impl Manager {
         let t = layer.tensor(name)?;
         let reason = format!("tensor {name}");
         Ok(self.engine.protections().iter().any(|p| {
-            p.region == layer.region()
+            p.region == layer.region_of(t)
                 && p.start == t.offset
                 && p.end == t.offset + t.nbytes
                 && p.reason == reason

@@ -53,7 +53,8 @@ export function TensorsScreen() {
 }
 
 function TensorView({ tensor }: { tensor: TensorRow }) {
-  const { revision, bumpRevision, runJob } = useSession();
+  const { revision, bumpRevision, runJob, summary } = useSession();
+  const files = summary?.shards ?? 1;
   const name = tensor.name;
   const shape = useMemo(() => matrixShape(tensor.dims), [tensor.dims]);
   const [cell, setCell] = useState<{ row: number; col: number } | null>(null);
@@ -153,6 +154,12 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
             <span className="mono" data-testid="detail-offset" title={`${formatCount(tensor.offset)} bytes into the file`}>
               {formatOffset(tensor.offset)}
             </span>
+            {files > 1 && (
+              <span data-testid="detail-shard">
+                {" "}
+                in file {tensor.shard + 1} of {files}
+              </span>
+            )}
           </span>
         </div>
         <div className="tv-stats" data-testid="tensor-stats" data-state={stats ? "ready" : canceled ? "canceled" : "computing"}>
