@@ -127,6 +127,8 @@ pub struct OptimizeReport {
     pub tensors: Vec<TransformReport>,
     /// Protections made.
     pub protections: usize,
+    /// Metadata edits staged (pending until Save).
+    pub metadata_edits: usize,
     /// Layer 3 server: rules now configured for the proxy, cache on or off.
     pub server_rules: usize,
     /// Response cache on.
@@ -676,6 +678,7 @@ impl Manager {
             bytes: (rep.byte_patches_applied, rep.byte_patches_already_applied),
             tensors: rep.transforms,
             protections: rep.protections.len(),
+            metadata_edits: rep.metadata.len(),
             server_rules: server.rules.len(),
             cache_enabled: server.cache.enabled,
             change: rep.change,
