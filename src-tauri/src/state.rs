@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hotpatch_core::manager::Manager;
-use hotpatch_gguf::GgufFile;
+use hotpatch_gguf::GgufModel;
 use parking_lot::RwLock;
 
 use crate::error::{ErrorCode, IpcError};
@@ -22,7 +22,7 @@ use crate::jobs::Jobs;
 /// Managed Tauri state (one per app).
 pub struct AppState {
     /// The model the window shows, if any. Replaced whole on every open.
-    pub model: RwLock<Option<Arc<GgufFile>>>,
+    pub model: RwLock<Option<Arc<GgufModel>>>,
     /// The edit session: the unified manager with the open model attached.
     pub session: Manager,
     /// Long-running work the UI may cancel.
@@ -39,7 +39,11 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field(
                 "model",
-                &self.model.read().as_ref().map(|m| m.path().to_path_buf()),
+                &self
+                    .model
+                    .read()
+                    .as_ref()
+                    .map(|m| m.shards[0].path().to_path_buf()),
             )
             .field("startup", &self.startup)
             .field("revision", &self.revision())
@@ -78,12 +82,12 @@ impl AppState {
     }
 
     /// The open model, or `None`.
-    pub fn current(&self) -> Option<Arc<GgufFile>> {
+    pub fn current(&self) -> Option<Arc<GgufModel>> {
         self.model.read().clone()
     }
 
     /// The open model, or the `NoModel` error every command returns without one.
-    pub fn require_model(&self) -> Result<Arc<GgufFile>, IpcError> {
+    pub fn require_model(&self) -> Result<Arc<GgufModel>, IpcError> {
         self.current().ok_or_else(|| {
             IpcError::new(
                 ErrorCode::NoModel,

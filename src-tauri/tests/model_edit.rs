@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hotpatch_gguf::{write_file, GgufFile, MetaValue, TensorData, TensorSpec, TensorType};
+use hotpatch_gguf::{write_file, GgufModel, MetaValue, TensorData, TensorSpec, TensorType};
 use hotpatch_studio::commands::edit::{
     check_dest, do_undo, metadata_text_of, save_with, session_metadata_of, set_metadata_of,
 };
@@ -61,7 +61,7 @@ fn dump(p: &Path) -> Value {
 
 fn opened(path: &Path) -> AppState {
     let state = AppState::default();
-    let file = GgufFile::open(path).expect("opens");
+    let file = GgufModel::open(path).expect("opens");
     attach_session(&state, path, file).expect("attaches");
     state
 }
@@ -150,7 +150,10 @@ fn metadata_edit_undo_redo_and_save_as_read_back_by_gguf_py() {
     })
     .unwrap();
     assert!(reports > 0 && r.rewritten && r.reattached);
-    assert_eq!(state.require_model().unwrap().path(), out.as_path());
+    assert_eq!(
+        state.require_model().unwrap().shards[0].path(),
+        out.as_path()
+    );
     assert!(!state.session().is_modified());
     let after = dump(&out);
     let md = &after["metadata"];
@@ -163,7 +166,7 @@ fn metadata_edit_undo_redo_and_save_as_read_back_by_gguf_py() {
     assert!(state
         .require_model()
         .unwrap()
-        .index
+        .index()
         .entry("hotpatch.ids")
         .is_some());
     // Recent files: the saved file first.
@@ -252,6 +255,62 @@ fn split_models_list_every_shard_and_name_a_missing_one() {
     let model = demo(dir.path());
     assert_eq!(first_shard(&model), model);
     assert_eq!(shards_of(&model).unwrap().len(), 1);
+}
+
+#[test]
+fn a_split_model_opens_edits_and_saves_as_one() {
+    use hotpatch_studio::commands::edit::save_with;
+    use hotpatch_studio::commands::model::{open_with_progress, summarize, tensor_row};
+    let dir = tempdir();
+    let first = shard(dir.path(), 0, 3, 3);
+    shard(dir.path(), 1, 3, 3);
+    let third = shard(dir.path(), 2, 3, 3);
+    let file = open_with_progress(third.clone(), 1, |_| {}).expect("opens from any shard");
+    let s = summarize(&file);
+    assert_eq!((s.shards, s.tensor_count), (3, 3));
+    assert_eq!(
+        s.path,
+        first.display().to_string(),
+        "named by its first shard"
+    );
+    let sizes: u64 = (1..=3)
+        .map(|k| {
+            std::fs::metadata(dir.path().join(format!("split-{k:05}-of-00003.gguf")))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(s.file_size, sizes);
+    let rows: Vec<_> = file
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| tensor_row(i, t))
+        .collect();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.name.as_str(), r.shard))
+            .collect::<Vec<_>>(),
+        [("t0", 0), ("t1", 1), ("t2", 2)]
+    );
+    let state = AppState::default();
+    attach_session(&state, &first_shard(&third), file).expect("attaches every shard");
+    let m = state.session();
+    m.modify_weight("t2", 1, 7.5).unwrap();
+    m.set_metadata("general.name", MetaValue::string("split"))
+        .unwrap();
+    let out = save_with(&state, None, &mut |_| true).unwrap();
+    assert!(out.reattached);
+    assert_eq!(out.path, first.display().to_string());
+    // The weight went to the third file, the name to the first; the shell sees 3 files again.
+    let t = hotpatch_gguf::GgufFile::open(&third).unwrap();
+    let data = t.tensor_data(&t.index.tensors[0]).unwrap();
+    assert_eq!(f32::from_le_bytes(data[4..8].try_into().unwrap()), 7.5);
+    let f = hotpatch_gguf::GgufFile::open(&first).unwrap();
+    assert_eq!(f.index.get_str("general.name"), Some("split"));
+    let model = state.require_model().unwrap();
+    assert_eq!(model.shards.len(), 3);
+    assert_eq!(m.tensors().unwrap().value("t2", 1).unwrap(), 7.5);
 }
 
 #[test]

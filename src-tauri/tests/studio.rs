@@ -195,7 +195,6 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
             .expect("the demo model opens");
         let expected = gguf_py_tensors(&path);
         let rows: Vec<_> = file
-            .index
             .tensors
             .iter()
             .enumerate()
@@ -239,7 +238,7 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
             "every stage is reported once, in order"
         );
         let arch = file
-            .index
+            .index()
             .metadata
             .iter()
             .find(|e| e.key == "general.architecture");
@@ -286,7 +285,7 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
             "nothing is attached before an open"
         );
         let file = open_with_progress(path.clone(), 1, |_| {}).expect("the copy opens");
-        let t = file.index.tensors[0].clone();
+        let t = file.tensors[0].clone();
         attach_session(&state, &path, file).expect("attach staged");
 
         let off = t.offset;

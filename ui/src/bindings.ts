@@ -17,7 +17,7 @@ export const commands = {
 	openModel: (path: string, job: number, onProgress: Channel<Progress>) => typedError<ModelSummary_Serialize, IpcError>(__TAURI_INVOKE("open_model", { path, job, onProgress })),
 	/**  The open model's summary. */
 	modelSummary: () => typedError<ModelSummary_Serialize, IpcError>(__TAURI_INVOKE("model_summary")),
-	/**  Every tensor of the open model, in file order. */
+	/**  Every tensor of the open model, in file order (shard by shard for a split model). */
 	listTensors: () => typedError<TensorRow_Serialize[], IpcError>(__TAURI_INVOKE("list_tensors")),
 	/**  Every metadata entry of the open model, in file order (arrays previewed). */
 	readMetadata: () => typedError<MetaRow[], IpcError>(__TAURI_INVOKE("read_metadata")),
@@ -1075,12 +1075,14 @@ export type ModelSummary = ModelSummary_Serialize | ModelSummary_Deserialize;
 
 /**  What the window shows about an open model. */
 export type ModelSummary_Deserialize = {
-	/**  Absolute path of the file. */
+	/**  Absolute path of the file (the first shard of a split model). */
 	path: string,
 	/**  File name only. */
 	fileName: string,
-	/**  Size of the file in bytes. */
+	/**  Size of the model in bytes (of all its files). */
 	fileSize: number,
+	/**  How many files the model is split into (1: a single file). */
+	shards: number,
 	/**  GGUF version (2 or 3). */
 	version: number,
 	/**  Data alignment in bytes. */
@@ -1103,12 +1105,14 @@ export type ModelSummary_Deserialize = {
 
 /**  What the window shows about an open model. */
 export type ModelSummary_Serialize = {
-	/**  Absolute path of the file. */
+	/**  Absolute path of the file (the first shard of a split model). */
 	path: string,
 	/**  File name only. */
 	fileName: string,
-	/**  Size of the file in bytes. */
+	/**  Size of the model in bytes (of all its files). */
 	fileSize: number,
+	/**  How many files the model is split into (1: a single file). */
+	shards: number,
 	/**  GGUF version (2 or 3). */
 	version: number,
 	/**  Data alignment in bytes. */
@@ -1943,8 +1947,10 @@ export type TensorRow_Deserialize = {
 	dims: number[],
 	/**  Number of elements. */
 	nElements: number,
-	/**  Absolute offset of the data in the file. */
+	/**  Absolute offset of the data in its file. */
 	offset: number,
+	/**  The file holding the data: 0-based shard number (0 for a single-file model). */
+	shard: number,
 	/**  Data size in bytes. */
 	nbytes: number,
 	/**  The transformer block (`blk.N.`) the tensor belongs to, if any. */
@@ -1967,8 +1973,10 @@ export type TensorRow_Serialize = {
 	dims: number[],
 	/**  Number of elements. */
 	nElements: number,
-	/**  Absolute offset of the data in the file. */
+	/**  Absolute offset of the data in its file. */
 	offset: number,
+	/**  The file holding the data: 0-based shard number (0 for a single-file model). */
+	shard: number,
 	/**  Data size in bytes. */
 	nbytes: number,
 	/**  The transformer block (`blk.N.`) the tensor belongs to, if any. */

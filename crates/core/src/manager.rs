@@ -56,6 +56,9 @@ pub enum ManagerError {
         /// Why.
         why: String,
     },
+    /// The model's files do not make one GGUF model (a split shard missing or inconsistent).
+    #[error(transparent)]
+    Model(#[from] hotpatch_gguf::GgufError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -69,8 +72,10 @@ pub enum ManagerError {
 type Result<T, E = ManagerError> = std::result::Result<T, E>;
 
 struct Attached {
+    /// The file (the first shard of a split model).
     path: PathBuf,
-    region: RegionId,
+    /// Every file, in shard order, with its region (`tensors.regions()` in the same order).
+    shards: Vec<(PathBuf, RegionId)>,
     tensors: TensorLayer,
 }
 
@@ -229,28 +234,50 @@ impl Manager {
     }
 
     /// Opens a model in `mode` and attaches every layer to it (a previously attached model is
-    /// detached; save it first).
+    /// detached; save it first). A shard of a split model (`name-00002-of-00003.gguf`) opens
+    /// the whole model: every shard is mapped as its own region, in `mode`, and Layer 3 sees
+    /// the tensors of all of them ([`TensorLayer::attach_shards`]).
     pub fn attach(&self, path: impl AsRef<Path>, mode: Mode) -> Result<AttachInfo> {
         let path = path.as_ref();
         self.detach()?;
-        let region = self.engine.open(path, mode)?;
-        let tensors = match TensorLayer::attach(&self.engine, region) {
+        let paths = {
+            let probe = hotpatch_gguf::GgufFile::open(path)?;
+            hotpatch_gguf::split_paths(path, &probe.index)?
+        };
+        let mut shards: Vec<(PathBuf, RegionId)> = Vec::with_capacity(paths.len());
+        let unmap_all = |shards: &[(PathBuf, RegionId)]| {
+            for (_, r) in shards {
+                let _ = self.engine.unmap_region(*r);
+            }
+        };
+        for p in paths {
+            match self.engine.open(&p, mode) {
+                Ok(r) => shards.push((p, r)),
+                Err(e) => {
+                    unmap_all(&shards);
+                    return Err(e.into());
+                }
+            }
+        }
+        let regions: Vec<RegionId> = shards.iter().map(|(_, r)| *r).collect();
+        let tensors = match TensorLayer::attach_shards(&self.engine, &regions) {
             Ok(t) => t,
             Err(e) => {
-                let _ = self.engine.unmap_region(region);
+                unmap_all(&shards);
                 return Err(e.into());
             }
         };
         let identity = config::layer_identity(&tensors);
+        let first = shards[0].0.clone();
         let info = AttachInfo {
-            path: path.to_path_buf(),
+            path: first.clone(),
             tensors: tensors.index().tensors.len(),
             architecture: tensors.index().architecture().map(str::to_string),
             identity,
         };
         *self.model.write() = Some(Attached {
-            path: path.to_path_buf(),
-            region,
+            path: first,
+            shards,
             tensors,
         });
         *self.base.lock() = Some(Base {
@@ -306,7 +333,9 @@ impl Manager {
     /// Detaches the model (unsaved staged changes are discarded).
     pub fn detach(&self) -> Result<()> {
         if let Some(m) = self.model.write().take() {
-            self.engine.unmap_region(m.region)?;
+            for (_, r) in &m.shards {
+                self.engine.unmap_region(*r)?;
+            }
         }
         *self.pinned.lock() = None;
         self.recorded.lock().clear();
@@ -316,12 +345,23 @@ impl Manager {
         Ok(())
     }
 
-    /// The attached model's region.
+    /// The attached model's region (its first shard's for a split model: the file whose
+    /// header holds the model's metadata).
     pub fn region(&self) -> Result<RegionId> {
         self.model
             .read()
             .as_ref()
-            .map(|m| m.region)
+            .map(|m| m.shards[0].1)
+            .ok_or(ManagerError::NotAttached)
+    }
+
+    /// The attached model's files with their regions, in shard order (one for a single-file
+    /// model).
+    pub fn shards(&self) -> Result<Vec<(PathBuf, RegionId)>> {
+        self.model
+            .read()
+            .as_ref()
+            .map(|m| m.shards.clone())
             .ok_or(ManagerError::NotAttached)
     }
 
@@ -556,7 +596,7 @@ impl Manager {
             .engine
             .protections()
             .into_iter()
-            .filter(|p| p.region == layer.region() && p.start == start && p.end == end)
+            .filter(|p| p.region == layer.region_of(t) && p.start == start && p.end == end)
             .filter(|p| p.reason == reason)
             .map(|p| p.id)
             .collect();
@@ -575,7 +615,7 @@ impl Manager {
         let t = layer.tensor(name)?;
         let reason = format!("tensor {name}");
         Ok(self.engine.protections().iter().any(|p| {
-            p.region == layer.region()
+            p.region == layer.region_of(t)
                 && p.start == t.offset
                 && p.end == t.offset + t.nbytes
                 && p.reason == reason
@@ -628,17 +668,30 @@ impl Manager {
     /// Previews a configuration against the attached model, its metadata section against the
     /// metadata as it will be saved (pending edits included). Changes nothing.
     pub fn preview_configuration(&self, c: &Configuration) -> Result<Preview> {
-        Ok(config::preview_against(
-            c,
-            &self.tensors()?,
-            &self.staged_metadata()?,
-        ))
+        let mut p = config::preview_against(c, &self.tensors()?, &self.staged_metadata()?);
+        // `split.*` keys describe how a split model is cut into files (as set_metadata says).
+        if self.shards()?.len() > 1 {
+            for i in p.items.iter_mut().filter(|i| {
+                i.item.starts_with("metadata[")
+                    && i.target.starts_with("split.")
+                    && i.status == config::ItemStatus::WillChange
+            }) {
+                i.status = config::ItemStatus::Mismatch;
+                i.detail =
+                    "describes how this split model is cut into files; it cannot be edited".into();
+            }
+        }
+        Ok(p)
     }
 
     /// Applies a configuration (after its preview) as one undo step: tensor and byte changes
     /// in one engine group, metadata edits staged (pending until Save) and joined to it; its
     /// server section replaces the proxy settings.
     pub fn apply_configuration(&self, c: &Configuration, source: &str) -> Result<ApplyReport> {
+        let preview = self.preview_configuration(c)?;
+        if !preview.applicable() {
+            return Err(ApplyError::Refused(preview).into());
+        }
         let mut rep = config::apply(c, &self.tensors()?, source, &self.staged_metadata()?)?;
         rep.metadata_step = self.stage_imported_metadata(&rep.metadata, rep.change);
         let mut rec = self.recorded.lock();

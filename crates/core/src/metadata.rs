@@ -14,7 +14,8 @@
 //!   who edits a weight, then the chat template, then another weight, undoes them in reverse.
 //! - **Pending until saved.** [`Manager::metadata_view`] lists the header as it will be
 //!   written, each entry marked unchanged / changed / added / removed.
-//! - **Saving with pending metadata rewrites the file** (temp file + rename): the model is
+//! - **Saving with pending metadata rewrites the file** (temp file + rename; for a split model,
+//!   the first shard, which holds the metadata; `split.*` keys cannot be edited): the model is
 //!   attached again afterwards, which clears the undo history. Without pending metadata, Save
 //!   is the engine's in-place save of changed ranges and the history survives.
 //! - **Text forms.** [`parse_value`] turns what a user typed into a value of a given GGUF type
@@ -458,6 +459,68 @@ pub struct SaveOutcome {
     pub reattached: bool,
 }
 
+/// Where "Save As `dest`" writes a model of `n` files: `[dest]` for one file; for a split model
+/// the shards `X-00001-of-0000N.gguf` … — `X` is `dest` without its `-NNNNN-of-MMMMM.gguf` part
+/// when it names a shard of a model of `n` files, else `dest` without `.gguf`.
+pub fn split_destinations(dest: &Path, n: usize) -> Vec<PathBuf> {
+    if n <= 1 {
+        return vec![dest.to_path_buf()];
+    }
+    let prefix = match hotpatch_gguf::split_name(dest) {
+        Some((prefix, _, count)) if count == n as u64 => prefix,
+        _ => {
+            let s = dest.to_string_lossy();
+            s.strip_suffix(".gguf").unwrap_or(&s).to_string()
+        }
+    };
+    (1..=n)
+        .map(|i| PathBuf::from(format!("{prefix}-{i:05}-of-{n:05}.gguf")))
+        .collect()
+}
+
+/// Progress of a save over several files: file `i`'s own progress (in whatever unit its save
+/// counts: changed bytes in place, file bytes for a rewrite) scaled to its size, so the whole
+/// save reports `done` of `total` = the sizes of all files, rising monotonically.
+struct Totals<'f> {
+    sizes: Vec<u64>,
+    before: Vec<u64>,
+    total: u64,
+    progress: ProgressFn<'f>,
+}
+
+impl<'f> Totals<'f> {
+    fn new(sizes: &[u64], progress: ProgressFn<'f>) -> Self {
+        let before = sizes
+            .iter()
+            .scan(0u64, |acc, &s| {
+                let b = *acc;
+                *acc += s;
+                Some(b)
+            })
+            .collect();
+        Totals {
+            sizes: sizes.to_vec(),
+            before,
+            total: sizes.iter().sum(),
+            progress,
+        }
+    }
+
+    /// File `i` reports `p`: forward it as a share of all files.
+    fn report(&mut self, i: usize, p: Progress) -> bool {
+        let size = self.sizes[i];
+        let done = if p.total == 0 {
+            size
+        } else {
+            (u128::from(p.done.min(p.total)) * u128::from(size) / u128::from(p.total)) as u64
+        };
+        (self.progress)(Progress {
+            done: self.before[i] + done,
+            total: self.total,
+        })
+    }
+}
+
 /// A one-line label for an engine history entry.
 pub fn describe_origin(o: &Origin) -> String {
     let op = match &o.operation {
@@ -527,6 +590,15 @@ impl Manager {
             what: "metadata key",
             why,
         })?;
+        if key.starts_with("split.") && self.shards()?.len() > 1 {
+            return Err(EngineError::InvalidArgument {
+                what: "metadata key",
+                why: format!(
+                    "{key} describes how this split model is cut into files; it cannot be edited"
+                ),
+            }
+            .into());
+        }
         check_metadata_value(key, &value).map_err(|why| EngineError::InvalidArgument {
             what: "metadata value",
             why,
@@ -585,6 +657,15 @@ impl Manager {
 
     /// Stages the removal of `key`. Refuses a key that the model (with pending edits) lacks.
     pub fn remove_metadata(&self, key: &str) -> Result<u64, ManagerError> {
+        if key.starts_with("split.") && self.shards()?.len() > 1 {
+            return Err(EngineError::InvalidArgument {
+                what: "metadata key",
+                why: format!(
+                    "{key} describes how this split model is cut into files; it cannot be removed"
+                ),
+            }
+            .into());
+        }
         let current = self.metadata_view()?;
         if !current
             .iter()
@@ -815,67 +896,96 @@ impl Manager {
         Ok((info.path, info.mode))
     }
 
-    /// Saves the session into the model's own file. Without pending metadata edits this is
-    /// the engine's in-place save (changed ranges only, crash-safe; history kept). With them,
-    /// the file is rewritten (new header, tensor data of the image copied) atomically and the
-    /// model attached again in the same mode (history cleared). `progress` counts bytes;
-    /// returning `false` cancels (the file is then left as it was).
+    /// Saves the session into the model's own file (every shard of a split model). Without
+    /// pending metadata edits this is the engine's in-place save of each file (changed ranges
+    /// only, crash-safe per file; history kept). With them, the file holding the metadata (the
+    /// first shard) is rewritten (new header, tensor data of the image copied) atomically, the
+    /// other shards are saved in place, and the model is attached again in the same mode
+    /// (history cleared). `progress` counts bytes over all files; returning `false` cancels
+    /// (a file not yet written is then left as it was).
     pub fn save(&self, progress: ProgressFn<'_>) -> Result<SaveOutcome, ManagerError> {
-        let region = self.region()?;
+        let shards = self.shards()?;
         let (path, mode) = self.attached()?;
-        if self.meta.is_empty() {
-            let r = self.engine().save(region, progress)?;
-            return Ok(SaveOutcome {
-                path,
-                bytes_written: r.bytes_written,
-                rewritten: false,
-                reattached: false,
-            });
+        let sizes = self.shard_sizes(&shards)?;
+        let rewrite = !self.meta.is_empty();
+        let mut total = Totals::new(&sizes, progress);
+        let mut bytes_written = 0;
+        for (i, (_, region)) in shards.iter().enumerate() {
+            bytes_written += if i == 0 && rewrite {
+                self.write_image(&path, &mut |p| total.report(i, p))?
+            } else {
+                self.engine()
+                    .save(*region, &mut |p| total.report(i, p))?
+                    .bytes_written
+            };
         }
-        let n = self.write_image(&path, progress)?;
-        self.reattach_saved(&path, mode)?;
+        if rewrite {
+            self.reattach_saved(&path, mode)?;
+        }
         Ok(SaveOutcome {
             path,
-            bytes_written: n,
-            rewritten: true,
-            reattached: true,
+            bytes_written,
+            rewritten: rewrite,
+            reattached: rewrite,
         })
     }
 
     /// Writes the session (staged tensor bytes and pending metadata) to `dest` as a new file,
     /// atomically, then attaches `dest` in the same mode, as "Save As" does in an editor (the
     /// original file is left unchanged; the history is cleared). Refuses the model's own file
-    /// (use [`Manager::save`]).
+    /// (use [`Manager::save`]). A split model is written as a split model of as many shards
+    /// (see [`split_destinations`]); the returned path is the first shard's.
     pub fn save_as(
         &self,
         dest: impl AsRef<Path>,
         progress: ProgressFn<'_>,
     ) -> Result<SaveOutcome, ManagerError> {
-        let dest = dest.as_ref();
-        let (path, mode) = self.attached()?;
-        let same = dest
-            .canonicalize()
-            .ok()
-            .is_some_and(|d| path.canonicalize().ok().as_deref() == Some(d.as_path()));
-        if same {
-            return Err(EngineError::InvalidArgument {
-                what: "save as",
-                why: format!("{} is the open model itself; use Save", dest.display()),
+        let shards = self.shards()?;
+        let (_, mode) = self.attached()?;
+        let dests = split_destinations(dest.as_ref(), shards.len());
+        for d in &dests {
+            let Some(d) = d.canonicalize().ok() else {
+                continue;
+            };
+            if let Some((p, _)) = shards
+                .iter()
+                .find(|(p, _)| p.canonicalize().ok().as_deref() == Some(d.as_path()))
+            {
+                return Err(EngineError::InvalidArgument {
+                    what: "save as",
+                    why: format!(
+                        "{} is a file of the open model itself; use Save",
+                        p.display()
+                    ),
+                }
+                .into());
             }
-            .into());
         }
-        let n = if self.meta.is_empty() {
-            self.engine().save_as(self.region()?, dest, progress)?
-        } else {
-            self.write_image(dest, progress)?
-        };
-        self.reattach_saved(dest, mode)?;
+        let sizes = self.shard_sizes(&shards)?;
+        let mut total = Totals::new(&sizes, progress);
+        let mut n = 0;
+        for (i, ((_, region), d)) in shards.iter().zip(&dests).enumerate() {
+            n += if i == 0 && !self.meta.is_empty() {
+                self.write_image(d, &mut |p| total.report(i, p))?
+            } else {
+                self.engine()
+                    .save_as(*region, d, &mut |p| total.report(i, p))?
+            };
+        }
+        self.reattach_saved(&dests[0], mode)?;
         Ok(SaveOutcome {
-            path: dest.to_path_buf(),
+            path: dests[0].clone(),
             bytes_written: n,
             rewritten: true,
             reattached: true,
         })
+    }
+
+    fn shard_sizes(&self, shards: &[(PathBuf, crate::RegionId)]) -> Result<Vec<u64>, ManagerError> {
+        shards
+            .iter()
+            .map(|(_, r)| Ok(self.engine().region_info(*r)?.len))
+            .collect()
     }
 
     /// Writes a new GGUF at `dest`: the image's header with the pending metadata applied and

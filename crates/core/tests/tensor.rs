@@ -19,3 +19,5 @@ mod manager;
 mod metadata;
 #[path = "tensor/ops.rs"]
 mod ops;
+#[path = "tensor/split.rs"]
+mod split;

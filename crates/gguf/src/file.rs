@@ -105,97 +105,18 @@ impl GgufModel {
     pub fn open(path: impl AsRef<Path>) -> Result<GgufModel, GgufError> {
         let path = path.as_ref();
         let first = GgufFile::open(path)?;
-        let count = first.index.get_u64(SPLIT_COUNT).unwrap_or(0);
-        let by_name = split_name(path);
-        if count <= 1 && by_name.as_ref().is_none_or(|(_, _, n)| *n <= 1) {
-            let tensors = first.index.tensors.clone();
-            return Ok(GgufModel {
-                shards: vec![first],
-                tensors,
-            });
-        }
-        let Some((prefix, _, name_count)) = by_name else {
-            return Err(GgufError::Split {
-                problem: format!(
-                    "{} has {SPLIT_COUNT} = {count} but its name does not end in -NNNNN-of-MMMMM.gguf, so the other shards cannot be found",
-                    path.display()
-                ),
-            });
-        };
-        if count != 0 && count != name_count {
-            return Err(GgufError::Split {
-                problem: format!(
-                    "{} has {SPLIT_COUNT} = {count} but its name says {name_count} shards",
-                    path.display()
-                ),
-            });
-        }
-        let n = name_count;
-        if n > 99_999 {
-            return Err(GgufError::Split {
-                problem: format!("{n} shards is more than the naming scheme allows"),
-            });
-        }
-        let mut shards = Vec::with_capacity(n as usize);
+        let paths = split_paths(path, &first.index)?;
         let mut first = Some(first);
-        for i in 0..n {
-            let p = PathBuf::from(format!("{prefix}-{:05}-of-{:05}.gguf", i + 1, n));
-            let f = match first.take_if(|f| f.path == p) {
-                Some(f) => f,
-                None => {
-                    if !p.exists() {
-                        return Err(GgufError::Split {
-                            problem: format!("shard {} of {n} is missing: {}", i + 1, p.display()),
-                        });
-                    }
-                    GgufFile::open(&p)?
-                }
-            };
-            let no = f.index.get_u64(SPLIT_NO);
-            let c = f.index.get_u64(SPLIT_COUNT);
-            if no != Some(i) || c != Some(n) {
-                return Err(GgufError::Split {
-                    problem: format!(
-                        "{} should be shard {} of {n} ({SPLIT_NO} = {i}, {SPLIT_COUNT} = {n}) but has {SPLIT_NO} = {}, {SPLIT_COUNT} = {}",
-                        p.display(),
-                        i + 1,
-                        no.map_or("absent".into(), |v| v.to_string()),
-                        c.map_or("absent".into(), |v| v.to_string()),
-                    ),
-                });
-            }
-            shards.push(f);
-        }
-        let mut tensors = Vec::new();
-        let mut seen = std::collections::HashMap::new();
-        for (s, f) in shards.iter().enumerate() {
-            for t in &f.index.tensors {
-                if let Some(prev) = seen.insert(t.name.clone(), s) {
-                    return Err(GgufError::Split {
-                        problem: format!(
-                            "tensor '{}' is in shard {} and again in shard {}",
-                            t.name,
-                            prev + 1,
-                            s + 1
-                        ),
-                    });
-                }
-                tensors.push(TensorInfo {
-                    shard: s,
-                    ..t.clone()
-                });
+        let mut shards = Vec::with_capacity(paths.len());
+        for p in &paths {
+            match first.take_if(|f| f.path == *p) {
+                Some(f) => shards.push(f),
+                None => shards.push(GgufFile::open(p)?),
             }
         }
-        if let Some(total) = shards[0].index.get_u64(SPLIT_TENSORS_COUNT) {
-            if total != tensors.len() as u64 {
-                return Err(GgufError::Split {
-                    problem: format!(
-                        "{SPLIT_TENSORS_COUNT} says {total} tensors but the shards hold {}",
-                        tensors.len()
-                    ),
-                });
-            }
-        }
+        let indexes: Vec<(&Path, &GgufIndex)> =
+            shards.iter().map(|f| (f.path(), &f.index)).collect();
+        let tensors = merge_shards(&indexes)?;
         Ok(GgufModel { shards, tensors })
     }
 
@@ -226,6 +147,108 @@ impl GgufModel {
     pub fn is_split(&self) -> bool {
         self.shards.len() > 1
     }
+}
+
+/// The files of the model that `path` (already parsed as `index`) belongs to, in shard order:
+/// `[path]` for a single-file model, else every `-NNNNN-of-MMMMM.gguf` sibling. A split model is
+/// recognised by its `split.count` metadata or its file name; errors name the missing shard or
+/// the inconsistency. Only checks that the files exist; [`merge_shards`] checks their headers.
+pub fn split_paths(path: &Path, index: &GgufIndex) -> Result<Vec<PathBuf>, GgufError> {
+    let count = index.get_u64(SPLIT_COUNT).unwrap_or(0);
+    let by_name = split_name(path);
+    if count <= 1 && by_name.as_ref().is_none_or(|(_, _, n)| *n <= 1) {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let Some((prefix, _, n)) = by_name else {
+        return Err(GgufError::Split {
+            problem: format!(
+                "{} has {SPLIT_COUNT} = {count} but its name does not end in -NNNNN-of-MMMMM.gguf, so the other shards cannot be found",
+                path.display()
+            ),
+        });
+    };
+    if count != 0 && count != n {
+        return Err(GgufError::Split {
+            problem: format!(
+                "{} has {SPLIT_COUNT} = {count} but its name says {n} shards",
+                path.display()
+            ),
+        });
+    }
+    if n > 99_999 {
+        return Err(GgufError::Split {
+            problem: format!("{n} shards is more than the naming scheme allows"),
+        });
+    }
+    (0..n)
+        .map(|i| {
+            let p = PathBuf::from(format!("{prefix}-{:05}-of-{n:05}.gguf", i + 1));
+            if p == path || p.exists() {
+                Ok(p)
+            } else {
+                Err(GgufError::Split {
+                    problem: format!("shard {} of {n} is missing: {}", i + 1, p.display()),
+                })
+            }
+        })
+        .collect()
+}
+
+/// The tensors of a model made of `shards` (each file's path, for messages, and parsed header,
+/// in shard order), as one list in shard order then file order, each [`TensorInfo::shard`] set.
+/// With more than one shard, checks what llama.cpp's loader checks: each shard's `split.no` and
+/// `split.count`, no tensor in two shards, and the first shard's `split.tensors.count`.
+pub fn merge_shards(shards: &[(&Path, &GgufIndex)]) -> Result<Vec<TensorInfo>, GgufError> {
+    let n = shards.len() as u64;
+    if n == 1 {
+        return Ok(shards[0].1.tensors.clone());
+    }
+    let mut tensors = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (s, (path, index)) in shards.iter().enumerate() {
+        let (no, c) = (index.get_u64(SPLIT_NO), index.get_u64(SPLIT_COUNT));
+        if no != Some(s as u64) || c != Some(n) {
+            return Err(GgufError::Split {
+                problem: format!(
+                    "{} should be shard {} of {n} ({SPLIT_NO} = {s}, {SPLIT_COUNT} = {n}) but has {SPLIT_NO} = {}, {SPLIT_COUNT} = {}",
+                    path.display(),
+                    s + 1,
+                    no.map_or("absent".into(), |v| v.to_string()),
+                    c.map_or("absent".into(), |v| v.to_string()),
+                ),
+            });
+        }
+        for t in &index.tensors {
+            if let Some(prev) = seen.insert(t.name.as_str(), s) {
+                return Err(GgufError::Split {
+                    problem: format!(
+                        "tensor '{}' is in shard {} and again in shard {}",
+                        t.name,
+                        prev + 1,
+                        s + 1
+                    ),
+                });
+            }
+            tensors.push(TensorInfo {
+                shard: s,
+                ..t.clone()
+            });
+        }
+    }
+    if let Some(total) = shards
+        .first()
+        .and_then(|(_, i)| i.get_u64(SPLIT_TENSORS_COUNT))
+    {
+        if total != tensors.len() as u64 {
+            return Err(GgufError::Split {
+                problem: format!(
+                    "{SPLIT_TENSORS_COUNT} says {total} tensors but the shards hold {}",
+                    tensors.len()
+                ),
+            });
+        }
+    }
+    Ok(tensors)
 }
 
 /// Splits `dir/name-00002-of-00005.gguf` into (`dir/name`, 2, 5).

@@ -34,7 +34,10 @@ mod value;
 mod write;
 
 pub use error::GgufError;
-pub use file::{split_name, GgufFile, GgufModel, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT};
+pub use file::{
+    merge_shards, split_name, split_paths, GgufFile, GgufModel, SPLIT_COUNT, SPLIT_NO,
+    SPLIT_TENSORS_COUNT,
+};
 pub use hotpatch_quant::GgmlType;
 pub use index::{GgufIndex, MetadataEntry, TensorInfo, TensorType, DEFAULT_ALIGNMENT};
 pub use read::{parse, parse_header, MAGIC, MAX_ALIGNMENT, MAX_DIMS, MAX_FILE_SIZE, MAX_NESTING};

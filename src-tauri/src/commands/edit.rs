@@ -15,7 +15,7 @@ use hotpatch_core::metadata::{
     edit_text, parse_array, parse_value, value_type_from_name, EntryStatus, StepKind,
 };
 use hotpatch_core::Mode;
-use hotpatch_gguf::{GgufFile, ValueType};
+use hotpatch_gguf::{GgufModel, ValueType};
 use serde::Serialize;
 use specta::Type;
 use specta_typescript::Number;
@@ -274,7 +274,7 @@ pub fn save_with(
         Some(d) => m.save_as(&d, progress)?,
     };
     if out.reattached {
-        let file = GgufFile::open(&out.path)
+        let file = GgufModel::open(&out.path)
             .map_err(|e| IpcError::from(e).with_context(&out.path.display().to_string()))?;
         *state.model.write() = Some(Arc::new(file));
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hotpatch_gguf::{GgufFile, MetaArray, MetaValue, TensorInfo};
+use hotpatch_gguf::{GgufModel, MetaArray, MetaValue, TensorInfo};
 use serde::Serialize;
 use specta::Type;
 use specta_typescript::Number;
@@ -22,13 +22,15 @@ pub const ARRAY_PREVIEW: usize = 16;
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelSummary {
-    /// Absolute path of the file.
+    /// Absolute path of the file (the first shard of a split model).
     pub path: String,
     /// File name only.
     pub file_name: String,
-    /// Size of the file in bytes.
+    /// Size of the model in bytes (of all its files).
     #[specta(type = Number)]
     pub file_size: u64,
+    /// How many files the model is split into (1: a single file).
+    pub shards: u32,
     /// GGUF version (2 or 3).
     pub version: u32,
     /// Data alignment in bytes.
@@ -88,9 +90,11 @@ pub struct TensorRow {
     /// Number of elements.
     #[specta(type = Number)]
     pub n_elements: u64,
-    /// Absolute offset of the data in the file.
+    /// Absolute offset of the data in its file.
     #[specta(type = Number)]
     pub offset: u64,
+    /// The file holding the data: 0-based shard number (0 for a single-file model).
+    pub shard: u32,
     /// Data size in bytes.
     #[specta(type = Number)]
     pub nbytes: u64,
@@ -189,12 +193,12 @@ pub async fn open_model(
     Ok(summary)
 }
 
-/// Makes `file` the open model and attaches `path` to the session in staged mode. On failure
-/// nothing changes: the previous model stays open.
+/// Makes `file` the open model and attaches `path` to the session in staged mode (every shard
+/// of a split model). On failure nothing changes: the previous model stays open.
 pub fn attach_session(
     state: &AppState,
     path: &std::path::Path,
-    file: GgufFile,
+    file: GgufModel,
 ) -> Result<(), IpcError> {
     let mut model = state.model.write();
     state
@@ -221,13 +225,12 @@ pub fn model_summary(state: State<'_, AppState>) -> Result<ModelSummary, IpcErro
     Ok(summarize(current(&state)?.as_ref()))
 }
 
-/// Every tensor of the open model, in file order.
+/// Every tensor of the open model, in file order (shard by shard for a split model).
 #[tauri::command]
 #[specta::specta]
 pub fn list_tensors(state: State<'_, AppState>) -> Result<Vec<TensorRow>, IpcError> {
     let model = current(&state)?;
     Ok(model
-        .index
         .tensors
         .iter()
         .enumerate()
@@ -241,7 +244,7 @@ pub fn list_tensors(state: State<'_, AppState>) -> Result<Vec<TensorRow>, IpcErr
 pub fn read_metadata(state: State<'_, AppState>) -> Result<Vec<MetaRow>, IpcError> {
     let model = current(&state)?;
     Ok(model
-        .index
+        .index()
         .metadata
         .iter()
         .map(|e| MetaRow {
@@ -253,16 +256,17 @@ pub fn read_metadata(state: State<'_, AppState>) -> Result<Vec<MetaRow>, IpcErro
         .collect())
 }
 
-fn current(state: &AppState) -> Result<Arc<GgufFile>, IpcError> {
+fn current(state: &AppState) -> Result<Arc<GgufModel>, IpcError> {
     state.require_model()
 }
 
-/// Opens `path`, reporting each stage to `send`. Runs on a blocking thread.
+/// Opens `path` (every shard of a split model), reporting each stage to `send`. Runs on a
+/// blocking thread.
 pub fn open_with_progress(
     path: PathBuf,
     job: u32,
     send: impl Fn(Progress),
-) -> Result<GgufFile, IpcError> {
+) -> Result<GgufModel, IpcError> {
     let size = std::fs::metadata(&path)
         .map_err(|e| IpcError::new(ErrorCode::Io, format!("{}: {e}", path.display())))?
         .len();
@@ -273,9 +277,9 @@ pub fn open_with_progress(
         total: size,
         message: format!("reading header of {}", path.display()),
     });
-    let file = GgufFile::open(&path)
+    let file = GgufModel::open(&path)
         .map_err(|e| IpcError::from(e).with_context(&path.display().to_string()))?;
-    let n = file.index.tensors.len() as u64;
+    let n = file.tensors.len() as u64;
     send(Progress {
         job,
         stage: Stage::Index,
@@ -283,7 +287,7 @@ pub fn open_with_progress(
         total: n,
         message: format!(
             "indexed {n} tensors and {} metadata entries",
-            file.index.metadata.len()
+            file.index().metadata.len()
         ),
     });
     send(Progress {
@@ -296,30 +300,31 @@ pub fn open_with_progress(
     Ok(file)
 }
 
-/// The summary of an open file.
-pub fn summarize(file: &GgufFile) -> ModelSummary {
-    let idx = &file.index;
+/// The summary of an open model.
+pub fn summarize(model: &GgufModel) -> ModelSummary {
+    let idx = model.index();
     let mut types: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for t in &idx.tensors {
+    for t in &model.tensors {
         let e = types.entry(t.ty.to_string()).or_default();
         e.0 += 1;
         e.1 += t.nbytes;
     }
-    let path = file.path();
+    let path = model.shards[0].path();
     ModelSummary {
         path: path.display().to_string(),
         file_name: path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        file_size: idx.file_size,
+        file_size: model.shards.iter().map(|f| f.index.file_size).sum(),
+        shards: u32::try_from(model.shards.len()).unwrap_or(u32::MAX),
         version: idx.version,
         alignment: idx.alignment,
         data_offset: idx.data_offset,
         architecture: idx.architecture().map(str::to_owned),
         name: idx.get_str("general.name").map(str::to_owned),
-        tensor_count: idx.tensors.len() as u64,
+        tensor_count: model.tensors.len() as u64,
         metadata_count: idx.metadata.len() as u64,
-        tensor_bytes: idx.tensors.iter().map(|t| t.nbytes).sum(),
+        tensor_bytes: model.tensors.iter().map(|t| t.nbytes).sum(),
         types: types
             .into_iter()
             .map(|(ty, (count, bytes))| TypeCount { ty, count, bytes })
@@ -338,6 +343,7 @@ pub fn tensor_row(index: usize, t: &TensorInfo) -> TensorRow {
         dims: t.dims.clone(),
         n_elements: t.n_elements,
         offset: t.offset,
+        shard: u32::try_from(t.shard).unwrap_or(u32::MAX),
         nbytes: t.nbytes,
         block: block_of(&t.name),
     }
@@ -539,8 +545,16 @@ pub struct LiveRow {
 #[specta::specta]
 pub fn live_tensors(state: State<'_, AppState>) -> Result<Vec<LiveRow>, IpcError> {
     let m = state.session();
-    let rows = m.engine().live_visibility(m.region()?)?;
-    Ok(rows.into_iter().map(live_row).collect())
+    let mut rows = Vec::new();
+    for (_, region) in m.shards()? {
+        rows.extend(
+            m.engine()
+                .live_visibility(region)?
+                .into_iter()
+                .map(live_row),
+        );
+    }
+    Ok(rows)
 }
 
 /// The UI row for one tensor's live visibility.
@@ -595,7 +609,7 @@ pub struct ShardRow {
 #[tauri::command]
 #[specta::specta]
 pub fn model_shards(state: State<'_, AppState>) -> Result<Vec<ShardRow>, IpcError> {
-    let path = current(&state)?.path().to_path_buf();
+    let path = current(&state)?.shards[0].path().to_path_buf();
     shards_of(&path)
 }
 

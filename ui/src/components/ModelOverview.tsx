@@ -11,8 +11,11 @@ export function ModelOverview({ summary }: { summary: ModelSummary }) {
       <div className="overview-grid">
         <dl className="facts compact">
           <div>
-            <dt>File size</dt>
-            <dd>{formatBytes(summary.fileSize)}</dd>
+            <dt>{summary.shards > 1 ? "Size" : "File size"}</dt>
+            <dd data-testid="overview-size">
+              {formatBytes(summary.fileSize)}
+              {summary.shards > 1 && <span className="muted"> in {summary.shards} files</span>}
+            </dd>
           </div>
           <div>
             <dt>Tensors</dt>

@@ -51,7 +51,8 @@ export function TensorsScreen() {
 }
 
 function TensorView({ tensor }: { tensor: TensorRow }) {
-  const { revision, bumpRevision } = useSession();
+  const { revision, bumpRevision, summary } = useSession();
+  const files = summary?.shards ?? 1;
   const name = tensor.name;
   const shape = useMemo(() => matrixShape(tensor.dims), [tensor.dims]);
   const [cell, setCell] = useState<{ row: number; col: number } | null>(null);
@@ -112,6 +113,12 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
             <span className="mono" data-testid="detail-offset" title={`${formatCount(tensor.offset)} bytes into the file`}>
               {formatOffset(tensor.offset)}
             </span>
+            {files > 1 && (
+              <span data-testid="detail-shard">
+                {" "}
+                in file {tensor.shard + 1} of {files}
+              </span>
+            )}
           </span>
         </div>
         <div className="tv-stats" data-testid="tensor-stats">

@@ -349,17 +349,22 @@ pub fn preview_against(
 
 /// The identity of the model attached to `layer`.
 pub fn layer_identity(layer: &TensorLayer) -> ModelIdentity {
-    let end = layer.index().data_offset;
-    let header = layer
-        .engine()
-        .read(layer.region(), 0, end)
-        .unwrap_or_default();
+    let engine = layer.engine();
+    let headers: Vec<Vec<u8>> = layer
+        .regions()
+        .iter()
+        .map(|&r| {
+            let end = engine.gguf(r).map_or(0, |i| i.data_offset);
+            engine.read(r, 0, end).unwrap_or_default()
+        })
+        .collect();
+    let headers: Vec<&[u8]> = headers.iter().map(Vec::as_slice).collect();
     let name = layer
         .engine()
         .region_info(layer.region())
         .ok()
         .and_then(|i| i.path.file_name().map(|n| n.to_string_lossy().into_owned()));
-    ModelIdentity::of(layer.index(), &header, name)
+    ModelIdentity::of(layer.index(), &headers, name)
 }
 
 /// Previews (metadata against `metadata`, the metadata as it will be saved), refuses on

@@ -550,13 +550,16 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 }
 
 impl ModelIdentity {
-    /// Identifies a model from its parsed index and the bytes of its (first) file's header.
-    /// Reads only `header[..index.data_offset]`: O(header).
-    pub fn of(index: &GgufIndex, header: &[u8], file_name: Option<String>) -> ModelIdentity {
-        let end = usize::try_from(index.data_offset)
-            .unwrap_or(usize::MAX)
-            .min(header.len());
-        let fingerprint = to_hex(&Sha256::digest(&header[..end]));
+    /// Identifies a model from its parsed index (every tensor of every shard) and the header
+    /// bytes of each of its files in shard order, each `file[..its data_offset]`: O(header).
+    /// The fingerprint is SHA-256 over those headers one after the other (for a single file,
+    /// over its header).
+    pub fn of(index: &GgufIndex, headers: &[&[u8]], file_name: Option<String>) -> ModelIdentity {
+        let mut h = Sha256::new();
+        for header in headers {
+            h.update(header);
+        }
+        let fingerprint = to_hex(&h.finalize());
         ModelIdentity {
             fingerprint,
             shape_fingerprint: shape_fingerprint(index),

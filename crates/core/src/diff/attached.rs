@@ -26,7 +26,6 @@ pub fn with_attached<R>(
         model: "B",
         why: e.to_string(),
     })?;
-    let region = layer.region();
     layer.engine().view(|v| {
         let a = layer
             .index()
@@ -37,7 +36,7 @@ pub fn with_attached<R>(
                     name: &t.name,
                     type_id: t.ty.id(),
                     dims: &t.dims,
-                    data: v.bytes(region, t.offset, t.nbytes)?,
+                    data: v.bytes(layer.region_of(t), t.offset, t.nbytes)?,
                 })
             })
             .collect::<Result<Vec<_>, crate::EngineError>>()

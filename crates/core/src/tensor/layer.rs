@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotpatch_gguf::{GgufIndex, GgufModel, TensorInfo};
+use hotpatch_gguf::{merge_shards, GgufIndex, GgufModel, TensorInfo};
 use hotpatch_quant::{dequantize, quantize, GgmlType};
 use serde::Serialize;
 
@@ -366,11 +366,13 @@ fn dequantize_range(ty: GgmlType, data: &[u8], range: Range<u64>) -> Result<Vec<
     Ok(v)
 }
 
-/// Layer 3 on one attached model region.
+/// Layer 3 on one attached model: one region, or one region per shard of a split model.
 #[derive(Clone)]
 pub struct TensorLayer {
     engine: Engine,
-    region: RegionId,
+    /// One region per file, in shard order (`regions[t.shard]` holds tensor `t`'s data).
+    regions: Arc<[RegionId]>,
+    /// The first shard's header, with the tensors of every shard (see [`merge_shards`]).
     index: Arc<GgufIndex>,
     heads: Option<HeadGeometry>,
     source: Option<Arc<str>>,
@@ -379,7 +381,7 @@ pub struct TensorLayer {
 impl std::fmt::Debug for TensorLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TensorLayer")
-            .field("region", &self.region)
+            .field("regions", &self.regions)
             .field("tensors", &self.index.tensors.len())
             .finish()
     }
@@ -411,15 +413,36 @@ pub fn head_geometry(index: &GgufIndex) -> Option<HeadGeometry> {
 impl TensorLayer {
     /// Attaches Layer 3 to a region holding a whole GGUF file (parses its header: O(header)).
     pub fn attach(engine: &Engine, region: RegionId) -> Result<TensorLayer> {
-        let index = engine.view(|v| -> Result<GgufIndex> {
-            let len = v.len(region)?;
-            let bytes = v.bytes(region, 0, len)?;
-            hotpatch_gguf::parse(bytes).map_err(|e| TensorError::Gguf(e.to_string()))
-        })?;
+        TensorLayer::attach_shards(engine, &[region])
+    }
+
+    /// Attaches Layer 3 to the shards of a split model, one region per file in shard order
+    /// (one region: a single-file model). Parses every header and checks the shards belong
+    /// together ([`merge_shards`]); the model's metadata is the first shard's.
+    pub fn attach_shards(engine: &Engine, regions: &[RegionId]) -> Result<TensorLayer> {
+        if regions.is_empty() {
+            return Err(TensorError::Gguf("a model needs at least one file".into()));
+        }
+        let mut indexes = Vec::with_capacity(regions.len());
+        for &region in regions {
+            let path = engine.region_info(region)?.path;
+            let index = engine.view(|v| -> Result<GgufIndex> {
+                let len = v.len(region)?;
+                let bytes = v.bytes(region, 0, len)?;
+                hotpatch_gguf::parse(bytes)
+                    .map_err(|e| TensorError::Gguf(format!("{}: {e}", path.display())))
+            })?;
+            indexes.push((path, index));
+        }
+        let named: Vec<(&Path, &GgufIndex)> =
+            indexes.iter().map(|(p, i)| (p.as_path(), i)).collect();
+        let tensors = merge_shards(&named).map_err(|e| TensorError::Gguf(e.to_string()))?;
+        let mut index = indexes.swap_remove(0).1;
+        index.tensors = tensors;
         let heads = head_geometry(&index);
         Ok(TensorLayer {
             engine: engine.clone(),
-            region,
+            regions: regions.into(),
             index: Arc::new(index),
             heads,
             source: None,
@@ -434,7 +457,7 @@ impl TensorLayer {
 
     /// Re-reads the header (after a Layer 2 edit of the header, say).
     pub fn refresh(&mut self) -> Result<()> {
-        let fresh = TensorLayer::attach(&self.engine, self.region)?;
+        let fresh = TensorLayer::attach_shards(&self.engine, &self.regions)?;
         self.index = fresh.index;
         self.heads = fresh.heads;
         Ok(())
@@ -445,9 +468,22 @@ impl TensorLayer {
         &self.engine
     }
 
-    /// The model's region.
+    /// The model's region (the first shard's for a split model: its header is the model's).
     pub fn region(&self) -> RegionId {
-        self.region
+        self.regions[0]
+    }
+
+    /// Every file's region, in shard order (one for a single-file model).
+    pub fn regions(&self) -> &[RegionId] {
+        &self.regions
+    }
+
+    /// The region holding a tensor's data (its shard's).
+    pub fn region_of(&self, t: &TensorInfo) -> RegionId {
+        self.regions
+            .get(t.shard)
+            .copied()
+            .unwrap_or(self.regions[0])
     }
 
     /// The parsed header.
@@ -481,7 +517,10 @@ impl TensorLayer {
             Layer::Tensor,
             Operation::Other(op.to_string()),
             Target::Tensor {
-                region: self.region,
+                region: self
+                    .index
+                    .tensor(name)
+                    .map_or(self.regions[0], |t| self.region_of(t)),
                 name: name.to_string(),
             },
         );
@@ -516,10 +555,10 @@ impl TensorLayer {
 
     // ----- tensor-scoped memory (Layer 1 within one tensor) ---------------------------------
 
-    fn tensor_range(&self, name: &str, offset: u64, len: u64) -> Result<(u64, u64)> {
+    fn tensor_range(&self, name: &str, offset: u64, len: u64) -> Result<(RegionId, u64, u64)> {
         let t = self.tensor(name)?;
         match offset.checked_add(len) {
-            Some(end) if end <= t.nbytes => Ok((t.offset + offset, len)),
+            Some(end) if end <= t.nbytes => Ok((self.region_of(t), t.offset + offset, len)),
             _ => Err(TensorError::IndexOutOfRange {
                 tensor: name.into(),
                 index: offset.saturating_add(len),
@@ -531,23 +570,23 @@ impl TensorLayer {
     /// A bounds-checked handle to bytes `offset..offset+len` of a tensor's data
     /// (`getModelMemoryPointer`).
     pub fn pointer(&self, name: &str, offset: u64, len: u64) -> Result<crate::Pointer> {
-        let (o, l) = self.tensor_range(name, offset, len)?;
-        Ok(self.engine.memory().pointer(self.region, o, l)?)
+        let (r, o, l) = self.tensor_range(name, offset, len)?;
+        Ok(self.engine.memory().pointer(r, o, l)?)
     }
 
     /// Reads bytes of a tensor's data (`readModelMemory`); offsets are relative to the tensor.
     pub fn read_bytes(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let (o, l) = self.tensor_range(name, offset, len)?;
-        Ok(self.engine.read(self.region, o, l)?)
+        let (r, o, l) = self.tensor_range(name, offset, len)?;
+        Ok(self.engine.read(r, o, l)?)
     }
 
     /// Writes bytes into a tensor's data (`writeModelMemory`), journaled; offsets are relative
     /// to the tensor and the write may not cross its end.
     pub fn write_bytes(&self, name: &str, offset: u64, bytes: &[u8]) -> Result<Applied> {
-        let (o, _) = self.tensor_range(name, offset, bytes.len() as u64)?;
+        let (r, o, _) = self.tensor_range(name, offset, bytes.len() as u64)?;
         Ok(self.engine.apply(
             self.origin("write_model_memory", name),
-            vec![Patch::new(self.region, o, bytes.to_vec())],
+            vec![Patch::new(r, o, bytes.to_vec())],
         )?)
     }
 
@@ -566,7 +605,7 @@ impl TensorLayer {
             });
         }
         self.engine.view(|v| {
-            let data = v.bytes(self.region, t.offset, t.nbytes)?;
+            let data = v.bytes(self.region_of(t), t.offset, t.nbytes)?;
             dequantize_range(ty, data, range).map_err(|why| TensorError::Unsupported {
                 tensor: name.into(),
                 why,
@@ -598,7 +637,7 @@ impl TensorLayer {
         let t = self.tensor(name)?;
         let ty = self.codec_type(t, false)?;
         self.engine.view(|v| {
-            let data = v.bytes(self.region, t.offset, t.nbytes)?;
+            let data = v.bytes(self.region_of(t), t.offset, t.nbytes)?;
             let m = crate::heatmap::QuantMatrix::new(ty, data, &t.dims).map_err(|e| {
                 TensorError::Unsupported {
                     tensor: name.into(),
@@ -693,20 +732,24 @@ impl TensorLayer {
         changes: &[WeightChange],
     ) -> Result<(Vec<Patch>, Vec<WeightEdit>)> {
         // Group by (tensor, block), keeping request order for the report.
-        let mut blocks: std::collections::BTreeMap<(u64, u64), Vec<usize>> = Default::default();
+        let mut blocks: std::collections::BTreeMap<(usize, u64, u64), Vec<usize>> =
+            Default::default();
         for (i, c) in changes.iter().enumerate() {
             let t = self.tensor(&c.tensor)?;
             let bs = self.codec_type(t, true)?.block_size() as u64;
-            blocks.entry((t.offset, c.index / bs)).or_default().push(i);
+            blocks
+                .entry((t.shard, t.offset, c.index / bs))
+                .or_default()
+                .push(i);
         }
         let mut patches = Vec::new();
         let mut edits: Vec<Option<WeightEdit>> = vec![None; changes.len()];
-        for ((_, block), idxs) in blocks {
+        for ((_, _, block), idxs) in blocks {
             let t = self.tensor(&changes[idxs[0]].tensor)?;
             let ty = self.codec_type(t, true)?;
             let (bs, ts) = (ty.block_size(), ty.type_size() as u64);
             let off = t.offset + block * ts;
-            let old_bytes = v.bytes(self.region, off, ts)?;
+            let old_bytes = v.bytes(self.region_of(t), off, ts)?;
             let mut old = vec![0f32; bs];
             dequantize(ty, old_bytes, &mut old).map_err(|e| codec_err(t, e))?;
             let mut new = old.clone();
@@ -742,7 +785,7 @@ impl TensorLayer {
                 });
             }
             if bytes != old_bytes {
-                patches.push(Patch::new(self.region, off, bytes));
+                patches.push(Patch::new(self.region_of(t), off, bytes));
             }
         }
         Ok((patches, edits.into_iter().flatten().collect()))
@@ -839,7 +882,7 @@ impl TensorLayer {
         let spans = block_spans(ranges, bs);
         let total: u64 = spans.iter().map(|r| r.end - r.start).sum();
         let mut done = 0u64;
-        let data = v.bytes(self.region, t.offset, t.nbytes)?;
+        let data = v.bytes(self.region_of(t), t.offset, t.nbytes)?;
         let mut patches = Vec::new();
         let mut report = EncodeReport::default();
         // A copy from a tensor of the same type takes whole blocks as bytes.
@@ -908,7 +951,7 @@ impl TensorLayer {
                 }
                 push_changed_runs(
                     &mut patches,
-                    self.region,
+                    self.region_of(t),
                     t.offset + b0 as u64,
                     old_bytes,
                     &bytes,
@@ -988,14 +1031,14 @@ impl TensorLayer {
         dst: &TensorInfo,
         ty_d: GgmlType,
     ) -> Result<(Vec<Patch>, EncodeReport)> {
-        let sdata = v.bytes(self.region, src.offset, src.nbytes)?;
+        let sdata = v.bytes(self.region_of(src), src.offset, src.nbytes)?;
         if ty_s == ty_d {
             return Ok((
-                vec![Patch::new(self.region, dst.offset, sdata.to_vec())],
+                vec![Patch::new(self.region_of(dst), dst.offset, sdata.to_vec())],
                 EncodeReport::default(),
             ));
         }
-        let ddata = v.bytes(self.region, dst.offset, dst.nbytes)?;
+        let ddata = v.bytes(self.region_of(dst), dst.offset, dst.nbytes)?;
         let mut out = Vec::with_capacity(ddata.len());
         let mut report = EncodeReport::default();
         let step = CHUNK.max(256);
@@ -1014,14 +1057,17 @@ impl TensorLayer {
             out.extend_from_slice(&bytes);
             s = e;
         }
-        Ok((vec![Patch::new(self.region, dst.offset, out)], report))
+        Ok((
+            vec![Patch::new(self.region_of(dst), dst.offset, out)],
+            report,
+        ))
     }
 
     /// Exchanges the values of two tensors of the same shape (converting types when they
     /// differ), as one undo step.
     pub fn swap_tensors(&self, a: &str, b: &str) -> Result<Applied> {
         let (ta, tb) = (self.tensor(a)?, self.tensor(b)?);
-        if ta.offset == tb.offset {
+        if ta.name == tb.name {
             return Err(TensorError::BadTransform {
                 op: "swap",
                 field: "b",
@@ -1067,7 +1113,7 @@ impl TensorLayer {
             });
         }
         let target = Target::Range {
-            region: self.region,
+            region: self.region(),
             offset,
             len: original.len() as u64,
         };
@@ -1082,7 +1128,7 @@ impl TensorLayer {
         let mut failure = None;
         self.engine
             .apply_computed(origin, |v| {
-                let found = v.bytes(self.region, offset, original.len() as u64)?;
+                let found = v.bytes(self.region(), offset, original.len() as u64)?;
                 if found != original {
                     return Err(stash(
                         &mut failure,
@@ -1093,7 +1139,7 @@ impl TensorLayer {
                         },
                     ));
                 }
-                Ok(vec![Patch::new(self.region, offset, patched.to_vec())])
+                Ok(vec![Patch::new(self.region(), offset, patched.to_vec())])
             })
             .map_err(|e| failure.take().unwrap_or(TensorError::Engine(e)))
     }
@@ -1134,7 +1180,8 @@ impl TensorLayer {
                 let e = (s + CHUNK).min(t.n_elements);
                 let len = (e - s) as usize;
                 self.engine.view(|v| -> Result<()> {
-                    let bytes = v.bytes(self.region, t.offset + s / bs * ts, (e - s) / bs * ts)?;
+                    let bytes =
+                        v.bytes(self.region_of(t), t.offset + s / bs * ts, (e - s) / bs * ts)?;
                     dequantize(ty, bytes, &mut buf[..len]).map_err(|err| codec_err(t, err))?;
                     Ok(())
                 })?;
@@ -1196,9 +1243,13 @@ impl TensorLayer {
                 (t.offset + b0 * ts, (b1 - b0) * ts)
             }
         };
-        Ok(self
-            .engine
-            .protect(self.region, offset, len, format!("tensor {name}"), pages)?)
+        Ok(self.engine.protect(
+            self.region_of(t),
+            offset,
+            len,
+            format!("tensor {name}"),
+            pages,
+        )?)
     }
 
     /// Removes a lock made by [`TensorLayer::lock`].

@@ -280,3 +280,31 @@ fn bad_metadata_sections_are_refused_naming_the_field() {
     // A version 1 file without metadata still reads.
     assert!(Configuration::from_json(r#"{"version": 1}"#).is_ok());
 }
+
+#[test]
+fn a_split_model_takes_metadata_edits_but_not_its_split_keys() {
+    let dir = tempdir();
+    demo_model(dir.path(), "m.gguf", &["--split-max-tensors", "12"]);
+    let first = dir.path().join("m-00001-of-00004.gguf");
+    let m = attach(&first);
+    let count = staged(&m, "split.count")
+        .expect("a split model has split.count")
+        .0;
+    let text = format!(
+        r#"{{"version": 2, "metadata": [
+            {{"key": "hotpatch.note", "original": null, "patched": {{"type": "STRING", "value": "split"}}}},
+            {{"key": "split.count", "original": {}, "patched": {{"type": "UINT16", "value": 9}}}}
+        ]}}"#,
+        serde_json::to_string(&TypedValue(count)).unwrap()
+    );
+    let (c, p) = m.import_configuration(&text).unwrap();
+    assert_eq!(p.items[0].status, ItemStatus::WillChange);
+    assert_eq!(p.items[1].status, ItemStatus::Mismatch);
+    assert!(
+        p.items[1].detail.contains("cannot be edited"),
+        "{}",
+        p.items[1].detail
+    );
+    assert!(m.apply_configuration(&c, "split.json").is_err());
+    assert!(m.metadata_journal().is_empty(), "nothing staged");
+}

@@ -13,6 +13,7 @@ function row(index: number, name: string, nbytes = 10): TensorRow {
     dims: [nbytes / 4 || 1],
     nElements: nbytes / 4,
     offset: 1000 + index * 100,
+    shard: 0,
     nbytes,
     block: m ? Number(m[1]) : null,
   };
