@@ -118,20 +118,21 @@ fn attach(model: &Path) -> anyhow::Result<Manager> {
     Ok(m)
 }
 
+/// Saves every file of the model (each shard of a split model; `--out NAME` then names the
+/// shards `NAME-0000k-of-0000n.gguf`).
 fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
-    let region = m.region()?;
     let mut progress = Progress::new("save");
     let mut cb = |p: hotpatch_core::Progress| {
         progress.update(p.done, p.total);
         true
     };
     if let Some(out) = &output.out {
-        m.engine()
-            .save_as(region, out, &mut cb)
+        let r = m
+            .save_as(out, &mut cb)
             .with_context(|| format!("save as {}", out.display()))?;
-        progress.finish(&format!("wrote {}", out.display()));
+        progress.finish(&format!("wrote {}", r.path.display()));
     } else if output.in_place {
-        let r = m.engine().save(region, &mut cb).context("save in place")?;
+        let r = m.save(&mut cb).context("save in place")?;
         progress.finish(&format!("{} bytes written back", r.bytes_written));
     } else {
         bail!("give --out FILE or --in-place");
