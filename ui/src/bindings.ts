@@ -168,8 +168,8 @@ export const commands = {
 	/**  Undoes change `change` and every change made after it. */
 	undoThrough: (change: number) => typedError<UndoThrough, IpcError>(__TAURI_INVOKE("undo_through", { change })),
 	/**
-	 *  Writes the session's changes (tensor edits, byte patches, protections, proxy settings) as
-	 *  a configuration file.
+	 *  Writes the session's changes (tensor edits, byte patches, metadata edits, protections,
+	 *  proxy settings) as a configuration file.
 	 */
 	exportConfiguration: (path: string, name: string | null, description: string | null) => typedError<ExportSummary_Serialize, IpcError>(__TAURI_INVOKE("export_configuration", { path, name, description })),
 	/**  Reads a configuration file and previews it against the open model (changes nothing). */
@@ -213,6 +213,8 @@ export type ApplyView_Deserialize = {
 	bytePatchesAlreadyApplied: number,
 	/**  Protections made. */
 	protections: number,
+	/**  Metadata edits staged (pending until Save; undone with the rest). */
+	metadataEdits: number,
 	/**  Proxy rules configured now. */
 	serverRules: number,
 	/**  The response cache is on now. */
@@ -233,6 +235,8 @@ export type ApplyView_Serialize = {
 	bytePatchesAlreadyApplied: number,
 	/**  Protections made. */
 	protections: number,
+	/**  Metadata edits staged (pending until Save; undone with the rest). */
+	metadataEdits: number,
 	/**  Proxy rules configured now. */
 	serverRules: number,
 	/**  The response cache is on now. */
@@ -838,6 +842,8 @@ export type ExportSummary_Deserialize = {
 	bytePatches: number,
 	/**  Protections. */
 	protections: number,
+	/**  Metadata edits. */
+	metadataEdits: number,
 	/**  Proxy rules in the server section (None: no server section). */
 	serverRules?: number | null,
 	/**  Size of the file. */
@@ -854,6 +860,8 @@ export type ExportSummary_Serialize = {
 	bytePatches: number,
 	/**  Protections. */
 	protections: number,
+	/**  Metadata edits. */
+	metadataEdits: number,
 	/**  Proxy rules in the server section (None: no server section). */
 	serverRules: number | null,
 	/**  Size of the file. */

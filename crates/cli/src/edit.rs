@@ -7,7 +7,9 @@
 //!   configuration that applies to any quantization of the same model.
 //! - `apply CONFIG MODEL (--out FILE | --in-place) [--dry-run] [--json]`: previews the
 //!   configuration against the model, refuses (exit 1) when something does not match, else
-//!   applies it as one undo group and saves.
+//!   applies it as one undo group and saves. Metadata edits in the configuration rewrite the
+//!   file through the GGUF writer (a new header, tensor data copied), atomically, as the
+//!   studio's Save does; without them only the changed ranges are written.
 //!
 //! Exit codes: 0 done; 1 refused (mismatch, protected, not representable); 2 bad input.
 
@@ -133,7 +135,11 @@ fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
         progress.finish(&format!("wrote {}", r.path.display()));
     } else if output.in_place {
         let r = m.save(&mut cb).context("save in place")?;
-        progress.finish(&format!("{} bytes written back", r.bytes_written));
+        progress.finish(&if r.rewritten {
+            format!("rewrote {} ({} bytes)", r.path.display(), r.bytes_written)
+        } else {
+            format!("{} bytes written back", r.bytes_written)
+        });
     } else {
         bail!("give --out FILE or --in-place");
     }
@@ -223,7 +229,7 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
         std::fs::read_to_string(&a.config).with_context(|| a.config.display().to_string())?;
     let config = Configuration::from_json(&text).with_context(|| a.config.display().to_string())?;
     let m = attach(&a.model)?;
-    let preview = hotpatch_core::config::preview(&config, &m.tensors()?);
+    let preview = m.preview_configuration(&config)?;
     let mut out = std::io::stdout().lock();
     if a.dry_run || !preview.applicable() {
         if a.json {
@@ -269,10 +275,11 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
         let bytes: u64 = report.transforms.iter().map(|t| t.bytes_changed).sum();
         writeln!(
             out,
-            "applied: {} tensor transform(s) ({} bytes changed), {} byte patch(es), {} protection(s)",
+            "applied: {} tensor transform(s) ({} bytes changed), {} byte patch(es), {} metadata edit(s), {} protection(s)",
             report.transforms.len(),
             bytes,
             report.byte_patches_applied,
+            report.metadata.len(),
             report.protections.len()
         )?;
     }

@@ -79,15 +79,33 @@ struct Attached {
     tensors: TensorLayer,
 }
 
-/// A recorded semantic change, tied to the undo entry that made it.
+/// A recorded semantic change, tied to the undo step that made it.
 struct Recorded {
-    change: Option<u64>,
+    live: Live,
     patch: RecordedPatch,
+}
+
+/// When a recorded change is still in effect (exported).
+#[derive(Clone, Copy)]
+enum Live {
+    /// While the engine's undo entry is in its history (`None`: it changed nothing).
+    Engine(Option<u64>),
+    /// While the metadata journal's step is pending.
+    Meta(u64),
+    /// Saved into the file (the history was cleared by re-attaching): for good.
+    Saved,
 }
 
 enum RecordedPatch {
     Tensor(TensorPatch),
     Bytes(config::BytePatch),
+    Meta(config::MetadataPatch),
+}
+
+/// The model a session's recipe applies to: the file as first attached, before any save.
+#[derive(Clone)]
+struct Base {
+    identity: config::ModelIdentity,
 }
 
 /// The unified manager.
@@ -98,6 +116,7 @@ pub struct Manager {
     response_filters_enabled: RwLock<bool>,
     pinned: Mutex<Option<Pinned>>,
     recorded: Mutex<Vec<Recorded>>,
+    base: Mutex<Option<Base>>,
     protections: Mutex<Vec<config::Protection>>,
     preset_dirs: Vec<PathBuf>,
     /// Staged metadata edits (see [`crate::metadata`]).
@@ -113,6 +132,8 @@ pub struct OptimizeReport {
     pub tensors: Vec<TransformReport>,
     /// Protections made.
     pub protections: usize,
+    /// Metadata edits staged (pending until Save).
+    pub metadata_edits: usize,
     /// Layer 3 server: rules now configured for the proxy, cache on or off.
     pub server_rules: usize,
     /// Response cache on.
@@ -189,6 +210,7 @@ impl Manager {
             response_filters_enabled: RwLock::new(false),
             pinned: Mutex::new(None),
             recorded: Mutex::new(Vec::new()),
+            base: Mutex::new(None),
             protections: Mutex::new(Vec::new()),
             preset_dirs,
             meta: Default::default(),
@@ -258,7 +280,54 @@ impl Manager {
             shards,
             tensors,
         });
+        *self.base.lock() = Some(Base {
+            identity: info.identity.clone(),
+        });
         Ok(info)
+    }
+
+    /// Attaches the file a save just wrote, keeping the session's recipe: the changes still
+    /// in effect stay recorded (for good: the undo history starts over) and the exported
+    /// configuration keeps the identity of the model first attached, which a fresh copy of
+    /// the original has.
+    pub(crate) fn reattach_saved(&self, path: &Path, mode: Mode) -> Result<AttachInfo> {
+        let kept: Vec<Recorded> = {
+            let live = self.live_steps();
+            self.recorded
+                .lock()
+                .drain(..)
+                .filter(|r| live.contains(&r.live))
+                .map(|r| Recorded {
+                    live: Live::Saved,
+                    patch: r.patch,
+                })
+                .collect()
+        };
+        let base = self.base.lock().clone();
+        let info = self.attach(path, mode)?;
+        *self.recorded.lock() = kept;
+        if base.is_some() {
+            *self.base.lock() = base;
+        }
+        Ok(info)
+    }
+
+    /// Which recorded changes are in effect now.
+    fn live_steps(&self) -> LiveSteps {
+        LiveSteps {
+            engine: self.engine.history().iter().map(|h| h.id).collect(),
+            meta: self.meta.entries().0.iter().map(|e| e.id).collect(),
+        }
+    }
+
+    /// Records the metadata patches of journal step `id` for export.
+    pub(crate) fn record_metadata(&self, id: u64, patches: Vec<config::MetadataPatch>) {
+        self.recorded
+            .lock()
+            .extend(patches.into_iter().map(|p| Recorded {
+                live: Live::Meta(id),
+                patch: RecordedPatch::Meta(p),
+            }));
     }
 
     /// Detaches the model (unsaved staged changes are discarded).
@@ -270,6 +339,7 @@ impl Manager {
         }
         *self.pinned.lock() = None;
         self.recorded.lock().clear();
+        *self.base.lock() = None;
         self.protections.lock().clear();
         self.meta.clear();
         Ok(())
@@ -353,7 +423,7 @@ impl Manager {
             .map(|h| h.id)
             .filter(|&id| Some(id) != before);
         self.recorded.lock().push(Recorded {
-            change,
+            live: Live::Engine(change),
             patch: RecordedPatch::Tensor(TensorPatch {
                 tensor: tensor.to_string(),
                 select: Selection::Elements {
@@ -398,7 +468,7 @@ impl Manager {
             .tensors()?
             .transform_with(tensor, select, op, other.as_ref(), progress)?;
         self.recorded.lock().push(Recorded {
-            change: rep.change,
+            live: Live::Engine(rep.change),
             patch: RecordedPatch::Tensor(TensorPatch {
                 tensor: tensor.to_string(),
                 select: select.clone(),
@@ -432,7 +502,7 @@ impl Manager {
         let original = self.engine.read(region, offset, bytes.len() as u64)?;
         let applied = self.engine.memory().write(region, offset, bytes)?;
         self.recorded.lock().push(Recorded {
-            change: applied.change,
+            live: Live::Engine(applied.change),
             patch: RecordedPatch::Bytes(config::BytePatch {
                 shard,
                 offset,
@@ -470,7 +540,7 @@ impl Manager {
             let patched = self.engine.read(region, offset, len)?;
             if patched != original {
                 recorded.push(Recorded {
-                    change: applied.change,
+                    live: Live::Engine(applied.change),
                     patch: RecordedPatch::Bytes(config::BytePatch {
                         shard,
                         offset,
@@ -577,23 +647,29 @@ impl Manager {
 
     // ----- configurations -------------------------------------------------------------------
 
-    /// The changes made through the manager that are still in effect (not undone), the
-    /// protections and the proxy settings, as one configuration for this model.
+    /// The changes made through the manager that are still in effect (not undone, pending or
+    /// saved): tensor edits, byte patches and metadata edits in the order they were made, the
+    /// protections and the proxy settings, as one configuration for the model as first
+    /// attached (its identity survives saves, so the recipe applies to a fresh copy).
     pub fn export_configuration(&self) -> Result<Configuration> {
         let layer = self.tensors()?;
-        let live: std::collections::HashSet<u64> =
-            self.engine.history().iter().map(|h| h.id).collect();
+        let identity = match &*self.base.lock() {
+            Some(b) => b.identity.clone(),
+            None => config::layer_identity(&layer),
+        };
         let mut c = Configuration {
-            model: Some(config::layer_identity(&layer)),
+            model: Some(identity),
             ..Configuration::default()
         };
+        let live = self.live_steps();
         for r in self.recorded.lock().iter() {
-            if !r.change.is_some_and(|id| live.contains(&id)) {
+            if !live.contains(&r.live) {
                 continue;
             }
             match &r.patch {
                 RecordedPatch::Tensor(p) => c.tensor_patches.push(p.clone()),
                 RecordedPatch::Bytes(b) => c.byte_patches.push(b.clone()),
+                RecordedPatch::Meta(m) => c.metadata.push(m.clone()),
             }
         }
         c.protections = self.protections.lock().clone();
@@ -601,30 +677,56 @@ impl Manager {
         if server != ServerSettings::default() {
             c.server = Some(server);
         }
+        c.version = c.required_version();
         Ok(c)
     }
 
     /// Parses a configuration and previews it against the attached model.
     pub fn import_configuration(&self, text: &str) -> Result<(Configuration, Preview)> {
         let c = Configuration::from_json(text)?;
-        let p = config::preview(&c, &self.tensors()?);
+        let p = self.preview_configuration(&c)?;
         Ok((c, p))
     }
 
-    /// Applies a configuration (after its preview) as one undo group; its server section
-    /// replaces the proxy settings.
+    /// Previews a configuration against the attached model, its metadata section against the
+    /// metadata as it will be saved (pending edits included). Changes nothing.
+    pub fn preview_configuration(&self, c: &Configuration) -> Result<Preview> {
+        let mut p = config::preview_against(c, &self.tensors()?, &self.staged_metadata()?);
+        // `split.*` keys describe how a split model is cut into files (as set_metadata says).
+        if self.shards()?.len() > 1 {
+            for i in p.items.iter_mut().filter(|i| {
+                i.item.starts_with("metadata[")
+                    && i.target.starts_with("split.")
+                    && i.status == config::ItemStatus::WillChange
+            }) {
+                i.status = config::ItemStatus::Mismatch;
+                i.detail =
+                    "describes how this split model is cut into files; it cannot be edited".into();
+            }
+        }
+        Ok(p)
+    }
+
+    /// Applies a configuration (after its preview) as one undo step: tensor and byte changes
+    /// in one engine group, metadata edits staged (pending until Save) and joined to it; its
+    /// server section replaces the proxy settings.
     pub fn apply_configuration(&self, c: &Configuration, source: &str) -> Result<ApplyReport> {
-        let rep = config::apply(c, &self.tensors()?, source)?;
+        let preview = self.preview_configuration(c)?;
+        if !preview.applicable() {
+            return Err(ApplyError::Refused(preview).into());
+        }
+        let mut rep = config::apply(c, &self.tensors()?, source, &self.staged_metadata()?)?;
+        rep.metadata_step = self.stage_imported_metadata(&rep.metadata, rep.change);
         let mut rec = self.recorded.lock();
         for p in &c.tensor_patches {
             rec.push(Recorded {
-                change: rep.change,
+                live: Live::Engine(rep.change),
                 patch: RecordedPatch::Tensor(p.clone()),
             });
         }
         for b in &c.byte_patches {
             rec.push(Recorded {
-                change: rep.change,
+                live: Live::Engine(rep.change),
                 patch: RecordedPatch::Bytes(b.clone()),
             });
         }
@@ -652,6 +754,7 @@ impl Manager {
             bytes: (rep.byte_patches_applied, rep.byte_patches_already_applied),
             tensors: rep.transforms,
             protections: rep.protections.len(),
+            metadata_edits: rep.metadata.len(),
             server_rules: server.rules.len(),
             cache_enabled: server.cache.enabled,
             change: rep.change,
@@ -879,6 +982,22 @@ impl Manager {
         v.sort();
         v.dedup();
         v
+    }
+}
+
+/// The undo steps in effect, to filter recorded changes.
+struct LiveSteps {
+    engine: std::collections::HashSet<u64>,
+    meta: std::collections::HashSet<u64>,
+}
+
+impl LiveSteps {
+    fn contains(&self, l: &Live) -> bool {
+        match *l {
+            Live::Engine(c) => c.is_some_and(|id| self.engine.contains(&id)),
+            Live::Meta(id) => self.meta.contains(&id),
+            Live::Saved => true,
+        }
     }
 }
 

@@ -21,8 +21,14 @@
 //! - **Text forms.** [`parse_value`] turns what a user typed into a value of a given GGUF type
 //!   (an error names the key, the type and what is wrong); [`edit_text`] is the inverse.
 //!
-//! Configurations (`crate::config`) do not carry metadata changes: they describe tensor and
-//! byte patches, protections and server settings only.
+//! - **Configurations carry them.** Every edit is recorded (key, the value it replaced, the
+//!   new value) and exported in order, net of undo, in the configuration's `metadata`
+//!   section ([`crate::config::MetadataPatch`]); an import stages them as pending edits in one
+//!   journal step *joined* to the engine group of the same import
+//!   ([`MetaJournalEntry::joined`]), so one [`Manager::undo`] reverts the tensor, byte and
+//!   metadata changes of an import together. A save that re-attaches keeps the recipe: the
+//!   changes in effect stay recorded and the export keeps the identity of the model as first
+//!   attached, the one a fresh copy of the original has.
 
 use std::cell::Cell;
 use std::io::Read;
@@ -34,6 +40,7 @@ use hotpatch_gguf::{
 };
 use parking_lot::Mutex;
 
+use crate::config::{MetadataPatch, TypedValue};
 use crate::event::{Operation, Origin, Target};
 use crate::manager::{Manager, ManagerError};
 use crate::{EngineError, HistoryEntry, Mode, Progress, ProgressFn};
@@ -80,6 +87,22 @@ pub fn check_key(key: &str) -> Result<(), String> {
         return Err(format!(
             "key '{key}' contains {c:?}; keys are printable ASCII without spaces"
         ));
+    }
+    Ok(())
+}
+
+/// Checks a value against what its key requires: `general.alignment` must be a `UINT32`
+/// power of two, at most 65536 (the writer pads tensor data to it).
+pub fn check_metadata_value(key: &str, value: &MetaValue) -> Result<(), String> {
+    if key == "general.alignment" {
+        match value {
+            MetaValue::U32(a) if *a > 0 && a.is_power_of_two() && *a <= 1 << 16 => {}
+            _ => {
+                return Err(
+                    "general.alignment must be a UINT32 power of two (at most 65536)".into(),
+                )
+            }
+        }
     }
     Ok(())
 }
@@ -141,7 +164,12 @@ fn scalar(ty: ValueType, text: &str) -> Result<MetaValue, String> {
         ValueType::I32 => MetaValue::I32(int(i32::MIN.into(), i32::MAX.into())? as i32),
         ValueType::U64 => MetaValue::U64(int(0, u64::MAX.into())? as u64),
         ValueType::I64 => MetaValue::I64(int(i64::MIN.into(), i64::MAX.into())? as i64),
-        ValueType::F32 => MetaValue::F32(float(f32::MAX.into())? as f32),
+        // Read as f32 directly (correctly rounded, so f32::MAX's shortest digits, which are
+        // above f32::MAX as an f64, still read); the f64 path gives nan/inf and the errors.
+        ValueType::F32 => match t.parse::<f32>() {
+            Ok(x) if x.is_finite() => MetaValue::F32(x),
+            _ => MetaValue::F32(float(f32::MAX.into())? as f32),
+        },
         ValueType::F64 => MetaValue::F64(float(f64::MAX)?),
         ValueType::Bool => match t {
             "true" => MetaValue::Bool(true),
@@ -307,15 +335,19 @@ pub struct MetaEntryView {
     pub offset: Option<u64>,
 }
 
-/// One staged metadata edit in the journal.
+/// One step of staged metadata edits in the journal: one edit made in the Model screen, or
+/// every metadata edit of one imported configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetaJournalEntry {
     /// Sequence number (unique in the session).
     pub id: u64,
-    /// The edit.
-    pub edit: MetaEdit,
-    /// The engine's newest undo entry when the edit was made (orders the two journals).
+    /// The edits, applied in order.
+    pub edits: Vec<MetaEdit>,
+    /// The engine's newest undo entry when the edits were made (orders the two journals).
     pub after_engine: Option<u64>,
+    /// The edits belong to the engine step `after_engine` (an import that changed tensors
+    /// or bytes too): undone and redone together with it, as one step.
+    pub joined: bool,
 }
 
 #[derive(Debug, Default)]
@@ -335,7 +367,12 @@ pub struct MetaJournal {
 impl MetaJournal {
     /// The pending edits, oldest first.
     pub fn pending(&self) -> Vec<MetaEdit> {
-        self.st.lock().undo.iter().map(|e| e.edit.clone()).collect()
+        self.st
+            .lock()
+            .undo
+            .iter()
+            .flat_map(|e| e.edits.iter().cloned())
+            .collect()
     }
 
     /// Whether any edit is pending.
@@ -349,14 +386,20 @@ impl MetaJournal {
         (st.undo.clone(), st.redo.clone())
     }
 
-    fn push(&self, edit: MetaEdit, after_engine: Option<u64>) -> u64 {
+    /// Whether step `id` is pending (made and not undone).
+    pub fn is_pending(&self, id: u64) -> bool {
+        self.st.lock().undo.iter().any(|e| e.id == id)
+    }
+
+    fn push(&self, edits: Vec<MetaEdit>, after_engine: Option<u64>, joined: bool) -> u64 {
         let mut st = self.st.lock();
         st.next += 1;
         let id = st.next;
         st.undo.push(MetaJournalEntry {
             id,
-            edit,
+            edits,
             after_engine,
+            joined: joined && after_engine.is_some(),
         });
         st.redo.clear();
         id
@@ -506,10 +549,11 @@ pub fn describe_origin(o: &Origin) -> String {
     format!("{layer}: {op}{target}")
 }
 
-fn describe_edit(e: &MetaEdit) -> String {
-    match e {
-        MetaEdit::Set(k, v) => format!("metadata: set {k} ({})", v.value_type().name()),
-        MetaEdit::Remove(k) => format!("metadata: remove {k}"),
+fn describe_edits(edits: &[MetaEdit]) -> String {
+    match edits {
+        [MetaEdit::Set(k, v)] => format!("metadata: set {k} ({})", v.value_type().name()),
+        [MetaEdit::Remove(k)] => format!("metadata: remove {k}"),
+        many => format!("metadata: {} edits from a configuration", many.len()),
     }
 }
 
@@ -555,21 +599,60 @@ impl Manager {
             }
             .into());
         }
-        if key == "general.alignment" {
-            match value {
-                MetaValue::U32(a) if a > 0 && a.is_power_of_two() && a <= 1 << 16 => {}
-                _ => {
-                    return Err(EngineError::InvalidArgument {
-                        what: "general.alignment",
-                        why: "must be a UINT32 power of two (at most 65536)".into(),
-                    }
-                    .into())
-                }
-            }
-        }
+        check_metadata_value(key, &value).map_err(|why| EngineError::InvalidArgument {
+            what: "metadata value",
+            why,
+        })?;
+        let original = self.staged_value(key)?;
+        let patch = MetadataPatch {
+            key: key.to_string(),
+            original: original.map(TypedValue),
+            patched: Some(TypedValue(value.clone())),
+        };
+        let id = self.meta.push(
+            vec![MetaEdit::Set(key.to_string(), value)],
+            self.engine_top(),
+            false,
+        );
+        self.record_metadata(id, vec![patch]);
+        Ok(id)
+    }
+
+    /// The value `key` has with the pending edits applied (`None`: absent).
+    fn staged_value(&self, key: &str) -> Result<Option<MetaValue>, ManagerError> {
         Ok(self
-            .meta
-            .push(MetaEdit::Set(key.to_string(), value), self.engine_top()))
+            .staged_metadata()?
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v))
+    }
+
+    /// The metadata as it will be saved (the header's entries with the pending edits applied).
+    pub fn staged_metadata(&self) -> Result<Vec<(String, MetaValue)>, ManagerError> {
+        let index = self.engine().gguf(self.region()?)?;
+        Ok(apply_edits(&index.metadata, &self.meta.pending()))
+    }
+
+    /// Stages the metadata patches of an imported configuration as one step of the undo
+    /// timeline, joined to the engine step `change` the import made (if any), so one undo
+    /// reverts the whole import. Returns the step id.
+    pub(crate) fn stage_imported_metadata(
+        &self,
+        patches: &[MetadataPatch],
+        change: Option<u64>,
+    ) -> Option<u64> {
+        if patches.is_empty() {
+            return None;
+        }
+        let top = self.engine_top();
+        let joined = change.is_some() && change == top;
+        let id = self.meta.push(
+            patches.iter().map(MetadataPatch::edit).collect(),
+            top,
+            joined,
+        );
+        self.record_metadata(id, patches.to_vec());
+        Some(id)
     }
 
     /// Stages the removal of `key`. Refuses a key that the model (with pending edits) lacks.
@@ -594,9 +677,21 @@ impl Manager {
             }
             .into());
         }
-        Ok(self
-            .meta
-            .push(MetaEdit::Remove(key.to_string()), self.engine_top()))
+        let original = self.staged_value(key)?;
+        let id = self.meta.push(
+            vec![MetaEdit::Remove(key.to_string())],
+            self.engine_top(),
+            false,
+        );
+        self.record_metadata(
+            id,
+            vec![MetadataPatch {
+                key: key.to_string(),
+                original: original.map(TypedValue),
+                patched: None,
+            }],
+        );
+        Ok(id)
     }
 
     /// The metadata as it will be saved: the current header's entries (in order) with the
@@ -668,24 +763,36 @@ impl Manager {
             .lock()
             .redo
             .last()
-            .is_some_and(|e| e.after_engine == top)
+            .is_some_and(|e| e.after_engine == top && !e.joined)
     }
 
     /// Undoes the session's last step: the last metadata edit if no engine change came after
     /// it, else the engine's last change.
     pub fn undo(&self) -> Result<UndoOutcome, ManagerError> {
         let top = self.engine_top();
-        {
-            let mut st = self.meta.st.lock();
-            if st.undo.last().is_some_and(|e| e.after_engine == top) {
-                let e = st.undo.pop().expect("checked non-empty");
-                let id = e.id;
-                st.redo.push(e);
-                return Ok(UndoOutcome {
-                    kind: StepKind::Metadata,
-                    id,
-                });
+        let last = self
+            .meta
+            .st
+            .lock()
+            .undo
+            .last()
+            .filter(|e| e.after_engine == top)
+            .map(|e| (e.id, e.joined));
+        if let Some((id, joined)) = last {
+            // A joined step undoes its engine part first (outside the journal lock: the
+            // engine's events may call back into the manager); if that fails nothing moved.
+            if joined {
+                self.engine().undo()?;
             }
+            let mut st = self.meta.st.lock();
+            if let Some(pos) = st.undo.iter().rposition(|e| e.id == id) {
+                let e = st.undo.remove(pos);
+                st.redo.push(e);
+            }
+            return Ok(UndoOutcome {
+                kind: StepKind::Metadata,
+                id,
+            });
         }
         let a = self.engine().undo()?;
         Ok(UndoOutcome {
@@ -699,7 +806,11 @@ impl Manager {
         let top = self.engine_top();
         {
             let mut st = self.meta.st.lock();
-            if st.redo.last().is_some_and(|e| e.after_engine == top) {
+            if st
+                .redo
+                .last()
+                .is_some_and(|e| e.after_engine == top && !e.joined)
+            {
                 let e = st.redo.pop().expect("checked non-empty");
                 let id = e.id;
                 st.undo.push(e);
@@ -710,6 +821,17 @@ impl Manager {
             }
         }
         let a = self.engine().redo()?;
+        // The metadata part of a joined step comes back with its engine step.
+        let top = self.engine_top();
+        let mut st = self.meta.st.lock();
+        if st
+            .redo
+            .last()
+            .is_some_and(|e| e.joined && e.after_engine == top)
+        {
+            let e = st.redo.pop().expect("checked non-empty");
+            st.undo.push(e);
+        }
         Ok(UndoOutcome {
             kind: StepKind::Engine,
             id: a.change.unwrap_or_default(),
@@ -734,7 +856,7 @@ impl Manager {
         let meta = |m: &MetaJournalEntry, undone| SessionStep {
             kind: StepKind::Metadata,
             id: m.id,
-            label: describe_edit(&m.edit),
+            label: describe_edits(&m.edits),
             bytes: 0,
             undone,
         };
@@ -798,7 +920,7 @@ impl Manager {
             };
         }
         if rewrite {
-            self.attach(&path, mode)?;
+            self.reattach_saved(&path, mode)?;
         }
         Ok(SaveOutcome {
             path,
@@ -850,7 +972,7 @@ impl Manager {
                     .save_as(*region, d, &mut |p| total.report(i, p))?
             };
         }
-        self.attach(&dests[0], mode)?;
+        self.reattach_saved(&dests[0], mode)?;
         Ok(SaveOutcome {
             path: dests[0].clone(),
             bytes_written: n,
@@ -939,7 +1061,7 @@ impl Manager {
             }
             .into());
         }
-        self.attach(&path, mode)?;
+        self.reattach_saved(&path, mode)?;
         Ok(())
     }
 }

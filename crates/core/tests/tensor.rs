@@ -5,6 +5,8 @@
 mod common;
 #[path = "tensor/config.rs"]
 mod config;
+#[path = "tensor/config_metadata.rs"]
+mod config_metadata;
 #[path = "tensor/copy.rs"]
 mod copy;
 #[path = "tensor/diff.rs"]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use hotpatch_core::config::{
-    self, ApplyReport, Configuration, ItemStatus, Preview, SafetySettings, MAX_CONFIG_BYTES,
+    ApplyReport, Configuration, ItemStatus, Preview, SafetySettings, MAX_CONFIG_BYTES,
 };
 use hotpatch_core::manager::{BoostReport, Manager, OptimizeReport, SafetyReport};
 use hotpatch_core::tensor::{TransformReport, ValueClass};
@@ -107,6 +107,8 @@ pub struct ExportSummary {
     pub byte_patches: u32,
     /// Protections.
     pub protections: u32,
+    /// Metadata edits.
+    pub metadata_edits: u32,
     /// Proxy rules in the server section (None: no server section).
     pub server_rules: Option<u32>,
     /// Size of the file.
@@ -222,6 +224,8 @@ pub struct ApplyView {
     pub byte_patches_already_applied: u32,
     /// Protections made.
     pub protections: u32,
+    /// Metadata edits staged (pending until Save; undone with the rest).
+    pub metadata_edits: u32,
     /// Proxy rules configured now.
     pub server_rules: u32,
     /// The response cache is on now.
@@ -468,6 +472,7 @@ fn apply_view(source: &str, rep: &ApplyReport, session: &Manager) -> ApplyView {
         byte_patches_applied: rep.byte_patches_applied as u32,
         byte_patches_already_applied: rep.byte_patches_already_applied as u32,
         protections: rep.protections.len() as u32,
+        metadata_edits: rep.metadata.len() as u32,
         server_rules: server.rules.len() as u32,
         cache_enabled: server.cache.enabled,
     }
@@ -481,6 +486,7 @@ fn optimize_view(source: &str, rep: &OptimizeReport) -> ApplyView {
         byte_patches_applied: rep.bytes.0 as u32,
         byte_patches_already_applied: rep.bytes.1 as u32,
         protections: rep.protections as u32,
+        metadata_edits: rep.metadata_edits as u32,
         server_rules: rep.server_rules as u32,
         cache_enabled: rep.cache_enabled,
     }
@@ -741,6 +747,7 @@ pub fn export_to(
         tensor_patches: c.tensor_patches.len() as u32,
         byte_patches: c.byte_patches.len() as u32,
         protections: c.protections.len() as u32,
+        metadata_edits: c.metadata.len() as u32,
         server_rules: c.server.as_ref().map(|s| s.rules.len() as u32),
         bytes: text.len() as u64,
     })
@@ -779,8 +786,8 @@ pub fn undo_through(state: State<'_, AppState>, change: u32) -> Result<UndoThrou
     })
 }
 
-/// Writes the session's changes (tensor edits, byte patches, protections, proxy settings) as
-/// a configuration file.
+/// Writes the session's changes (tensor edits, byte patches, metadata edits, protections,
+/// proxy settings) as a configuration file.
 #[tauri::command]
 #[specta::specta]
 pub fn export_configuration(
@@ -825,7 +832,7 @@ pub fn preview_preset(
     state.require_model()?;
     let session = state.session();
     let c = session.load_preset(name.trim())?;
-    let p = config::preview(&c, &session.tensors()?);
+    let p = session.preview_configuration(&c)?;
     let source = format!("preset {}", name.trim());
     let token = log.keep(source.clone(), c.clone(), true);
     Ok(preview_view(token, &source, &c, &p))
@@ -1120,6 +1127,52 @@ mod tests {
         assert_eq!(v.events[0].operation, "undo");
         assert_eq!(v.events[0].change, Some(scale));
         assert_eq!(v.events[1].change, Some(set));
+    }
+
+    #[test]
+    fn metadata_edits_are_exported_previewed_and_counted_when_applied() {
+        let dir = tmp_dir("meta");
+        let a = demo_copy(&dir, "a.gguf");
+        let b = dir.join("b.gguf");
+        std::fs::copy(&a, &b).unwrap();
+        let m = Manager::initialize();
+        m.attach(&a, Mode::Staged).unwrap();
+        m.modify_weight("output_norm.weight", 1, 0.5).unwrap();
+        m.set_metadata(
+            "tokenizer.chat_template",
+            hotpatch_gguf::MetaValue::string("{{ messages }}"),
+        )
+        .unwrap();
+        let path = dir.join("meta.json");
+        let sum = export_to(&m, &path, None, None).unwrap();
+        assert_eq!((sum.tensor_patches, sum.metadata_edits), (1, 1));
+
+        let m2 = Manager::initialize();
+        m2.attach(&b, Mode::Staged).unwrap();
+        let (c, p) = m2
+            .import_configuration(&read_config_text(&path).unwrap())
+            .unwrap();
+        let view = preview_view(1, "meta.json", &c, &p);
+        let row = view
+            .items
+            .iter()
+            .find(|r| r.item == "metadata[0]")
+            .expect("a metadata row");
+        assert_eq!(row.target, "tokenizer.chat_template");
+        assert_eq!(row.status, PreviewStatus::WillChange);
+        assert!(
+            row.detail.ends_with("→ STRING \"{{ messages }}\""),
+            "{}",
+            row.detail
+        );
+        let rep = m2.apply_configuration(&c, "meta.json").unwrap();
+        let applied = apply_view("meta.json", &rep, &m2);
+        assert_eq!((applied.transforms.len(), applied.metadata_edits), (1, 1));
+        assert_eq!(
+            m2.metadata_journal().pending().len(),
+            1,
+            "pending until Save"
+        );
     }
 
     #[test]

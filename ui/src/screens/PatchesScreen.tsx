@@ -13,6 +13,7 @@ import { ToolsPanel } from "../components/patches/ToolsPanel";
 import { InlineError } from "../components/server/InlineError";
 import { coalesce } from "../lib/coalesce";
 import { commands, unwrap } from "../lib/ipc";
+import { refreshEditState } from "../lib/editState";
 import { useSession } from "../lib/session";
 import "./ops.css";
 import "./patches.css";
@@ -73,6 +74,8 @@ export function PatchesScreen() {
       setResult(r);
       setPending(null);
       await reload();
+      // Metadata edits staged by the import show as pending in the top bar and Model screen.
+      await refreshEditState();
     } catch (e) {
       setApplyError(e);
     } finally {

@@ -254,7 +254,10 @@ fn edit_and_search_cover_every_file_of_a_split_model() {
         "--json",
     ]);
     let stored = |i: usize| got[i]["stored"].as_f64().unwrap() as f32;
-    assert!(!d.join("e.gguf").exists(), "a split model is saved as shards");
+    assert!(
+        !d.join("e.gguf").exists(),
+        "a split model is saved as shards"
+    );
     assert_eq!(values(&shard("e", 1), "token_embd.weight", d)[5], stored(0));
     assert_eq!(values(&shard("e", 4), "output.weight", d)[7], stored(1));
     // The originals are untouched.
@@ -277,4 +280,132 @@ fn edit_and_search_cover_every_file_of_a_split_model() {
         .map(|m| m["shard"].as_u64().unwrap())
         .collect();
     assert_eq!(at_zero, [0, 1, 2, 3]);
+}
+
+/// gguf-py's view of a model's metadata and tensor hashes (tests/oracle/gguf_dump.py).
+fn dump(model: &std::path::Path) -> Value {
+    serde_json::from_str(&run_py(
+        "tests/oracle/gguf_dump.py",
+        &[model.to_str().unwrap()],
+    ))
+    .unwrap()
+}
+
+#[test]
+fn apply_writes_metadata_edits_through_the_gguf_writer() {
+    let dir = tempdir();
+    let d = dir.path();
+    let model = demo_model(d, "m.gguf", &[]);
+    let before = dump(&model);
+    let template = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}";
+    // The values the edits expect, taken from gguf-py's reading of the model.
+    let old_template = before["metadata"]["tokenizer.chat_template"]["value"].clone();
+    let old_name = before["metadata"]["general.name"]["value"].clone();
+    let config = serde_json::json!({
+        "version": 2,
+        "tensor_patches": [{"tensor": "output_norm.weight", "select": {"kind": "elements", "indices": [2]}, "transform": {"op": "set", "value": 0.5}}],
+        "metadata": [
+            {"key": "tokenizer.chat_template", "original": {"type": "STRING", "value": old_template}, "patched": {"type": "STRING", "value": template}},
+            {"key": "general.name", "original": {"type": "STRING", "value": old_name}, "patched": null},
+            {"key": "llama.context_length", "original": {"type": "UINT32", "value": 512}, "patched": {"type": "UINT32", "value": 1024}},
+            {"key": "hotpatch.seed", "original": null, "patched": {"type": "UINT64", "value": "18446744073709551615"}},
+            {"key": "hotpatch.tags", "original": null, "patched": {"type": "ARRAY", "element": "STRING", "value": ["a", "b c"]}}
+        ]
+    });
+    let rec = d.join("recipe.json");
+    std::fs::write(&rec, config.to_string()).unwrap();
+
+    // Dry run: the preview lists the metadata rows, current → new.
+    let p = ok_json(&[
+        "apply",
+        rec.to_str().unwrap(),
+        model.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+    ]);
+    let items = p["preview"]["items"].as_array().unwrap();
+    let meta: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["item"].as_str().unwrap().starts_with("metadata["))
+        .collect();
+    assert_eq!(meta.len(), 5);
+    assert!(
+        meta.iter().all(|i| i["status"] == "will_change"),
+        "{meta:?}"
+    );
+    assert_eq!(meta[2]["detail"], "UINT32 512 → UINT32 1024");
+
+    // --out: a new file; --in-place: the model rewritten. Both hold the same bytes.
+    let out = d.join("out.gguf");
+    let copy = d.join("copy.gguf");
+    std::fs::copy(&model, &copy).unwrap();
+    for args in [vec!["--out", out.to_str().unwrap()], vec!["--in-place"]] {
+        let target = if args[0] == "--out" { &model } else { &copy };
+        let mut all = vec!["apply", rec.to_str().unwrap(), target.to_str().unwrap()];
+        all.extend(args);
+        let o = hotpatch(&all);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(String::from_utf8_lossy(&o.stdout).contains("5 metadata edit(s)"));
+    }
+    assert_eq!(dump(&model), before, "--out leaves the input as it was");
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&copy).unwrap());
+    let after = dump(&copy);
+    let m = &after["metadata"];
+    assert_eq!(m["tokenizer.chat_template"]["value"], template);
+    assert!(m.get("general.name").is_none(), "removed");
+    assert_eq!(m["llama.context_length"]["value"], 1024);
+    assert_eq!(m["hotpatch.seed"]["type"], "UINT64");
+    assert_eq!(m["hotpatch.seed"]["value"].as_u64(), Some(u64::MAX));
+    assert_eq!(m["hotpatch.tags"]["element"], "STRING");
+    assert_eq!(m["hotpatch.tags"]["value"], serde_json::json!(["a", "b c"]));
+    assert_eq!(values(&copy, "output_norm.weight", d)[2], 0.5);
+    // Every other tensor's data is byte for byte as it was (their offsets moved).
+    for (name, t) in before["tensors"].as_object().unwrap() {
+        if name != "output_norm.weight" {
+            assert_eq!(after["tensors"][name]["sha256"], t["sha256"], "{name}");
+        }
+    }
+
+    // Applied again, every metadata edit finds its new value: already applied.
+    let p = ok_json(&[
+        "apply",
+        rec.to_str().unwrap(),
+        copy.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+    ]);
+    let already = p["preview"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == "already_applied")
+        .count();
+    assert_eq!(already, 5);
+    // An edit that expects another value: a mismatch naming it, exit 1, nothing written.
+    let wrong = d.join("wrong.json");
+    std::fs::write(
+        &wrong,
+        r#"{"version": 2, "metadata": [{"key": "llama.context_length", "original": {"type": "UINT32", "value": 999}, "patched": {"type": "UINT32", "value": 8}}]}"#,
+    )
+    .unwrap();
+    let again = d.join("again.gguf");
+    let o = hotpatch(&[
+        "apply",
+        wrong.to_str().unwrap(),
+        model.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("metadata[0] (llama.context_length): expected UINT32 999 but the model holds UINT32 512"),
+        "{err}"
+    );
+    assert!(!again.exists());
 }

@@ -3,14 +3,20 @@
 //! [`preview`] checks every item of a configuration against the attached model without
 //! changing anything: which tensors a patch matches and how many elements it selects, whether
 //! a byte patch finds its expected original bytes (or is already applied), whether a protected
-//! tensor exists; and whether the model is the one the configuration was recorded on (exact
+//! tensor exists; whether a metadata edit finds the value it expects (`current → new`, or
+//! already applied); and whether the model is the one the configuration was recorded on (exact
 //! fingerprint) or another quantization of it (shape fingerprint). [`apply`] refuses a
-//! configuration whose preview has a mismatch, then applies every change inside one engine
-//! group, so a single undo reverts the whole import.
+//! configuration whose preview has a mismatch, then applies every tensor and byte change
+//! inside one engine group and returns the metadata edits to stage; the
+//! [`crate::manager::Manager`] stages them joined to that group, so a single undo reverts the
+//! whole import.
 
 use serde::Serialize;
 
-use super::{Configuration, ModelIdentity, Protection};
+use hotpatch_gguf::MetaValue;
+
+use super::metadata::describe;
+use super::{Configuration, MetadataPatch, ModelIdentity, Protection, TypedValue};
 use crate::event::{Layer, Operation, Origin, Target};
 use crate::tensor::{OtherModel, TensorError, TensorLayer, TransformOp, TransformReport};
 
@@ -79,8 +85,14 @@ pub struct ApplyReport {
     pub byte_patches_already_applied: usize,
     /// Protection ids made.
     pub protections: Vec<u64>,
-    /// The undo entry of the whole import (`None` when nothing changed).
+    /// The undo entry of the tensor and byte changes (`None` when none changed).
     pub change: Option<u64>,
+    /// The metadata edits to stage (those not already in the model), in order.
+    pub metadata: Vec<MetadataPatch>,
+    /// Metadata edits skipped because the model already holds their value.
+    pub metadata_already_applied: usize,
+    /// The metadata journal step the manager staged them as (`None`: no metadata edit).
+    pub metadata_step: Option<u64>,
 }
 
 /// Why an import was not applied.
@@ -112,8 +124,80 @@ fn first_mismatch(p: &Preview) -> String {
     }
 }
 
-/// Checks a configuration against the model of `layer` without changing anything.
+/// Checks a configuration against the model of `layer` without changing anything; metadata
+/// edits are checked against the model's header as it is in the file.
 pub fn preview(config: &Configuration, layer: &TensorLayer) -> Preview {
+    let header: Vec<(String, MetaValue)> = layer
+        .index()
+        .metadata
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect();
+    preview_against(config, layer, &header)
+}
+
+/// What each metadata edit would do, applied in order to `current` (the metadata as it will be
+/// saved): one item per edit, and the edits that will change something.
+fn metadata_items(
+    patches: &[MetadataPatch],
+    current: &[(String, MetaValue)],
+) -> (Vec<PreviewItem>, Vec<MetadataPatch>) {
+    let mut state: Vec<(String, MetaValue)> = current.to_vec();
+    let (mut items, mut changes) = (Vec::new(), Vec::new());
+    let same = |a: Option<&MetaValue>, b: Option<&TypedValue>| match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => TypedValue::same(x, &y.0),
+        _ => false,
+    };
+    for (i, p) in patches.iter().enumerate() {
+        let found = state.iter().find(|(k, _)| *k == p.key).map(|(_, v)| v);
+        let new = p.patched.as_ref().map(|v| &v.0);
+        let (status, detail) = if same(found, p.patched.as_ref()) {
+            (
+                ItemStatus::AlreadyApplied,
+                format!("already {}", describe(found)),
+            )
+        } else if same(found, p.original.as_ref()) {
+            changes.push(p.clone());
+            (
+                ItemStatus::WillChange,
+                format!("{} → {}", describe(found), describe(new)),
+            )
+        } else {
+            (
+                ItemStatus::Mismatch,
+                format!(
+                    "expected {} but the model holds {}",
+                    describe(p.original.as_ref().map(|v| &v.0)),
+                    describe(found)
+                ),
+            )
+        };
+        items.push(PreviewItem {
+            item: format!("metadata[{i}]"),
+            target: p.key.clone(),
+            status,
+            detail,
+        });
+        // Later edits were recorded after this one: check them against its result.
+        match new {
+            Some(v) => match state.iter_mut().find(|(k, _)| *k == p.key) {
+                Some(slot) => slot.1 = v.clone(),
+                None => state.push((p.key.clone(), v.clone())),
+            },
+            None => state.retain(|(k, _)| *k != p.key),
+        }
+    }
+    (items, changes)
+}
+
+/// [`preview`] with the metadata section checked against `metadata`, the model's metadata as
+/// it will be saved (the header with a session's pending edits applied).
+pub fn preview_against(
+    config: &Configuration,
+    layer: &TensorLayer,
+    metadata: &[(String, MetaValue)],
+) -> Preview {
     let (mut same_file, mut same_model) = (None, None);
     if let Some(m) = &config.model {
         let here = layer_identity(layer);
@@ -255,6 +339,7 @@ pub fn preview(config: &Configuration, layer: &TensorLayer) -> Preview {
             }
         }
     }
+    items.extend(metadata_items(&config.metadata, metadata).0);
     if let Some(s) = &config.server {
         items.push(PreviewItem {
             item: "server".into(),
@@ -294,16 +379,22 @@ pub fn layer_identity(layer: &TensorLayer) -> ModelIdentity {
     ModelIdentity::of(layer.index(), &headers, name)
 }
 
-/// Previews, refuses on mismatch, then applies everything as one undo group.
+/// Previews (metadata against `metadata`, the metadata as it will be saved), refuses on
+/// mismatch, then applies every tensor and byte change as one undo group. Metadata edits are
+/// not staged here (the journal belongs to the manager): the ones that change something are
+/// returned in [`ApplyReport::metadata`], for [`crate::manager::Manager::apply_configuration`]
+/// to stage as part of the same undo step.
 pub fn apply(
     config: &Configuration,
     layer: &TensorLayer,
     source: &str,
+    metadata: &[(String, MetaValue)],
 ) -> Result<ApplyReport, ApplyError> {
-    let preview = preview(config, layer);
+    let preview = preview_against(config, layer, metadata);
     if !preview.applicable() {
         return Err(ApplyError::Refused(preview));
     }
+    let (_, meta_changes) = metadata_items(&config.metadata, metadata);
     let layer = layer.clone().with_source(source.to_string());
     let engine = layer.engine().clone();
     let origin = Origin::new(
@@ -319,6 +410,9 @@ pub fn apply(
         byte_patches_already_applied: 0,
         protections: Vec::new(),
         change: None,
+        metadata_already_applied: config.metadata.len() - meta_changes.len(),
+        metadata: meta_changes,
+        metadata_step: None,
     };
     let group = engine.begin_group(origin);
     let result = (|| -> Result<(), TensorError> {

@@ -47,7 +47,12 @@ fn presets_parse_and_round_trip() {
     let presets = shipped_presets();
     assert!(presets.len() >= 5, "at least five presets are shipped");
     for (name, c) in presets {
-        assert_eq!(c.version, CONFIG_VERSION, "{name}");
+        assert_eq!(
+            c.version,
+            c.required_version(),
+            "{name}: written in the oldest version that holds it"
+        );
+        assert!(c.version <= CONFIG_VERSION, "{name}");
         assert_eq!(
             c.name.as_deref(),
             Some(name.trim_end_matches(".json")),

@@ -49,7 +49,7 @@ export function ConfigPanel({ onPreview, modelName }: { onPreview: (p: ImportPre
     <section className="card config-panel">
       <header className="card-head">
         <h3>Configuration</h3>
-        <span className="muted">tensor edits, byte patches, protections and proxy settings as one JSON file</span>
+        <span className="muted">tensor edits, byte patches, metadata edits, protections and proxy settings as one JSON file</span>
       </header>
       <div className="subsection">
         <h4>Export</h4>
@@ -84,7 +84,8 @@ export function ConfigPanel({ onPreview, modelName }: { onPreview: (p: ImportPre
         {exported && (
           <p className="note ok" data-testid="export-result">
             Wrote {exported.path} ({formatBytes(exported.bytes)}): {exported.tensorPatches} tensor edit{exported.tensorPatches === 1 ? "" : "s"},{" "}
-            {exported.bytePatches} byte patch{exported.bytePatches === 1 ? "" : "es"}, {exported.protections} protection
+            {exported.bytePatches} byte patch{exported.bytePatches === 1 ? "" : "es"}, {exported.metadataEdits} metadata edit
+            {exported.metadataEdits === 1 ? "" : "s"}, {exported.protections} protection
             {exported.protections === 1 ? "" : "s"}
             {exported.serverRules != null ? `, proxy settings with ${exported.serverRules} rule${exported.serverRules === 1 ? "" : "s"}` : ""}.
           </p>

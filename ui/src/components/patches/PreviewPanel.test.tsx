@@ -30,6 +30,12 @@ const preview: ImportPreview = {
   items: [
     { item: "tensor_patches[0]", target: "blk.1.ffn_down.weight", status: "willChange", detail: "all 65536 elements (Q4_0)" },
     { item: "byte_patches[0]", target: "offset 0x40", status: "mismatch", detail: "expected 00ff, found 1234" },
+    {
+      item: "metadata[0]",
+      target: "tokenizer.chat_template",
+      status: "willChange",
+      detail: 'STRING "{% for m in messages %}" → STRING "{{ messages }}"',
+    },
   ],
   applicable: false,
   serverRules: 2,
@@ -47,8 +53,10 @@ describe("PreviewPanel", () => {
     expect(rows).toEqual([
       ["blk.1.ffn_down.weight", "will change"],
       ["offset 0x40", "does not fit"],
+      ["tokenizer.chat_template", "will change"],
     ]);
-    expect(el.textContent).toContain("1 will change");
+    expect(el.textContent).toContain('STRING "{% for m in messages %}" → STRING "{{ messages }}"');
+    expect(el.textContent).toContain("2 will change");
     expect(el.textContent).toContain("1 do not fit");
     expect(el.querySelector('[data-testid="import-verdict"]')?.textContent).toBe(
       "Recorded on another quantization of this model (a.gguf): tensor edits re-encode here.",
@@ -80,14 +88,38 @@ describe("ApplyResult", () => {
           bytePatchesApplied: 0,
           bytePatchesAlreadyApplied: 0,
           protections: 0,
+          metadataEdits: 0,
           serverRules: 0,
           cacheEnabled: false,
         }}
       />,
     );
-    expect(el.textContent).toContain("Applied preset scale-ffn: 1 tensor transform, 0 byte patches, 0 protections");
+    expect(el.textContent).toContain("Applied preset scale-ffn: 1 tensor transform, 0 byte patches, 0 metadata edits, 0 protections");
     expect(el.textContent).toContain("One undo step (#12) reverts it.");
     const cells = [...el.querySelectorAll("tbody td")].map((c) => c.textContent);
     expect(cells).toEqual(["blk.1.ffn_down.weight", "scale", "65,536", "30,000", "2", "5"]);
+  });
+});
+
+describe("ApplyResult with metadata only", () => {
+  it("counts the staged metadata edits as pending and undoable", () => {
+    const el = render(
+      <ApplyResult
+        result={{
+          source: "/tmp/t.json",
+          change: null,
+          transforms: [],
+          bytePatchesApplied: 0,
+          bytePatchesAlreadyApplied: 0,
+          protections: 0,
+          metadataEdits: 2,
+          serverRules: 0,
+          cacheEnabled: false,
+        }}
+      />,
+    );
+    expect(el.textContent).toContain("2 metadata edits (pending until Save)");
+    expect(el.textContent).toContain("One undo step reverts it.");
+    expect(el.textContent).not.toContain("Nothing in the model changed.");
   });
 });

@@ -104,16 +104,18 @@ export function PreviewPanel({
 
 /** What an import or a preset did. */
 export function ApplyResult({ result }: { result: ApplyView }) {
-  const changed = result.transforms.length + result.bytePatchesApplied;
+  const changed = result.transforms.length + result.bytePatchesApplied + result.metadataEdits;
   return (
     <div className="result" data-testid="apply-result" data-change={result.change ?? ""}>
       <p className="note ok">
         Applied {result.source}: {result.transforms.length} tensor transform{result.transforms.length === 1 ? "" : "s"},{" "}
         {result.bytePatchesApplied} byte patch{result.bytePatchesApplied === 1 ? "" : "es"}
-        {result.bytePatchesAlreadyApplied > 0 && ` (${result.bytePatchesAlreadyApplied} already there)`}, {result.protections} protection
+        {result.bytePatchesAlreadyApplied > 0 && ` (${result.bytePatchesAlreadyApplied} already there)`},{" "}
+        {result.metadataEdits} metadata edit{result.metadataEdits === 1 ? "" : "s"}
+        {result.metadataEdits > 0 && " (pending until Save)"}, {result.protections} protection
         {result.protections === 1 ? "" : "s"}; proxy {result.serverRules} rule{result.serverRules === 1 ? "" : "s"}, cache{" "}
         {result.cacheEnabled ? "on" : "off"}.{" "}
-        {changed > 0 && result.change != null ? `One undo step (#${result.change}) reverts it.` : "Nothing in the model changed."}
+        {changed > 0 ? (result.change != null ? `One undo step (#${result.change}) reverts it.` : "One undo step reverts it.") : "Nothing in the model changed."}
       </p>
       {result.transforms.length > 0 && <TransformTable rows={result.transforms} />}
     </div>
