@@ -915,7 +915,7 @@ export type ImportPreview_Deserialize = {
 	/**  Recorded on this model or another quantization of it. */
 	sameModel?: boolean | null,
 	/**  Every item. */
-	items: PreviewRow[],
+	items: PreviewRow_Deserialize[],
 	/**  Nothing mismatches: it can be applied. */
 	applicable: boolean,
 	/**  Proxy rules it sets (None: no server section). */
@@ -941,7 +941,7 @@ export type ImportPreview_Serialize = {
 	/**  Recorded on this model or another quantization of it. */
 	sameModel: boolean | null,
 	/**  Every item. */
-	items: PreviewRow[],
+	items: PreviewRow_Serialize[],
 	/**  Nothing mismatches: it can be applied. */
 	applicable: boolean,
 	/**  Proxy rules it sets (None: no server section). */
@@ -1241,7 +1241,10 @@ export type PresetInfo_Serialize = {
 };
 
 /**  One line of a preview. */
-export type PreviewRow = {
+export type PreviewRow = PreviewRow_Serialize | PreviewRow_Deserialize;
+
+/**  One line of a preview. */
+export type PreviewRow_Deserialize = {
 	/**  Path in the configuration (`tensor_patches[2]`). */
 	item: string,
 	/**  What it targets. */
@@ -1250,6 +1253,32 @@ export type PreviewRow = {
 	status: PreviewStatus,
 	/**  Details (elements selected, bytes, or why it does not fit). */
 	detail: string,
+	/**
+	 *  A metadata edit that will change the model: the value now (pending edits included),
+	 *  one short line.
+	 */
+	from?: string | null,
+	/**  ... and the value after it. */
+	to?: string | null,
+};
+
+/**  One line of a preview. */
+export type PreviewRow_Serialize = {
+	/**  Path in the configuration (`tensor_patches[2]`). */
+	item: string,
+	/**  What it targets. */
+	target: string,
+	/**  What would happen. */
+	status: PreviewStatus,
+	/**  Details (elements selected, bytes, or why it does not fit). */
+	detail: string,
+	/**
+	 *  A metadata edit that will change the model: the value now (pending edits included),
+	 *  one short line.
+	 */
+	from: string | null,
+	/**  ... and the value after it. */
+	to: string | null,
 };
 
 /**  What one item of a preview would do. */
