@@ -52,13 +52,19 @@ export const commands = {
 	 *  Same-type blocks arrive byte for byte; across types B's values are re-encoded in A's type.
 	 */
 	copyFromB: (tensor: string, range: CopyRange) => typedError<CopyResult_Serialize, IpcError>(__TAURI_INVOKE("copy_from_b", { tensor, range })),
-	/**  Statistics of every value of a tensor. */
-	tensorStats: (tensor: string) => typedError<TensorStats, IpcError>(__TAURI_INVOKE("tensor_stats", { tensor })),
+	/**
+	 *  Statistics of every value of a tensor, as job `job`: progress (elements read) streams over
+	 *  `on_progress`; `cancel_job(job)` stops it with code `Canceled`.
+	 */
+	tensorStats: (tensor: string, job: number, onProgress: Channel<Progress>) => typedError<TensorStats, IpcError>(__TAURI_INVOKE("tensor_stats", { tensor, job, onProgress })),
 	/**
 	 *  Bins a tensor's finite values into `bins` (1…4096) equal bins over `[lo, hi]`, or over
-	 *  its own `[min, max]` when `lo`/`hi` are absent.
+	 *  its own `[min, max]` when `lo`/`hi` are absent, with the statistics of the same values
+	 *  (one call gives the screen both). Runs as job `job`: progress (elements read, over both
+	 *  passes without a range) streams over `on_progress`; `cancel_job(job)` stops it with code
+	 *  `Canceled`.
 	 */
-	tensorHistogram: (tensor: string, bins: number, lo: number | null, hi: number | null) => typedError<TensorHistogram, IpcError>(__TAURI_INVOKE("tensor_histogram", { tensor, bins, lo, hi })),
+	tensorHistogram: (tensor: string, bins: number, lo: number | null, hi: number | null, job: number, onProgress: Channel<Progress>) => typedError<TensorHistogram, IpcError>(__TAURI_INVOKE("tensor_histogram", { tensor, bins, lo, hi, job, onProgress })),
 	/**
 	 *  What [`set_weight`] would store for the element, and the effect on its block, without
 	 *  changing anything. Refuses what the edit would refuse.
