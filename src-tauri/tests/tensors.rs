@@ -141,7 +141,7 @@ fn tile_and_window_match_gguf_py() {
             );
         }
     }
-    let st = stats(&state, Q4K).unwrap();
+    let st = stats(&state, Q4K, &mut |_| true).unwrap();
     let min = v.iter().copied().fold(f32::INFINITY, f32::min);
     let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     assert_eq!((st.rows, st.cols, st.count), (256, 256, 65536));
@@ -149,8 +149,47 @@ fn tile_and_window_match_gguf_py() {
         (st.min, st.max, st.abs_max),
         (min, max, min.abs().max(max.abs()))
     );
-    let h = histogram(&state, Q4K, 10, None, None).unwrap();
+    let h = histogram(&state, Q4K, 10, None, None, &mut |_| true).unwrap();
     assert_eq!(h.counts.iter().sum::<u64>(), 65536);
+}
+
+#[test]
+fn stats_and_histogram_report_progress_and_cancel_as_jobs() {
+    let (_path, state) = open_copy("stats-jobs");
+    // Progress in elements, up to the tensor's count (twice for a histogram without a range:
+    // a statistics pass, then a binning pass).
+    let mut seen = Vec::new();
+    let st = stats(&state, Q4K, &mut |p| {
+        seen.push((p.done, p.total));
+        true
+    })
+    .unwrap();
+    assert_eq!(st.count, 65536);
+    assert_eq!(seen.first(), Some(&(0, 65536)));
+    assert_eq!(seen.last(), Some(&(65536, 65536)));
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+    seen.clear();
+    let h = histogram(&state, Q4K, 10, None, None, &mut |p| {
+        seen.push((p.done, p.total));
+        true
+    })
+    .unwrap();
+    assert_eq!(seen.last(), Some(&(2 * 65536, 2 * 65536)));
+    assert_eq!(h.stats, st, "the histogram's statistics are the statistics");
+    // A job canceled from the UI (here before it started, as a fast Cancel click can be)
+    // stops with the Canceled code, for both commands.
+    let job = state.jobs.register(41);
+    assert!(state.jobs.cancel(41));
+    let e = stats(&state, Q4K, &mut |_| !job.is_canceled()).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Canceled, "{}", e.message);
+    let e = histogram(&state, Q4K, 10, None, None, &mut |_| !job.is_canceled()).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Canceled, "{}", e.message);
+    // A cancel in the middle of the histogram's second pass, too.
+    let e = histogram(&state, Q4K, 10, None, None, &mut |p| p.done < 65536).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Canceled, "{}", e.message);
+    drop(job);
+    // The state is untouched: the same statistics again.
+    assert_eq!(stats(&state, Q4K, &mut |_| true).unwrap(), st);
 }
 
 #[test]
@@ -175,7 +214,7 @@ fn requests_outside_the_tensor_are_bad_requests() {
         ErrorCode::NotFound
     );
     assert_eq!(
-        histogram(&state, Q4K, 10, Some(1.0), None)
+        histogram(&state, Q4K, 10, Some(1.0), None, &mut |_| true)
             .unwrap_err()
             .code,
         ErrorCode::BadRequest

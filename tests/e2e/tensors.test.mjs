@@ -362,4 +362,43 @@ describe("Heatmap round trip at 4096×4096 (timing, not asserted)", () => {
     await browser.saveScreenshot(path.join(artifacts, "tensors-4096.png"));
     assert.ok(results["bench.q4_k.weight"].steps.length === 8);
   });
+
+  it("statistics of a 4096×4096 tensor run as a job: Cancel leaves 'canceled — Recompute', Recompute gives numpy's numbers", async () => {
+    const name = "bench.f16.weight";
+    // numpy over gguf-py's values (f16 → f32): the expected statistics.
+    const script = `
+import sys, json, gguf, numpy as np
+r = gguf.GGUFReader(sys.argv[1])
+t = next(t for t in r.tensors if t.name == sys.argv[2])
+v = np.asarray(t.data).astype(np.float32).ravel()
+print(json.dumps({"min": float(v.min()), "max": float(v.max()), "mean": float(v.astype(np.float64).mean()), "zeros": int((v == 0).sum())}))`;
+    const want = JSON.parse(execFileSync(python, ["-c", script, model, name], { encoding: "utf8" }));
+    const stat = (label) =>
+      browser.execute((l) => document.querySelector(`[data-testid="tensor-stats"] [data-stat="${l}"]`)?.getAttribute("data-raw") ?? null, label);
+    const state = () => browser.$(testid("tensor-stats")).getAttribute("data-state");
+    const statusText = () => browser.execute(() => document.querySelector('[data-testid="status-message"]')?.textContent ?? "");
+    // Selecting the tensor starts its statistics job (the other tensor was selected last).
+    await browser.$(`[data-testid="tensor-item"][data-name="${name}"]`).click();
+    const cancel = await browser.$(testid("job-cancel"));
+    await cancel.waitForDisplayed({ timeout: 10000, interval: 10, timeoutMsg: "the statistics of a 16.8 M-element tensor never showed as a job" });
+    assert.match(await statusText(), /statistics/);
+    await cancel.click();
+    await browser.$(testid("stats-canceled")).waitForDisplayed({ timeout: 10000, timeoutMsg: "no canceled state after Cancel" });
+    assert.equal(await state(), "canceled");
+    assert.equal(await stat("min"), null, "no stale numbers after a cancel");
+    assert.ok(await browser.$(testid("histogram-canceled")).isDisplayed());
+    assert.ok(!(await browser.$(testid("histogram")).isExisting()), "no histogram after a cancel");
+    assert.ok(!(await browser.$(testid("tensor-error")).isExisting()), "a cancel is not an error");
+    assert.match(await statusText(), /canceled/);
+    await browser.saveScreenshot(path.join(artifacts, "tensors-stats-canceled.png"));
+    // Recompute: the job runs again to the end.
+    await browser.$(testid("stats-recompute")).click();
+    await browser.waitUntil(async () => (await state()) === "ready", { timeout: 60000, timeoutMsg: "Recompute never finished" });
+    // min/max cross IPC as the shortest decimal of the f32: equal as f32 values.
+    assert.equal(Math.fround(Number(await stat("min"))), Math.fround(want.min));
+    assert.equal(Math.fround(Number(await stat("max"))), Math.fround(want.max));
+    assert.equal(Number(await stat("zeros")), want.zeros);
+    assert.ok(Math.abs(Number(await stat("mean")) - want.mean) < 1e-9, `mean ${await stat("mean")} vs numpy ${want.mean}`);
+    assert.ok(await browser.$(testid("histogram")).isDisplayed());
+  });
 });

@@ -52,13 +52,19 @@ export const commands = {
 	 *  Same-type blocks arrive byte for byte; across types B's values are re-encoded in A's type.
 	 */
 	copyFromB: (tensor: string, range: CopyRange) => typedError<CopyResult_Serialize, IpcError>(__TAURI_INVOKE("copy_from_b", { tensor, range })),
-	/**  Statistics of every value of a tensor. */
-	tensorStats: (tensor: string) => typedError<TensorStats, IpcError>(__TAURI_INVOKE("tensor_stats", { tensor })),
+	/**
+	 *  Statistics of every value of a tensor, as job `job`: progress (elements read) streams over
+	 *  `on_progress`; `cancel_job(job)` stops it with code `Canceled`.
+	 */
+	tensorStats: (tensor: string, job: number, onProgress: Channel<Progress>) => typedError<TensorStats, IpcError>(__TAURI_INVOKE("tensor_stats", { tensor, job, onProgress })),
 	/**
 	 *  Bins a tensor's finite values into `bins` (1…4096) equal bins over `[lo, hi]`, or over
-	 *  its own `[min, max]` when `lo`/`hi` are absent.
+	 *  its own `[min, max]` when `lo`/`hi` are absent, with the statistics of the same values
+	 *  (one call gives the screen both). Runs as job `job`: progress (elements read, over both
+	 *  passes without a range) streams over `on_progress`; `cancel_job(job)` stops it with code
+	 *  `Canceled`.
 	 */
-	tensorHistogram: (tensor: string, bins: number, lo: number | null, hi: number | null) => typedError<TensorHistogram, IpcError>(__TAURI_INVOKE("tensor_histogram", { tensor, bins, lo, hi })),
+	tensorHistogram: (tensor: string, bins: number, lo: number | null, hi: number | null, job: number, onProgress: Channel<Progress>) => typedError<TensorHistogram, IpcError>(__TAURI_INVOKE("tensor_histogram", { tensor, bins, lo, hi, job, onProgress })),
 	/**
 	 *  What [`set_weight`] would store for the element, and the effect on its block, without
 	 *  changing anything. Refuses what the edit would refuse.
@@ -921,7 +927,7 @@ export type ImportPreview_Deserialize = {
 	/**  Recorded on this model or another quantization of it. */
 	sameModel?: boolean | null,
 	/**  Every item. */
-	items: PreviewRow[],
+	items: PreviewRow_Deserialize[],
 	/**  Nothing mismatches: it can be applied. */
 	applicable: boolean,
 	/**  Proxy rules it sets (None: no server section). */
@@ -947,7 +953,7 @@ export type ImportPreview_Serialize = {
 	/**  Recorded on this model or another quantization of it. */
 	sameModel: boolean | null,
 	/**  Every item. */
-	items: PreviewRow[],
+	items: PreviewRow_Serialize[],
 	/**  Nothing mismatches: it can be applied. */
 	applicable: boolean,
 	/**  Proxy rules it sets (None: no server section). */
@@ -1247,7 +1253,10 @@ export type PresetInfo_Serialize = {
 };
 
 /**  One line of a preview. */
-export type PreviewRow = {
+export type PreviewRow = PreviewRow_Serialize | PreviewRow_Deserialize;
+
+/**  One line of a preview. */
+export type PreviewRow_Deserialize = {
 	/**  Path in the configuration (`tensor_patches[2]`). */
 	item: string,
 	/**  What it targets. */
@@ -1256,6 +1265,32 @@ export type PreviewRow = {
 	status: PreviewStatus,
 	/**  Details (elements selected, bytes, or why it does not fit). */
 	detail: string,
+	/**
+	 *  A metadata edit that will change the model: the value now (pending edits included),
+	 *  one short line.
+	 */
+	from?: string | null,
+	/**  ... and the value after it. */
+	to?: string | null,
+};
+
+/**  One line of a preview. */
+export type PreviewRow_Serialize = {
+	/**  Path in the configuration (`tensor_patches[2]`). */
+	item: string,
+	/**  What it targets. */
+	target: string,
+	/**  What would happen. */
+	status: PreviewStatus,
+	/**  Details (elements selected, bytes, or why it does not fit). */
+	detail: string,
+	/**
+	 *  A metadata edit that will change the model: the value now (pending edits included),
+	 *  one short line.
+	 */
+	from: string | null,
+	/**  ... and the value after it. */
+	to: string | null,
 };
 
 /**  What one item of a preview would do. */

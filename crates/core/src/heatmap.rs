@@ -15,7 +15,9 @@
 //!   smaller than the output, one cell is one element (no upsampling: the UI scales).
 //! - [`window`] returns the exact values of a viewport (the value grid).
 //! - [`histogram`] bins the finite values; [`stats`] gives min/max/mean/std and non-finite
-//!   counts (the colour legend's scale).
+//!   counts (the colour legend's scale). [`stats_with`] and [`histogram_with`] report progress
+//!   (elements read) to a [`ProgressFn`] and stop with [`LodError::Canceled`] when it returns
+//!   `false`: a whole-tensor pass over a large tensor is a cancelable job in the studio.
 //!
 //! Values come from a [`RowSource`]: [`QuantMatrix`] dequantizes only the blocks of the rows
 //! and columns asked for, straight from a tensor's bytes (any codec of `hotpatch-quant`);
@@ -38,8 +40,13 @@
 //! assert_eq!(tile.peak[0], 95.0);
 //! ```
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
 use hotpatch_quant::{dequantize_range, GgmlType};
 use serde::Serialize;
+
+use crate::{Progress, ProgressFn};
 
 /// The most cells one tile may have (4096 × 4096).
 pub const MAX_TILE_CELLS: u64 = 4096 * 4096;
@@ -157,6 +164,9 @@ pub enum LodError {
         /// Right side.
         b: Shape,
     },
+    /// The caller's progress callback asked to stop.
+    #[error("canceled")]
+    Canceled,
     /// A histogram range that is not finite or reversed.
     #[error("histogram range [{lo}, {hi}] must be finite with lo < hi")]
     BadRange {
@@ -242,6 +252,12 @@ impl RowSource for QuantMatrix<'_> {
     }
 }
 
+thread_local! {
+    /// [`Difference::read_row`]'s buffer for the right side's row: one per thread, reused
+    /// across rows (it grows to the widest row read and lives as long as the thread).
+    static DIFF_ROW: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// `a − b`, element by element, for two sources of the same shape (a difference map).
 #[derive(Debug, Clone, Copy)]
 pub struct Difference<'s, A, B> {
@@ -269,12 +285,19 @@ impl<A: RowSource, B: RowSource> RowSource for Difference<'_, A, B> {
 
     fn read_row(&self, row: u64, col0: u64, out: &mut [f32]) -> Result<(), LodError> {
         self.a.read_row(row, col0, out)?;
-        let mut other = vec![0f32; out.len()];
-        self.b.read_row(row, col0, &mut other)?;
-        for (x, y) in out.iter_mut().zip(&other) {
-            *x -= y;
+        // The right side's row goes into this thread's reused buffer (taken out of the cell
+        // while in use, so a nested difference simply gets a fresh one).
+        let mut other = DIFF_ROW.with(|c| c.take());
+        other.clear();
+        other.resize(out.len(), 0.0);
+        let read = self.b.read_row(row, col0, &mut other);
+        if read.is_ok() {
+            for (x, y) in out.iter_mut().zip(&other) {
+                *x -= y;
+            }
         }
-        Ok(())
+        DIFF_ROW.with(|c| c.replace(other));
+        read
     }
 }
 
@@ -393,15 +416,18 @@ where
 }
 
 /// Adds one row into the column accumulators (sum, min, max; NaN shows in the sum only).
+///
+/// Written branch-free over equal-length slices so it compiles to packed adds, mins and maxes
+/// (a conditional store per element kept it scalar, with a mispredicted branch per new
+/// extreme). `if x < l { x } else { l }` keeps `l` when `x` is NaN, as the comparison did.
 fn accumulate(row: &[f32], sum: &mut [f32], lo: &mut [f32], hi: &mut [f32]) {
-    for (((&x, s), l), h) in row.iter().zip(sum).zip(lo).zip(hi) {
-        *s += x;
-        if x < *l {
-            *l = x;
-        }
-        if x > *h {
-            *h = x;
-        }
+    let n = row.len().min(sum.len()).min(lo.len()).min(hi.len());
+    let (row, sum, lo, hi) = (&row[..n], &mut sum[..n], &mut lo[..n], &mut hi[..n]);
+    for i in 0..n {
+        let x = row[i];
+        sum[i] += x;
+        lo[i] = if x < lo[i] { x } else { lo[i] };
+        hi[i] = if x > hi[i] { x } else { hi[i] };
     }
 }
 
@@ -489,7 +515,7 @@ pub fn lod(
         for (k, cells) in chunk.chunks_mut(2 * wu).enumerate() {
             let i = (first + k) as u64;
             let (r0, r1) = (edge(viewport.rows, h, i), edge(viewport.rows, h, i + 1));
-            col_sum.fill(0.0);
+            // `col_sum` is all zeros here: `flush` leaves it so.
             col_total.fill(0.0);
             col_min.fill(f32::INFINITY);
             col_max.fill(f32::NEG_INFINITY);
@@ -507,14 +533,13 @@ pub fn lod(
             for j in 0..wu {
                 let (c0, c1) = (col_edges[j], col_edges[j + 1]);
                 let s: f64 = col_total[c0..c1].iter().sum();
+                // Never NaN (`accumulate` skips NaN): plain comparisons, no NaN handling.
                 let lo = col_min[c0..c1]
                     .iter()
-                    .copied()
-                    .fold(f32::INFINITY, f32::min);
+                    .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
                 let hi = col_max[c0..c1]
                     .iter()
-                    .copied()
-                    .fold(f32::NEG_INFINITY, f32::max);
+                    .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
                 // A finite sum and finite extremes mean every value of the cell is finite.
                 if s.is_finite() && lo.is_finite() && hi.is_finite() {
                     mean[j] = (s / (n_rows * (c1 - c0) as f64)) as f32;
@@ -689,35 +714,97 @@ impl Acc {
     }
 }
 
+/// Elements a worker reads between two progress reports (and cancel checks): small enough
+/// that Cancel answers within a few milliseconds, large enough that reporting costs nothing.
+const REPORT_ELEMENTS: u64 = 1 << 18;
+
+/// Where a pass over a viewport stands in a longer job: the pass covers elements
+/// `base .. base + viewport elements` of `total`.
+#[derive(Clone, Copy)]
+struct Pass {
+    base: u64,
+    total: u64,
+}
+
 /// Runs `f(row_values)` over every row of `viewport`, split over threads by rows; each thread
 /// folds into its own `T` (from `init`), the results are returned per thread.
+///
+/// Progress is reported to `progress` (in elements, `pass.base + done` of `pass.total`) from
+/// the calling thread only: once before the first row, then as the workers send their row
+/// counts. When `progress` returns `false` the workers stop at their next report and the pass
+/// returns [`LodError::Canceled`].
 fn fold_rows<T: Send>(
     src: &impl RowSource,
     viewport: Viewport,
     init: impl Fn() -> T + Sync,
     f: impl Fn(&mut T, &[f32]) + Sync,
+    pass: Pass,
+    progress: ProgressFn<'_>,
 ) -> Result<Vec<T>, LodError> {
     viewport.check(src.shape())?;
+    let report = |done_rows: u64| Progress {
+        done: pass.base + done_rows * viewport.cols,
+        total: pass.total,
+    };
+    if !progress(report(0)) {
+        return Err(LodError::Canceled);
+    }
     let threads = threads_for(viewport.elements(), viewport.rows.min(64) as usize) as u64;
-    let run = |k: u64| -> Result<T, LodError> {
+    let rows_per_report = (REPORT_ELEMENTS / viewport.cols).max(1);
+    // Worker `k` of `threads`: folds its rows, calling `tell(rows read since the last call)`
+    // every `rows_per_report` rows and at the end; stops when `tell` says so.
+    let run = |k: u64, tell: &mut dyn FnMut(u64) -> bool| -> Result<T, LodError> {
         let mut acc = init();
         let mut row = vec![0f32; viewport.cols as usize];
-        for r in edge(viewport.rows, threads, k)..edge(viewport.rows, threads, k + 1) {
+        let (r0, r1) = (
+            edge(viewport.rows, threads, k),
+            edge(viewport.rows, threads, k + 1),
+        );
+        let mut unreported = 0;
+        for r in r0..r1 {
             src.read_row(viewport.row0 + r, viewport.col0, &mut row)?;
             f(&mut acc, &row);
+            unreported += 1;
+            if unreported == rows_per_report || r + 1 == r1 {
+                if !tell(unreported) {
+                    return Err(LodError::Canceled);
+                }
+                unreported = 0;
+            }
         }
         Ok(acc)
     };
     if threads <= 1 {
-        return Ok(vec![run(0)?]);
+        let mut done = 0;
+        let out = run(0, &mut |n| {
+            done += n;
+            progress(report(done))
+        })?;
+        return Ok(vec![out]);
     }
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<u64>();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|k| {
-                let run = &run;
-                s.spawn(move || run(k))
+                let (run, stop, tx) = (&run, &stop, tx.clone());
+                s.spawn(move || {
+                    run(k, &mut |n| {
+                        // A closed channel means the caller is gone: stop.
+                        tx.send(n).is_ok() && !stop.load(Ordering::Relaxed)
+                    })
+                })
             })
             .collect();
+        // Only the workers hold senders now: the loop ends when the last one finishes.
+        drop(tx);
+        let mut done = 0;
+        for n in rx {
+            done += n;
+            if !stop.load(Ordering::Relaxed) && !progress(report(done)) {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
         handles
             .into_iter()
             .map(|h| {
@@ -730,12 +817,38 @@ fn fold_rows<T: Send>(
 
 /// Statistics of the values of `viewport`.
 pub fn stats(src: &impl RowSource, viewport: Viewport) -> Result<Stats, LodError> {
-    let parts = fold_rows(src, viewport, Acc::default, |a, row| a.add_row(row))?;
+    stats_with(src, viewport, &mut |_| true)
+}
+
+/// [`stats`] reporting progress in elements read (`total` = the viewport's elements), from the
+/// calling thread, at least every [`REPORT_ELEMENTS`]-ish elements per worker; when `progress`
+/// returns `false` the workers stop and the result is [`LodError::Canceled`].
+pub fn stats_with(
+    src: &impl RowSource,
+    viewport: Viewport,
+    progress: ProgressFn<'_>,
+) -> Result<Stats, LodError> {
+    let pass = Pass {
+        base: 0,
+        total: viewport.elements(),
+    };
+    let parts = fold_rows(
+        src,
+        viewport,
+        Acc::default,
+        |a, row| a.add_row(row),
+        pass,
+        progress,
+    )?;
+    Ok(merged(&parts).stats())
+}
+
+fn merged(parts: &[Acc]) -> Acc {
     let mut total = Acc::default();
-    for p in &parts {
+    for p in parts {
         total.merge(p);
     }
-    Ok(total.stats())
+    total
 }
 
 /// Counts of finite values in equal-width bins.
@@ -770,26 +883,68 @@ pub fn histogram(
     bins: u32,
     range: Option<(f32, f32)>,
 ) -> Result<Histogram, LodError> {
+    histogram_with(src, viewport, bins, range, &mut |_| true)
+}
+
+/// [`histogram`] reporting progress in elements read over both passes (`total` = twice the
+/// viewport's elements without `range`: statistics, then bins; once with `range`: one pass
+/// does both); when `progress` returns `false` the result is [`LodError::Canceled`].
+pub fn histogram_with(
+    src: &impl RowSource,
+    viewport: Viewport,
+    bins: u32,
+    range: Option<(f32, f32)>,
+    progress: ProgressFn<'_>,
+) -> Result<Histogram, LodError> {
     check_out("bins", bins, u64::from(MAX_BINS))?;
     if let Some((lo, hi)) = range {
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
             return Err(LodError::BadRange { lo, hi });
         }
     }
-    let st = stats(src, viewport)?;
-    let (lo, hi) = match range {
-        Some(r) => r,
-        None if st.finite == 0 => (0.0, 1.0),
-        // A constant tensor gets a unit-wide range centred on its value.
-        None if st.min == st.max => (st.min - 0.5, st.max + 0.5),
-        None => (st.min, st.max),
+    viewport.check(src.shape())?;
+    let elements = viewport.elements();
+    let passes = if range.is_some() { 1 } else { 2 };
+    let total = elements.saturating_mul(passes);
+    // Without a range, the first pass finds it (and gives the statistics).
+    let (lo, hi, first) = match range {
+        Some((lo, hi)) => (lo, hi, None),
+        None => {
+            let pass = Pass { base: 0, total };
+            let parts = fold_rows(
+                src,
+                viewport,
+                Acc::default,
+                |a, row| a.add_row(row),
+                pass,
+                progress,
+            )?;
+            let st = merged(&parts).stats();
+            let (lo, hi) = if st.finite == 0 {
+                (0.0, 1.0)
+            } else if st.min == st.max {
+                // A constant tensor gets a unit-wide range centred on its value.
+                (st.min - 0.5, st.max + 0.5)
+            } else {
+                (st.min, st.max)
+            };
+            (lo, hi, Some(st))
+        }
     };
     let n = bins as usize;
+    let with_stats = first.is_none();
+    let pass = Pass {
+        base: total - elements,
+        total,
+    };
     let parts = fold_rows(
         src,
         viewport,
-        || (vec![0u64; n], 0u64),
-        |(counts, outside), row| {
+        || (vec![0u64; n], 0u64, Acc::default()),
+        |(counts, outside, acc), row| {
+            if with_stats {
+                acc.add_row(row);
+            }
             for &x in row {
                 if !x.is_finite() {
                     continue;
@@ -800,21 +955,25 @@ pub fn histogram(
                 }
             }
         },
+        pass,
+        progress,
     )?;
     let mut counts = vec![0u64; n];
     let mut outside = 0;
-    for (c, o) in parts {
-        for (a, b) in counts.iter_mut().zip(c) {
-            *a += b;
+    let mut acc = Acc::default();
+    for (c, o, a) in parts {
+        for (x, y) in counts.iter_mut().zip(c) {
+            *x += y;
         }
         outside += o;
+        acc.merge(&a);
     }
     Ok(Histogram {
         lo,
         hi,
         counts,
         outside,
-        stats: st,
+        stats: first.unwrap_or_else(|| acc.stats()),
     })
 }
 
@@ -848,6 +1007,276 @@ mod tests {
             shape: Shape { rows, cols },
             v,
         }
+    }
+
+    /// A [`Plain`] that counts the rows read.
+    struct Counting {
+        inner: Plain,
+        rows_read: std::sync::atomic::AtomicU64,
+    }
+
+    impl RowSource for Counting {
+        fn shape(&self) -> Shape {
+            self.inner.shape
+        }
+        fn read_row(&self, row: u64, col0: u64, out: &mut [f32]) -> Result<(), LodError> {
+            self.rows_read.fetch_add(1, Ordering::Relaxed);
+            self.inner.read_row(row, col0, out)
+        }
+    }
+
+    fn counting(rows: u64, cols: u64) -> Counting {
+        Counting {
+            inner: plain(rows, cols, |r, c| {
+                ((r * 7919 + c * 104729) % 2001) as f32 / 100.0 - 10.0
+            }),
+            rows_read: Default::default(),
+        }
+    }
+
+    /// Runs `call` with a recording callback that cancels once `done >= cancel_at`; returns
+    /// the reports seen.
+    fn record(
+        cancel_at: u64,
+        call: impl FnOnce(ProgressFn<'_>) -> Result<(), LodError>,
+    ) -> (Vec<Progress>, Result<(), LodError>) {
+        let mut seen = Vec::new();
+        let r = call(&mut |p| {
+            seen.push(p);
+            p.done < cancel_at
+        });
+        (seen, r)
+    }
+
+    fn assert_monotonic_to(seen: &[Progress], total: u64) {
+        assert!(!seen.is_empty());
+        assert_eq!(seen[0].done, 0, "a first report before any work");
+        for w in seen.windows(2) {
+            assert!(w[0].done <= w[1].done, "{:?} then {:?}", w[0], w[1]);
+        }
+        assert!(seen.iter().all(|p| p.total == total && p.done <= total));
+    }
+
+    #[test]
+    fn stats_report_progress_up_to_the_total_and_match_without_progress() {
+        // 1000×700: split over threads (when the machine has two cores or more).
+        for (rows, cols) in [(1000u64, 700u64), (3, 5)] {
+            let m = counting(rows, cols);
+            let vp = m.inner.shape.full();
+            let plain = stats(&m.inner, vp).unwrap();
+            let mut got = None;
+            let (seen, r) = record(u64::MAX, |p| {
+                got = Some(stats_with(&m, vp, p)?);
+                Ok(())
+            });
+            r.unwrap();
+            assert_eq!(got, Some(plain));
+            assert_monotonic_to(&seen, rows * cols);
+            assert_eq!(seen.last().unwrap().done, rows * cols);
+            // Independent check of the values: count and extremes by a plain scan.
+            let lo = m.inner.v.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = m.inner.v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!((plain.count, plain.min, plain.max), (rows * cols, lo, hi));
+        }
+    }
+
+    #[test]
+    fn stats_and_histogram_stop_early_on_cancel() {
+        let (rows, cols) = (4000u64, 1024u64);
+        let total = rows * cols;
+        let m = counting(rows, cols);
+        let vp = m.inner.shape.full();
+        // Cancel at the very first report: nothing is read.
+        let (seen, r) = record(0, |p| stats_with(&m, vp, p).map(|_| ()));
+        assert_eq!(r, Err(LodError::Canceled));
+        assert_eq!(seen.len(), 1);
+        assert_eq!(m.rows_read.load(Ordering::Relaxed), 0);
+        // Cancel a quarter of the way: the workers stop well before the end.
+        let (seen, r) = record(total / 4, |p| stats_with(&m, vp, p).map(|_| ()));
+        assert_eq!(r, Err(LodError::Canceled));
+        assert!(seen.last().unwrap().done >= total / 4);
+        let read = m.rows_read.swap(0, Ordering::Relaxed);
+        assert!(
+            read < rows * 3 / 4,
+            "{read} of {rows} rows read after a cancel at 1/4"
+        );
+        // A histogram without a range: two passes; a cancel in the second one.
+        let (seen, r) = record(total + total / 2, |p| {
+            histogram_with(&m, vp, 16, None, p).map(|_| ())
+        });
+        assert_eq!(r, Err(LodError::Canceled));
+        assert_monotonic_to(&seen, 2 * total);
+        let read = m.rows_read.swap(0, Ordering::Relaxed);
+        assert!(
+            read >= rows && read < 2 * rows,
+            "{read} rows over two passes"
+        );
+    }
+
+    #[test]
+    fn histogram_with_progress_equals_the_plain_histogram() {
+        let m = counting(900, 333);
+        let vp = Viewport {
+            row0: 7,
+            col0: 11,
+            rows: 881,
+            cols: 301,
+        };
+        let total = vp.elements();
+        for range in [None, Some((-3.0f32, 4.5f32))] {
+            let plain = histogram(&m.inner, vp, 37, range).unwrap();
+            let mut got = None;
+            let (seen, r) = record(u64::MAX, |p| {
+                got = Some(histogram_with(&m, vp, 37, range, p)?);
+                Ok(())
+            });
+            r.unwrap();
+            let passes = if range.is_some() { 1 } else { 2 };
+            assert_monotonic_to(&seen, passes * total);
+            assert_eq!(seen.last().unwrap().done, passes * total);
+            let got = got.unwrap();
+            assert_eq!(got, plain);
+            // The one-pass statistics (explicit range) equal the statistics pass's.
+            assert_eq!(got.stats.count, total);
+            let st = stats(&m.inner, vp).unwrap();
+            assert_eq!(
+                (got.stats.min, got.stats.max, got.stats.finite),
+                (st.min, st.max, st.finite)
+            );
+            assert!((got.stats.mean - st.mean).abs() < 1e-9);
+            // Counts by a plain scan of the viewport.
+            let (lo, hi) = (got.lo, got.hi);
+            let mut want = vec![0u64; 37];
+            let mut outside = 0;
+            for r in vp.row0..vp.row0 + vp.rows {
+                for c in vp.col0..vp.col0 + vp.cols {
+                    let x = m.inner.v[(r * 333 + c) as usize];
+                    let k = ((f64::from(x) - f64::from(lo)) / (f64::from(hi) - f64::from(lo))
+                        * 37.0)
+                        .floor();
+                    if x < lo || x > hi {
+                        outside += 1;
+                    } else {
+                        want[(k as usize).min(36)] += 1;
+                    }
+                }
+            }
+            assert_eq!(got.counts, want);
+            assert_eq!(got.outside, outside);
+        }
+    }
+
+    #[test]
+    fn accumulate_matches_a_scalar_reference() {
+        // Odd lengths (not a multiple of any vector width), NaN, ±Inf and -0.
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, 1e-38];
+        for n in [1usize, 3, 7, 8, 13, 33, 100] {
+            let rows: Vec<Vec<f32>> = (0..5)
+                .map(|r| {
+                    (0..n)
+                        .map(|c| {
+                            if (r * 31 + c * 17) % 11 == 0 {
+                                specials[(r + c) % specials.len()]
+                            } else {
+                                ((r * 13 + c * 7) % 19) as f32 - 9.0
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut sum = vec![0f32; n];
+            let mut lo = vec![f32::INFINITY; n];
+            let mut hi = vec![f32::NEG_INFINITY; n];
+            for row in &rows {
+                accumulate(row, &mut sum, &mut lo, &mut hi);
+            }
+            for c in 0..n {
+                let col: Vec<f32> = rows.iter().map(|r| r[c]).collect();
+                let want_sum: f32 = col.iter().sum();
+                let finite_or_inf = col.iter().copied().filter(|x| !x.is_nan());
+                let want_lo = finite_or_inf.clone().fold(f32::INFINITY, f32::min);
+                let want_hi = finite_or_inf.fold(f32::NEG_INFINITY, f32::max);
+                assert!(
+                    sum[c].to_bits() == want_sum.to_bits()
+                        || (sum[c].is_nan() && want_sum.is_nan()),
+                    "n {n} col {c}: sum {} vs {want_sum}",
+                    sum[c]
+                );
+                assert_eq!(lo[c], want_lo, "n {n} col {c}: min");
+                assert_eq!(hi[c], want_hi, "n {n} col {c}: max");
+            }
+        }
+    }
+
+    #[test]
+    fn lod_with_non_finite_values_over_threads_and_an_unaligned_viewport() {
+        let m = plain(700, 515, |r, c| match (r * 515 + c) % 9973 {
+            0 => f32::NAN,
+            1 => f32::INFINITY,
+            2 => f32::NEG_INFINITY,
+            k => (k % 613) as f32 / 61.0 - 5.0,
+        });
+        let vp = Viewport {
+            row0: 13,
+            col0: 29,
+            rows: 681,
+            cols: 477,
+        };
+        let (w, h) = (61u64, 47u64);
+        let t = lod(&m, vp, w as u32, h as u32).unwrap();
+        for i in 0..h {
+            for j in 0..w {
+                let (r0, r1) = (edge(vp.rows, h, i), edge(vp.rows, h, i + 1));
+                let (c0, c1) = (edge(vp.cols, w, j), edge(vp.cols, w, j + 1));
+                let (mut s, mut n, mut peak, mut first) = (0f64, 0u64, 0f32, true);
+                for r in r0..r1 {
+                    for c in c0..c1 {
+                        let x = m.v[((vp.row0 + r) * 515 + vp.col0 + c) as usize];
+                        if x.is_finite() {
+                            s += f64::from(x);
+                            n += 1;
+                        }
+                        let better = !peak.is_nan() && (x.is_nan() || x.abs() > peak.abs());
+                        if first || better {
+                            peak = x;
+                            first = false;
+                        }
+                    }
+                }
+                let k = (i * w + j) as usize;
+                // NaN and ±Inf exactly; finite peaks by magnitude (a tie of x and −x may
+                // give either sign).
+                if peak.is_finite() {
+                    assert_eq!(t.peak[k].abs(), peak.abs(), "peak of cell {i},{j}");
+                } else {
+                    assert_eq!(t.peak[k].to_bits(), peak.to_bits(), "peak of cell {i},{j}");
+                }
+                let mean = s / n as f64;
+                assert!(
+                    (f64::from(t.mean[k]) - mean).abs() < 1e-4,
+                    "mean of cell {i},{j}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn difference_reuses_its_row_buffer_safely() {
+        let a = plain(4, 9, |r, c| (r * 9 + c) as f32);
+        let b = plain(4, 9, |_, c| c as f32);
+        let c = plain(4, 9, |r, _| r as f32);
+        let d = Difference::new(&a, &b).unwrap();
+        // A difference of a difference: the inner one runs while the outer holds its buffer.
+        let dd = Difference::new(&d, &c).unwrap();
+        let mut out = vec![0f32; 9];
+        dd.read_row(2, 0, &mut out).unwrap();
+        assert!(out.iter().all(|&x| x == 2.0 * 9.0 - 2.0), "{out:?}");
+        // Rows of different widths one after the other reuse the buffer.
+        let mut short = vec![0f32; 3];
+        d.read_row(3, 5, &mut short).unwrap();
+        assert_eq!(short, vec![27.0; 3]);
+        d.read_row(1, 0, &mut out).unwrap();
+        assert_eq!(out, vec![9.0; 9]);
     }
 
     #[test]

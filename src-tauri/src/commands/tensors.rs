@@ -28,6 +28,7 @@ pub use super::TILE_HEADER;
 fn lod_error(tensor: &str, e: LodError) -> IpcError {
     let code = match e {
         LodError::Unreadable(_) | LodError::ShapeMismatch { .. } => ErrorCode::Refused,
+        LodError::Canceled => ErrorCode::Canceled,
         _ => ErrorCode::BadRequest,
     };
     IpcError::new(code, format!("tensor '{tensor}': {e}"))
@@ -178,20 +179,37 @@ fn stats_view(rows: u64, cols: u64, s: heatmap::Stats) -> TensorStats {
     }
 }
 
-/// Statistics of every value of a tensor.
+/// Statistics of every value of a tensor, as job `job`: progress (elements read) streams over
+/// `on_progress`; `cancel_job(job)` stops it with code `Canceled`.
 #[tauri::command]
 #[specta::specta]
-pub async fn tensor_stats(app: AppHandle, tensor: String) -> Result<TensorStats, IpcError> {
-    blocking(app, move |s| stats(s, &tensor)).await
+pub async fn tensor_stats(
+    app: AppHandle,
+    tensor: String,
+    job: u32,
+    on_progress: Channel<Progress>,
+) -> Result<TensorStats, IpcError> {
+    blocking(app, move |s| {
+        let job = s.jobs.register(job);
+        let message = format!("statistics of {tensor}");
+        let mut report = job.progress_fn(&on_progress, Stage::Read, &message);
+        stats(s, &tensor, &mut report)
+    })
+    .await
 }
 
-/// [`tensor_stats`] without Tauri.
-pub fn stats(state: &AppState, tensor: &str) -> Result<TensorStats, IpcError> {
+/// [`tensor_stats`] without Tauri (`progress` as core's: return `false` to cancel).
+pub fn stats(
+    state: &AppState,
+    tensor: &str,
+    progress: hotpatch_core::ProgressFn<'_>,
+) -> Result<TensorStats, IpcError> {
     let layer = state.session().tensors()?;
     layer
         .matrix(tensor, |m| {
             let shape = heatmap::RowSource::shape(m);
-            heatmap::stats(m, shape.full()).map(|s| stats_view(shape.rows, shape.cols, s))
+            heatmap::stats_with(m, shape.full(), progress)
+                .map(|s| stats_view(shape.rows, shape.cols, s))
         })?
         .map_err(|e| lod_error(tensor, e))
 }
@@ -217,7 +235,11 @@ pub struct TensorHistogram {
 }
 
 /// Bins a tensor's finite values into `bins` (1…4096) equal bins over `[lo, hi]`, or over
-/// its own `[min, max]` when `lo`/`hi` are absent.
+/// its own `[min, max]` when `lo`/`hi` are absent, with the statistics of the same values
+/// (one call gives the screen both). Runs as job `job`: progress (elements read, over both
+/// passes without a range) streams over `on_progress`; `cancel_job(job)` stops it with code
+/// `Canceled`.
+#[allow(clippy::too_many_arguments)]
 #[tauri::command]
 #[specta::specta]
 pub async fn tensor_histogram(
@@ -226,17 +248,26 @@ pub async fn tensor_histogram(
     bins: u32,
     lo: Option<f32>,
     hi: Option<f32>,
+    job: u32,
+    on_progress: Channel<Progress>,
 ) -> Result<TensorHistogram, IpcError> {
-    blocking(app, move |s| histogram(s, &tensor, bins, lo, hi)).await
+    blocking(app, move |s| {
+        let job = s.jobs.register(job);
+        let message = format!("statistics and histogram of {tensor}");
+        let mut report = job.progress_fn(&on_progress, Stage::Read, &message);
+        histogram(s, &tensor, bins, lo, hi, &mut report)
+    })
+    .await
 }
 
-/// [`tensor_histogram`] without Tauri.
+/// [`tensor_histogram`] without Tauri (`progress` as core's: return `false` to cancel).
 pub fn histogram(
     state: &AppState,
     tensor: &str,
     bins: u32,
     lo: Option<f32>,
     hi: Option<f32>,
+    progress: hotpatch_core::ProgressFn<'_>,
 ) -> Result<TensorHistogram, IpcError> {
     let range = match (lo, hi) {
         (Some(l), Some(h)) => Some((l, h)),
@@ -252,12 +283,14 @@ pub fn histogram(
     layer
         .matrix(tensor, |m| {
             let shape = heatmap::RowSource::shape(m);
-            heatmap::histogram(m, shape.full(), bins, range).map(|h| TensorHistogram {
-                lo: h.lo,
-                hi: h.hi,
-                counts: h.counts,
-                outside: h.outside,
-                stats: stats_view(shape.rows, shape.cols, h.stats),
+            heatmap::histogram_with(m, shape.full(), bins, range, progress).map(|h| {
+                TensorHistogram {
+                    lo: h.lo,
+                    hi: h.hi,
+                    counts: h.counts,
+                    outside: h.outside,
+                    stats: stats_view(shape.rows, shape.cols, h.stats),
+                }
             })
         })?
         .map_err(|e| lod_error(tensor, e))

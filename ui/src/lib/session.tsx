@@ -6,8 +6,10 @@
  *   (cheap) and refreshed right after `bumpRevision()`; views that show tensor values or bytes
  *   put it in their fetch dependencies so staged edits made anywhere show everywhere;
  * - the selected tensor and the current screen;
- * - `runJob(label, work)`: long work with a progress bar and a Cancel button in the status bar.
- *   `work(jobId, channel)` passes both to the command; Cancel calls `cancel_job(jobId)`;
+ * - `runJob(label, work, opts)`: long work with a progress bar and a Cancel button in the status bar.
+ *   `work(jobId, channel)` passes both to the command; Cancel calls `cancel_job(jobId)`. With
+ *   `opts.quietMs` the bar shows only once the job has run that long: a job that finishes
+ *   sooner (a small tensor's statistics) neither flashes the bar nor replaces the last note;
  * - `reportError(where, e)`: the fallback banner for failures that have no control to sit
  *   next to (screens show their own errors inline where the user acted).
  */
@@ -41,6 +43,12 @@ export interface JobState {
   canceling: boolean;
 }
 
+/** How a job shows in the status bar. */
+export interface JobOptions {
+  /** Show the bar (and the outcome note) only if the job is still running after this long. */
+  quietMs?: number;
+}
+
 export interface Session {
   model: Loaded | null;
   summary: ModelSummary | null;
@@ -56,7 +64,7 @@ export interface Session {
   screen: ScreenName;
   setScreen: (s: ScreenName) => void;
   job: JobState | null;
-  runJob: <T>(label: string, work: (job: number, channel: Channel<Progress>) => Promise<T>) => Promise<T>;
+  runJob: <T>(label: string, work: (job: number, channel: Channel<Progress>) => Promise<T>, opts?: JobOptions) => Promise<T>;
   cancelJob: () => void;
   failure: Failure | null;
   reportError: (where: string, e: unknown) => void;
@@ -102,14 +110,26 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const runJob = useCallback(
-    async <T,>(label: string, work: (job: number, channel: Channel<Progress>) => Promise<T>): Promise<T> => {
+    async <T,>(label: string, work: (job: number, channel: Channel<Progress>) => Promise<T>, opts?: JobOptions): Promise<T> => {
       const id = newJobId();
-      const start: JobState = { id, label, progress: null, messages: 0, canceling: false };
-      jobRef.current = start;
-      setJob(start);
-      setNote(null);
       const channel = new Channel<Progress>();
-      const seen: { last: Progress | null; messages: number; finished: boolean } = { last: null, messages: 0, finished: false };
+      const seen: { last: Progress | null; messages: number; finished: boolean; shown: boolean } = {
+        last: null,
+        messages: 0,
+        finished: false,
+        shown: false,
+      };
+      const show = () => {
+        const start: JobState = { id, label, progress: seen.last, messages: seen.messages, canceling: false };
+        seen.shown = true;
+        jobRef.current = start;
+        setJob(start);
+        setNote(null);
+        lastJob.current = id;
+      };
+      const quiet = opts?.quietMs ?? 0;
+      const timer = quiet > 0 ? window.setTimeout(show, quiet) : undefined;
+      if (quiet <= 0) show();
       channel.onmessage = (p) => {
         seen.last = p;
         seen.messages += 1;
@@ -118,18 +138,20 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         // after it resolved. Keep the outcome line in step while this is still the latest job.
         if (seen.finished && lastJob.current === id) setNote({ text: p.message, messages: seen.messages });
       };
-      lastJob.current = id;
       try {
         const out = await work(id, channel);
         seen.finished = true;
-        setNote({ text: seen.last?.message ?? `${label}: done`, messages: seen.messages });
+        if (seen.shown) setNote({ text: seen.last?.message ?? `${label}: done`, messages: seen.messages });
         return out;
       } catch (e) {
         const d = describeFailure(e);
-        lastJob.current = 0;
-        setNote({ text: d.code === "Canceled" ? `${label}: canceled` : `${label}: failed`, messages: seen.messages });
+        if (seen.shown) {
+          lastJob.current = 0;
+          setNote({ text: d.code === "Canceled" ? `${label}: canceled` : `${label}: failed`, messages: seen.messages });
+        }
         throw e;
       } finally {
+        window.clearTimeout(timer);
         setJob((j) => (j && j.id === id ? null : j));
         if (jobRef.current?.id === id) jobRef.current = null;
       }

@@ -13,7 +13,7 @@ import { Histogram } from "../components/tensors/Histogram";
 import { EditPanel, type EditPanelHandle } from "../components/tensors/EditPanel";
 import { TransformPanel } from "../components/tensors/TransformPanel";
 import { useSession } from "../lib/session";
-import { describeFailure, type TensorRow } from "../lib/ipc";
+import { commands, describeFailure, type TensorRow } from "../lib/ipc";
 import { formatBytes, formatCount, formatDims, formatOffset, typeFamily } from "../lib/format";
 import { formatValue } from "../lib/heatmap/format";
 import { matrixShape } from "../lib/heatmap/view";
@@ -25,7 +25,6 @@ import {
   setTensorLock,
   tensorHistogram,
   tensorLocked,
-  tensorStats,
   type TensorHistogram,
   type TensorStats,
 } from "../lib/tensors/api";
@@ -33,6 +32,9 @@ import { NoModel } from "./NoModel";
 import "./tensors.css";
 
 const BINS = 96;
+/** Statistics and histogram run as a job; the status bar shows it only past this time (a
+ * small tensor's take a few milliseconds and must not flash a progress bar). */
+const STATS_QUIET_MS = 200;
 
 export function TensorsScreen() {
   const { summary, tensors, selected, setSelected } = useSession();
@@ -51,13 +53,16 @@ export function TensorsScreen() {
 }
 
 function TensorView({ tensor }: { tensor: TensorRow }) {
-  const { revision, bumpRevision, summary } = useSession();
+  const { revision, bumpRevision, runJob, summary } = useSession();
   const files = summary?.shards ?? 1;
   const name = tensor.name;
   const shape = useMemo(() => matrixShape(tensor.dims), [tensor.dims]);
   const [cell, setCell] = useState<{ row: number; col: number } | null>(null);
   const [stats, setStats] = useState<TensorStats | null>(null);
   const [hist, setHist] = useState<TensorHistogram | null>(null);
+  /** The statistics job was canceled: no numbers are shown until Recompute. */
+  const [canceled, setCanceled] = useState(false);
+  const [recompute, setRecompute] = useState(0);
   const [error, setError] = useState<string | null>(null);
   const [locked, setLocked] = useState(false);
   const [lockError, setLockError] = useState<string | null>(null);
@@ -65,20 +70,56 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
 
   useEffect(() => {
     let live = true;
-    Promise.all([tensorStats(name), tensorHistogram(name, BINS), tensorLocked(name)]).then(
-      ([s, h, l]) => {
-        if (!live) return;
-        setStats(s);
-        setHist(h);
-        setLocked(l);
-        setError(null);
-      },
+    tensorLocked(name).then(
+      (l) => live && setLocked(l),
       (e) => live && setError(describeFailure(e).detail),
     );
     return () => {
       live = false;
     };
   }, [name, revision]);
+
+  // Statistics and histogram in one pass pair (the histogram carries the statistics), as a
+  // cancelable job: Cancel in the status bar leaves a "canceled — Recompute" state, never
+  // stale numbers. Leaving the tensor (or a new revision) cancels a job still running.
+  useEffect(() => {
+    let live = true;
+    let running: number | null = null;
+    setCanceled(false);
+    runJob(
+      `statistics of ${name}`,
+      (job, channel) => {
+        running = job;
+        return tensorHistogram(name, BINS, job, channel);
+      },
+      { quietMs: STATS_QUIET_MS },
+    ).then(
+      (h) => {
+        running = null;
+        if (!live) return;
+        setStats(h.stats);
+        setHist(h);
+        setError(null);
+      },
+      (e) => {
+        running = null;
+        if (!live) return;
+        const d = describeFailure(e);
+        if (d.code === "Canceled") {
+          setStats(null);
+          setHist(null);
+          setCanceled(true);
+        } else {
+          setError(d.detail);
+        }
+      },
+    );
+    return () => {
+      live = false;
+      if (running !== null) void commands.cancelJob(running);
+    };
+  }, [name, revision, recompute, runJob]);
+  const again = () => setRecompute((n) => n + 1);
 
   const tile = useCallback((vp: Parameters<typeof fetchTile>[1], w: number, h: number) => fetchTile(name, vp, w, h), [name]);
   const windowOf = useCallback((w: GridWindow) => fetchWindow(name, w), [name]);
@@ -121,15 +162,24 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
             )}
           </span>
         </div>
-        <div className="tv-stats" data-testid="tensor-stats">
+        <div className="tv-stats" data-testid="tensor-stats" data-state={stats ? "ready" : canceled ? "canceled" : "computing"}>
+          {canceled && (
+            <span className="stats-canceled" data-testid="stats-canceled">
+              Statistics canceled
+              <button type="button" className="small" onClick={again} data-testid="stats-recompute">
+                Recompute
+              </button>
+            </span>
+          )}
+          {!stats && !canceled && <span className="muted small">computing statistics…</span>}
           {stats && (
             <>
-              <Stat label="min" value={formatValue(stats.min)} />
-              <Stat label="max" value={formatValue(stats.max)} />
-              <Stat label="mean" value={formatValue(stats.mean)} />
-              <Stat label="std" value={formatValue(stats.std)} />
-              <Stat label="zeros" value={formatCount(stats.zeros)} />
-              <Stat label="NaN/Inf" value={formatCount(nonFinite)} warn={nonFinite > 0} />
+              <Stat label="min" raw={stats.min} value={formatValue(stats.min)} />
+              <Stat label="max" raw={stats.max} value={formatValue(stats.max)} />
+              <Stat label="mean" raw={stats.mean} value={formatValue(stats.mean)} />
+              <Stat label="std" raw={stats.std} value={formatValue(stats.std)} />
+              <Stat label="zeros" raw={stats.zeros} value={formatCount(stats.zeros)} />
+              <Stat label="NaN/Inf" raw={nonFinite} value={formatCount(nonFinite)} warn={nonFinite > 0} />
             </>
           )}
           <button className={`lock-btn ${locked ? "on" : ""}`} onClick={() => void toggleLock()} data-testid="lock-toggle" title={locked ? "Unlock: allow edits again" : "Lock: refuse every edit of this tensor"}>
@@ -172,6 +222,15 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
           <div className="tv-side">
             <EditPanel ref={edit} tensor={name} ty={tensor.ty} cols={shape.cols} selected={cell} revision={revision} locked={locked} onApplied={applied} />
             {hist && <Histogram data={hist} scale={stats?.absMax ?? 0} />}
+            {canceled && (
+              <div className="histogram hist-canceled" data-testid="histogram-canceled">
+                <span className="panel-title">Histogram</span>
+                <span className="muted small">canceled</span>
+                <button type="button" className="small" onClick={again}>
+                  Recompute
+                </button>
+              </div>
+            )}
             <TransformPanel tensor={name} selected={cell} cols={shape.cols} onApplied={applied} />
           </div>
         </div>
@@ -180,9 +239,9 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
   );
 }
 
-function Stat({ label, value, warn }: { label: string; value: string; warn?: boolean }) {
+function Stat({ label, raw, value, warn }: { label: string; raw: number; value: string; warn?: boolean }) {
   return (
-    <span className={`stat ${warn ? "warn" : ""}`}>
+    <span className={`stat ${warn ? "warn" : ""}`} data-stat={label} data-raw={String(raw)}>
       <span className="stat-label">{label}</span>
       <span className="stat-value mono">{value}</span>
     </span>

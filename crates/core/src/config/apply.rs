@@ -45,6 +45,19 @@ pub struct PreviewItem {
     pub status: ItemStatus,
     /// Details: elements selected, bytes, or why it does not match.
     pub detail: String,
+    /// For a metadata edit that will change the model: the value now and the value after,
+    /// each in one short line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<ValueChange>,
+}
+
+/// A metadata value before and after an edit, each a short line (`UINT32 512`, `absent`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueChange {
+    /// The value the model holds now (with pending edits), or `absent`.
+    pub from: String,
+    /// The value after the edit, or `absent` for a removal.
+    pub to: String,
 }
 
 /// The preview of a configuration against a model.
@@ -173,11 +186,16 @@ fn metadata_items(
                 ),
             )
         };
+        let values = (status == ItemStatus::WillChange).then(|| ValueChange {
+            from: describe(found),
+            to: describe(new),
+        });
         items.push(PreviewItem {
             item: format!("metadata[{i}]"),
             target: p.key.clone(),
             status,
             detail,
+            values,
         });
         // Later edits were recorded after this one: check them against its result.
         match new {
@@ -214,6 +232,7 @@ pub fn preview_against(
                 target: p.tensor.clone(),
                 status: ItemStatus::Mismatch,
                 detail: "no tensor of this model matches".into(),
+                values: None,
             });
             continue;
         }
@@ -224,6 +243,7 @@ pub fn preview_against(
                     target: p.tensor.clone(),
                     status: ItemStatus::Mismatch,
                     detail: e.to_string(),
+                    values: None,
                 });
                 continue;
             }
@@ -250,6 +270,7 @@ pub fn preview_against(
                 target: t.name.clone(),
                 status,
                 detail,
+                values: None,
             });
         }
     }
@@ -294,6 +315,7 @@ pub fn preview_against(
             target,
             status,
             detail,
+            values: None,
         });
     }
     for (i, p) in config.protections.iter().enumerate() {
@@ -314,6 +336,7 @@ pub fn preview_against(
                     } else {
                         "no tensor of this model matches".into()
                     },
+                    values: None,
                 });
             }
             Protection::Range { shard, offset, len } => {
@@ -335,6 +358,7 @@ pub fn preview_against(
                     } else {
                         "range is outside the model".into()
                     },
+                    values: None,
                 });
             }
         }
@@ -350,6 +374,7 @@ pub fn preview_against(
                 s.rules.len(),
                 if s.cache.enabled { "on" } else { "off" }
             ),
+            values: None,
         });
     }
     Preview {

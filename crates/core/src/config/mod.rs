@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 pub use apply::{
     apply, layer_identity, preview, preview_against, ApplyError, ApplyReport, ItemStatus, Preview,
-    PreviewItem,
+    PreviewItem, ValueChange,
 };
 pub use metadata::{MetadataPatch, TypedValue};
 pub use server::ServerSettings;

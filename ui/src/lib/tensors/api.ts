@@ -28,12 +28,14 @@ export async function readValue(tensor: string, row: number, col: number): Promi
   return v[0]!;
 }
 
-export async function tensorStats(tensor: string): Promise<TensorStats> {
-  return unwrap(await commands.tensorStats(tensor));
+/** Statistics of every value of `tensor`, as job `job` (progress on `channel`; `cancel_job(job)` stops it). */
+export async function tensorStats(tensor: string, job: number, channel: Channel<Progress>): Promise<TensorStats> {
+  return unwrap(await commands.tensorStats(tensor, job, channel));
 }
 
-export async function tensorHistogram(tensor: string, bins: number): Promise<TensorHistogram> {
-  return unwrap(await commands.tensorHistogram(tensor, bins, null, null));
+/** The histogram of `tensor` over its own range, with its statistics, as job `job` (cancelable). */
+export async function tensorHistogram(tensor: string, bins: number, job: number, channel: Channel<Progress>): Promise<TensorHistogram> {
+  return unwrap(await commands.tensorHistogram(tensor, bins, null, null, job, channel));
 }
 
 export async function previewWeight(tensor: string, index: number, value: string): Promise<WeightEditView> {
