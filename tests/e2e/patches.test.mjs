@@ -1,10 +1,12 @@
 // Job 3, driven for real: make edits in the app (presets applied from the Patches screen, one
-// of them undone from the patch-event log; a byte write from the Bytes screen), export a
-// configuration through the path field,
-// save; open a fresh copy of the demo, import the configuration with a preview (which must list
-// the changes), apply, save — the two saved files must be byte-identical. gguf-py (llama.cpp's
-// reader) says where each tensor's data lies, so the test also checks that the bytes changed
-// are exactly the ones the surviving edits target.
+// of them undone from the patch-event log; a byte write from the Bytes screen; a chat template
+// change on the Model screen), save (the metadata edit rewrites the file), then export a
+// configuration through the path field — after the save, so the recipe must survive it and name
+// the original model; open a fresh copy of the demo, import the configuration with a preview
+// (which must list the changes, the chat template as current → new), apply (the template shows
+// pending on the Model screen), save — the two saved files must be byte-identical. gguf-py
+// (llama.cpp's reader) says where each tensor's data lies, so the test also checks that the
+// tensors changed are exactly the ones the surviving edits target.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -17,6 +19,13 @@ import { artifacts, root, startApp } from "./harness.mjs";
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
 const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
 const sha256 = (file) => createHash("sha256").update(readFileSync(file)).digest("hex");
+const dumpScript = path.join(root, "tests/oracle/gguf_dump.py");
+const TEMPLATE = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>";
+
+/** gguf-py's view of a file: metadata values and a SHA-256 per tensor's data. */
+function dump(file) {
+  return JSON.parse(execFileSync(python, [dumpScript, file], { encoding: "utf8", maxBuffer: 64 << 20 }));
+}
 
 /** gguf-py: absolute data offset and size of every tensor. */
 function tensorSpans(file) {
@@ -91,6 +100,11 @@ async function applyPreset(browser, name) {
   const result = await browser.$('[data-testid="apply-result"]');
   await result.waitForDisplayed({ timeout: 15000 });
   return result.getAttribute("data-change");
+}
+
+/** A metadata row's status on the Model screen (unchanged / changed / added / removed). */
+async function metaStatus(browser, key) {
+  return browser.execute((k) => document.querySelector(`[data-testid="meta-row"][data-key="${k}"]`)?.getAttribute("data-status") ?? null, key);
 }
 
 async function eventRows(browser) {
@@ -189,12 +203,41 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
     await click(browser, "nav-patches");
   });
 
-  it("exports the changes still in effect through the path field", async () => {
+  it("changes the chat template on the Model screen (a pending metadata edit)", async () => {
+    await click(browser, "nav-model");
+    const area = await browser.$('[data-testid="chat-template-input"]');
+    await area.waitForDisplayed({ timeout: 10000 });
+    await area.scrollIntoView();
+    await area.clearValue();
+    await area.setValue(TEMPLATE);
+    assert.equal(await area.getValue(), TEMPLATE);
+    await click(browser, "chat-template-stage");
+    await browser.waitUntil(async () => (await metaStatus(browser, "tokenizer.chat_template")) === "changed", {
+      timeout: 5000,
+      timeoutMsg: "the chat template edit was not staged",
+    });
+    await click(browser, "nav-patches");
+  });
+
+  it("saves the edited model: the header is rewritten, only the edited tensors changed", async () => {
+    await saveModel(browser, edited);
+    const a = dump(demo);
+    const b = dump(edited);
+    assert.equal(b.metadata["tokenizer.chat_template"].value, TEMPLATE, "gguf-py reads the new template");
+    const changed = Object.keys(a.tensors).filter((t) => a.tensors[t].sha256 !== b.tensors[t].sha256);
+    assert.deepEqual(changed.sort(), ["blk.1.ffn_down.weight", "output_norm.weight"], "the scale and the byte write");
+    // The written float 3.0 moved with its tensor (the header grew): find it where gguf-py says.
+    const w = tensorSpans(edited)["output_norm.weight"][0] + 8;
+    assert.deepEqual([...readFileSync(edited).subarray(w, w + 4)], [0x00, 0x00, 0x40, 0x40], "the written float 3.0 is in the file");
+  });
+
+  it("exports, after the save, the changes still in effect through the path field", async () => {
     await setField(browser, "export-path", configPath);
     await click(browser, "export-run");
     const result = await browser.$('[data-testid="export-result"]');
     await result.waitForDisplayed({ timeout: 10000 });
     assert.match(await result.getText(), /1 tensor edit,/);
+    assert.match(await result.getText(), /1 metadata edit,/);
     const config = JSON.parse(readFileSync(configPath, "utf8"));
     assert.deepEqual(
       config.tensor_patches,
@@ -202,39 +245,32 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
       "the undone preset is not exported; the other is, as the semantic edit",
     );
     assert.equal(config.model.file_name, "edited.gguf");
+    // The recipe names the model it applies to: the fingerprint a fresh copy of the demo has
+    // (SHA-256 of its header up to the tensor data, which gguf-py locates), not the rewritten file's.
+    const dataStart = Math.min(...Object.values(spans).map(([off]) => off));
+    const header = readFileSync(demo).subarray(0, dataStart);
+    assert.equal(config.model.fingerprint, createHash("sha256").update(header).digest("hex"));
     const [off] = spans["output_norm.weight"];
     assert.deepEqual(
       config.byte_patches.map((b) => [b.offset, b.patched]),
       [[off + 8, "00004040"]],
-      "the byte write is exported with its offset and bytes",
+      "the byte write is exported with its offset (in the original layout) and bytes",
     );
     assert.equal(config.byte_patches[0].original.length, 8, "with the 4 bytes it replaced, to check on import");
+    assert.equal(config.version, 2);
+    assert.deepEqual(config.metadata, [
+      {
+        key: "tokenizer.chat_template",
+        original: { type: "STRING", value: dump(demo).metadata["tokenizer.chat_template"].value },
+        patched: { type: "STRING", value: TEMPLATE },
+      },
+    ]);
     // A bad path is refused next to the field, with the OS's reason.
     await setField(browser, "export-path", path.join(dir, "missing-dir", "x.json"));
     await click(browser, "export-run");
     const err = await browser.$('[data-testid="export-error"]');
     await err.waitForDisplayed({ timeout: 5000 });
     assert.match(await err.getText(), /missing-dir/);
-  });
-
-  it("saves the edited model: only the edited bytes changed", async () => {
-    await saveModel(browser, edited);
-    const a = readFileSync(demo);
-    const b = readFileSync(edited);
-    assert.equal(a.length, b.length);
-    const [off, len] = spans["blk.1.ffn_down.weight"];
-    const w = spans["output_norm.weight"][0] + 8;
-    let changed = 0;
-    for (let i = 0; i < a.length; i++) {
-      if (a[i] !== b[i]) {
-        changed++;
-        const inScale = i >= off && i < off + len;
-        const inWrite = i >= w && i < w + 4;
-        assert.ok(inScale || inWrite, `byte ${i} changed outside blk.1.ffn_down.weight [${off}, ${off + len}) and the write at ${w}`);
-      }
-    }
-    assert.ok(changed > 0, "the scale changed bytes");
-    assert.deepEqual([...b.subarray(w, w + 4)], [0x00, 0x00, 0x40, 0x40], "the written float 3.0 is in the file");
   });
 
   it("imports into a fresh copy: the preview lists the change, apply + save give identical bytes", async () => {
@@ -254,15 +290,32 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
     const items = await browser.execute(() =>
       [...document.querySelectorAll('[data-testid="preview-row"]')].map((r) => [r.getAttribute("data-target"), r.getAttribute("data-status")]),
     );
-    assert.equal(items.length, 2, `one row per exported change: ${JSON.stringify(items)}`);
+    assert.equal(items.length, 3, `one row per exported change: ${JSON.stringify(items)}`);
     assert.deepEqual(items[0], ["blk.1.ffn_down.weight", "willChange"], "the tensor edit");
     assert.equal(items[1][1], "willChange", "the byte patch finds its original bytes in the fresh copy");
+    assert.deepEqual(items[2], ["tokenizer.chat_template", "willChange"], "the template finds the value it expects");
+    // The template's row shows the value now and the new value (clipped to one line).
+    const [from, to] = await browser.execute(() =>
+      ["preview-from", "preview-to"].map((id) => document.querySelector(`[data-testid="preview-change"][data-target="tokenizer.chat_template"] [data-testid="${id}"]`)?.textContent ?? ""),
+    );
+    assert.match(from, /^STRING "\{% for m in messages %\}<\|.*…"$/, from);
+    assert.ok(to.startsWith(`STRING "${TEMPLATE.slice(0, 40)}`), to);
     assert.match(await browser.$('[data-testid="import-verdict"]').getText(), /exact file layout/);
     assert.equal(sha256(fresh), sha256(demo), "a preview changes nothing");
     await browser.saveScreenshot(path.join(artifacts, "patches.png"));
 
     await click(browser, "import-apply");
-    await browser.$('[data-testid="apply-result"]').waitForDisplayed({ timeout: 15000 });
+    const result = await browser.$('[data-testid="apply-result"]');
+    await result.waitForDisplayed({ timeout: 15000 });
+    assert.match(await result.getText(), /1 metadata edit \(pending until Save\)/);
+    // The Model screen shows the imported template pending, and the top bar unsaved work.
+    await click(browser, "nav-model");
+    await browser.waitUntil(async () => (await metaStatus(browser, "tokenizer.chat_template")) === "changed", {
+      timeout: 5000,
+      timeoutMsg: "the imported chat template is not pending on the Model screen",
+    });
+    assert.equal(await browser.$('[data-testid="modified-indicator"]').getText(), "● Modified");
+    await click(browser, "nav-patches");
     await saveModel(browser, fresh);
     assert.equal(sha256(fresh), sha256(edited), "the imported and saved copy is byte-identical to the edited file");
     assert.ok(existsSync(configPath));

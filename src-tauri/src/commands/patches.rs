@@ -142,6 +142,11 @@ pub struct PreviewRow {
     pub status: PreviewStatus,
     /// Details (elements selected, bytes, or why it does not fit).
     pub detail: String,
+    /// A metadata edit that will change the model: the value now (pending edits included),
+    /// one short line.
+    pub from: Option<String>,
+    /// ... and the value after it.
+    pub to: Option<String>,
 }
 
 /// A configuration checked against the open model, kept under `token` until applied.
@@ -455,6 +460,8 @@ fn preview_view(token: u32, source: &str, c: &Configuration, p: &Preview) -> Imp
                 target: i.target.clone(),
                 status: status(i.status),
                 detail: i.detail.clone(),
+                from: i.values.as_ref().map(|v| v.from.clone()),
+                to: i.values.as_ref().map(|v| v.to.clone()),
             })
             .collect(),
         applicable: p.applicable(),
@@ -1165,6 +1172,11 @@ mod tests {
             "{}",
             row.detail
         );
+        assert_eq!(row.to.as_deref(), Some("STRING \"{{ messages }}\""));
+        assert!(row
+            .from
+            .as_deref()
+            .is_some_and(|f| f.starts_with("STRING \"")));
         let rep = m2.apply_configuration(&c, "meta.json").unwrap();
         let applied = apply_view("meta.json", &rep, &m2);
         assert_eq!((applied.transforms.len(), applied.metadata_edits), (1, 1));

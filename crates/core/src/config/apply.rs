@@ -45,6 +45,19 @@ pub struct PreviewItem {
     pub status: ItemStatus,
     /// Details: elements selected, bytes, or why it does not match.
     pub detail: String,
+    /// For a metadata edit that will change the model: the value now and the value after,
+    /// each in one short line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<ValueChange>,
+}
+
+/// A metadata value before and after an edit, each a short line (`UINT32 512`, `absent`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueChange {
+    /// The value the model holds now (with pending edits), or `absent`.
+    pub from: String,
+    /// The value after the edit, or `absent` for a removal.
+    pub to: String,
 }
 
 /// The preview of a configuration against a model.
@@ -173,11 +186,16 @@ fn metadata_items(
                 ),
             )
         };
+        let values = (status == ItemStatus::WillChange).then(|| ValueChange {
+            from: describe(found),
+            to: describe(new),
+        });
         items.push(PreviewItem {
             item: format!("metadata[{i}]"),
             target: p.key.clone(),
             status,
             detail,
+            values,
         });
         // Later edits were recorded after this one: check them against its result.
         match new {
@@ -214,6 +232,7 @@ pub fn preview_against(
                 target: p.tensor.clone(),
                 status: ItemStatus::Mismatch,
                 detail: "no tensor of this model matches".into(),
+                values: None,
             });
             continue;
         }
@@ -224,6 +243,7 @@ pub fn preview_against(
                     target: p.tensor.clone(),
                     status: ItemStatus::Mismatch,
                     detail: e.to_string(),
+                    values: None,
                 });
                 continue;
             }
@@ -250,16 +270,32 @@ pub fn preview_against(
                 target: t.name.clone(),
                 status,
                 detail,
+                values: None,
             });
         }
     }
     for (i, b) in config.byte_patches.iter().enumerate() {
         let item = format!("byte_patches[{i}]");
-        let target = format!("offset {:#x}", b.offset);
+        let target = match layer.regions().len() {
+            1 => format!("offset {:#x}", b.offset),
+            n => format!(
+                "file {} of {n}, offset {:#x}",
+                u64::from(b.shard) + 1,
+                b.offset
+            ),
+        };
         let len = b.original.0.len() as u64;
-        let found = layer.engine().read(layer.region(), b.offset, len);
+        let found = layer
+            .shard_region(b.shard)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                layer
+                    .engine()
+                    .read(r, b.offset, len)
+                    .map_err(|e| e.to_string())
+            });
         let (status, detail) = match found {
-            Err(e) => (ItemStatus::Mismatch, e.to_string()),
+            Err(e) => (ItemStatus::Mismatch, e),
             Ok(f) if f == b.original.0 => (ItemStatus::WillChange, format!("{len} bytes")),
             Ok(f) if f == b.patched.0 => (
                 ItemStatus::AlreadyApplied,
@@ -279,6 +315,7 @@ pub fn preview_against(
             target,
             status,
             detail,
+            values: None,
         });
     }
     for (i, p) in config.protections.iter().enumerate() {
@@ -299,17 +336,15 @@ pub fn preview_against(
                     } else {
                         "no tensor of this model matches".into()
                     },
+                    values: None,
                 });
             }
-            Protection::Range { offset, len } => {
-                let ok = layer
-                    .engine()
-                    .read(layer.region(), *offset, (*len).min(1))
-                    .is_ok()
-                    && layer
-                        .engine()
-                        .read(layer.region(), offset + len - 1, 1)
-                        .is_ok();
+            Protection::Range { shard, offset, len } => {
+                let ok = layer.shard_region(*shard).is_ok_and(|r| {
+                    let e = layer.engine();
+                    e.read(r, *offset, (*len).min(1)).is_ok()
+                        && e.read(r, offset + len - 1, 1).is_ok()
+                });
                 items.push(PreviewItem {
                     item,
                     target: format!("offset {offset:#x}+{len}"),
@@ -323,6 +358,7 @@ pub fn preview_against(
                     } else {
                         "range is outside the model".into()
                     },
+                    values: None,
                 });
             }
         }
@@ -338,6 +374,7 @@ pub fn preview_against(
                 s.rules.len(),
                 if s.cache.enabled { "on" } else { "off" }
             ),
+            values: None,
         });
     }
     Preview {
@@ -424,12 +461,13 @@ pub fn apply(
             }
         }
         for b in &config.byte_patches {
-            let here = engine.read(layer.region(), b.offset, b.original.0.len() as u64)?;
+            let region = layer.shard_region(b.shard)?;
+            let here = engine.read(region, b.offset, b.original.0.len() as u64)?;
             if here == b.patched.0 {
                 report.byte_patches_already_applied += 1;
                 continue;
             }
-            layer.apply_memory_patch(b.offset, &b.original.0, &b.patched.0)?;
+            layer.apply_memory_patch(b.shard, b.offset, &b.original.0, &b.patched.0)?;
             report.byte_patches_applied += 1;
         }
         Ok(())
@@ -453,10 +491,11 @@ pub fn apply(
                     report.protections.push(layer.lock(&n, None, false)?);
                 }
             }
-            Protection::Range { offset, len } => {
+            Protection::Range { shard, offset, len } => {
+                let region = layer.shard_region(*shard)?;
                 report.protections.push(
                     engine
-                        .protect(layer.region(), *offset, *len, "configuration", false)
+                        .protect(region, *offset, *len, "configuration", false)
                         .map_err(TensorError::from)?,
                 );
             }

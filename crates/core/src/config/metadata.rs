@@ -447,7 +447,8 @@ pub fn describe(v: Option<&MetaValue>) -> String {
     };
     match v {
         MetaValue::String(s) => match std::str::from_utf8(s) {
-            Ok(t) => format!("STRING {}", clip(format!("{t:?}"))),
+            // Clipped inside the quotes: `STRING "{% for m in…"`.
+            Ok(t) => format!("STRING {:?}", clip(t.to_string())),
             Err(_) => format!("STRING ({} bytes, not UTF-8)", s.len()),
         },
         MetaValue::Array(a) => {
@@ -583,7 +584,7 @@ mod tests {
         );
         let long = MetaValue::string("x".repeat(500));
         let d = describe(Some(&long));
-        assert!(d.starts_with("STRING \"xxx") && d.ends_with('…'), "{d}");
+        assert!(d.starts_with("STRING \"xxx") && d.ends_with("x…\""), "{d}");
         assert!(d.chars().count() < 80, "{d}");
         let a = MetaValue::Array(MetaArray::I32((0..20).collect()));
         assert_eq!(

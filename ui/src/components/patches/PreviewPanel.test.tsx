@@ -28,13 +28,15 @@ const preview: ImportPreview = {
   sameFile: false,
   sameModel: true,
   items: [
-    { item: "tensor_patches[0]", target: "blk.1.ffn_down.weight", status: "willChange", detail: "all 65536 elements (Q4_0)" },
-    { item: "byte_patches[0]", target: "offset 0x40", status: "mismatch", detail: "expected 00ff, found 1234" },
+    { item: "tensor_patches[0]", target: "blk.1.ffn_down.weight", status: "willChange", detail: "all 65536 elements (Q4_0)", from: null, to: null },
+    { item: "byte_patches[0]", target: "offset 0x40", status: "mismatch", detail: "expected 00ff, found 1234", from: null, to: null },
     {
       item: "metadata[0]",
       target: "tokenizer.chat_template",
       status: "willChange",
       detail: 'STRING "{% for m in messages %}" → STRING "{{ messages }}"',
+      from: 'STRING "{% for m in messages %}"',
+      to: 'STRING "{{ messages }}"',
     },
   ],
   applicable: false,
@@ -55,7 +57,11 @@ describe("PreviewPanel", () => {
       ["offset 0x40", "does not fit"],
       ["tokenizer.chat_template", "will change"],
     ]);
-    expect(el.textContent).toContain('STRING "{% for m in messages %}" → STRING "{{ messages }}"');
+    // The metadata edit shows its value now and the new value on a line of its own.
+    const change = el.querySelector('[data-testid="preview-change"][data-target="tokenizer.chat_template"]');
+    expect(change?.querySelector('[data-testid="preview-from"]')?.textContent).toBe('STRING "{% for m in messages %}"');
+    expect(change?.querySelector('[data-testid="preview-to"]')?.getAttribute("title")).toBe('STRING "{{ messages }}"');
+    expect(el.querySelectorAll('[data-testid="preview-change"]').length).toBe(1);
     expect(el.textContent).toContain("2 will change");
     expect(el.textContent).toContain("1 do not fit");
     expect(el.querySelector('[data-testid="import-verdict"]')?.textContent).toBe(

@@ -1,4 +1,9 @@
-/** An import preview: fingerprint verdict, counts, one row per item; apply as one undo group. */
+/**
+ * An import preview: fingerprint verdict, counts, one row per item (a metadata edit that will
+ * change the model gets a second line: the value now and the new value, full text on hover);
+ * apply as one undo group.
+ */
+import { Fragment } from "react";
 import type { ApplyView_Serialize as ApplyView, ImportPreview_Serialize as ImportPreview } from "../../bindings";
 import { fingerprintVerdict, previewCounts } from "../../lib/patches/report";
 
@@ -62,18 +67,36 @@ export function PreviewPanel({
             </thead>
             <tbody>
               {preview.items.map((i) => (
-                <tr key={i.item} data-testid="preview-row" data-status={i.status} data-target={i.target}>
-                  <td className="mono small ellipsis" title={i.item}>
-                    {i.item}
-                  </td>
-                  <td className="mono target" title={i.target}>
-                    {i.target}
-                  </td>
-                  <td>
-                    <span className={`badge status-${i.status}`}>{STATUS_LABEL[i.status]}</span>
-                  </td>
-                  <td className="detail">{i.detail}</td>
-                </tr>
+                <Fragment key={i.item}>
+                  <tr data-testid="preview-row" data-status={i.status} data-target={i.target} className={i.from != null ? "has-change" : undefined}>
+                    <td className="mono small ellipsis" title={i.item}>
+                      {i.item}
+                    </td>
+                    <td className="mono target" title={i.target}>
+                      {i.target}
+                    </td>
+                    <td>
+                      <span className={`badge status-${i.status}`}>{STATUS_LABEL[i.status]}</span>
+                    </td>
+                    <td className="detail">{i.from != null ? "written by Save" : i.detail}</td>
+                  </tr>
+                  {i.from != null && i.to != null && (
+                    <tr className="value-change" data-testid="preview-change" data-target={i.target}>
+                      <td colSpan={4}>
+                        <div className="value-change-grid">
+                          <span className="muted">now</span>
+                          <code className="ellipsis" title={i.from} data-testid="preview-from">
+                            {i.from}
+                          </code>
+                          <span className="muted">new</span>
+                          <code className="ellipsis" title={i.to} data-testid="preview-to">
+                            {i.to}
+                          </code>
+                        </div>
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
               ))}
             </tbody>
           </table>
