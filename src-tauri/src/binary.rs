@@ -39,16 +39,27 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
     ]
 }
 
-/// Bytes `[offset, offset + len)` of the open model as the session sees them (staged edits
-/// included). Layout: exactly the bytes, no header. `len` is capped at [`MAX_READ`]; a range
-/// past the end of the file is refused with the file's size in the message.
+/// Bytes `[offset, offset + len)` of file `shard` (0-based; 0 for a single-file model) of the
+/// open model as the session sees them (staged edits included). Layout: exactly the bytes, no
+/// header. `len` is capped at [`MAX_READ`]; a range past the end of the file is refused with
+/// the file's size in the message.
 #[tauri::command]
-pub fn read_bytes(offset: u64, len: u64, state: State<'_, AppState>) -> Result<Response, IpcError> {
-    Ok(Response::new(read_range(&state, offset, len)?))
+pub fn read_bytes(
+    shard: u32,
+    offset: u64,
+    len: u64,
+    state: State<'_, AppState>,
+) -> Result<Response, IpcError> {
+    Ok(Response::new(read_range(&state, shard, offset, len)?))
 }
 
 /// [`read_bytes`] without the Tauri wrapper (tested directly).
-pub fn read_range(state: &AppState, offset: u64, len: u64) -> Result<Vec<u8>, IpcError> {
+pub fn read_range(
+    state: &AppState,
+    shard: u32,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<u8>, IpcError> {
     if len > MAX_READ {
         return Err(IpcError::new(
             ErrorCode::BadRequest,
@@ -56,6 +67,6 @@ pub fn read_range(state: &AppState, offset: u64, len: u64) -> Result<Vec<u8>, Ip
         ));
     }
     let session = state.session();
-    let region = session.region()?;
+    let region = session.shard_region(shard)?;
     Ok(session.engine().read(region, offset, len)?)
 }

@@ -299,6 +299,38 @@ fn a_split_model_opens_edits_and_saves_as_one() {
     m.modify_weight("t2", 1, 7.5).unwrap();
     m.set_metadata("general.name", MetaValue::string("split"))
         .unwrap();
+    // The Bytes screen works on one file at a time: the third file's structure labels t2, and
+    // a write there changes element 2 of t2 (1.5 = 00 00 c0 3f, little-endian).
+    use hotpatch_studio::commands::bytes::{apply, structure, ByteOp, SpanClass};
+    let st = structure(&state, 2).unwrap();
+    let span = st
+        .spans
+        .iter()
+        .find(|s| s.label.contains("t2") && s.class == SpanClass::TensorData)
+        .expect("t2's data labelled");
+    let t2 = m.tensors().unwrap().index().tensor("t2").unwrap().clone();
+    assert_eq!(st.file_size, std::fs::metadata(&third).unwrap().len());
+    assert!(span.start <= t2.offset && t2.offset < span.end);
+    apply(
+        &state,
+        2,
+        &ByteOp::Write {
+            offset: t2.offset + 8,
+            hex: "00 00 c0 3f".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(m.tensors().unwrap().value("t2", 2).unwrap(), 1.5);
+    assert_eq!(
+        hotpatch_studio::binary::read_range(&state, 2, t2.offset + 8, 4).unwrap(),
+        [0, 0, 0xc0, 0x3f]
+    );
+    let e = structure(&state, 3).unwrap_err();
+    assert!(
+        e.message.contains("the model has 3 file(s)"),
+        "{}",
+        e.message
+    );
     let out = save_with(&state, None, &mut |_| true).unwrap();
     assert!(out.reattached);
     assert_eq!(out.path, first.display().to_string());
@@ -306,6 +338,7 @@ fn a_split_model_opens_edits_and_saves_as_one() {
     let t = hotpatch_gguf::GgufFile::open(&third).unwrap();
     let data = t.tensor_data(&t.index.tensors[0]).unwrap();
     assert_eq!(f32::from_le_bytes(data[4..8].try_into().unwrap()), 7.5);
+    assert_eq!(f32::from_le_bytes(data[8..12].try_into().unwrap()), 1.5);
     let f = hotpatch_gguf::GgufFile::open(&first).unwrap();
     assert_eq!(f.index.get_str("general.name"), Some("split"));
     let model = state.require_model().unwrap();

@@ -280,7 +280,7 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
         let on_disk = std::fs::read(&path).expect("read the copy");
         let state = AppState::default();
         assert_eq!(
-            read_range(&state, 0, 4).unwrap_err().code,
+            read_range(&state, 0, 0, 4).unwrap_err().code,
             ErrorCode::NoModel,
             "nothing is attached before an open"
         );
@@ -290,7 +290,7 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
 
         let off = t.offset;
         assert_eq!(
-            read_range(&state, off, 8).unwrap(),
+            read_range(&state, 0, off, 8).unwrap(),
             on_disk[off as usize..off as usize + 8].to_vec(),
             "read_bytes returns the file's bytes at {} ({})",
             off,
@@ -303,14 +303,14 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
             .collect();
         state
             .session()
-            .patch_bytes(off, &flipped)
+            .patch_bytes(0, off, &flipped)
             .expect("a staged byte edit");
         assert!(
             state.revision() > before,
             "an edit emits a patch event, moving the revision"
         );
         assert_eq!(
-            read_range(&state, off, 4).unwrap(),
+            read_range(&state, 0, off, 4).unwrap(),
             flipped,
             "reads see the staged edit"
         );
@@ -321,14 +321,14 @@ print(json.dumps([[t.name, t.tensor_type.name, [int(d) for d in t.shape],
         );
 
         let len = on_disk.len() as u64;
-        let past = read_range(&state, len - 2, 4).unwrap_err();
+        let past = read_range(&state, 0, len - 2, 4).unwrap_err();
         assert_eq!(
             past.code,
             ErrorCode::Refused,
             "a read past the end is refused: {}",
             past.message
         );
-        let huge = read_range(&state, 0, MAX_READ + 1).unwrap_err();
+        let huge = read_range(&state, 0, 0, MAX_READ + 1).unwrap_err();
         assert_eq!(
             huge.code,
             ErrorCode::BadRequest,

@@ -163,7 +163,7 @@ describe("Diff screen (real app under Xvfb)", () => {
     const tensors = await invoke(browser, "list_tensors");
     const list = Array.isArray(tensors) ? tensors : tensors.data;
     const t = list.find((x) => x.name === name);
-    const bytes = await invoke(browser, "read_bytes", { offset: t.offset, len: t.nbytes });
+    const bytes = await invoke(browser, "read_bytes", { shard: t.shard, offset: t.offset, len: t.nbytes });
     const hex = Buffer.from(bytes).toString("hex");
     assert.equal(hex.length, expected[name].b_bytes.length);
     assert.ok(hex === expected[name].b_bytes, `${name}: the session's bytes equal B's bytes as gguf-py reads them`);

@@ -81,7 +81,7 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
     const t = expected.tensors.find((x) => x[0] === "blk.1.attn_q.weight");
     const got = await browser.executeAsync((offset, done) => {
       window.__TAURI_INTERNALS__
-        .invoke("read_bytes", { offset, len: 32 })
+        .invoke("read_bytes", { shard: 0, offset, len: 32 })
         .then((b) => done({ isBuffer: b instanceof ArrayBuffer, bytes: Array.from(new Uint8Array(b)) }))
         .catch((e) => done({ err: e }));
     }, t[2]);
@@ -91,7 +91,7 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
     assert.deepEqual(got.bytes, onDisk, "the bytes of blk.1.attn_q.weight as the file holds them");
     const bad = await browser.executeAsync((done) => {
       window.__TAURI_INTERNALS__
-        .invoke("read_bytes", { offset: 0, len: 1e12 })
+        .invoke("read_bytes", { shard: 0, offset: 0, len: 1e12 })
         .then(() => done({ ok: true }))
         .catch((e) => done({ err: e }));
     });

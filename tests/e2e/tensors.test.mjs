@@ -265,7 +265,7 @@ describe("Tensors screen: click a weight, set a value, save (real app)", () => {
       browser.executeAsync(
         (offset, len, done) => {
           window.__TAURI_INTERNALS__
-            .invoke("read_bytes", { offset, len })
+            .invoke("read_bytes", { shard: 0, offset, len })
             .then((b) => done(Array.from(new Float32Array(b))))
             .catch((e) => done({ err: e }));
         },

@@ -87,12 +87,18 @@ export const commands = {
 	setTensorLock: (tensor: string, locked: boolean) => typedError<boolean, IpcError>(__TAURI_INVOKE("set_tensor_lock", { tensor, locked })),
 	/**  Whether a whole tensor is locked. */
 	tensorLocked: (tensor: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("tensor_locked", { tensor })),
-	/**  The structure of the open model's bytes (spans, data offset, protections). */
-	bytesStructure: () => typedError<ByteStructure_Serialize, IpcError>(__TAURI_INVOKE("bytes_structure")),
-	/**  Applies one Layer 2 operation to the open model (off the UI thread). */
-	bytesApply: (op: ByteOp) => typedError<ByteOpOutcome_Serialize, IpcError>(__TAURI_INVOKE("bytes_apply", { op })),
-	/**  Compares `len` bytes at `offset` with another range of the model or of another file. */
-	bytesCompare: (request: CompareRequest) => typedError<CompareOutcome_Serialize, IpcError>(__TAURI_INVOKE("bytes_compare", { request })),
+	/**
+	 *  The structure of the bytes of file `shard` of the open model (spans, data offset,
+	 *  protections).
+	 */
+	bytesStructure: (shard: number) => typedError<ByteStructure_Serialize, IpcError>(__TAURI_INVOKE("bytes_structure", { shard })),
+	/**  Applies one Layer 2 operation to file `shard` of the open model (off the UI thread). */
+	bytesApply: (shard: number, op: ByteOp) => typedError<ByteOpOutcome_Serialize, IpcError>(__TAURI_INVOKE("bytes_apply", { shard, op })),
+	/**
+	 *  Compares `len` bytes at `offset` of file `shard` with another range of it or of another
+	 *  file.
+	 */
+	bytesCompare: (shard: number, request: CompareRequest) => typedError<CompareOutcome_Serialize, IpcError>(__TAURI_INVOKE("bytes_compare", { shard, request })),
 	/**  The recently opened models, most recent first (missing files marked). */
 	recentFiles: () => __TAURI_INVOKE<RecentFile[]>("recent_files"),
 	/**  Removes a path from the recent list (`all_missing`: every missing file instead). */

@@ -120,6 +120,8 @@ fn attach(model: &Path) -> anyhow::Result<Manager> {
     Ok(m)
 }
 
+/// Saves every file of the model (each shard of a split model; `--out NAME` then names the
+/// shards `NAME-0000k-of-0000n.gguf`).
 fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
     let mut progress = Progress::new("save");
     let mut cb = |p: hotpatch_core::Progress| {
@@ -127,9 +129,10 @@ fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
         true
     };
     if let Some(out) = &output.out {
-        m.save_as(out, &mut cb)
+        let r = m
+            .save_as(out, &mut cb)
             .with_context(|| format!("save as {}", out.display()))?;
-        progress.finish(&format!("wrote {}", out.display()));
+        progress.finish(&format!("wrote {}", r.path.display()));
     } else if output.in_place {
         let r = m.save(&mut cb).context("save in place")?;
         progress.finish(&if r.rewritten {

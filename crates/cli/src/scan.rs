@@ -2,7 +2,8 @@
 //! per tensor, over the dequantized values of every tensor.
 //!
 //! `hotpatch search MODEL HEXPATTERN [--json] [--limit N]`: byte pattern search over the whole
-//! file (`??` matches any byte), each hit labelled with the tensor it falls in.
+//! file, every shard of a split model (`??` matches any byte), each hit labelled with the tensor
+//! it falls in.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -115,28 +116,37 @@ pub fn run_scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
 /// Runs `hotpatch search`.
 pub fn run_search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     let m = attach(&a.model)?;
-    let region = m.region()?;
-    let hits = m
-        .memory()
-        .find_hex(&a.pattern, Scope::Region(region), a.limit)
-        .context("pattern")?;
+    // Every file of a split model, in shard order, up to `limit` matches in all.
+    let mut hits = Vec::new();
+    for (shard, (_, region)) in m.shards()?.into_iter().enumerate() {
+        let left = a.limit.saturating_sub(hits.len());
+        if left == 0 {
+            break;
+        }
+        let found = m
+            .memory()
+            .find_hex(&a.pattern, Scope::Region(region), left)
+            .context("pattern")?;
+        hits.extend(found.into_iter().map(|h| (shard, h)));
+    }
+    let split = m.shards()?.len() > 1;
     let layer = m.tensors()?;
-    let label = |off: u64| {
+    let label = |shard: usize, off: u64| {
         layer
             .index()
             .tensors
             .iter()
-            .find(|t| off >= t.offset && off < t.offset + t.nbytes)
+            .find(|t| t.shard == shard && off >= t.offset && off < t.offset + t.nbytes)
             .map(|t| (t.name.clone(), off - t.offset))
     };
     let mut out = std::io::stdout().lock();
     if a.json {
         let v: Vec<_> = hits
             .iter()
-            .map(|h| {
+            .map(|(shard, h)| {
                 let (tensor, within) =
-                    label(h.offset).map_or((None, None), |(n, w)| (Some(n), Some(w)));
-                serde_json::json!({ "offset": h.offset, "tensor": tensor, "tensor_offset": within })
+                    label(*shard, h.offset).map_or((None, None), |(n, w)| (Some(n), Some(w)));
+                serde_json::json!({ "shard": shard, "offset": h.offset, "tensor": tensor, "tensor_offset": within })
             })
             .collect();
         serde_json::to_writer_pretty(
@@ -145,10 +155,15 @@ pub fn run_search(a: SearchArgs) -> anyhow::Result<ExitCode> {
         )?;
         writeln!(out)?;
     } else {
-        for h in &hits {
-            match label(h.offset) {
-                Some((n, w)) => writeln!(out, "{:#x}  {n} +{w:#x}", h.offset)?,
-                None => writeln!(out, "{:#x}  (header)", h.offset)?,
+        for (shard, h) in &hits {
+            let file = if split {
+                format!("file {} ", shard + 1)
+            } else {
+                String::new()
+            };
+            match label(*shard, h.offset) {
+                Some((n, w)) => writeln!(out, "{file}{:#x}  {n} +{w:#x}", h.offset)?,
+                None => writeln!(out, "{file}{:#x}  (header)", h.offset)?,
             }
         }
         writeln!(out, "{} match(es)", hits.len())?;

@@ -532,16 +532,34 @@ impl Manager {
         Ok(rep)
     }
 
-    /// Writes raw bytes at an absolute offset of the model (recorded for export with the
-    /// original bytes it replaced).
-    pub fn patch_bytes(&self, offset: u64, bytes: &[u8]) -> Result<()> {
-        let region = self.region()?;
+    /// The region of file `shard` (0-based) of the attached model; an error names the number
+    /// of files when there is no such shard.
+    pub fn shard_region(&self, shard: u32) -> Result<RegionId> {
+        let shards = self.shards()?;
+        shards.get(shard as usize).map(|(_, r)| *r).ok_or_else(|| {
+            EngineError::InvalidArgument {
+                what: "shard",
+                why: format!(
+                    "file {} does not exist: the model has {} file(s)",
+                    u64::from(shard) + 1,
+                    shards.len()
+                ),
+            }
+            .into()
+        })
+    }
+
+    /// Writes raw bytes at an absolute offset of file `shard` of the model (0 for a single
+    /// file; recorded for export with the original bytes it replaced).
+    pub fn patch_bytes(&self, shard: u32, offset: u64, bytes: &[u8]) -> Result<()> {
+        let region = self.shard_region(shard)?;
         let original = self.engine.read(region, offset, bytes.len() as u64)?;
         let applied = self.engine.memory().write(region, offset, bytes)?;
         let base_offset = self.base_offset(offset, bytes.len() as u64);
         self.recorded.lock().push(Recorded {
             live: Live::Engine(applied.change),
             patch: RecordedPatch::Bytes(config::BytePatch {
+                shard,
                 offset: base_offset,
                 original: config::HexBytes(original),
                 patched: config::HexBytes(bytes.to_vec()),
@@ -551,18 +569,20 @@ impl Manager {
         Ok(())
     }
 
-    /// Runs a Layer 2 operation on the attached model with the header guard on (see
+    /// Runs a Layer 2 operation on file `shard` of the attached model (0 for a single file)
+    /// with the header guard on (see
     /// [`crate::Ops::keeping_gguf`]), attributed to `source`, and records for export each of
     /// `ranges` (absolute `(offset, len)`) whose bytes it changed, as a byte patch with the
     /// bytes before and after. `ranges` must cover every byte the operation may change. When a
     /// range touches the header, Layer 3 re-reads it.
     pub fn bytes_op(
         &self,
+        shard: u32,
         source: &str,
         ranges: &[(u64, u64)],
         op: impl FnOnce(&Bytes<'_>, RegionId) -> Result<crate::Applied, EngineError>,
     ) -> Result<crate::Applied> {
-        let region = self.region()?;
+        let region = self.shard_region(shard)?;
         let mut before = Vec::with_capacity(ranges.len());
         for &(offset, len) in ranges {
             before.push(self.engine.read(region, offset, len)?);
@@ -582,6 +602,7 @@ impl Manager {
             recorded.push(Recorded {
                 live: Live::Engine(applied.change),
                 patch: RecordedPatch::Bytes(config::BytePatch {
+                    shard,
                     offset,
                     original: config::HexBytes(original),
                     patched: config::HexBytes(patched),
@@ -596,10 +617,10 @@ impl Manager {
         Ok(applied)
     }
 
-    /// Makes a range of the attached model read-only for every layer (recorded for export);
-    /// returns the protection id.
-    pub fn protect_range(&self, offset: u64, len: u64) -> Result<u64> {
-        let region = self.region()?;
+    /// Makes a range of file `shard` of the attached model read-only for every layer
+    /// (recorded for export); returns the protection id.
+    pub fn protect_range(&self, shard: u32, offset: u64, len: u64) -> Result<u64> {
+        let region = self.shard_region(shard)?;
         let id = self
             .engine
             .bytes()
@@ -607,14 +628,14 @@ impl Manager {
             .ok_or_else(|| EngineError::invalid("protection", "no id returned"))?;
         self.protections
             .lock()
-            .push(config::Protection::Range { offset, len });
+            .push(config::Protection::Range { shard, offset, len });
         Ok(id)
     }
 
-    /// Removes every protection lying inside `offset..offset+len` of the attached model (and
-    /// its export record); returns how many were removed.
-    pub fn unprotect_range(&self, offset: u64, len: u64) -> Result<usize> {
-        let region = self.region()?;
+    /// Removes every protection lying inside `offset..offset+len` of file `shard` of the
+    /// attached model (and its export record); returns how many were removed.
+    pub fn unprotect_range(&self, shard: u32, offset: u64, len: u64) -> Result<usize> {
+        let region = self.shard_region(shard)?;
         let count = |e: &Engine| {
             e.protections()
                 .iter()
@@ -627,9 +648,11 @@ impl Manager {
             .set_protection(region, offset, len, false)?;
         let end = offset.saturating_add(len);
         self.protections.lock().retain(|p| match p {
-            config::Protection::Range { offset: o, len: l } => {
-                !(*o >= offset && o.saturating_add(*l) <= end)
-            }
+            config::Protection::Range {
+                shard: s,
+                offset: o,
+                len: l,
+            } => !(*s == shard && *o >= offset && o.saturating_add(*l) <= end),
             config::Protection::Tensor { .. } => true,
         });
         Ok(before - count(&self.engine))

@@ -372,11 +372,12 @@ fn span_view(span: Span, index: &hotpatch_core::GgufIndex) -> SpanView {
     }
 }
 
-/// The structure of the open model's bytes as the session sees them now (a header edit shows
-/// at once). A header that no longer parses gives no spans and says why.
-pub fn structure(state: &AppState) -> Result<ByteStructure, IpcError> {
+/// The structure of the bytes of file `shard` of the open model (0: the first or only file) as
+/// the session sees them now (a header edit shows at once). A header that no longer parses
+/// gives no spans and says why.
+pub fn structure(state: &AppState, shard: u32) -> Result<ByteStructure, IpcError> {
     let session = state.session();
-    let region = session.region()?;
+    let region = session.shard_region(shard)?;
     let engine = session.engine();
     let file_size = engine.region_info(region)?.len;
     let protections = engine
@@ -435,8 +436,9 @@ fn check_len(len: u64) -> Result<(), IpcError> {
     Ok(())
 }
 
-/// Applies one Layer 2 operation to the open model (guarded, journaled, recorded).
-pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
+/// Applies one Layer 2 operation to file `shard` of the open model (guarded, journaled,
+/// recorded).
+pub fn apply(state: &AppState, shard: u32, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
     let m = state.session();
     let source = "bytes";
     let (applied, what) = match op {
@@ -444,7 +446,7 @@ pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
             let bytes = hex_arg("bytes", hex)?;
             let len = bytes.len() as u64;
             check_len(len)?;
-            let a = m.bytes_op(source, &[(*offset, len)], |b, r| {
+            let a = m.bytes_op(shard, source, &[(*offset, len)], |b, r| {
                 b.write(r, *offset, &bytes)
             })?;
             (a, format!("write {len} bytes at {offset:#x}"))
@@ -452,21 +454,21 @@ pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
         ByteOp::Fill { offset, len, hex } => {
             check_len(*len)?;
             let pattern = hex_arg("fill pattern", hex)?;
-            let a = m.bytes_op(source, &[(*offset, *len)], |b, r| {
+            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
                 b.fill(r, *offset, *len, &pattern)
             })?;
             (a, format!("fill {len} bytes at {offset:#x}"))
         }
         ByteOp::Copy { from, to, len } => {
             check_len(*len)?;
-            let a = m.bytes_op(source, &[(*to, *len)], |b, r| {
+            let a = m.bytes_op(shard, source, &[(*to, *len)], |b, r| {
                 b.copy(r, *from, r, *to, *len)
             })?;
             (a, format!("copy {len} bytes {from:#x} → {to:#x}"))
         }
         ByteOp::Swap { a, b, len } => {
             check_len(*len)?;
-            let ap = m.bytes_op(source, &[(*a, *len), (*b, *len)], |x, r| {
+            let ap = m.bytes_op(shard, source, &[(*a, *len), (*b, *len)], |x, r| {
                 x.swap(r, *a, r, *b, *len)
             })?;
             (ap, format!("swap {len} bytes {a:#x} ↔ {b:#x}"))
@@ -474,7 +476,7 @@ pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
         ByteOp::Xor { offset, len, hex } => {
             check_len(*len)?;
             let key = hex_arg("key", hex)?;
-            let a = m.bytes_op(source, &[(*offset, *len)], |b, r| {
+            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
                 b.xor(r, *offset, *len, &key)
             })?;
             (a, format!("xor {len} bytes at {offset:#x}"))
@@ -496,7 +498,7 @@ pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
                 BitKind::Shl => BitOp::Shl(*bits),
                 BitKind::Shr => BitOp::Shr(*bits),
             };
-            let a = m.bytes_op(source, &[(*offset, *len)], |b, r| {
+            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
                 b.bit_op(r, *offset, *len, bop, &mask)
             })?;
             (a, format!("{} {len} bytes at {offset:#x}", bop.name()))
@@ -509,7 +511,7 @@ pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
                     format!("bit rotation {bits} is not in -7..=7"),
                 ));
             }
-            let a = m.bytes_op(source, &[(*offset, *len)], |b, r| {
+            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
                 b.rotate_bits(r, *offset, *len, *bits)
             })?;
             (
@@ -519,21 +521,21 @@ pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
         }
         ByteOp::RotateBytes { offset, len, n } => {
             check_len(*len)?;
-            let a = m.bytes_op(source, &[(*offset, *len)], |b, r| {
+            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
                 b.rotate_range(r, *offset, *len, *n)
             })?;
             (a, format!("rotate {len} bytes at {offset:#x} by {n} bytes"))
         }
         ByteOp::Reverse { offset, len } => {
             check_len(*len)?;
-            let a = m.bytes_op(source, &[(*offset, *len)], |b, r| {
+            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
                 b.reverse(r, *offset, *len)
             })?;
             (a, format!("reverse {len} bytes at {offset:#x}"))
         }
         ByteOp::ReverseElements { offset, len, width } => {
             check_len(*len)?;
-            let a = m.bytes_op(source, &[(*offset, *len)], |b, r| {
+            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
                 b.reverse_elements(r, *offset, *len, *width as usize)
             })?;
             (
@@ -543,7 +545,7 @@ pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
         }
         ByteOp::Protect { offset, len } => {
             check_len(*len)?;
-            let id = m.protect_range(*offset, *len)?;
+            let id = m.protect_range(shard, *offset, *len)?;
             return Ok(ByteOpOutcome {
                 bytes_changed: 0,
                 change: None,
@@ -552,7 +554,7 @@ pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
         }
         ByteOp::Unprotect { offset, len } => {
             check_len(*len)?;
-            let n = m.unprotect_range(*offset, *len)?;
+            let n = m.unprotect_range(shard, *offset, *len)?;
             if n == 0 {
                 return Err(IpcError::new(
                     ErrorCode::NotFound,
@@ -573,9 +575,11 @@ pub fn apply(state: &AppState, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
     })
 }
 
-/// Compares `len` bytes at `offset` of the open model with another range or file.
+/// Compares `len` bytes at `offset` of file `shard` of the open model with another range of it
+/// or another file.
 pub fn compare(
     state: &AppState,
+    shard: u32,
     offset: u64,
     len: u64,
     with: &CompareWith,
@@ -584,7 +588,7 @@ pub fn compare(
         return Err(IpcError::new(ErrorCode::BadRequest, "length is 0"));
     }
     let m = state.session();
-    let region = m.region()?;
+    let region = m.shard_region(shard)?;
     let c = match with {
         CompareWith::Range { offset: other } => {
             m.bytes().compare(region, offset, region, *other, len)?
@@ -624,10 +628,11 @@ pub fn parse_query(query: &str, text: bool) -> Result<Pattern, IpcError> {
     Ok(p?)
 }
 
-/// Searches the whole open model; returns the pattern, the match offsets (ascending, at most
-/// `limit`) and whether more exist. `progress` may cancel.
+/// Searches the whole of file `shard` of the open model; returns the match offsets (ascending,
+/// at most `limit`) and whether more exist. `progress` may cancel.
 pub fn search(
     state: &AppState,
+    shard: u32,
     pattern: &Pattern,
     limit: u32,
     progress: hotpatch_core::ProgressFn<'_>,
@@ -639,7 +644,7 @@ pub fn search(
         ));
     }
     let m = state.session();
-    let region = m.region()?;
+    let region = m.shard_region(shard)?;
     let (found, more) =
         m.bytes()
             .search_upto(pattern, Scope::Region(region), limit as usize, progress)?;
@@ -663,38 +668,49 @@ pub fn encode_matches(pattern_len: usize, offsets: &[u64], more: bool) -> Vec<u8
 
 use super::blocking;
 
-/// The structure of the open model's bytes (spans, data offset, protections).
+// Every command names the file of the model it works on: `shard`, 0-based (0 for a
+// single-file model; `k - 1` for `-0000k-of-0000n.gguf` of a split model).
+
+/// The structure of the bytes of file `shard` of the open model (spans, data offset,
+/// protections).
 #[tauri::command]
 #[specta::specta]
-pub fn bytes_structure(state: State<'_, AppState>) -> Result<ByteStructure, IpcError> {
-    structure(&state)
+pub fn bytes_structure(shard: u32, state: State<'_, AppState>) -> Result<ByteStructure, IpcError> {
+    structure(&state, shard)
 }
 
-/// Applies one Layer 2 operation to the open model (off the UI thread).
+/// Applies one Layer 2 operation to file `shard` of the open model (off the UI thread).
 #[tauri::command]
 #[specta::specta]
-pub async fn bytes_apply(op: ByteOp, app: AppHandle) -> Result<ByteOpOutcome, IpcError> {
-    blocking(app, move |s| apply(s, &op)).await
+pub async fn bytes_apply(
+    shard: u32,
+    op: ByteOp,
+    app: AppHandle,
+) -> Result<ByteOpOutcome, IpcError> {
+    blocking(app, move |s| apply(s, shard, &op)).await
 }
 
-/// Compares `len` bytes at `offset` with another range of the model or of another file.
+/// Compares `len` bytes at `offset` of file `shard` with another range of it or of another
+/// file.
 #[tauri::command]
 #[specta::specta]
 pub async fn bytes_compare(
+    shard: u32,
     request: CompareRequest,
     app: AppHandle,
 ) -> Result<CompareOutcome, IpcError> {
     blocking(app, move |s| {
-        compare(s, request.offset, request.len, &request.with)
+        compare(s, shard, request.offset, request.len, &request.with)
     })
     .await
 }
 
-/// Searches the whole open model for `query` (hex with `??`/`3?` wildcards, or `text`),
-/// streaming progress as job `job`; at most `limit` matches. A raw-bytes command (see
-/// [`encode_matches`] for the layout).
+/// Searches the whole of file `shard` of the open model for `query` (hex with `??`/`3?`
+/// wildcards, or `text`), streaming progress as job `job`; at most `limit` matches. A
+/// raw-bytes command (see [`encode_matches`] for the layout).
 #[tauri::command]
 pub async fn bytes_search<R: tauri::Runtime>(
+    shard: u32,
     query: String,
     text: bool,
     limit: u32,
@@ -706,7 +722,7 @@ pub async fn bytes_search<R: tauri::Runtime>(
     blocking(app, move |s| {
         let handle = s.jobs.register(job);
         let mut progress = handle.progress_fn(&on_progress, Stage::Search, "searching");
-        let (offsets, more) = search(s, &pattern, limit, &mut progress)?;
+        let (offsets, more) = search(s, shard, &pattern, limit, &mut progress)?;
         handle.send(
             &on_progress,
             Stage::Done,

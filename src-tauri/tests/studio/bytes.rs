@@ -74,13 +74,13 @@ fn py_json(script: &str, path: &Path, args: &[&str]) -> serde_json::Value {
 
 #[track_caller]
 fn read(state: &AppState, offset: u64, len: u64) -> Vec<u8> {
-    hotpatch_studio::binary::read_range(state, offset, len).unwrap()
+    hotpatch_studio::binary::read_range(state, 0, offset, len).unwrap()
 }
 
 #[test]
 fn structure_spans_match_gguf_py_offsets() {
     let (state, path, bytes) = session("structure.gguf");
-    let s = structure(&state).unwrap();
+    let s = structure(&state, 0).unwrap();
     assert_eq!(s.file_size, bytes.len() as u64);
     assert!(s.gguf_error.is_none());
     assert_eq!(s.spans.first().map(|x| x.start), Some(0));
@@ -159,13 +159,13 @@ print(json.dumps([m.start() for m in pat.finditer(data)]))
         ("general.", true, r"(?=general\.)"),
     ] {
         let p = parse_query(query, text).unwrap();
-        let (got, more) = search(&state, &p, 1_000_000, &mut |_| true).unwrap();
+        let (got, more) = search(&state, 0, &p, 1_000_000, &mut |_| true).unwrap();
         assert!(!more);
         let want: Vec<u64> = serde_json::from_value(py_json(scan, &path, &[regex])).unwrap();
         assert!(!want.is_empty(), "{query}: the demo holds matches");
         assert_eq!(got, want, "{query}: the same offsets as the Python scan");
         if want.len() > 2 {
-            let (first, more) = search(&state, &p, 2, &mut |_| true).unwrap();
+            let (first, more) = search(&state, 0, &p, 2, &mut |_| true).unwrap();
             assert!(more, "{query}: more than 2 exist");
             assert_eq!(first, want[..2]);
         }
@@ -174,11 +174,22 @@ print(json.dumps([m.start() for m in pat.finditer(data)]))
         parse_query("4f 3", false).unwrap_err().code,
         ErrorCode::BadRequest
     );
-    let e = search(&state, &parse_query("00", false).unwrap(), 0, &mut |_| true).unwrap_err();
+    let e = search(
+        &state,
+        0,
+        &parse_query("00", false).unwrap(),
+        0,
+        &mut |_| true,
+    )
+    .unwrap_err();
     assert_eq!(e.code, ErrorCode::BadRequest, "{}", e.message);
-    let canceled = search(&state, &parse_query("00", false).unwrap(), 10, &mut |_| {
-        false
-    });
+    let canceled = search(
+        &state,
+        0,
+        &parse_query("00", false).unwrap(),
+        10,
+        &mut |_| false,
+    );
     assert!(
         canceled.is_err() || canceled.unwrap().1,
         "cancel stops the search"
@@ -198,7 +209,7 @@ fn match_encoding_is_little_endian_f64() {
 #[test]
 fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     let (state, _path, bytes) = session("ops.gguf");
-    let st = structure(&state).unwrap();
+    let st = structure(&state, 0).unwrap();
     // A window of 16 distinct bytes, none 00/ff, so that every operation below changes it.
     let at = (st.data_offset..bytes.len() as u64 - 16)
         .find(|&o| {
@@ -211,6 +222,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
 
     let r = apply(
         &state,
+        0,
         &ByteOp::Write {
             offset: at,
             hex: "de ad be ef".into(),
@@ -224,6 +236,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
 
     apply(
         &state,
+        0,
         &ByteOp::Fill {
             offset: at,
             len: 5,
@@ -236,6 +249,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
 
     apply(
         &state,
+        0,
         &ByteOp::Xor {
             offset: at,
             len: 6,
@@ -268,6 +282,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     ] {
         apply(
             &state,
+            0,
             &ByteOp::Bits {
                 offset: at,
                 len: 8,
@@ -287,6 +302,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
 
     apply(
         &state,
+        0,
         &ByteOp::RotateBits {
             offset: at,
             len: 4,
@@ -300,6 +316,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
 
     apply(
         &state,
+        0,
         &ByteOp::RotateBytes {
             offset: at,
             len: 5,
@@ -311,13 +328,14 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     assert_eq!(read(&state, at, 5), vec![o[2], o[3], o[4], o[0], o[1]]);
     state.session().engine().undo().unwrap();
 
-    apply(&state, &ByteOp::Reverse { offset: at, len: 3 }).unwrap();
+    apply(&state, 0, &ByteOp::Reverse { offset: at, len: 3 }).unwrap();
     let o = orig(at, 3);
     assert_eq!(read(&state, at, 3), vec![o[2], o[1], o[0]]);
     state.session().engine().undo().unwrap();
 
     apply(
         &state,
+        0,
         &ByteOp::ReverseElements {
             offset: at,
             len: 8,
@@ -333,6 +351,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     state.session().engine().undo().unwrap();
     let e = apply(
         &state,
+        0,
         &ByteOp::ReverseElements {
             offset: at,
             len: 6,
@@ -344,6 +363,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
 
     apply(
         &state,
+        0,
         &ByteOp::Copy {
             from: at,
             to: at + 2,
@@ -361,6 +381,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
 
     apply(
         &state,
+        0,
         &ByteOp::Swap {
             a: at,
             b: at + 10,
@@ -373,6 +394,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     state.session().engine().undo().unwrap();
     let e = apply(
         &state,
+        0,
         &ByteOp::Swap {
             a: at,
             b: at + 1,
@@ -385,15 +407,17 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     // Protection: a write inside is refused with the range in the message; unprotect.
     apply(
         &state,
+        0,
         &ByteOp::Protect {
             offset: at,
             len: 16,
         },
     )
     .unwrap();
-    assert_eq!(structure(&state).unwrap().protections.len(), 1);
+    assert_eq!(structure(&state, 0).unwrap().protections.len(), 1);
     let e = apply(
         &state,
+        0,
         &ByteOp::Write {
             offset: at + 3,
             hex: "00".into(),
@@ -404,6 +428,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     assert!(e.message.contains("protected"), "{}", e.message);
     apply(
         &state,
+        0,
         &ByteOp::Unprotect {
             offset: at,
             len: 16,
@@ -412,6 +437,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     .unwrap();
     let e = apply(
         &state,
+        0,
         &ByteOp::Unprotect {
             offset: at,
             len: 16,
@@ -423,6 +449,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     // Header guard, bounds, bad hex, empty range.
     let e = apply(
         &state,
+        0,
         &ByteOp::Write {
             offset: 0,
             hex: "00".into(),
@@ -435,6 +462,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     let end = bytes.len() as u64;
     let e = apply(
         &state,
+        0,
         &ByteOp::Fill {
             offset: end - 2,
             len: 4,
@@ -445,6 +473,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     assert!(e.message.contains("outside"), "{}", e.message);
     let e = apply(
         &state,
+        0,
         &ByteOp::Write {
             offset: at,
             hex: "0g".into(),
@@ -453,7 +482,7 @@ fn every_operation_changes_what_a_reference_loop_says_and_undoes() {
     .unwrap_err();
     assert_eq!(e.code, ErrorCode::BadRequest);
     assert!(e.message.contains("character 1"), "{}", e.message);
-    let e = apply(&state, &ByteOp::Reverse { offset: at, len: 0 }).unwrap_err();
+    let e = apply(&state, 0, &ByteOp::Reverse { offset: at, len: 0 }).unwrap_err();
     assert_eq!(e.code, ErrorCode::BadRequest);
     assert_eq!(
         read(&state, 0, end),
@@ -473,6 +502,7 @@ fn compare_within_the_model_and_against_a_file() {
     std::fs::write(&other, &changed).unwrap();
     let c = compare(
         &state,
+        0,
         990,
         100,
         &CompareWith::File {
@@ -485,6 +515,7 @@ fn compare_within_the_model_and_against_a_file() {
     let c = compare(
         &state,
         0,
+        0,
         len,
         &CompareWith::File {
             path: path.display().to_string(),
@@ -496,10 +527,11 @@ fn compare_within_the_model_and_against_a_file() {
     let naive = (0..64)
         .filter(|&i| bytes[100 + i] != bytes[200 + i])
         .count() as u64;
-    let c = compare(&state, 100, 64, &CompareWith::Range { offset: 200 }).unwrap();
+    let c = compare(&state, 0, 100, 64, &CompareWith::Range { offset: 200 }).unwrap();
     assert_eq!(c.differing, naive);
     let e = compare(
         &state,
+        0,
         0,
         10,
         &CompareWith::File {

@@ -33,9 +33,12 @@ export async function invokeBinary(cmd: string, args: Record<string, unknown>): 
   throw new Error(`${cmd}: expected raw bytes, got ${typeof out}`);
 }
 
-/** Bytes [offset, offset+len) of the open model as the session sees them (staged edits included). */
-export async function readBytes(offset: number, len: number): Promise<Uint8Array> {
-  return new Uint8Array(await invokeBinary("read_bytes", { offset, len }));
+/**
+ * Bytes [offset, offset+len) of file `shard` of the open model (0-based: 0 for a single file)
+ * as the session sees them (staged edits included).
+ */
+export async function readBytes(shard: number, offset: number, len: number): Promise<Uint8Array> {
+  return new Uint8Array(await invokeBinary("read_bytes", { shard, offset, len }));
 }
 
 /**
@@ -83,15 +86,16 @@ export function decodeMatches(buf: ArrayBuffer): ByteMatches {
   return { patternLen: v.getFloat64(0, true), more: v.getFloat64(8, true) === 1, offsets };
 }
 
-/** Searches the whole open model (hex with `??`/`3?` wildcards, or text) as job `job`. */
+/** Searches the whole of file `shard` of the open model (hex with `??`/`3?` wildcards, or text) as job `job`. */
 export async function searchBytes(
+  shard: number,
   query: string,
   text: boolean,
   limit: number,
   job: number,
   onProgress: Channel<Progress>,
 ): Promise<ByteMatches> {
-  return decodeMatches(await invokeBinary("bytes_search", { query, text, limit, job, onProgress }));
+  return decodeMatches(await invokeBinary("bytes_search", { shard, query, text, limit, job, onProgress }));
 }
 
 /** Which map of the Diff screen a tile is for: the open model, model B, or A − B. */

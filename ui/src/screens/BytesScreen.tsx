@@ -20,11 +20,49 @@ import "./bytes.css";
 
 export function BytesScreen() {
   const { summary } = useSession();
+  const [file, setFile] = useState({ path: "", shard: 0 });
   if (!summary) return <NoModel screen="bytes" />;
-  return <BytesWorkspace key={summary.path} />;
+  // A split model's files are shown one at a time; another model starts at its first file.
+  const shard = file.path === summary.path ? Math.min(file.shard, summary.shards - 1) : 0;
+  return (
+    <BytesWorkspace
+      key={`${summary.path}#${shard}`}
+      shard={shard}
+      files={summary.shards}
+      onShard={(s) => setFile({ path: summary.path, shard: s })}
+    />
+  );
 }
 
-function BytesWorkspace() {
+/** The file picker of a split model: which shard the hex view, search and operations work on. */
+function FilePicker({ shard, files, onShard }: { shard: number; files: number; onShard: (s: number) => void }) {
+  const [names, setNames] = useState<string[]>([]);
+  useEffect(() => {
+    let live = true;
+    commands
+      .modelShards()
+      .then((r) => live && setNames(unwrap(r).map((s) => s.fileName)))
+      .catch(() => live && setNames([]));
+    return () => {
+      live = false;
+    };
+  }, [files]);
+  return (
+    <label className="file-picker">
+      <span className="muted small">File</span>
+      <select data-testid="bytes-file" value={shard} onChange={(e) => onShard(Number(e.target.value))}>
+        {Array.from({ length: files }, (_, i) => (
+          <option key={i} value={i}>
+            {i + 1} of {files}
+            {names[i] ? ` · ${names[i]}` : ""}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function BytesWorkspace({ shard, files, onShard }: { shard: number; files: number; onShard: (s: number) => void }) {
   const { revision, bumpRevision } = useSession();
   const [structure, setStructure] = useState<ByteStructure_Serialize | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -50,7 +88,7 @@ function BytesWorkspace() {
   useEffect(() => {
     let live = true;
     commands
-      .bytesStructure()
+      .bytesStructure(shard)
       .then((r) => {
         if (!live) return;
         setStructure(unwrap(r));
@@ -60,31 +98,31 @@ function BytesWorkspace() {
     return () => {
       live = false;
     };
-  }, [revision]);
+  }, [revision, shard]);
 
   // The visible rows' bytes (only those), refetched when the view moves or the model changes.
   useEffect(() => {
     if (!size) return;
     const w = rowsWindow(topRow, g.visibleRows + 1, size);
     const seq = ++fetchSeq.current;
-    readBytes(w.start, w.end - w.start)
+    readBytes(shard, w.start, w.end - w.start)
       .then((bytes) => {
         if (seq === fetchSeq.current) setData({ start: w.start, bytes });
       })
       .catch((e) => seq === fetchSeq.current && setLoadError(describeFailure(e).detail));
-  }, [topRow, g.visibleRows, size, revision]);
+  }, [topRow, g.visibleRows, size, revision, shard]);
 
   // The inspector's 8 bytes at the cursor.
   useEffect(() => {
     if (!size) return;
     let live = true;
-    readBytes(cursor, Math.min(8, size - cursor))
+    readBytes(shard, cursor, Math.min(8, size - cursor))
       .then((b) => live && setInspBytes(b))
       .catch(() => live && setInspBytes(null));
     return () => {
       live = false;
     };
-  }, [cursor, size, revision]);
+  }, [cursor, size, revision, shard]);
 
   const reveal = useCallback(
     (offset: number) => {
@@ -139,7 +177,7 @@ function BytesWorkspace() {
     }
     writes.current = writes.current.then(async () => {
       try {
-        unwrap(await commands.bytesApply({ op: "write", offset: at, hex: hexByte(value) }));
+        unwrap(await commands.bytesApply(shard, { op: "write", offset: at, hex: hexByte(value) }));
         setEditError(null);
         await bumpRevision();
       } catch (e) {
@@ -187,6 +225,7 @@ function BytesWorkspace() {
       <StructureOutline spans={spans} current={curSpan} onJump={(s) => jumpTo(s.start, s.end - s.start)} error={structure.ggufError} />
       <div className="bytes-main">
         <div className="bytes-toolbar">
+          {files > 1 && <FilePicker shard={shard} files={files} onShard={onShard} />}
           <form
             className="row-form"
             onSubmit={(e) => {
@@ -258,6 +297,7 @@ function BytesWorkspace() {
       <div className="bytes-side">
         <Inspector cursor={cursor} bytes={inspBytes} span={curSpan} littleEndian={littleEndian} onEndian={setLittleEndian} />
         <SearchPanel
+          shard={shard}
           spans={spans}
           onMatch={(m) => {
             setMatch(m);
@@ -265,6 +305,7 @@ function BytesWorkspace() {
           }}
         />
         <OpsPanel
+          shard={shard}
           size={size}
           selStart={selStart}
           selLen={selLen}

@@ -234,6 +234,54 @@ fn scan_and_search() {
     );
 }
 
+#[test]
+fn edit_and_search_cover_every_file_of_a_split_model() {
+    let dir = tempdir();
+    let d = dir.path();
+    demo_model(d, "m.gguf", &["--split-max-tensors", "12"]);
+    let shard = |p: &str, k: u32| d.join(format!("{p}-{k:05}-of-00004.gguf"));
+    // One weight in the first file, one in the last (Q8_0: 0.5 stores exactly when it is the
+    // block's largest magnitude; the test reads back whatever was stored).
+    let got = ok_json(&[
+        "edit",
+        shard("m", 2).to_str().unwrap(),
+        "--set",
+        "token_embd.weight[5]=0.5",
+        "--set",
+        "output.weight[7]=-0.25",
+        "--out",
+        d.join("e.gguf").to_str().unwrap(),
+        "--json",
+    ]);
+    let stored = |i: usize| got[i]["stored"].as_f64().unwrap() as f32;
+    assert!(
+        !d.join("e.gguf").exists(),
+        "a split model is saved as shards"
+    );
+    assert_eq!(values(&shard("e", 1), "token_embd.weight", d)[5], stored(0));
+    assert_eq!(values(&shard("e", 4), "output.weight", d)[7], stored(1));
+    // The originals are untouched.
+    assert_ne!(
+        values(&shard("m", 4), "output.weight", d)[7].to_bits(),
+        stored(1).to_bits()
+    );
+    // `search` looks in every file: the GGUF magic starts each of the 4 files.
+    let hits = ok_json(&[
+        "search",
+        shard("e", 1).to_str().unwrap(),
+        "47 47 55 46",
+        "--json",
+    ]);
+    let at_zero: Vec<u64> = hits["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["offset"] == 0)
+        .map(|m| m["shard"].as_u64().unwrap())
+        .collect();
+    assert_eq!(at_zero, [0, 1, 2, 3]);
+}
+
 /// gguf-py's view of a model's metadata and tensor hashes (tests/oracle/gguf_dump.py).
 fn dump(model: &std::path::Path) -> Value {
     serde_json::from_str(&run_py(

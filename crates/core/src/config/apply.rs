@@ -276,11 +276,26 @@ pub fn preview_against(
     }
     for (i, b) in config.byte_patches.iter().enumerate() {
         let item = format!("byte_patches[{i}]");
-        let target = format!("offset {:#x}", b.offset);
+        let target = match layer.regions().len() {
+            1 => format!("offset {:#x}", b.offset),
+            n => format!(
+                "file {} of {n}, offset {:#x}",
+                u64::from(b.shard) + 1,
+                b.offset
+            ),
+        };
         let len = b.original.0.len() as u64;
-        let found = layer.engine().read(layer.region(), b.offset, len);
+        let found = layer
+            .shard_region(b.shard)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                layer
+                    .engine()
+                    .read(r, b.offset, len)
+                    .map_err(|e| e.to_string())
+            });
         let (status, detail) = match found {
-            Err(e) => (ItemStatus::Mismatch, e.to_string()),
+            Err(e) => (ItemStatus::Mismatch, e),
             Ok(f) if f == b.original.0 => (ItemStatus::WillChange, format!("{len} bytes")),
             Ok(f) if f == b.patched.0 => (
                 ItemStatus::AlreadyApplied,
@@ -324,15 +339,12 @@ pub fn preview_against(
                     values: None,
                 });
             }
-            Protection::Range { offset, len } => {
-                let ok = layer
-                    .engine()
-                    .read(layer.region(), *offset, (*len).min(1))
-                    .is_ok()
-                    && layer
-                        .engine()
-                        .read(layer.region(), offset + len - 1, 1)
-                        .is_ok();
+            Protection::Range { shard, offset, len } => {
+                let ok = layer.shard_region(*shard).is_ok_and(|r| {
+                    let e = layer.engine();
+                    e.read(r, *offset, (*len).min(1)).is_ok()
+                        && e.read(r, offset + len - 1, 1).is_ok()
+                });
                 items.push(PreviewItem {
                     item,
                     target: format!("offset {offset:#x}+{len}"),
@@ -449,12 +461,13 @@ pub fn apply(
             }
         }
         for b in &config.byte_patches {
-            let here = engine.read(layer.region(), b.offset, b.original.0.len() as u64)?;
+            let region = layer.shard_region(b.shard)?;
+            let here = engine.read(region, b.offset, b.original.0.len() as u64)?;
             if here == b.patched.0 {
                 report.byte_patches_already_applied += 1;
                 continue;
             }
-            layer.apply_memory_patch(b.offset, &b.original.0, &b.patched.0)?;
+            layer.apply_memory_patch(b.shard, b.offset, &b.original.0, &b.patched.0)?;
             report.byte_patches_applied += 1;
         }
         Ok(())
@@ -478,10 +491,11 @@ pub fn apply(
                     report.protections.push(layer.lock(&n, None, false)?);
                 }
             }
-            Protection::Range { offset, len } => {
+            Protection::Range { shard, offset, len } => {
+                let region = layer.shard_region(*shard)?;
                 report.protections.push(
                     engine
-                        .protect(layer.region(), *offset, *len, "configuration", false)
+                        .protect(region, *offset, *len, "configuration", false)
                         .map_err(TensorError::from)?,
                 );
             }

@@ -160,7 +160,11 @@ fn is_all(s: &Selection) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BytePatch {
-    /// Absolute offset in the model file.
+    /// Which file of a split model (`-0000k-of-0000n.gguf`) holds the bytes: the 0-based shard
+    /// number, `k - 1`. Absent (0) for the first or only file.
+    #[serde(default, skip_serializing_if = "is_first_shard")]
+    pub shard: u32,
+    /// Absolute offset in that file.
     pub offset: u64,
     /// The bytes expected there before patching (hex).
     pub original: HexBytes,
@@ -169,6 +173,10 @@ pub struct BytePatch {
     /// The tensor the range belongs to (informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tensor: Option<String>,
+}
+
+fn is_first_shard(shard: &u32) -> bool {
+    *shard == 0
 }
 
 /// A protection: changes to the range are refused by every layer.
@@ -180,9 +188,13 @@ pub enum Protection {
         /// Name or glob.
         name: String,
     },
-    /// A byte range of the file.
+    /// A byte range of a file of the model.
     Range {
-        /// Absolute offset.
+        /// The 0-based shard of a split model holding the range (absent: the first or only
+        /// file).
+        #[serde(default, skip_serializing_if = "is_first_shard")]
+        shard: u32,
+        /// Absolute offset in that file.
         offset: u64,
         /// Length in bytes (≥ 1).
         len: u64,
@@ -468,7 +480,7 @@ impl Configuration {
                         "must not be empty",
                     ));
                 }
-                Protection::Range { offset, len }
+                Protection::Range { offset, len, .. }
                     if *len == 0 || offset.checked_add(*len).is_none() =>
                 {
                     return Err(ConfigError::invalid(

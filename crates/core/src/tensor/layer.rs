@@ -478,6 +478,20 @@ impl TensorLayer {
         &self.regions
     }
 
+    /// The region of file `shard` (0-based) of the model; the error names the file count.
+    pub fn shard_region(&self, shard: u32) -> Result<RegionId> {
+        self.regions.get(shard as usize).copied().ok_or_else(|| {
+            TensorError::Engine(EngineError::InvalidArgument {
+                what: "shard",
+                why: format!(
+                    "file {} does not exist: the model has {} file(s)",
+                    u64::from(shard) + 1,
+                    self.regions.len()
+                ),
+            })
+        })
+    }
+
     /// The region holding a tensor's data (its shard's).
     pub fn region_of(&self, t: &TensorInfo) -> RegionId {
         self.regions
@@ -1097,6 +1111,7 @@ impl TensorLayer {
     /// decides (a configuration preview reports them as "already applied").
     pub fn apply_memory_patch(
         &self,
+        shard: u32,
         offset: u64,
         original: &[u8],
         patched: &[u8],
@@ -1112,8 +1127,9 @@ impl TensorLayer {
                 ),
             });
         }
+        let region = self.shard_region(shard)?;
         let target = Target::Range {
-            region: self.region(),
+            region,
             offset,
             len: original.len() as u64,
         };
@@ -1128,7 +1144,7 @@ impl TensorLayer {
         let mut failure = None;
         self.engine
             .apply_computed(origin, |v| {
-                let found = v.bytes(self.region(), offset, original.len() as u64)?;
+                let found = v.bytes(region, offset, original.len() as u64)?;
                 if found != original {
                     return Err(stash(
                         &mut failure,
@@ -1139,7 +1155,7 @@ impl TensorLayer {
                         },
                     ));
                 }
-                Ok(vec![Patch::new(self.region(), offset, patched.to_vec())])
+                Ok(vec![Patch::new(region, offset, patched.to_vec())])
             })
             .map_err(|e| failure.take().unwrap_or(TensorError::Engine(e)))
     }

@@ -362,7 +362,7 @@ fn byte_patches_made_after_a_header_rewrite_are_recorded_at_the_original_offsets
     m.save(&mut |_| true).unwrap();
     let after = tensor_at(&m, "output_norm.weight");
     assert!(after > before, "the tensor moved ({before} → {after})");
-    m.patch_bytes(after + 8, &3.0f32.to_le_bytes()).unwrap();
+    m.patch_bytes(0, after + 8, &3.0f32.to_le_bytes()).unwrap();
     m.save(&mut |_| true).unwrap();
 
     let c = m.export_configuration().unwrap();

@@ -366,7 +366,7 @@ fn layer2_operations_are_guarded_recorded_and_exported() {
     let at = t.offset + 16;
 
     // XOR with a key: recorded as a byte patch with the bytes before and after.
-    m.bytes_op("test", &[(at, 8)], |b, r| b.xor(r, at, 8, &[0xff, 0x0f]))
+    m.bytes_op(0, "test", &[(at, 8)], |b, r| b.xor(r, at, 8, &[0xff, 0x0f]))
         .unwrap();
     let want: Vec<u8> = original[at as usize..at as usize + 8]
         .iter()
@@ -391,32 +391,34 @@ fn layer2_operations_are_guarded_recorded_and_exported() {
 
     // The header guard is on: a broken magic is refused and nothing is recorded.
     let err = m
-        .bytes_op("test", &[(0, 4)], |b, r| b.write(r, 0, b"NOPE"))
+        .bytes_op(0, "test", &[(0, 4)], |b, r| b.write(r, 0, b"NOPE"))
         .unwrap_err();
     assert!(err.to_string().contains("GGUF header"), "{err}");
     assert!(m.export_configuration().unwrap().byte_patches.is_empty());
 
     // Protection of a range: recorded, refused writes, then removed.
-    m.protect_range(at, 4).unwrap();
-    assert!(m
-        .export_configuration()
-        .unwrap()
-        .protections
-        .contains(&hotpatch_core::config::Protection::Range { offset: at, len: 4 }));
+    m.protect_range(0, at, 4).unwrap();
+    assert!(m.export_configuration().unwrap().protections.contains(
+        &hotpatch_core::config::Protection::Range {
+            shard: 0,
+            offset: at,
+            len: 4
+        }
+    ));
     let err = m
-        .bytes_op("test", &[(at + 2, 1)], |b, r| b.fill(r, at + 2, 1, &[0]))
+        .bytes_op(0, "test", &[(at + 2, 1)], |b, r| b.fill(r, at + 2, 1, &[0]))
         .unwrap_err();
     assert!(err.to_string().contains("protected"), "{err}");
-    assert_eq!(m.unprotect_range(at, 4).unwrap(), 1);
+    assert_eq!(m.unprotect_range(0, at, 4).unwrap(), 1);
     assert!(m.export_configuration().unwrap().protections.is_empty());
-    m.bytes_op("test", &[(at + 2, 1)], |b, r| b.fill(r, at + 2, 1, &[0]))
+    m.bytes_op(0, "test", &[(at + 2, 1)], |b, r| b.fill(r, at + 2, 1, &[0]))
         .unwrap();
 
     // A header edit that keeps it valid refreshes Layer 3's index.
     let index = m.tensors().unwrap().index().clone();
     let key = index.entry("general.architecture").unwrap();
     let v = key.value_offset + 8;
-    m.bytes_op("test", &[(v, 5)], |b, r| b.write(r, v, b"LLAMA"))
+    m.bytes_op(0, "test", &[(v, 5)], |b, r| b.write(r, v, b"LLAMA"))
         .unwrap();
     assert_eq!(
         m.tensors().unwrap().index().get_str("general.architecture"),

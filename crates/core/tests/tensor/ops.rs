@@ -369,9 +369,9 @@ fn clone_swap_search_lock_temporary_and_byte_patch() {
     let off = t.offset + 100;
     let cur = m.engine().read(l.region(), off, 2).unwrap();
     let wrong = [cur[0] ^ 0xff, cur[1]];
-    let err = l.apply_memory_patch(off, &wrong, &[0, 0]).unwrap_err();
+    let err = l.apply_memory_patch(0, off, &wrong, &[0, 0]).unwrap_err();
     assert_eq!(err.code(), "mismatch", "{err}");
-    l.apply_memory_patch(off, &cur, &[0x12, 0x34]).unwrap();
+    l.apply_memory_patch(0, off, &cur, &[0x12, 0x34]).unwrap();
     assert_eq!(
         m.engine().read(l.region(), off, 2).unwrap(),
         vec![0x12, 0x34]

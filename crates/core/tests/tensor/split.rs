@@ -248,19 +248,69 @@ fn a_configuration_from_a_split_model_applies_to_a_fresh_copy() {
     m.modify_weight(IN_FIRST, 2, 0.5).unwrap();
     m.modify_weight(IN_LAST, 9, -0.5).unwrap();
     m.lock_tensor(IN_SECOND).unwrap();
+    // Raw bytes of the last file (inside the data of its first tensor) and a protected range of
+    // the third, recorded with their shard.
+    let last = m
+        .tensors()
+        .unwrap()
+        .index()
+        .tensor(IN_LAST)
+        .unwrap()
+        .clone();
+    let at = last.offset + 64;
+    m.bytes_op(3, "test", &[(at, 2)], |b, r| b.xor(r, at, 2, &[0x01, 0x80]))
+        .unwrap();
+    let third = m.shard_region(2).unwrap();
+    let guarded = m.engine().gguf(third).unwrap().data_offset;
+    m.protect_range(2, guarded, 32).unwrap();
+    assert!(
+        m.patch_bytes(2, guarded, &[0]).is_err(),
+        "the range is protected"
+    );
+    let e = m.patch_bytes(4, 0, &[0]).unwrap_err();
+    assert!(e.to_string().contains("the model has 4 file(s)"), "{e}");
     assert!(
         m.modify_weight(IN_SECOND, 0, 1.0).is_err(),
         "a locked tensor of shard 2 refuses edits"
     );
     let c = m.export_configuration().unwrap();
+    assert_eq!(c.byte_patches.len(), 1);
+    assert_eq!((c.byte_patches[0].shard, c.byte_patches[0].offset), (3, at));
+    assert!(c
+        .protections
+        .contains(&hotpatch_core::config::Protection::Range {
+            shard: 2,
+            offset: guarded,
+            len: 32
+        }));
+    assert!(
+        c.to_json().contains("\"shard\": 3"),
+        "the file is named in the JSON"
+    );
     m.save(&mut |_| true).unwrap();
 
     let f = Manager::initialize();
     f.attach(shard(&copy, 4), Mode::Staged).unwrap();
     let (_, preview) = f.import_configuration(&c.to_json()).unwrap();
     assert!(preview.applicable(), "{preview:?}");
+    // A byte patch naming a file the model does not have is a mismatch that names it.
+    let mut bad = c.clone();
+    bad.byte_patches[0].shard = 9;
+    let (_, p) = f.import_configuration(&bad.to_json()).unwrap();
+    assert!(!p.applicable());
+    assert!(
+        p.items
+            .iter()
+            .any(|i| i.detail.contains("file 10 does not exist")),
+        "{p:?}"
+    );
     f.apply_configuration(&c, "test").unwrap();
     assert!(f.modify_weight(IN_SECOND, 0, 1.0).is_err(), "lock imported");
+    let third = f.shard_region(2).unwrap();
+    assert!(
+        f.engine().memory().write(third, guarded + 8, &[1]).is_err(),
+        "range protection imported on the third file"
+    );
     f.save(&mut |_| true).unwrap();
     for k in 1..=4 {
         assert_eq!(

@@ -27,7 +27,7 @@ function mount() {
   host = document.createElement("div");
   document.body.appendChild(host);
   const root = createRoot(host);
-  act(() => root.render(<OpsPanel size={1000} selStart={16} selLen={4} onRange={() => {}} onApplied={applied} />));
+  act(() => root.render(<OpsPanel shard={0} size={1000} selStart={16} selLen={4} onRange={() => {}} onApplied={applied} />));
   return host;
 }
 
@@ -84,7 +84,7 @@ describe("OpsPanel", () => {
     type(q("op-select"), "xor");
     type(q("op-hex"), "ff 0f");
     await apply();
-    expect(bytesApply).toHaveBeenCalledWith({ op: "xor", offset: 16, len: 4, hex: "ff 0f" });
+    expect(bytesApply).toHaveBeenCalledWith(0, { op: "xor", offset: 16, len: 4, hex: "ff 0f" });
     expect(q("op-result").textContent).toBe("xor 4 bytes at 0x10: 3 changed");
     expect(applied).toHaveBeenCalledTimes(1);
   });
@@ -98,7 +98,7 @@ describe("OpsPanel", () => {
     type(q("op-select"), "reverseElements");
     type(q("op-width"), "2");
     await apply();
-    expect(bytesApply).toHaveBeenCalledWith({ op: "reverseElements", offset: 16, len: 4, width: 2 });
+    expect(bytesApply).toHaveBeenCalledWith(0, { op: "reverseElements", offset: 16, len: 4, width: 2 });
     expect(q("op-error").textContent).toContain("are protected (read-only)");
     expect(applied).not.toHaveBeenCalled();
   });

@@ -52,6 +52,8 @@ function intIn(text: string, lo: number, hi: number, what: string): Parsed<numbe
 }
 
 export interface OpsPanelProps {
+  /** The file of the model the operations change (0-based shard; 0 for a single file). */
+  shard: number;
   size: number;
   selStart: number;
   selLen: number;
@@ -59,7 +61,7 @@ export interface OpsPanelProps {
   onApplied: () => void;
 }
 
-export function OpsPanel({ size, selStart, selLen, onRange, onApplied }: OpsPanelProps) {
+export function OpsPanel({ shard, size, selStart, selLen, onRange, onApplied }: OpsPanelProps) {
   const [op, setOp] = useState<OpName>("write");
   const [offText, setOffText] = useState(formatOffset(selStart));
   const [lenText, setLenText] = useState(String(selLen));
@@ -175,14 +177,14 @@ export function OpsPanel({ size, selStart, selLen, onRange, onApplied }: OpsPane
           if (!oo.ok) throw new Error(oo.error);
           withSide = { with: "range" as const, offset: oo.value };
         }
-        const c = unwrap(await commands.bytesCompare({ offset: offset.value, len: len.value, with: withSide }));
+        const c = unwrap(await commands.bytesCompare(shard, { offset: offset.value, len: len.value, with: withSide }));
         setResult(
           c.differing === 0
             ? `identical (${c.len} bytes)`
             : `${c.differing} of ${c.len} bytes differ; first at +${c.firstDifference} (${formatOffset(offset.value + (c.firstDifference ?? 0))})`,
         );
       } else {
-        const out = unwrap(await commands.bytesApply(req.value));
+        const out = unwrap(await commands.bytesApply(shard, req.value));
         setResult(out.message);
         onApplied();
       }

@@ -16,7 +16,16 @@ export const SEARCH_LIMIT = 100_000;
 /** Matches listed (all are reachable with previous/next). */
 const LISTED = 200;
 
-export function SearchPanel({ spans, onMatch }: { spans: SpanView[]; onMatch: (m: { offset: number; len: number } | null) => void }) {
+export function SearchPanel({
+  shard,
+  spans,
+  onMatch,
+}: {
+  /** The file of the model searched (0-based shard). */
+  shard: number;
+  spans: SpanView[];
+  onMatch: (m: { offset: number; len: number } | null) => void;
+}) {
   const { runJob } = useSession();
   const input = useRef<HTMLInputElement>(null);
   const [query, setQuery] = useState("");
@@ -47,7 +56,7 @@ export function SearchPanel({ spans, onMatch }: { spans: SpanView[]; onMatch: (m
     setBusy(true);
     setError(null);
     try {
-      const m = await runJob(`search ${query}`, (job, channel) => searchBytes(query, text, SEARCH_LIMIT, job, channel));
+      const m = await runJob(`search ${query}`, (job, channel) => searchBytes(shard, query, text, SEARCH_LIMIT, job, channel));
       setFound(m);
       if (m.offsets.length) go(0, m);
       else onMatch(null);
