@@ -719,7 +719,7 @@ impl Acc {
         let mut lo = [f32::INFINITY; STAT_LANES];
         let mut hi = [f32::NEG_INFINITY; STAT_LANES];
         let mut zeros = [0u64; STAT_LANES];
-        let mut bad = [false; STAT_LANES];
+        let mut finite = [true; STAT_LANES];
         let mut lane = |l: usize, x: f32| {
             let d = f64::from(x);
             sum[l] += d;
@@ -728,7 +728,7 @@ impl Acc {
             hi[l] = if x > hi[l] { x } else { hi[l] };
             zeros[l] += u64::from(x == 0.0);
             // False for NaN and ±Inf.
-            bad[l] |= !(x.abs() <= f32::MAX);
+            finite[l] &= x.abs() <= f32::MAX;
         };
         let chunks = xs.chunks_exact(STAT_LANES);
         let tail = chunks.remainder();
@@ -740,7 +740,7 @@ impl Acc {
         for (l, &x) in tail.iter().enumerate() {
             lane(l, x);
         }
-        if bad.iter().any(|&b| b) {
+        if !finite.iter().all(|&f| f) {
             return false;
         }
         let n = xs.len() as u64;
