@@ -171,7 +171,10 @@ export const commands = {
 	watchPatchEvents: (channel: Channel<PatchEventView_Deserialize>) => __TAURI_INVOKE<PatchLogView_Serialize>("watch_patch_events", { channel }),
 	/**  The patch log and the undoable entries (no subscription). */
 	patchLog: () => __TAURI_INVOKE<PatchLogView_Serialize>("patch_log"),
-	/**  Undoes change `change` and every change made after it. */
+	/**
+	 *  Undoes change `change` and every change made after it (metadata edits included: they are
+	 *  on the same undo timeline).
+	 */
 	undoThrough: (change: number) => typedError<UndoThrough, IpcError>(__TAURI_INVOKE("undo_through", { change })),
 	/**
 	 *  Writes the session's changes (tensor edits, byte patches, metadata edits, protections,

@@ -106,6 +106,15 @@ enum RecordedPatch {
 #[derive(Clone)]
 struct Base {
     identity: config::ModelIdentity,
+    /// Where its tensor data lay (single-file models): a save that rewrote the header moved
+    /// every tensor, and byte patches made afterwards are recorded at the original offsets.
+    layout: Option<BaseLayout>,
+}
+
+#[derive(Clone)]
+struct BaseLayout {
+    data_offset: u64,
+    tensors: std::collections::HashMap<String, u64>,
 }
 
 /// The unified manager.
@@ -280,8 +289,23 @@ impl Manager {
             shards,
             tensors,
         });
+        let layout = match self.model.read().as_ref() {
+            Some(m) if m.shards.len() == 1 => {
+                let index = m.tensors.index();
+                Some(BaseLayout {
+                    data_offset: index.data_offset,
+                    tensors: index
+                        .tensors
+                        .iter()
+                        .map(|t| (t.name.clone(), t.offset))
+                        .collect(),
+                })
+            }
+            _ => None,
+        };
         *self.base.lock() = Some(Base {
             identity: info.identity.clone(),
+            layout,
         });
         Ok(info)
     }
@@ -310,6 +334,36 @@ impl Manager {
             *self.base.lock() = base;
         }
         Ok(info)
+    }
+
+    /// The offset, in the model as first attached, of `len` bytes at `offset` of the attached
+    /// file: the same when the layout is the same; inside a tensor's data, the same place of
+    /// that tensor (a save that rewrote the header moved it); else unchanged (a header range
+    /// after a header rewrite has no counterpart in the original).
+    fn base_offset(&self, offset: u64, len: u64) -> u64 {
+        let base = self.base.lock();
+        let Some(layout) = base.as_ref().and_then(|b| b.layout.as_ref()) else {
+            return offset;
+        };
+        let Ok(layer) = self.tensors() else {
+            return offset;
+        };
+        let index = layer.index();
+        let same = index.data_offset == layout.data_offset
+            && index.tensors.len() == layout.tensors.len()
+            && index
+                .tensors
+                .iter()
+                .all(|t| layout.tensors.get(&t.name) == Some(&t.offset));
+        if same {
+            return offset;
+        }
+        index
+            .tensors
+            .iter()
+            .find(|t| t.offset <= offset && offset.saturating_add(len) <= t.end())
+            .and_then(|t| Some(layout.tensors.get(&t.name)? + (offset - t.offset)))
+            .unwrap_or(offset)
     }
 
     /// Which recorded changes are in effect now.
@@ -501,11 +555,12 @@ impl Manager {
         let region = self.shard_region(shard)?;
         let original = self.engine.read(region, offset, bytes.len() as u64)?;
         let applied = self.engine.memory().write(region, offset, bytes)?;
+        let base_offset = self.base_offset(offset, bytes.len() as u64);
         self.recorded.lock().push(Recorded {
             live: Live::Engine(applied.change),
             patch: RecordedPatch::Bytes(config::BytePatch {
                 shard,
-                offset,
+                offset: base_offset,
                 original: config::HexBytes(original),
                 patched: config::HexBytes(bytes.to_vec()),
                 tensor: None,
@@ -535,21 +590,25 @@ impl Manager {
         let bytes = self.engine.bytes().with_source(source).keeping_gguf();
         let applied = op(&bytes, region)?;
         let data_offset = self.engine.gguf(region).map_or(0, |i| i.data_offset);
-        let mut recorded = self.recorded.lock();
+        let mut changed = Vec::new();
         for (&(offset, len), original) in ranges.iter().zip(before) {
             let patched = self.engine.read(region, offset, len)?;
             if patched != original {
-                recorded.push(Recorded {
-                    live: Live::Engine(applied.change),
-                    patch: RecordedPatch::Bytes(config::BytePatch {
-                        shard,
-                        offset,
-                        original: config::HexBytes(original),
-                        patched: config::HexBytes(patched),
-                        tensor: None,
-                    }),
-                });
+                changed.push((self.base_offset(offset, len), original, patched));
             }
+        }
+        let mut recorded = self.recorded.lock();
+        for (offset, original, patched) in changed {
+            recorded.push(Recorded {
+                live: Live::Engine(applied.change),
+                patch: RecordedPatch::Bytes(config::BytePatch {
+                    shard,
+                    offset,
+                    original: config::HexBytes(original),
+                    patched: config::HexBytes(patched),
+                    tensor: None,
+                }),
+            });
         }
         drop(recorded);
         if ranges.iter().any(|&(offset, _)| offset < data_offset) {

@@ -800,6 +800,26 @@ impl Manager {
         })
     }
 
+    /// Undoes the session's steps, newest first, until engine change `change` is undone:
+    /// metadata edits made after it go too (they come later on the one timeline), and so does
+    /// the metadata of an import joined to it. Returns the number of steps undone.
+    pub fn undo_through(&self, change: u64) -> Result<usize, ManagerError> {
+        let in_history = || self.engine().history().iter().any(|h| h.id == change);
+        if !in_history() {
+            return Err(EngineError::invalid(
+                "undo_through",
+                format!("change #{change} is not in the undo history"),
+            )
+            .into());
+        }
+        let mut n = 0;
+        while in_history() {
+            self.undo()?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Redoes the step undone last (see [`Manager::undo`]).
     pub fn redo(&self) -> Result<UndoOutcome, ManagerError> {
         let top = self.engine_top();

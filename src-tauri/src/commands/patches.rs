@@ -783,11 +783,12 @@ pub fn patch_log(state: State<'_, AppState>, log: State<'_, PatchLog>) -> PatchL
     log.view(state.session().engine(), None)
 }
 
-/// Undoes change `change` and every change made after it.
+/// Undoes change `change` and every change made after it (metadata edits included: they are
+/// on the same undo timeline).
 #[tauri::command]
 #[specta::specta]
 pub fn undo_through(state: State<'_, AppState>, change: u32) -> Result<UndoThrough, IpcError> {
-    let steps = state.session().engine().undo_through(u64::from(change))?;
+    let steps = state.session().undo_through(u64::from(change))?;
     Ok(UndoThrough {
         steps: steps as u32,
     })

@@ -308,3 +308,82 @@ fn a_split_model_takes_metadata_edits_but_not_its_split_keys() {
     assert!(m.apply_configuration(&c, "split.json").is_err());
     assert!(m.metadata_journal().is_empty(), "nothing staged");
 }
+
+#[test]
+fn undo_through_an_import_takes_its_metadata_and_later_edits_with_it() {
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let m = attach(&model);
+    let text = r#"{"version": 2,
+        "tensor_patches": [{"tensor": "output_norm.weight", "transform": {"op": "scale", "factor": 2}}],
+        "metadata": [{"key": "hotpatch.a", "original": null, "patched": {"type": "INT8", "value": -1}}]}"#;
+    let (c, _) = m.import_configuration(text).unwrap();
+    let rep = m.apply_configuration(&c, "a.json").unwrap();
+    let change = rep.change.unwrap();
+    m.set_metadata("hotpatch.b", MetaValue::Bool(false))
+        .unwrap();
+    assert_eq!(m.metadata_journal().pending().len(), 2);
+    assert_eq!(
+        m.undo_through(change).unwrap(),
+        2,
+        "the later edit, then the import"
+    );
+    assert!(
+        m.metadata_journal().is_empty(),
+        "no orphaned metadata of the import"
+    );
+    assert!(!m.can_undo());
+    assert!(m.undo_through(change).is_err(), "no longer in the history");
+    // Redo brings the import back whole (tensor and metadata), then the later edit.
+    m.redo().unwrap();
+    assert_eq!(staged(&m, "hotpatch.a").unwrap().0, MetaValue::I8(-1));
+    assert!(staged(&m, "hotpatch.b").is_none());
+    m.redo().unwrap();
+    assert_eq!(staged(&m, "hotpatch.b").unwrap().0, MetaValue::Bool(false));
+}
+
+#[test]
+fn byte_patches_made_after_a_header_rewrite_are_recorded_at_the_original_offsets() {
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let fresh = dir.path().join("fresh.gguf");
+    std::fs::copy(&model, &fresh).unwrap();
+    let tensor_at =
+        |m: &Manager, name: &str| m.tensors().unwrap().index().tensor(name).unwrap().offset;
+
+    let m = attach(&model);
+    let before = tensor_at(&m, "output_norm.weight");
+    // A longer template: the header grows, every tensor moves.
+    m.set_metadata(
+        "tokenizer.chat_template",
+        MetaValue::string(TEMPLATE.repeat(20)),
+    )
+    .unwrap();
+    m.save(&mut |_| true).unwrap();
+    let after = tensor_at(&m, "output_norm.weight");
+    assert!(after > before, "the tensor moved ({before} → {after})");
+    m.patch_bytes(0, after + 8, &3.0f32.to_le_bytes()).unwrap();
+    m.save(&mut |_| true).unwrap();
+
+    let c = m.export_configuration().unwrap();
+    assert_eq!(c.byte_patches.len(), 1);
+    assert_eq!(
+        c.byte_patches[0].offset,
+        before + 8,
+        "recorded where a fresh copy has it"
+    );
+    let m2 = attach(&fresh);
+    let (c2, p) = m2.import_configuration(&c.to_json()).unwrap();
+    assert!(p.applicable(), "{p:?}");
+    m2.apply_configuration(&c2, "moved.json").unwrap();
+    m2.save(&mut |_| true).unwrap();
+    assert_eq!(
+        std::fs::read(&fresh).unwrap(),
+        std::fs::read(&model).unwrap()
+    );
+    assert_eq!(
+        oracle_values(&fresh, "output_norm.weight", dir.path())[2],
+        3.0,
+        "gguf-py reads the written float"
+    );
+}
