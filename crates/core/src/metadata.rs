@@ -16,7 +16,8 @@
 //!   written, each entry marked unchanged / changed / added / removed.
 //! - **Saving with pending metadata rewrites the file** (temp file + rename; for a split model,
 //!   the first shard, which holds the metadata; `split.*` keys cannot be edited): the model is
-//!   attached again afterwards, which clears the undo history. Without pending metadata, Save
+//!   attached again afterwards, which clears the undo history (the recipe for export and the
+//!   protections are kept, moved with the bytes they cover). Without pending metadata, Save
 //!   is the engine's in-place save of changed ranges and the history survives.
 //! - **Text forms.** [`parse_value`] turns what a user typed into a value of a given GGUF type
 //!   (an error names the key, the type and what is wrong); [`edit_text`] is the inverse.
