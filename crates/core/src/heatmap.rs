@@ -384,24 +384,32 @@ fn threads_for(elements: u64, units: usize) -> usize {
         .max(1)
 }
 
-/// Runs `work(first_unit, units_slice)` over `units` chunks of `out` (each unit `stride`
-/// values wide) on up to `threads` threads; returns the first error.
-fn split_rows<F>(out: &mut [f32], stride: usize, threads: usize, work: F) -> Result<(), LodError>
+/// Runs `work(first_unit, mean_chunk, peak_chunk)` over matching chunks of the two planes
+/// (each unit — one row of cells — `stride` values wide) on up to `threads` threads; returns
+/// the first error. The workers write straight into the tile's planes: no copy afterwards.
+fn split_rows<F>(
+    mean: &mut [f32],
+    peak: &mut [f32],
+    stride: usize,
+    threads: usize,
+    work: F,
+) -> Result<(), LodError>
 where
-    F: Fn(usize, &mut [f32]) -> Result<(), LodError> + Sync,
+    F: Fn(usize, &mut [f32], &mut [f32]) -> Result<(), LodError> + Sync,
 {
-    let units = out.len() / stride.max(1);
+    let units = mean.len() / stride.max(1);
     if threads <= 1 || units <= 1 {
-        return work(0, out);
+        return work(0, mean, peak);
     }
     let per = units.div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = out
+        let handles: Vec<_> = mean
             .chunks_mut(per * stride)
+            .zip(peak.chunks_mut(per * stride))
             .enumerate()
-            .map(|(k, chunk)| {
+            .map(|(k, (m, p))| {
                 let work = &work;
-                s.spawn(move || work(k * per, chunk))
+                s.spawn(move || work(k * per, m, p))
             })
             .collect();
         handles
@@ -438,6 +446,39 @@ fn flush(sum: &mut [f32], total: &mut [f64]) {
     for (s, t) in sum.iter_mut().zip(total) {
         *t += f64::from(*s);
         *s = 0.0;
+    }
+}
+
+/// Reduces column accumulators `(total, min, max)` to per-cell `(sum, min, max)`: cell `j`
+/// covers columns `col_edges[j] .. col_edges[j + 1]` (at most `max_width` of them, at least
+/// one). Every cell takes exactly `max_width` steps: past its last column it re-reads that
+/// column for min/max (no effect) and adds nothing to the sum. The column min/max never hold
+/// NaN (`accumulate` skips it), so plain comparisons suffice.
+fn reduce_cells(
+    col_edges: &[usize],
+    max_width: usize,
+    (total, lo, hi): (&[f64], &[f32], &[f32]),
+    (cell_sum, cell_lo, cell_hi): (&mut [f64], &mut [f32], &mut [f32]),
+) {
+    for (j, ((s_out, lo_out), hi_out)) in cell_sum
+        .iter_mut()
+        .zip(cell_lo.iter_mut())
+        .zip(cell_hi.iter_mut())
+        .enumerate()
+    {
+        let (c0, c1) = (col_edges[j], col_edges[j + 1]);
+        let last = c1 - 1;
+        let (mut s, mut l, mut h) = (0f64, f32::INFINITY, f32::NEG_INFINITY);
+        for k in 0..max_width {
+            let c = c0 + k;
+            let i = c.min(last);
+            s += if c < c1 { total[i] } else { 0.0 };
+            l = if lo[i] < l { lo[i] } else { l };
+            h = if hi[i] > h { hi[i] } else { h };
+        }
+        *s_out = s;
+        *lo_out = l;
+        *hi_out = h;
     }
 }
 
@@ -497,83 +538,98 @@ pub fn lod(
     let col_edges: Vec<usize> = (0..=w)
         .map(|k| edge(viewport.cols, w, k) as usize)
         .collect();
-    // Both planes in one buffer: row i of cells = [mean × w, peak × w].
-    let mut planes = vec![0f32; 2 * wu * hu];
+    // Cells are ⌊cols/w⌋ or ⌈cols/w⌉ columns wide: each cell's reduction runs a fixed
+    // `max_width` steps (a narrower cell repeats its last column for min/max and adds 0 to the
+    // sum), so the loop has no data-dependent trip count to mispredict.
+    let max_width = col_edges.windows(2).map(|e| e[1] - e[0]).max().unwrap_or(1);
+    let widths: Vec<f64> = col_edges.windows(2).map(|e| (e[1] - e[0]) as f64).collect();
+    let mut mean_plane = vec![0f32; wu * hu];
+    let mut peak_plane = vec![0f32; wu * hu];
     let threads = threads_for(viewport.elements(), hu);
     let vc = viewport.cols as usize;
-    split_rows(&mut planes, 2 * wu, threads, |first, chunk| {
-        let mut row = vec![0f32; vc];
-        // Column-wise accumulators over the rows of one output row (vectorizable), reduced
-        // across each cell's columns once per output row.
-        // f32 column sums (twice the SIMD width of f64) are flushed into f64 every
-        // `FLUSH_ROWS` rows, so long columns keep f64 accuracy.
-        let mut col_sum = vec![0f32; vc];
-        let mut col_total = vec![0f64; vc];
-        let mut col_min = vec![0f32; vc];
-        let mut col_max = vec![0f32; vc];
-        let mut slow: Vec<usize> = Vec::new();
-        for (k, cells) in chunk.chunks_mut(2 * wu).enumerate() {
-            let i = (first + k) as u64;
-            let (r0, r1) = (edge(viewport.rows, h, i), edge(viewport.rows, h, i + 1));
-            // `col_sum` is all zeros here: `flush` leaves it so.
-            col_total.fill(0.0);
-            col_min.fill(f32::INFINITY);
-            col_max.fill(f32::NEG_INFINITY);
-            for r in r0..r1 {
-                src.read_row(viewport.row0 + r, viewport.col0, &mut row)?;
-                accumulate(&row, &mut col_sum, &mut col_min, &mut col_max);
-                if (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 {
-                    flush(&mut col_sum, &mut col_total);
+    split_rows(
+        &mut mean_plane,
+        &mut peak_plane,
+        wu,
+        threads,
+        |first, means, peaks| {
+            let mut row = vec![0f32; vc];
+            // Column-wise accumulators over the rows of one output row (vectorizable), reduced
+            // across each cell's columns once per output row.
+            // f32 column sums (twice the SIMD width of f64) are flushed into f64 every
+            // `FLUSH_ROWS` rows, so long columns keep f64 accuracy.
+            let mut col_sum = vec![0f32; vc];
+            let mut col_total = vec![0f64; vc];
+            let mut col_min = vec![0f32; vc];
+            let mut col_max = vec![0f32; vc];
+            let mut slow: Vec<usize> = Vec::new();
+            let mut cell_sum = vec![0f64; wu];
+            let mut cell_lo = vec![0f32; wu];
+            let mut cell_hi = vec![0f32; wu];
+            for (k, (mean, peak)) in means.chunks_mut(wu).zip(peaks.chunks_mut(wu)).enumerate() {
+                let i = (first + k) as u64;
+                let (r0, r1) = (edge(viewport.rows, h, i), edge(viewport.rows, h, i + 1));
+                // `col_sum` is all zeros here: `flush` leaves it so.
+                col_total.fill(0.0);
+                col_min.fill(f32::INFINITY);
+                col_max.fill(f32::NEG_INFINITY);
+                for r in r0..r1 {
+                    src.read_row(viewport.row0 + r, viewport.col0, &mut row)?;
+                    accumulate(&row, &mut col_sum, &mut col_min, &mut col_max);
+                    if (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 {
+                        flush(&mut col_sum, &mut col_total);
+                    }
                 }
-            }
-            flush(&mut col_sum, &mut col_total);
-            let n_rows = (r1 - r0) as f64;
-            let (mean, peak) = cells.split_at_mut(wu);
-            slow.clear();
-            for j in 0..wu {
-                let (c0, c1) = (col_edges[j], col_edges[j + 1]);
-                let s: f64 = col_total[c0..c1].iter().sum();
-                // Never NaN (`accumulate` skips NaN): plain comparisons, no NaN handling.
-                let lo = col_min[c0..c1]
-                    .iter()
-                    .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
-                let hi = col_max[c0..c1]
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-                // A finite sum and finite extremes mean every value of the cell is finite.
-                if s.is_finite() && lo.is_finite() && hi.is_finite() {
-                    mean[j] = (s / (n_rows * (c1 - c0) as f64)) as f32;
-                    peak[j] = if hi >= -lo { hi } else { lo };
-                } else {
-                    slow.push(j);
-                }
-            }
-            if !slow.is_empty() {
-                exact_cells(
-                    src,
-                    viewport,
-                    r0..r1,
+                flush(&mut col_sum, &mut col_total);
+                let n_rows = (r1 - r0) as f64;
+                reduce_cells(
                     &col_edges,
-                    &slow,
-                    &mut row,
-                    mean,
-                    peak,
-                )?;
+                    max_width,
+                    (&col_total, &col_min, &col_max),
+                    (&mut cell_sum, &mut cell_lo, &mut cell_hi),
+                );
+                // Mean and peak of every cell in straight loops (packed divisions); then the cells
+                // holding a non-finite value are found and redone exactly.
+                for (((m, p), (&s, &wd)), (&lo, &hi)) in mean
+                    .iter_mut()
+                    .zip(peak.iter_mut())
+                    .zip(cell_sum.iter().zip(&widths))
+                    .zip(cell_lo.iter().zip(&cell_hi))
+                {
+                    *m = (s / (n_rows * wd)) as f32;
+                    *p = if hi >= -lo { hi } else { lo };
+                }
+                slow.clear();
+                for j in 0..wu {
+                    // A finite sum and finite extremes mean every value of the cell is finite.
+                    if !(cell_sum[j].is_finite()
+                        && cell_lo[j].is_finite()
+                        && cell_hi[j].is_finite())
+                    {
+                        slow.push(j);
+                    }
+                }
+                if !slow.is_empty() {
+                    exact_cells(
+                        src,
+                        viewport,
+                        r0..r1,
+                        &col_edges,
+                        &slow,
+                        &mut row,
+                        mean,
+                        peak,
+                    )?;
+                }
             }
-        }
-        Ok(())
-    })?;
-    let mut mean = Vec::with_capacity(wu * hu);
-    let mut peak = Vec::with_capacity(wu * hu);
-    for cells in planes.chunks_exact(2 * wu) {
-        mean.extend_from_slice(&cells[..wu]);
-        peak.extend_from_slice(&cells[wu..]);
-    }
+            Ok(())
+        },
+    )?;
     Ok(Tile {
         width: w as u32,
         height: h as u32,
-        mean,
-        peak,
+        mean: mean_plane,
+        peak: peak_plane,
     })
 }
 
