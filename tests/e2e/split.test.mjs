@@ -62,6 +62,7 @@ describe("Split model: open, edit and save across files, bytes per file (real ap
     assert.match(await browser.$(testid("overview-size")).getText(), /in 4 files/);
     const title = await browser.$('[data-testid="model-title"] .model-path').getAttribute("title");
     assert.equal(title, file(1), "the model is named by its first file");
+    assert.equal(await browser.$(testid("model-files")).getText(), "4 files");
     const total = [1, 2, 3, 4].map((k) => gguf(file(k), "").tensors).reduce((a, b) => a + b, 0);
     await browser.$(testid("nav-tensors")).click();
     await browser.waitUntil(async () => (await browser.$$(testid("tensor-item"))).length > 0, { timeout: 10000 });

@@ -4,14 +4,15 @@
 //! the canvas of the Tensors screen — for the first paint (the whole matrix) and for each zoom
 //! step of ×1.5 around the centre, down to 16 elements per axis (where the tile is one cell per
 //! element). This is the Rust side of every paint: viewport check, dequantizing only the rows
-//! and blocks in view, and the mean + max-|x| reduction.
+//! and blocks in view, and the mean + max-|x| reduction. Also: the statistics + histogram job
+//! the screen runs when a tensor is selected (`stats_histogram_96`).
 //!
 //! Run: `CARGO_TARGET_DIR=... cargo bench -p hotpatch-core --bench heatmap`
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hotpatch_core::heatmap::{lod, QuantMatrix, Viewport};
+use hotpatch_core::heatmap::{histogram_with, lod, QuantMatrix, Viewport};
 use hotpatch_core::tensor::{noise_z, splitmix64};
 use hotpatch_quant::{quantize, GgmlType};
 
@@ -70,6 +71,26 @@ fn heatmap(c: &mut Criterion) {
                 b.iter(|| lod(&m, vp, OUT_W, OUT_H).unwrap())
             });
         }
+        // What selecting the tensor costs besides the paint: the Tensors screen's one job,
+        // the 96-bin histogram with its statistics (two passes over every element), with a
+        // progress callback that counts the reports as the app's does.
+        g.bench_function("stats_histogram_96", |b| {
+            b.iter(|| {
+                let mut reports = 0u32;
+                let full = Viewport {
+                    row0: 0,
+                    col0: 0,
+                    rows: N,
+                    cols: N,
+                };
+                let h = histogram_with(&m, full, 96, None, &mut |_| {
+                    reports += 1;
+                    true
+                })
+                .unwrap();
+                (h, reports)
+            })
+        });
         g.finish();
     }
 }

@@ -384,24 +384,32 @@ fn threads_for(elements: u64, units: usize) -> usize {
         .max(1)
 }
 
-/// Runs `work(first_unit, units_slice)` over `units` chunks of `out` (each unit `stride`
-/// values wide) on up to `threads` threads; returns the first error.
-fn split_rows<F>(out: &mut [f32], stride: usize, threads: usize, work: F) -> Result<(), LodError>
+/// Runs `work(first_unit, mean_chunk, peak_chunk)` over matching chunks of the two planes
+/// (each unit — one row of cells — `stride` values wide) on up to `threads` threads; returns
+/// the first error. The workers write straight into the tile's planes: no copy afterwards.
+fn split_rows<F>(
+    mean: &mut [f32],
+    peak: &mut [f32],
+    stride: usize,
+    threads: usize,
+    work: F,
+) -> Result<(), LodError>
 where
-    F: Fn(usize, &mut [f32]) -> Result<(), LodError> + Sync,
+    F: Fn(usize, &mut [f32], &mut [f32]) -> Result<(), LodError> + Sync,
 {
-    let units = out.len() / stride.max(1);
+    let units = mean.len() / stride.max(1);
     if threads <= 1 || units <= 1 {
-        return work(0, out);
+        return work(0, mean, peak);
     }
     let per = units.div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = out
+        let handles: Vec<_> = mean
             .chunks_mut(per * stride)
+            .zip(peak.chunks_mut(per * stride))
             .enumerate()
-            .map(|(k, chunk)| {
+            .map(|(k, (m, p))| {
                 let work = &work;
-                s.spawn(move || work(k * per, chunk))
+                s.spawn(move || work(k * per, m, p))
             })
             .collect();
         handles
@@ -438,6 +446,39 @@ fn flush(sum: &mut [f32], total: &mut [f64]) {
     for (s, t) in sum.iter_mut().zip(total) {
         *t += f64::from(*s);
         *s = 0.0;
+    }
+}
+
+/// Reduces column accumulators `(total, min, max)` to per-cell `(sum, min, max)`: cell `j`
+/// covers columns `col_edges[j] .. col_edges[j + 1]` (at most `max_width` of them, at least
+/// one). Every cell takes exactly `max_width` steps: past its last column it re-reads that
+/// column for min/max (no effect) and adds nothing to the sum. The column min/max never hold
+/// NaN (`accumulate` skips it), so plain comparisons suffice.
+fn reduce_cells(
+    col_edges: &[usize],
+    max_width: usize,
+    (total, lo, hi): (&[f64], &[f32], &[f32]),
+    (cell_sum, cell_lo, cell_hi): (&mut [f64], &mut [f32], &mut [f32]),
+) {
+    for (j, ((s_out, lo_out), hi_out)) in cell_sum
+        .iter_mut()
+        .zip(cell_lo.iter_mut())
+        .zip(cell_hi.iter_mut())
+        .enumerate()
+    {
+        let (c0, c1) = (col_edges[j], col_edges[j + 1]);
+        let last = c1 - 1;
+        let (mut s, mut l, mut h) = (0f64, f32::INFINITY, f32::NEG_INFINITY);
+        for k in 0..max_width {
+            let c = c0 + k;
+            let i = c.min(last);
+            s += if c < c1 { total[i] } else { 0.0 };
+            l = if lo[i] < l { lo[i] } else { l };
+            h = if hi[i] > h { hi[i] } else { h };
+        }
+        *s_out = s;
+        *lo_out = l;
+        *hi_out = h;
     }
 }
 
@@ -497,83 +538,98 @@ pub fn lod(
     let col_edges: Vec<usize> = (0..=w)
         .map(|k| edge(viewport.cols, w, k) as usize)
         .collect();
-    // Both planes in one buffer: row i of cells = [mean × w, peak × w].
-    let mut planes = vec![0f32; 2 * wu * hu];
+    // Cells are ⌊cols/w⌋ or ⌈cols/w⌉ columns wide: each cell's reduction runs a fixed
+    // `max_width` steps (a narrower cell repeats its last column for min/max and adds 0 to the
+    // sum), so the loop has no data-dependent trip count to mispredict.
+    let max_width = col_edges.windows(2).map(|e| e[1] - e[0]).max().unwrap_or(1);
+    let widths: Vec<f64> = col_edges.windows(2).map(|e| (e[1] - e[0]) as f64).collect();
+    let mut mean_plane = vec![0f32; wu * hu];
+    let mut peak_plane = vec![0f32; wu * hu];
     let threads = threads_for(viewport.elements(), hu);
     let vc = viewport.cols as usize;
-    split_rows(&mut planes, 2 * wu, threads, |first, chunk| {
-        let mut row = vec![0f32; vc];
-        // Column-wise accumulators over the rows of one output row (vectorizable), reduced
-        // across each cell's columns once per output row.
-        // f32 column sums (twice the SIMD width of f64) are flushed into f64 every
-        // `FLUSH_ROWS` rows, so long columns keep f64 accuracy.
-        let mut col_sum = vec![0f32; vc];
-        let mut col_total = vec![0f64; vc];
-        let mut col_min = vec![0f32; vc];
-        let mut col_max = vec![0f32; vc];
-        let mut slow: Vec<usize> = Vec::new();
-        for (k, cells) in chunk.chunks_mut(2 * wu).enumerate() {
-            let i = (first + k) as u64;
-            let (r0, r1) = (edge(viewport.rows, h, i), edge(viewport.rows, h, i + 1));
-            // `col_sum` is all zeros here: `flush` leaves it so.
-            col_total.fill(0.0);
-            col_min.fill(f32::INFINITY);
-            col_max.fill(f32::NEG_INFINITY);
-            for r in r0..r1 {
-                src.read_row(viewport.row0 + r, viewport.col0, &mut row)?;
-                accumulate(&row, &mut col_sum, &mut col_min, &mut col_max);
-                if (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 {
-                    flush(&mut col_sum, &mut col_total);
+    split_rows(
+        &mut mean_plane,
+        &mut peak_plane,
+        wu,
+        threads,
+        |first, means, peaks| {
+            let mut row = vec![0f32; vc];
+            // Column-wise accumulators over the rows of one output row (vectorizable), reduced
+            // across each cell's columns once per output row.
+            // f32 column sums (twice the SIMD width of f64) are flushed into f64 every
+            // `FLUSH_ROWS` rows, so long columns keep f64 accuracy.
+            let mut col_sum = vec![0f32; vc];
+            let mut col_total = vec![0f64; vc];
+            let mut col_min = vec![0f32; vc];
+            let mut col_max = vec![0f32; vc];
+            let mut slow: Vec<usize> = Vec::new();
+            let mut cell_sum = vec![0f64; wu];
+            let mut cell_lo = vec![0f32; wu];
+            let mut cell_hi = vec![0f32; wu];
+            for (k, (mean, peak)) in means.chunks_mut(wu).zip(peaks.chunks_mut(wu)).enumerate() {
+                let i = (first + k) as u64;
+                let (r0, r1) = (edge(viewport.rows, h, i), edge(viewport.rows, h, i + 1));
+                // `col_sum` is all zeros here: `flush` leaves it so.
+                col_total.fill(0.0);
+                col_min.fill(f32::INFINITY);
+                col_max.fill(f32::NEG_INFINITY);
+                for r in r0..r1 {
+                    src.read_row(viewport.row0 + r, viewport.col0, &mut row)?;
+                    accumulate(&row, &mut col_sum, &mut col_min, &mut col_max);
+                    if (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 {
+                        flush(&mut col_sum, &mut col_total);
+                    }
                 }
-            }
-            flush(&mut col_sum, &mut col_total);
-            let n_rows = (r1 - r0) as f64;
-            let (mean, peak) = cells.split_at_mut(wu);
-            slow.clear();
-            for j in 0..wu {
-                let (c0, c1) = (col_edges[j], col_edges[j + 1]);
-                let s: f64 = col_total[c0..c1].iter().sum();
-                // Never NaN (`accumulate` skips NaN): plain comparisons, no NaN handling.
-                let lo = col_min[c0..c1]
-                    .iter()
-                    .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
-                let hi = col_max[c0..c1]
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-                // A finite sum and finite extremes mean every value of the cell is finite.
-                if s.is_finite() && lo.is_finite() && hi.is_finite() {
-                    mean[j] = (s / (n_rows * (c1 - c0) as f64)) as f32;
-                    peak[j] = if hi >= -lo { hi } else { lo };
-                } else {
-                    slow.push(j);
-                }
-            }
-            if !slow.is_empty() {
-                exact_cells(
-                    src,
-                    viewport,
-                    r0..r1,
+                flush(&mut col_sum, &mut col_total);
+                let n_rows = (r1 - r0) as f64;
+                reduce_cells(
                     &col_edges,
-                    &slow,
-                    &mut row,
-                    mean,
-                    peak,
-                )?;
+                    max_width,
+                    (&col_total, &col_min, &col_max),
+                    (&mut cell_sum, &mut cell_lo, &mut cell_hi),
+                );
+                // Mean and peak of every cell in straight loops (packed divisions); then the cells
+                // holding a non-finite value are found and redone exactly.
+                for (((m, p), (&s, &wd)), (&lo, &hi)) in mean
+                    .iter_mut()
+                    .zip(peak.iter_mut())
+                    .zip(cell_sum.iter().zip(&widths))
+                    .zip(cell_lo.iter().zip(&cell_hi))
+                {
+                    *m = (s / (n_rows * wd)) as f32;
+                    *p = if hi >= -lo { hi } else { lo };
+                }
+                slow.clear();
+                for j in 0..wu {
+                    // A finite sum and finite extremes mean every value of the cell is finite.
+                    if !(cell_sum[j].is_finite()
+                        && cell_lo[j].is_finite()
+                        && cell_hi[j].is_finite())
+                    {
+                        slow.push(j);
+                    }
+                }
+                if !slow.is_empty() {
+                    exact_cells(
+                        src,
+                        viewport,
+                        r0..r1,
+                        &col_edges,
+                        &slow,
+                        &mut row,
+                        mean,
+                        peak,
+                    )?;
+                }
             }
-        }
-        Ok(())
-    })?;
-    let mut mean = Vec::with_capacity(wu * hu);
-    let mut peak = Vec::with_capacity(wu * hu);
-    for cells in planes.chunks_exact(2 * wu) {
-        mean.extend_from_slice(&cells[..wu]);
-        peak.extend_from_slice(&cells[wu..]);
-    }
+            Ok(())
+        },
+    )?;
     Ok(Tile {
         width: w as u32,
         height: h as u32,
-        mean,
-        peak,
+        mean: mean_plane,
+        peak: peak_plane,
     })
 }
 
@@ -642,8 +698,71 @@ struct Acc {
     sum_sq: f64,
 }
 
+/// Independent lanes of [`Acc::add_finite_row`] (packed f64 sums need several in flight).
+const STAT_LANES: usize = 8;
+
 impl Acc {
+    /// Adds a row: the packed all-finite pass, or the exact per-value one when the row holds a
+    /// NaN or ±Inf.
     fn add_row(&mut self, xs: &[f32]) {
+        if !self.add_finite_row(xs) {
+            self.add_row_exact(xs);
+        }
+    }
+
+    /// One pass assuming every value is finite, in [`STAT_LANES`] independent lanes (f64 sums
+    /// and sums of squares, min, max, zeros), merged at the end. Returns `false`, changing
+    /// nothing, when a value is NaN or ±Inf.
+    fn add_finite_row(&mut self, xs: &[f32]) -> bool {
+        let mut sum = [0f64; STAT_LANES];
+        let mut sum_sq = [0f64; STAT_LANES];
+        let mut lo = [f32::INFINITY; STAT_LANES];
+        let mut hi = [f32::NEG_INFINITY; STAT_LANES];
+        let mut zeros = [0u64; STAT_LANES];
+        let mut finite = [true; STAT_LANES];
+        let mut lane = |l: usize, x: f32| {
+            let d = f64::from(x);
+            sum[l] += d;
+            sum_sq[l] += d * d;
+            lo[l] = if x < lo[l] { x } else { lo[l] };
+            hi[l] = if x > hi[l] { x } else { hi[l] };
+            zeros[l] += u64::from(x == 0.0);
+            // False for NaN and ±Inf.
+            finite[l] &= x.abs() <= f32::MAX;
+        };
+        let chunks = xs.chunks_exact(STAT_LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for (l, &x) in c.iter().enumerate() {
+                lane(l, x);
+            }
+        }
+        for (l, &x) in tail.iter().enumerate() {
+            lane(l, x);
+        }
+        if !finite.iter().all(|&f| f) {
+            return false;
+        }
+        let n = xs.len() as u64;
+        if n == 0 {
+            return true;
+        }
+        let row = Acc {
+            count: n,
+            finite: n,
+            zeros: zeros.iter().sum(),
+            min: lo.iter().copied().fold(f32::INFINITY, f32::min),
+            max: hi.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+            sum: sum.iter().sum(),
+            sum_sq: sum_sq.iter().sum(),
+            ..Acc::default()
+        };
+        self.merge(&row);
+        true
+    }
+
+    /// The per-value pass: counts NaN and ±Inf, accumulates the finite values.
+    fn add_row_exact(&mut self, xs: &[f32]) {
         for &x in xs {
             self.count += 1;
             if x.is_finite() {
@@ -875,6 +994,48 @@ pub fn bin_of(x: f32, lo: f32, hi: f32, n: usize) -> Option<usize> {
     Some(k.min(n - 1))
 }
 
+/// [`bin_of`] for one range, without its division per value: the bin comes from a
+/// multiplication by the precomputed `n / (hi − lo)`, which differs from `bin_of`'s
+/// `(x − lo) / (hi − lo) · n` by a few f64 ulps at most; a value whose position lands within
+/// `1e-9` of a bin edge (or any non-number position) is binned by `bin_of` itself, so the
+/// result is always `bin_of`'s.
+struct Binner {
+    lo: f32,
+    hi: f32,
+    lo64: f64,
+    scale: f64,
+    n: usize,
+}
+
+impl Binner {
+    fn new(lo: f32, hi: f32, n: usize) -> Binner {
+        Binner {
+            lo,
+            hi,
+            lo64: f64::from(lo),
+            scale: n as f64 / (f64::from(hi) - f64::from(lo)),
+            n,
+        }
+    }
+
+    #[inline]
+    fn bin(&self, x: f32) -> Option<usize> {
+        if !(x >= self.lo && x <= self.hi) {
+            return None;
+        }
+        // t ≥ 0 here, so truncation is the floor (`f64::floor` is a libm call on baseline
+        // x86-64); a NaN position (a zero-width range) truncates to 0 and fails the test below.
+        let t = (f64::from(x) - self.lo64) * self.scale;
+        let k = t as usize;
+        let frac = t - k as f64;
+        if frac > 1e-9 && frac < 1.0 - 1e-9 {
+            Some(k.min(self.n - 1))
+        } else {
+            bin_of(x, self.lo, self.hi, self.n)
+        }
+    }
+}
+
 /// Bins the finite values of `viewport` into `bins` equal bins over `range`, or over the
 /// values' own `[min, max]` when `range` is `None` (two passes).
 pub fn histogram(
@@ -932,6 +1093,7 @@ pub fn histogram_with(
         }
     };
     let n = bins as usize;
+    let binner = Binner::new(lo, hi, n);
     let with_stats = first.is_none();
     let pass = Pass {
         base: total - elements,
@@ -949,7 +1111,7 @@ pub fn histogram_with(
                 if !x.is_finite() {
                     continue;
                 }
-                match bin_of(x, lo, hi, n) {
+                match binner.bin(x) {
                     Some(k) => counts[k] += 1,
                     None => *outside += 1,
                 }
@@ -1163,6 +1325,86 @@ mod tests {
             }
             assert_eq!(got.counts, want);
             assert_eq!(got.outside, outside);
+        }
+    }
+
+    #[test]
+    fn the_binner_bins_exactly_as_bin_of() {
+        let ranges = [
+            (-1.0f32, 1.0f32, 96usize),
+            (3.0, 19.0, 4),
+            (-0.113, 0.125, 96),
+            (1e-30, 3e-30, 7),
+            (-3.0e38, 3.0e38, 4096),
+            (5.0, 5.0000005, 3),
+            (0.0, 1.0, 1),
+        ];
+        for (lo, hi, n) in ranges {
+            let b = Binner::new(lo, hi, n);
+            let mut xs: Vec<f32> = Vec::new();
+            // The edges as f32 and their neighbours, plus a dense sweep and values outside.
+            for k in 0..=n {
+                let e =
+                    (f64::from(lo) + (f64::from(hi) - f64::from(lo)) * k as f64 / n as f64) as f32;
+                xs.extend([
+                    e,
+                    f32::from_bits(e.to_bits() + 1),
+                    f32::from_bits(e.to_bits().wrapping_sub(1)),
+                ]);
+            }
+            for i in 0..=10_000u32 {
+                let t = i as f32 / 10_000.0;
+                xs.push(lo + (hi - lo) * t);
+            }
+            xs.extend([lo, hi, f32::MAX, f32::MIN, 0.0, -0.0]);
+            for x in xs {
+                assert_eq!(
+                    b.bin(x),
+                    bin_of(x, lo, hi, n),
+                    "x {x:e} in [{lo:e}, {hi:e}] / {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_packed_statistics_pass_equals_the_exact_one() {
+        // Rows of odd lengths, all finite (packed pass) or holding NaN/±Inf (exact pass), and
+        // zeros of both signs: counts and extremes exactly, sums to rounding.
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+        for n in [0usize, 1, 7, 8, 9, 31, 100, 1001] {
+            for special in [None, Some(0), Some(1), Some(2)] {
+                let xs: Vec<f32> = (0..n)
+                    .map(|i| match i % 13 {
+                        0 => 0.0,
+                        5 => -0.0,
+                        _ => ((i * 7919) % 201) as f32 / 10.0 - 10.0,
+                    })
+                    .enumerate()
+                    .map(|(i, x)| match special {
+                        Some(k) if i == n / 2 => specials[k],
+                        _ => x,
+                    })
+                    .collect();
+                let mut fast = Acc::default();
+                fast.add_row(&xs[..n / 3]);
+                fast.add_row(&xs[n / 3..]);
+                let mut exact = Acc::default();
+                exact.add_row_exact(&xs);
+                let (a, b) = (fast.stats(), exact.stats());
+                let what = format!("n {n} special {special:?}");
+                assert_eq!(
+                    (a.count, a.finite, a.nan, a.pos_inf, a.neg_inf, a.zeros),
+                    (b.count, b.finite, b.nan, b.pos_inf, b.neg_inf, b.zeros),
+                    "{what}"
+                );
+                assert_eq!((a.min, a.max), (b.min, b.max), "{what}");
+                assert!(
+                    (a.mean - b.mean).abs() <= 1e-12 * (1.0 + b.mean.abs()),
+                    "{what}"
+                );
+                assert!((a.std - b.std).abs() <= 1e-9 * (1.0 + b.std), "{what}");
+            }
         }
     }
 

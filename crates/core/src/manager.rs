@@ -106,8 +106,9 @@ enum RecordedPatch {
 #[derive(Clone)]
 struct Base {
     identity: config::ModelIdentity,
-    /// Where its tensor data lay (single-file models): a save that rewrote the header moved
-    /// every tensor, and byte patches made afterwards are recorded at the original offsets.
+    /// Where the tensor data of its first file lay: a save that rewrote the header (which only
+    /// the first file holds) moved every tensor of that file, and byte patches and protections
+    /// made afterwards are recorded at the original offsets.
     layout: Option<BaseLayout>,
 }
 
@@ -289,20 +290,18 @@ impl Manager {
             shards,
             tensors,
         });
-        let layout = match self.model.read().as_ref() {
-            Some(m) if m.shards.len() == 1 => {
-                let index = m.tensors.index();
-                Some(BaseLayout {
-                    data_offset: index.data_offset,
-                    tensors: index
-                        .tensors
-                        .iter()
-                        .map(|t| (t.name.clone(), t.offset))
-                        .collect(),
-                })
+        let layout = self.model.read().as_ref().map(|m| {
+            let index = m.tensors.index();
+            BaseLayout {
+                data_offset: index.data_offset,
+                tensors: index
+                    .tensors
+                    .iter()
+                    .filter(|t| t.shard == 0)
+                    .map(|t| (t.name.clone(), t.offset))
+                    .collect(),
             }
-            _ => None,
-        };
+        });
         *self.base.lock() = Some(Base {
             identity: info.identity.clone(),
             layout,
@@ -328,42 +327,61 @@ impl Manager {
                 .collect()
         };
         let base = self.base.lock().clone();
+        let protections = self.protections.lock().clone();
         let info = self.attach(path, mode)?;
         *self.recorded.lock() = kept;
         if base.is_some() {
             *self.base.lock() = base;
         }
+        self.restore_protections(protections)?;
         Ok(info)
     }
 
-    /// The offset, in the model as first attached, of `len` bytes at `offset` of the attached
-    /// file: the same when the layout is the same; inside a tensor's data, the same place of
-    /// that tensor (a save that rewrote the header moved it); else unchanged (a header range
-    /// after a header rewrite has no counterpart in the original).
-    fn base_offset(&self, offset: u64, len: u64) -> u64 {
+    /// The offset, in the model as first attached, of `len` bytes at `offset` of file `shard`
+    /// of the attached model: the same when the layout is the same (always for files after
+    /// the first: only the first holds the header a save rewrites); inside a tensor's data, the
+    /// same place of that tensor (a save that rewrote the header moved it); else unchanged (a
+    /// header range after a header rewrite has no counterpart in the original).
+    fn base_offset(&self, shard: u32, offset: u64, len: u64) -> u64 {
+        self.map_layout(shard, offset, len, true).unwrap_or(offset)
+    }
+
+    /// The inverse of [`Manager::base_offset`]: where `len` bytes at `offset` of the model as
+    /// first attached are in the attached file now; `None` for a header range after a save
+    /// rewrote the header.
+    fn current_offset(&self, shard: u32, offset: u64, len: u64) -> Option<u64> {
+        self.map_layout(shard, offset, len, false)
+    }
+
+    /// Maps a range of the first file between the layout as first attached and the current
+    /// one (`to_base`: current → first attached).
+    fn map_layout(&self, shard: u32, offset: u64, len: u64, to_base: bool) -> Option<u64> {
         let base = self.base.lock();
         let Some(layout) = base.as_ref().and_then(|b| b.layout.as_ref()) else {
-            return offset;
+            return Some(offset);
         };
         let Ok(layer) = self.tensors() else {
-            return offset;
+            return Some(offset);
         };
         let index = layer.index();
-        let same = index.data_offset == layout.data_offset
-            && index.tensors.len() == layout.tensors.len()
-            && index
-                .tensors
-                .iter()
-                .all(|t| layout.tensors.get(&t.name) == Some(&t.offset));
+        let first = || index.tensors.iter().filter(|t| t.shard == 0);
+        let same = shard != 0
+            || (index.data_offset == layout.data_offset
+                && first().count() == layout.tensors.len()
+                && first().all(|t| layout.tensors.get(&t.name) == Some(&t.offset)));
         if same {
-            return offset;
+            return Some(offset);
         }
-        index
-            .tensors
-            .iter()
-            .find(|t| t.offset <= offset && offset.saturating_add(len) <= t.end())
-            .and_then(|t| Some(layout.tensors.get(&t.name)? + (offset - t.offset)))
-            .unwrap_or(offset)
+        let end = offset.saturating_add(len);
+        first().find_map(|t| {
+            let then = *layout.tensors.get(&t.name)?;
+            let (from, to) = if to_base {
+                (t.offset, then)
+            } else {
+                (then, t.offset)
+            };
+            (from <= offset && end <= from + t.nbytes).then(|| to + (offset - from))
+        })
     }
 
     /// Which recorded changes are in effect now.
@@ -555,7 +573,7 @@ impl Manager {
         let region = self.shard_region(shard)?;
         let original = self.engine.read(region, offset, bytes.len() as u64)?;
         let applied = self.engine.memory().write(region, offset, bytes)?;
-        let base_offset = self.base_offset(offset, bytes.len() as u64);
+        let base_offset = self.base_offset(shard, offset, bytes.len() as u64);
         self.recorded.lock().push(Recorded {
             live: Live::Engine(applied.change),
             patch: RecordedPatch::Bytes(config::BytePatch {
@@ -594,7 +612,7 @@ impl Manager {
         for (&(offset, len), original) in ranges.iter().zip(before) {
             let patched = self.engine.read(region, offset, len)?;
             if patched != original {
-                changed.push((self.base_offset(offset, len), original, patched));
+                changed.push((self.base_offset(shard, offset, len), original, patched));
             }
         }
         let mut recorded = self.recorded.lock();
@@ -618,18 +636,51 @@ impl Manager {
     }
 
     /// Makes a range of file `shard` of the attached model read-only for every layer
-    /// (recorded for export); returns the protection id.
+    /// (recorded for export, at the offset the model as first attached has); returns the
+    /// protection id.
     pub fn protect_range(&self, shard: u32, offset: u64, len: u64) -> Result<u64> {
+        let id = self.engine_protect(shard, offset, len)?;
+        self.protections.lock().push(config::Protection::Range {
+            shard,
+            offset: self.base_offset(shard, offset, len),
+            len,
+        });
+        Ok(id)
+    }
+
+    fn engine_protect(&self, shard: u32, offset: u64, len: u64) -> Result<u64> {
         let region = self.shard_region(shard)?;
-        let id = self
+        Ok(self
             .engine
             .bytes()
             .set_protection(region, offset, len, true)?
-            .ok_or_else(|| EngineError::invalid("protection", "no id returned"))?;
-        self.protections
-            .lock()
-            .push(config::Protection::Range { shard, offset, len });
-        Ok(id)
+            .ok_or_else(|| EngineError::invalid("protection", "no id returned"))?)
+    }
+
+    /// Puts the recorded protections (in the coordinates of the model as first attached) in
+    /// force again on the attached file, after a save attached it anew. A range in the header
+    /// of a file whose header the save rewrote has no counterpart any more and is dropped.
+    fn restore_protections(&self, recorded: Vec<config::Protection>) -> Result<()> {
+        let layer = self.tensors()?;
+        let mut kept = Vec::with_capacity(recorded.len());
+        for p in recorded {
+            match &p {
+                config::Protection::Tensor { name } => {
+                    for t in layer.matching(name) {
+                        layer.lock(&t.name, None, false)?;
+                    }
+                }
+                config::Protection::Range { shard, offset, len } => {
+                    let Some(at) = self.current_offset(*shard, *offset, *len) else {
+                        continue;
+                    };
+                    self.engine_protect(*shard, at, *len)?;
+                }
+            }
+            kept.push(p);
+        }
+        *self.protections.lock() = kept;
+        Ok(())
     }
 
     /// Removes every protection lying inside `offset..offset+len` of file `shard` of the
@@ -646,6 +697,7 @@ impl Manager {
         self.engine
             .bytes()
             .set_protection(region, offset, len, false)?;
+        let offset = self.base_offset(shard, offset, len);
         let end = offset.saturating_add(len);
         self.protections.lock().retain(|p| match p {
             config::Protection::Range {

@@ -16,7 +16,8 @@
 //!   written, each entry marked unchanged / changed / added / removed.
 //! - **Saving with pending metadata rewrites the file** (temp file + rename; for a split model,
 //!   the first shard, which holds the metadata; `split.*` keys cannot be edited): the model is
-//!   attached again afterwards, which clears the undo history. Without pending metadata, Save
+//!   attached again afterwards, which clears the undo history (the recipe for export and the
+//!   protections are kept, moved with the bytes they cover). Without pending metadata, Save
 //!   is the engine's in-place save of changed ranges and the history survives.
 //! - **Text forms.** [`parse_value`] turns what a user typed into a value of a given GGUF type
 //!   (an error names the key, the type and what is wrong); [`edit_text`] is the inverse.
@@ -582,6 +583,21 @@ impl Manager {
         &self.meta
     }
 
+    /// Refuses a change of the `split.*` keys of a split model: they say how it is cut into
+    /// files, and every file must keep agreeing on them.
+    fn refuse_split_key(&self, key: &str, verb: &str) -> Result<(), ManagerError> {
+        if key.starts_with("split.") && self.shards()?.len() > 1 {
+            return Err(EngineError::InvalidArgument {
+                what: "metadata key",
+                why: format!(
+                    "{key} describes how this split model is cut into files; it cannot be {verb}"
+                ),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Stages `key = value` (replacing any value and type, or adding the key). Undoable;
     /// written by the next save.
     pub fn set_metadata(&self, key: &str, value: MetaValue) -> Result<u64, ManagerError> {
@@ -590,15 +606,7 @@ impl Manager {
             what: "metadata key",
             why,
         })?;
-        if key.starts_with("split.") && self.shards()?.len() > 1 {
-            return Err(EngineError::InvalidArgument {
-                what: "metadata key",
-                why: format!(
-                    "{key} describes how this split model is cut into files; it cannot be edited"
-                ),
-            }
-            .into());
-        }
+        self.refuse_split_key(key, "edited")?;
         check_metadata_value(key, &value).map_err(|why| EngineError::InvalidArgument {
             what: "metadata value",
             why,
@@ -657,15 +665,7 @@ impl Manager {
 
     /// Stages the removal of `key`. Refuses a key that the model (with pending edits) lacks.
     pub fn remove_metadata(&self, key: &str) -> Result<u64, ManagerError> {
-        if key.starts_with("split.") && self.shards()?.len() > 1 {
-            return Err(EngineError::InvalidArgument {
-                what: "metadata key",
-                why: format!(
-                    "{key} describes how this split model is cut into files; it cannot be removed"
-                ),
-            }
-            .into());
-        }
+        self.refuse_split_key(key, "removed")?;
         let current = self.metadata_view()?;
         if !current
             .iter()

@@ -47,6 +47,11 @@ export function TopBar({ theme, onCycleTheme }: Props) {
             <span className="model-name">{summary.name ?? summary.fileName}</span>
             {summary.architecture && <span className="chip">{summary.architecture}</span>}
             <span className="chip subtle">GGUF v{summary.version}</span>
+            {summary.shards > 1 && (
+              <span className="chip subtle" data-testid="model-files" title="a split model: every file is open">
+                {summary.shards} files
+              </span>
+            )}
             <span className="model-path" title={summary.path}>
               {/* The container is right-to-left so long paths lose their start, not the file
                   name; the marks keep the path itself left-to-right. */}

@@ -289,3 +289,71 @@ fn bad_keys_and_removals_are_refused() {
     m.remove_metadata("general.name").unwrap();
     assert!(m.remove_metadata("general.name").is_err());
 }
+
+#[test]
+fn protections_survive_a_save_that_rewrites_the_header() {
+    use hotpatch_core::config::Protection;
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let m = Manager::initialize();
+    m.attach(&model, Mode::Staged).unwrap();
+    let t = m
+        .tensors()
+        .unwrap()
+        .index()
+        .tensor("blk.1.ffn_up.weight")
+        .unwrap()
+        .clone();
+    let (at, len) = (t.offset + 100, 16);
+    m.lock_tensor("blk.0.attn_k.weight").unwrap();
+    m.protect_range(0, at, len).unwrap();
+    // A long chat template makes the header longer: every tensor moves.
+    m.set_metadata(
+        "tokenizer.chat_template",
+        MetaValue::string("x".repeat(10_000)),
+    )
+    .unwrap();
+    m.save(&mut |_| true).unwrap();
+    let moved = m
+        .tensors()
+        .unwrap()
+        .index()
+        .tensor("blk.1.ffn_up.weight")
+        .unwrap()
+        .offset;
+    assert!(
+        moved > t.offset,
+        "the tensor data moved ({} → {moved})",
+        t.offset
+    );
+    let now = moved + 100;
+    assert!(
+        m.modify_weight("blk.0.attn_k.weight", 0, 0.5).is_err(),
+        "the tensor lock is in force after the save"
+    );
+    let region = m.region().unwrap();
+    assert!(
+        m.engine().memory().write(region, now + 4, &[1]).is_err(),
+        "the range lock followed its bytes"
+    );
+    assert!(m.engine().memory().write(region, now + len, &[1]).is_ok());
+    m.engine().undo().unwrap();
+    // Exported at the original offset: a fresh copy of the model has the bytes there.
+    let c = m.export_configuration().unwrap();
+    assert!(c.protections.contains(&Protection::Range {
+        shard: 0,
+        offset: at,
+        len
+    }));
+    assert!(c.protections.contains(&Protection::Tensor {
+        name: "blk.0.attn_k.weight".into()
+    }));
+    assert_eq!(m.unprotect_range(0, now, len).unwrap(), 1);
+    assert!(!m
+        .export_configuration()
+        .unwrap()
+        .protections
+        .iter()
+        .any(|p| matches!(p, Protection::Range { .. })));
+    assert!(m.engine().memory().write(region, now + 4, &[1]).is_ok());
+}

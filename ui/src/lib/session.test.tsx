@@ -1,0 +1,125 @@
+import { act } from "react";
+import { createRoot, type Root } from "react-dom/client";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+
+// A channel the test can push progress into (the real one needs the Tauri runtime).
+const channels: { onmessage: ((p: unknown) => void) | null }[] = [];
+vi.mock("@tauri-apps/api/core", () => ({
+  Channel: class {
+    onmessage: ((p: unknown) => void) | null = null;
+    constructor() {
+      channels.push(this);
+    }
+  },
+}));
+const cancelJob = vi.fn();
+vi.mock("./ipc", async (importOriginal) => {
+  const real = await importOriginal<typeof import("./ipc")>();
+  return {
+    ...real,
+    commands: { ...real.commands, cancelJob: (id: number) => cancelJob(id), sessionRevision: async () => 0 },
+  };
+});
+
+import { IpcFailure } from "./ipc";
+import { SessionProvider, useSession, type Session } from "./session";
+
+(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+
+let host: HTMLDivElement | null = null;
+let root: Root | null = null;
+let session: Session | null = null;
+
+function Probe() {
+  session = useSession();
+  return null;
+}
+
+function mount() {
+  host = document.createElement("div");
+  document.body.appendChild(host);
+  root = createRoot(host);
+  act(() => root!.render(<SessionProvider>{<Probe />}</SessionProvider>));
+}
+
+/** A job the test finishes by hand. */
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const progress = (done: number, message: string) => ({ job: 1, stage: "read", done, total: 100, message });
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  channels.length = 0;
+  cancelJob.mockReset();
+  mount();
+});
+afterEach(() => {
+  act(() => root?.unmount());
+  host?.remove();
+  host = null;
+  vi.useRealTimers();
+});
+
+describe("runJob with quietMs", () => {
+  it("a job that ends before quietMs never shows and leaves the note alone", async () => {
+    const d = deferred<number>();
+    let out: Promise<number> | null = null;
+    act(() => {
+      out = session!.runJob("statistics of t", () => d.promise, { quietMs: 200 });
+    });
+    act(() => vi.advanceTimersByTime(150));
+    expect(session!.job).toBeNull();
+    await act(async () => d.resolve(7));
+    expect(await out!).toBe(7);
+    act(() => vi.advanceTimersByTime(500));
+    expect(session!.job).toBeNull();
+    expect(session!.note).toBeNull();
+  });
+
+  it("a job still running after quietMs shows with the progress it already had, then its outcome", async () => {
+    const d = deferred<string>();
+    let outcome: Promise<unknown> | null = null;
+    act(() => {
+      // runJob rethrows the failure to its caller (the screen): keep it.
+      outcome = session!.runJob("statistics of t", () => d.promise, { quietMs: 200 }).catch((e: unknown) => e);
+    });
+    act(() => channels[0]!.onmessage!(progress(10, "statistics and histogram of t")));
+    expect(session!.job).toBeNull();
+    act(() => vi.advanceTimersByTime(200));
+    expect(session!.job?.label).toBe("statistics of t");
+    expect(session!.job?.progress?.done).toBe(10);
+    expect(session!.job?.messages).toBe(1);
+    act(() => channels[0]!.onmessage!(progress(60, "statistics and histogram of t")));
+    expect(session!.job?.progress?.done).toBe(60);
+    // Cancel from the status bar reaches the backend with the job's id.
+    act(() => session!.cancelJob());
+    expect(cancelJob).toHaveBeenCalledWith(session!.job!.id);
+    expect(session!.job?.canceling).toBe(true);
+    await act(async () => {
+      d.reject(new IpcFailure({ code: "Canceled", message: "canceled" }));
+      await d.promise.catch(() => {});
+    });
+    expect(session!.job).toBeNull();
+    expect(session!.note?.text).toBe("statistics of t: canceled");
+    expect(((await outcome!) as IpcFailure).code).toBe("Canceled");
+  });
+
+  it("without quietMs the bar shows at once (as before)", async () => {
+    const d = deferred<void>();
+    act(() => {
+      void session!.runJob("save m.gguf", () => d.promise);
+    });
+    expect(session!.job?.label).toBe("save m.gguf");
+    await act(async () => d.resolve());
+    expect(session!.job).toBeNull();
+    expect(session!.note?.text).toBe("save m.gguf: done");
+  });
+});
