@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use hotpatch_core::config::Configuration;
-use hotpatch_proxy::{ProxyEvent, ProxySettings};
+use hotpatch_proxy::{ProxyEvent, ServerSettings};
 
 /// Arguments of `hotpatch serve`.
 #[derive(clap::Args)]
@@ -34,20 +34,21 @@ pub struct Args {
 }
 
 /// The proxy settings: the configuration's `server` section with the flags applied.
-fn settings(a: &Args) -> anyhow::Result<ProxySettings> {
+fn settings(a: &Args) -> anyhow::Result<ServerSettings> {
     let mut settings = match &a.config {
-        None => ProxySettings::default(),
+        None => ServerSettings::default(),
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let config =
                 Configuration::from_json(&text).with_context(|| format!("{}", path.display()))?;
             match config.server {
-                None => ProxySettings::default(),
+                None => ServerSettings::default(),
                 Some(server) => {
-                    let json = serde_json::to_string(&server).context("server section")?;
-                    ProxySettings::from_json(&json)
-                        .with_context(|| format!("{}", path.display()))?
+                    server
+                        .validate()
+                        .with_context(|| format!("{}", path.display()))?;
+                    server
                 }
             }
         }

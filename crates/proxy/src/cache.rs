@@ -11,30 +11,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-/// Cache settings (the `server.cache` object of the configuration).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheSettings {
-    /// Whether answers are cached (default false).
-    pub enabled: bool,
-    /// Seconds an answer stays valid (default 300).
-    pub ttl_secs: u64,
-    /// Most answers kept (default 1000).
-    pub max_entries: usize,
-    /// Most bytes kept, keys included (default 64 MiB).
-    pub max_bytes: usize,
-}
-
-impl Default for CacheSettings {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            ttl_secs: 300,
-            max_entries: 1000,
-            max_bytes: 64 << 20,
-        }
-    }
-}
+/// Cache settings (the `server.cache` object of the configuration), defined with the rest of
+/// the settings in `hotpatch-settings`.
+pub use hotpatch_settings::CacheSettings;
 
 /// A cached answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,10 @@
 //! answers can be cached by normalized request. Everything else passes through verbatim.
 //!
 //! The layers:
-//! - [`settings`]: [`ProxySettings`], the `server` section of the configuration JSON;
-//! - [`rules`]: rule definitions and their compiled, validated form ([`RuleSet`]);
+//! - [`settings`]: [`ServerSettings`], the `server` section of the configuration JSON, and
+//!   the rule definitions — both defined once in the tokio-free `hotpatch-settings` crate
+//!   (shared with the edit engine's configurations) and re-exported here;
+//! - [`rules`]: the compiled rules with their runtime state ([`RuleSet`]);
 //! - [`request`] / [`response`] / [`filter`]: the pure rewriting functions
 //!   ([`process_request`], [`process_response`], [`SseRewriter`], [`TextFilter`]) — no I/O;
 //! - [`cache`]: the bounded TTL response cache;
@@ -32,4 +34,4 @@ pub use request::{cache_key, process_request, Endpoint, ProcessedRequest, Reques
 pub use response::{process_response, ProcessedResponse, SseError, SseOutput, SseRewriter};
 pub use rules::{FilterAction, InjectMode, Rule, RuleAction, RuleError, RuleSet, RuleStatus};
 pub use server::{start, ProxyError, ProxyHandle, CACHE_HEADER, REQUEST_ID_HEADER};
-pub use settings::{ProxySettings, SettingsError};
+pub use settings::{ServerSettings, SettingsError};

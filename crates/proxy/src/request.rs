@@ -5,34 +5,12 @@
 //! lists the ids of the rules that actually changed something (those count as hits).
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::rules::{CompiledAction, InjectMode, RuleSet};
 
-/// A rewritten endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Endpoint {
-    /// OpenAI `POST /v1/chat/completions` (also `/chat/completions`).
-    ChatCompletions,
-    /// OpenAI `POST /v1/completions` (also `/completions`).
-    Completions,
-    /// llama.cpp `POST /completion`.
-    LlamaCompletion,
-}
-
-impl Endpoint {
-    /// The endpoint served at `path` (query excluded), if it is one the proxy rewrites.
-    pub fn from_path(path: &str) -> Option<Self> {
-        match path.trim_end_matches('/') {
-            "/v1/chat/completions" | "/chat/completions" => Some(Self::ChatCompletions),
-            "/v1/completions" | "/completions" => Some(Self::Completions),
-            "/completion" => Some(Self::LlamaCompletion),
-            _ => None,
-        }
-    }
-}
+/// A rewritten endpoint (defined with the rules in `hotpatch-settings`).
+pub use hotpatch_settings::Endpoint;
 
 /// A request body the proxy refuses (answered with 400 and this message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

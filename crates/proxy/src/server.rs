@@ -40,7 +40,7 @@ use crate::event::ProxyEvent;
 use crate::request::{cache_key, process_request, Endpoint};
 use crate::response::{process_response, SseRewriter};
 use crate::rules::{Rule, RuleError, RuleSet, RuleStatus};
-use crate::settings::{parse_upstream, ProxySettings, SettingsError, Upstream};
+use crate::settings::{parse_upstream, ServerSettings, SettingsError, Upstream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -101,7 +101,7 @@ impl std::fmt::Debug for ProxyHandle {
 }
 
 /// Start a proxy with `settings` on the current tokio runtime. Returns once it listens.
-pub async fn start(settings: ProxySettings) -> Result<ProxyHandle, ProxyError> {
+pub async fn start(settings: ServerSettings) -> Result<ProxyHandle, ProxyError> {
     settings.validate()?;
     let upstream = parse_upstream(settings.upstream.as_deref().ok_or(ProxyError::NoUpstream)?)?;
     let rules = RuleSet::compile(&settings.rules).map_err(SettingsError::from)?;

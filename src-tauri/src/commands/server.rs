@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hotpatch_core::config::server as core_server;
 use hotpatch_core::config::ServerSettings;
 use hotpatch_core::manager::Manager;
-use hotpatch_proxy::{ProxyEvent, ProxyHandle, ProxySettings};
+use hotpatch_proxy::{ProxyEvent, ProxyHandle};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use specta::Type;
@@ -573,12 +573,11 @@ impl CacheSpec {
     }
 }
 
-/// The proxy crate's settings for a configuration's `server` section, validated (the two types
-/// share one JSON shape; see ARCHITECTURE "Known debt"). Errors name the field.
-pub fn proxy_settings(s: &ServerSettings) -> Result<ProxySettings, IpcError> {
-    let json = serde_json::to_string(s)
-        .map_err(|e| IpcError::new(ErrorCode::BadRequest, format!("server settings: {e}")))?;
-    ProxySettings::from_json(&json).map_err(|e| bad(e.to_string()))
+/// A configuration's `server` section, validated for the proxy (rules compiled, upstream
+/// URL parsed). Errors name the field.
+pub fn proxy_settings(s: &ServerSettings) -> Result<ServerSettings, IpcError> {
+    s.validate().map_err(|e| bad(e.to_string()))?;
+    Ok(s.clone())
 }
 
 fn now_unix_ms() -> u64 {

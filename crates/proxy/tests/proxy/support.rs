@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hotpatch_proxy::{ProxyEvent, ProxyHandle, ProxySettings};
+use hotpatch_proxy::{ProxyEvent, ProxyHandle, ServerSettings};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full};
@@ -128,7 +128,7 @@ pub async fn proxy(
         s.extend(extra);
     }
     let settings =
-        ProxySettings::from_json(&settings.to_string()).expect("test settings are valid");
+        ServerSettings::from_json(&settings.to_string()).expect("test settings are valid");
     let handle = hotpatch_proxy::start(settings).await.expect("proxy starts");
     let url = format!("http://{}", handle.local_addr());
     let events = handle.subscribe();
