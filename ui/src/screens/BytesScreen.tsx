@@ -235,7 +235,7 @@ function BytesWorkspace({ shard, files, onShard }: { shard: number; files: numbe
           >
             <input
               className={`filter mono goto ${gotoError ? "invalid" : ""}`}
-              placeholder="go to offset (0x1f40 or 8000)"
+              placeholder="go to offset: 0x1f40 or 8000"
               value={gotoText}
               onChange={(e) => setGotoText(e.target.value)}
               data-testid="goto-input"
