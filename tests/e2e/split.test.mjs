@@ -60,6 +60,7 @@ describe("Split model: open, edit and save across files, bytes per file (real ap
       timeoutMsg: "the Model screen never listed 4 files",
     });
     assert.match(await browser.$(testid("overview-size")).getText(), /in 4 files/);
+    await browser.saveScreenshot(path.join(artifacts, "split-model.png"));
     const title = await browser.$('[data-testid="model-title"] .model-path').getAttribute("title");
     assert.equal(title, file(1), "the model is named by its first file");
     assert.equal(await browser.$(testid("model-files")).getText(), "4 files");

@@ -951,6 +951,16 @@ pub fn stats_with(
         base: 0,
         total: viewport.elements(),
     };
+    stats_pass(src, viewport, pass, progress)
+}
+
+/// One statistics pass over `viewport`, reported as `pass`.
+fn stats_pass(
+    src: &impl RowSource,
+    viewport: Viewport,
+    pass: Pass,
+    progress: ProgressFn<'_>,
+) -> Result<Stats, LodError> {
     let parts = fold_rows(
         src,
         viewport,
@@ -1071,16 +1081,7 @@ pub fn histogram_with(
     let (lo, hi, first) = match range {
         Some((lo, hi)) => (lo, hi, None),
         None => {
-            let pass = Pass { base: 0, total };
-            let parts = fold_rows(
-                src,
-                viewport,
-                Acc::default,
-                |a, row| a.add_row(row),
-                pass,
-                progress,
-            )?;
-            let st = merged(&parts).stats();
+            let st = stats_pass(src, viewport, Pass { base: 0, total }, progress)?;
             let (lo, hi) = if st.finite == 0 {
                 (0.0, 1.0)
             } else if st.min == st.max {

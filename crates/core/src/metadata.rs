@@ -222,6 +222,12 @@ pub fn parse_array(key: &str, element: ValueType, text: &str) -> Result<MetaValu
         };
         values.push(scalar(element, &text).map_err(|w| err(format!("element {i}: {w}")))?);
     }
+    Ok(MetaValue::Array(scalar_array(element, values)))
+}
+
+/// Scalars of type `element` (numbers or bools, as `values` holds them; any other value is
+/// skipped: callers parse each element as `element` first) as one GGUF array.
+pub(crate) fn scalar_array(element: ValueType, values: Vec<MetaValue>) -> MetaArray {
     macro_rules! collect {
         ($variant:ident) => {
             MetaArray::$variant(
@@ -235,7 +241,7 @@ pub fn parse_array(key: &str, element: ValueType, text: &str) -> Result<MetaValu
             )
         };
     }
-    let a = match element {
+    match element {
         ValueType::U8 => collect!(U8),
         ValueType::I8 => collect!(I8),
         ValueType::U16 => collect!(U16),
@@ -247,9 +253,9 @@ pub fn parse_array(key: &str, element: ValueType, text: &str) -> Result<MetaValu
         ValueType::F32 => collect!(F32),
         ValueType::F64 => collect!(F64),
         ValueType::Bool => collect!(Bool),
-        ValueType::String | ValueType::Array => unreachable!("handled above"),
-    };
-    Ok(MetaValue::Array(a))
+        ValueType::String => MetaArray::String(StringArray::with_capacity(0, 0)),
+        ValueType::Array => MetaArray::Array(Vec::new()),
+    }
 }
 
 /// The text a user edits for a value: the number, `true`/`false`, the string itself, or a

@@ -400,33 +400,9 @@ fn array_from_json(element: ValueType, hex: bool, items: &[Value]) -> Result<Met
     for (i, v) in items.iter().enumerate() {
         values.push(scalar_from_json(element, v).map_err(|e| at(i, e))?);
     }
-    macro_rules! collect {
-        ($variant:ident) => {
-            MetaArray::$variant(
-                values
-                    .into_iter()
-                    .filter_map(|v| match v {
-                        MetaValue::$variant(x) => Some(x),
-                        _ => None,
-                    })
-                    .collect(),
-            )
-        };
-    }
-    Ok(MetaValue::Array(match element {
-        ValueType::U8 => collect!(U8),
-        ValueType::I8 => collect!(I8),
-        ValueType::U16 => collect!(U16),
-        ValueType::I16 => collect!(I16),
-        ValueType::U32 => collect!(U32),
-        ValueType::I32 => collect!(I32),
-        ValueType::U64 => collect!(U64),
-        ValueType::I64 => collect!(I64),
-        ValueType::F32 => collect!(F32),
-        ValueType::F64 => collect!(F64),
-        ValueType::Bool => collect!(Bool),
-        ValueType::String | ValueType::Array => unreachable!("handled above"),
-    }))
+    Ok(MetaValue::Array(crate::metadata::scalar_array(
+        element, values,
+    )))
 }
 
 /// A short, one-line rendering of a value for previews: `UINT32 4096`, `STRING "Hello…"`

@@ -60,7 +60,10 @@ export function ShardsCard({ path }: { path: string }) {
           ))}
         </tbody>
       </table>
-      <p className="muted small-text">Metadata is the first file's. Edits, bytes and saves apply to the first file.</p>
+      <p className="muted small-text" data-testid="shards-note">
+        Opened as one model: every tensor of every file is listed and editable, and Save writes each file back. The metadata is the
+        first file's (a metadata edit rewrites that file); the Bytes screen shows one file at a time.
+      </p>
     </section>
   );
 }
