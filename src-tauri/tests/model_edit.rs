@@ -3,7 +3,6 @@
 //! shards, the live-visibility rows.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use hotpatch_gguf::{write_file, GgufModel, MetaValue, TensorData, TensorSpec, TensorType};
 use hotpatch_studio::commands::edit::{
@@ -14,44 +13,10 @@ use hotpatch_studio::error::ErrorCode;
 use hotpatch_studio::state::AppState;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("HOTPATCH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"))
-}
-
-fn run_py(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(root().join(script))
-        .args(args)
-        .output()
-        .expect("python runs (scripts/setup-oracles.sh)");
-    assert!(
-        out.status.success(),
-        "{script} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("hotpatch-model-edit")
-        .tempdir()
-        .expect("temp dir")
-}
+use hotpatch_testkit::{run_py, tempdir};
 
 fn demo(dir: &Path) -> PathBuf {
-    let p = dir.join("m.gguf");
-    run_py("scripts/make_demo_model.py", &[p.to_str().unwrap()]);
-    p
+    hotpatch_testkit::demo_model(dir, "m.gguf", &[])
 }
 
 fn dump(p: &Path) -> Value {

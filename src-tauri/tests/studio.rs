@@ -4,11 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The workspace root.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("src-tauri has a parent")
-        .to_path_buf()
+    hotpatch_testkit::root()
 }
 
 #[path = "studio/bytes.rs"]
@@ -122,18 +120,7 @@ mod model {
     use hotpatch_studio::ipc::{Progress, Stage};
     use std::sync::Mutex;
 
-    fn python() -> PathBuf {
-        if let Some(p) = std::env::var_os("HOTPATCH_PYTHON") {
-            return PathBuf::from(p);
-        }
-        let p = workspace_root().join(".venv/bin/python");
-        assert!(
-            p.is_file(),
-            "{} is missing: run scripts/setup-oracles.sh",
-            p.display()
-        );
-        p
-    }
+    use hotpatch_testkit::python;
 
     fn tmp(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("hotpatch-studio-test-{}", std::process::id()));
@@ -141,28 +128,10 @@ mod model {
         dir.join(name)
     }
 
-    /// Generates the demo model at test time (nothing large is committed).
-    /// Tests run in parallel: one generates it (to a partial file, renamed when complete),
-    /// the others wait, so none reads a half-written model.
+    /// The demo model, generated at test time (nothing large is committed) once per test
+    /// process and shared: none reads a half-written model ([`hotpatch_testkit::shared_demo`]).
     fn demo_model() -> PathBuf {
-        static DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = DEMO.lock().unwrap_or_else(|e| e.into_inner());
-        let out = tmp("demo.gguf");
-        if !out.is_file() {
-            let partial = tmp("demo.gguf.partial");
-            let st = Command::new(python())
-                .arg(workspace_root().join("scripts/make_demo_model.py"))
-                .arg(&partial)
-                .output()
-                .expect("make_demo_model.py runs");
-            assert!(
-                st.status.success(),
-                "make_demo_model.py failed: {}",
-                String::from_utf8_lossy(&st.stderr)
-            );
-            std::fs::rename(&partial, &out).expect("publish the demo model");
-        }
-        out
+        hotpatch_testkit::shared_demo("demo.gguf", &[])
     }
 
     /// gguf-py's view of the file: tensor name, type name, shape, absolute offset, n_bytes.

@@ -15,18 +15,7 @@ use hotpatch_studio::commands::tensors::{
 use hotpatch_studio::error::ErrorCode;
 use hotpatch_studio::state::AppState;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("HOTPATCH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"))
-}
+use hotpatch_testkit::python;
 
 fn py(script: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new(python())
@@ -49,17 +38,7 @@ fn open_copy(name: &str) -> (PathBuf, AppState) {
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("m.gguf");
-    let out = Command::new(python())
-        .arg(root().join("scripts/make_demo_model.py"))
-        .arg(&path)
-        .output()
-        .expect("make_demo_model.py runs");
-    assert!(
-        out.status.success(),
-        "make_demo_model.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let path = hotpatch_testkit::demo_model(&dir, "m.gguf", &[]);
     let state = AppState::default();
     let file = open_with_progress(path.clone(), 1, |_| {}).expect("the copy opens");
     attach_session(&state, &path, file).expect("attach");

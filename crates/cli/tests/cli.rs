@@ -7,39 +7,9 @@ use std::process::{Command, Output};
 use hotpatch_quant::GgmlType;
 use serde_json::{json, Value};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("HOTPATCH_PYTHON") {
-        return p.into();
-    }
-    let p = workspace().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "gguf-py oracle missing at {}: run scripts/setup-oracles.sh",
-        p.display()
-    );
-    p
-}
-
+/// Runs a gguf-py oracle script of `crates/gguf/tests/oracle`; returns its stdout.
 fn oracle(script: &str, args: &[&str]) -> String {
-    let s = workspace().join("crates/gguf/tests/oracle").join(script);
-    let out = Command::new(python())
-        .arg(&s)
-        .args(args)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{script} failed (run scripts/setup-oracles.sh?): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    hotpatch_testkit::run_py(&format!("crates/gguf/tests/oracle/{script}"), args)
 }
 
 fn fixture(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {

@@ -715,7 +715,6 @@ pub fn copy(state: &AppState, tensor: &str, range: &CopyRange) -> Result<CopyRes
 mod tests {
     use super::*;
     use crate::commands::model::{attach_session, open_with_progress};
-    use std::process::Command;
 
     const PERTURBED: [&str; 3] = [
         "blk.0.attn_q.weight",      // Q4_K
@@ -723,9 +722,7 @@ mod tests {
         "blk.2.attn_output.weight", // F32
     ];
 
-    fn root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-    }
+    use hotpatch_testkit::root;
 
     fn tmp(name: &str) -> PathBuf {
         let dir =
@@ -734,33 +731,11 @@ mod tests {
         dir.join(name)
     }
 
-    /// The demo model (with generator arguments), generated once per test process.
-    /// Tests run in parallel and map these files: one generates each (to a partial file,
-    /// renamed when complete) while the others wait, so none maps a file that is still being
-    /// written — a second writer truncating a mapped file killed the test binary with SIGBUS.
+    /// The demo model (with generator arguments), generated once per test process and shared
+    /// ([`hotpatch_testkit::shared_demo`]: to a partial file renamed when complete, so no test
+    /// maps a file still being written).
     fn demo(name: &str, args: &[&str]) -> PathBuf {
-        static GENERATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = GENERATE.lock().unwrap_or_else(|e| e.into_inner());
-        let out = tmp(name);
-        if !out.is_file() {
-            let partial = tmp(&format!("{name}.partial"));
-            let python = std::env::var_os("HOTPATCH_PYTHON")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root().join(".venv/bin/python"));
-            let st = Command::new(python)
-                .arg(root().join("scripts/make_demo_model.py"))
-                .arg(&partial)
-                .args(args)
-                .output()
-                .expect("make_demo_model.py runs (scripts/setup-oracles.sh)");
-            assert!(
-                st.status.success(),
-                "{}",
-                String::from_utf8_lossy(&st.stderr)
-            );
-            std::fs::rename(&partial, &out).expect("publish the generated model");
-        }
-        out
+        hotpatch_testkit::shared_demo(name, args)
     }
 
     /// State with A (a copy of the demo) open and B (perturbed) open for the diff.

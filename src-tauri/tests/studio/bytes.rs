@@ -11,14 +11,7 @@ use hotpatch_studio::commands::bytes::{
 use hotpatch_studio::error::ErrorCode;
 use hotpatch_studio::state::AppState;
 
-use super::workspace_root;
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("HOTPATCH_PYTHON") {
-        return PathBuf::from(p);
-    }
-    workspace_root().join(".venv/bin/python")
-}
+use hotpatch_testkit::python;
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hotpatch-bytes-test-{}", std::process::id()));
@@ -28,24 +21,7 @@ fn tmp(name: &str) -> PathBuf {
 
 /// A fresh copy of the demo model (generated at test time) attached to a new session.
 fn session(name: &str) -> (AppState, PathBuf, Vec<u8>) {
-    // Tests run in parallel: one generates the demo, the others wait for it.
-    static DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = DEMO.lock().unwrap_or_else(|e| e.into_inner());
-    let demo = tmp("demo.gguf");
-    if !demo.is_file() {
-        let partial = tmp("demo.gguf.partial");
-        let st = Command::new(python())
-            .arg(workspace_root().join("scripts/make_demo_model.py"))
-            .arg(&partial)
-            .output()
-            .expect("make_demo_model.py runs");
-        assert!(
-            st.status.success(),
-            "make_demo_model.py failed: {}",
-            String::from_utf8_lossy(&st.stderr)
-        );
-        std::fs::rename(&partial, &demo).expect("publish the demo");
-    }
+    let demo = hotpatch_testkit::shared_demo("demo.gguf", &[]);
     let path = tmp(name);
     std::fs::copy(&demo, &path).expect("copy the demo");
     let bytes = std::fs::read(&path).unwrap();

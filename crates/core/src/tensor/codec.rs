@@ -243,14 +243,7 @@ fn set_keeping_scales(
     let mut grid: Vec<f32> = Vec::with_capacity(1 << bits.len());
     let mut cand = block.to_vec();
     for code in 0u32..(1 << bits.len()) {
-        for (k, &(byte, bit)) in bits.iter().enumerate() {
-            let m = 1u8 << bit;
-            if code >> k & 1 == 1 {
-                cand[byte] |= m;
-            } else {
-                cand[byte] &= !m;
-            }
-        }
+        write_code(&mut cand, &bits, code);
         if dequantize(ty, &cand, &mut vals).is_err() {
             return Err((f32::NAN, f32::NAN));
         }
@@ -281,14 +274,7 @@ fn set_keeping_scales(
     let Some((_, code)) = best else {
         return Err((lo, hi));
     };
-    for (k, &(byte, bit)) in bits.iter().enumerate() {
-        let m = 1u8 << bit;
-        if code >> k & 1 == 1 {
-            cand[byte] |= m;
-        } else {
-            cand[byte] &= !m;
-        }
-    }
+    write_code(&mut cand, &bits, code);
     // Never touch another element: verify on the final block.
     if dequantize(ty, &cand, &mut vals).is_err() {
         return Err((lo, hi));
@@ -303,6 +289,19 @@ fn set_keeping_scales(
     }
     block.copy_from_slice(&cand);
     Ok(())
+}
+
+/// Writes `code` into an element's own bits: bit `k` of `code` goes to the `k`-th
+/// (byte, bit) position of `bits`.
+fn write_code(block: &mut [u8], bits: &[(usize, u8)], code: u32) {
+    for (k, &(byte, bit)) in bits.iter().enumerate() {
+        let m = 1u8 << bit;
+        if code >> k & 1 == 1 {
+            block[byte] |= m;
+        } else {
+            block[byte] &= !m;
+        }
+    }
 }
 
 type BitMap = Vec<Vec<(usize, u8)>>;

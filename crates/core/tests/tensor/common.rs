@@ -1,64 +1,10 @@
-//! Shared helpers: the oracle python, demo models, temp dirs.
+//! Shared helpers: the tensor oracle and closeness; the oracle python, demo models and temp
+//! dirs come from `hotpatch-testkit`.
 #![allow(dead_code)] // Shared by several test modules; not every module uses every helper.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-/// The workspace root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-/// The python with gguf-py and numpy: `$HOTPATCH_PYTHON` or `<workspace>/.venv/bin/python`.
-pub fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("HOTPATCH_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = root().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/setup-oracles.sh",
-        p.display()
-    );
-    p
-}
-
-/// Runs a python script of the repository with arguments; returns stdout. Panics with stderr.
-pub fn run_py(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(root().join(script))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run python for {script}: {e} (run scripts/setup-oracles.sh)")
-        });
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed (run scripts/setup-oracles.sh if gguf/numpy or node_modules are missing):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-/// A fresh temporary directory, removed on drop.
-pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("hotpatch-tensor-test")
-        .tempdir()
-        .expect("temp dir")
-}
-
-/// Writes the demo model with extra generator arguments (`--variant f16`, `--perturb a,b`).
-pub fn demo_model(dir: &Path, file: &str, args: &[&str]) -> PathBuf {
-    let out = dir.join(file);
-    let mut all = vec![out.to_str().expect("utf-8 path")];
-    all.extend_from_slice(args);
-    run_py("scripts/make_demo_model.py", &all);
-    out
-}
+pub use hotpatch_testkit::{demo_model, root, run_py, tempdir};
 
 /// Runs tests/oracle/tensor_oracle.py.
 pub fn oracle(args: &[&str]) -> String {

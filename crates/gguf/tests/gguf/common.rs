@@ -3,26 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root exists")
-}
-
-/// The python with gguf-py: `$HOTPATCH_PYTHON` or `<workspace>/.venv/bin/python`.
-pub fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("HOTPATCH_PYTHON") {
-        return p.into();
-    }
-    let p = workspace().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "gguf-py oracle missing at {}: run scripts/setup-oracles.sh",
-        p.display()
-    );
-    p
-}
+pub use hotpatch_testkit::{python, root as workspace, tempdir};
 
 pub fn oracle_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,10 +44,6 @@ pub fn dump(path: &Path) -> serde_json::Value {
         &[path.to_str().expect("utf-8 path")],
     );
     serde_json::from_str(&s).expect("dump is JSON")
-}
-
-pub fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("temp dir")
 }
 
 pub fn hex(b: &[u8]) -> String {

@@ -3,7 +3,7 @@
 //! decoding makes the model's answers reproducible, so every answer through the proxy is
 //! compared with the same request sent directly to the upstream.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,49 +14,10 @@ use tokio::process::{Child, Command};
 
 use crate::support::*;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("HOTPATCH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no python at {} — run scripts/setup-oracles.sh (or set HOTPATCH_PYTHON)",
-        p.display()
-    );
-    p
-}
-
-/// The demo model, generated once per test run: tests run in parallel, so one generates it
-/// (to a partial file, renamed when complete) while the others wait; none reads a half-written
-/// model.
+/// The demo model, generated once per test process and shared (see
+/// [`hotpatch_testkit::shared_demo`]: none reads a half-written model).
 fn demo_model() -> PathBuf {
-    static GENERATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = GENERATE.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("hotpatch-proxy-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let model = dir.join("demo.gguf");
-    if !model.exists() {
-        let partial = dir.join("demo.gguf.partial");
-        let out = std::process::Command::new(python())
-            .arg(workspace().join("scripts/make_demo_model.py"))
-            .arg(&partial)
-            .output()
-            .expect("run make_demo_model.py");
-        assert!(
-            out.status.success(),
-            "make_demo_model.py failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&partial, &model).expect("publish the demo model");
-    }
-    model
+    hotpatch_testkit::shared_demo("demo.gguf", &[])
 }
 
 struct Upstream {
@@ -65,7 +26,7 @@ struct Upstream {
 }
 
 async fn spawn_upstream() -> Upstream {
-    let oracle = workspace().join("tests/oracle");
+    let oracle = hotpatch_testkit::root().join("tests/oracle");
     assert!(
         oracle.join("node_modules/node-llama-cpp").exists(),
         "node-llama-cpp missing under tests/oracle/node_modules — run scripts/setup-oracles.sh"

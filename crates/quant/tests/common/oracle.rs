@@ -36,25 +36,11 @@ impl Oracle {
     }
 }
 
-/// The workspace root (two levels above this crate).
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
+pub use hotpatch_testkit::root as workspace;
 
 /// The python that has gguf-py and numpy; panics with the setup hint if there is none.
 pub fn python() -> PathBuf {
-    let p = match std::env::var_os("HOTPATCH_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => workspace().join(".venv/bin/python"),
-    };
-    assert!(
-        p.exists(),
-        "{} not found: run scripts/setup-oracles.sh (or set HOTPATCH_PYTHON)",
-        p.display()
-    );
+    let p = hotpatch_testkit::python();
     let lib = workspace()
         .join("tests/oracle/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so");
     assert!(

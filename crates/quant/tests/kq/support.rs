@@ -6,22 +6,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The workspace root (two levels above this crate).
-pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub use hotpatch_testkit::root as workspace;
 
 /// The oracle python: `$HOTPATCH_PYTHON` or `<workspace>/.venv/bin/python`.
 pub fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("HOTPATCH_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = workspace().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/setup-oracles.sh",
-        p.display()
-    );
+    let p = hotpatch_testkit::python();
     let lib = workspace()
         .join("tests/oracle/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so");
     assert!(
