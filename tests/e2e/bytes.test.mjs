@@ -47,10 +47,15 @@ describe("Bytes screen (real app under Xvfb)", () => {
 
   const $ = (id) => browser.$(`[data-testid="${id}"]`);
   const text = async (id) => (await $(id)).getText();
+  // Clear with the keyboard, as a user does: WebDriver's clearValue sets the DOM value without
+  // an input event, so a React re-render in between puts the old text back ("abc0xff…").
   const setField = async (id, value) => {
     const el = await $(id);
-    await el.clearValue();
-    await el.setValue(value);
+    await el.click();
+    await browser.keys(["Control", "a"]);
+    await browser.keys(["Backspace"]);
+    await browser.waitUntil(async () => (await el.getValue()) === "", { timeout: 3000, timeoutMsg: `${id} did not clear` });
+    await el.addValue(value);
   };
   const inspector = async (label) => browser.$(`[data-testid="insp-${label}"] td`).getText();
 
