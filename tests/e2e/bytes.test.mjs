@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
-import { artifacts, root, startApp } from "./harness.mjs";
+import { artifacts, fill, root, startApp } from "./harness.mjs";
 
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
 const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
@@ -47,16 +47,7 @@ describe("Bytes screen (real app under Xvfb)", () => {
 
   const $ = (id) => browser.$(`[data-testid="${id}"]`);
   const text = async (id) => (await $(id)).getText();
-  // Clear with the keyboard, as a user does: WebDriver's clearValue sets the DOM value without
-  // an input event, so a React re-render in between puts the old text back ("abc0xff…").
-  const setField = async (id, value) => {
-    const el = await $(id);
-    await el.click();
-    await browser.keys(["Control", "a"]);
-    await browser.keys(["Backspace"]);
-    await browser.waitUntil(async () => (await el.getValue()) === "", { timeout: 3000, timeoutMsg: `${id} did not clear` });
-    await el.addValue(value);
-  };
+  const setField = async (id, value) => fill(browser, await $(id), value);
   const inspector = async (label) => browser.$(`[data-testid="insp-${label}"] td`).getText();
 
   before(async () => {

@@ -100,3 +100,16 @@ export async function startApp(args = []) {
     throw e;
   }
 }
+
+/**
+ * Replaces the text of an input or textarea as a user does: select all, delete, type. WebDriver's
+ * `clearValue` sets the DOM value without an input event, so a React re-render in between
+ * restores the old text (a CI run typed "abc0xffffffffff" into a field holding "abc").
+ */
+export async function fill(browser, el, value) {
+  await el.click();
+  await browser.keys(["Control", "a"]);
+  await browser.keys(["Backspace"]);
+  await browser.waitUntil(async () => (await el.getValue()) === "", { timeout: 3000, timeoutMsg: "the field did not clear" });
+  await el.addValue(value);
+}

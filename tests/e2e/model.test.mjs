@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { artifacts, root, startApp } from "./harness.mjs";
+import { artifacts, fill, root, startApp } from "./harness.mjs";
 
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
 const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
@@ -69,16 +69,14 @@ describe("Model screen (real app under Xvfb)", () => {
   it("shows an inline error naming the key and type for a bad value, then stages a good one", async () => {
     await (await (await row("llama.context_length")).$('[data-testid="meta-edit"]')).click();
     const input = await $("meta-input");
-    await input.clearValue();
-    await input.setValue("abc");
+    await fill(browser, input, "abc");
     await (await $("meta-apply")).click();
     const err = await $("meta-error");
     await err.waitForDisplayed({ timeout: 5000 });
     assert.equal(await err.getText(), "llama.context_length (UINT32): 'abc' is not a whole number");
     assert.equal(await rowStatus("llama.context_length"), "unchanged", "nothing was staged");
 
-    await input.clearValue();
-    await input.setValue("4096");
+    await fill(browser, input, "4096");
     await (await $("meta-apply")).click();
     await browser.waitUntil(async () => (await rowStatus("llama.context_length")) === "changed", { timeout: 5000 });
     assert.equal(await rowValue("llama.context_length"), "4096");
@@ -131,8 +129,7 @@ describe("Model screen (real app under Xvfb)", () => {
     await browser.saveScreenshot(path.join(artifacts, "model-screen-pending.png"));
     await (await $("save-as-button")).click();
     const field = await $("save-as-path");
-    await field.clearValue();
-    await field.setValue(out);
+    await fill(browser, field, out);
     await (await $("save-as-confirm")).click();
     await browser.waitUntil(async () => (await openPath()) === out, {
       timeout: 30000,
@@ -160,8 +157,7 @@ describe("Model screen (real app under Xvfb)", () => {
   it("saves in place with Ctrl+S: the open file gets the new value, tensors unchanged", async () => {
     await (await (await row("general.name")).$('[data-testid="meta-edit"]')).click();
     const input = await $("meta-input");
-    await input.clearValue();
-    await input.setValue("Renamed by e2e");
+    await fill(browser, input, "Renamed by e2e");
     await (await $("meta-apply")).click();
     await browser.waitUntil(async () => (await rowStatus("general.name")) === "changed", { timeout: 5000 });
     await (await $("screen-model")).click();
@@ -188,13 +184,11 @@ describe("Model screen (real app under Xvfb)", () => {
   it("asks before opening another model over unsaved edits", async () => {
     await (await (await row("general.name")).$('[data-testid="meta-edit"]')).click();
     const input = await $("meta-input");
-    await input.clearValue();
-    await input.setValue("unsaved");
+    await fill(browser, input, "unsaved");
     await (await $("meta-apply")).click();
     await browser.waitUntil(async () => (await rowStatus("general.name")) === "changed", { timeout: 5000 });
     const field = await $("model-open-path");
-    await field.clearValue();
-    await field.setValue(copy);
+    await fill(browser, field, copy);
     await (await $("model-open-button")).click();
     await (await $("discard-confirm")).waitForDisplayed({ timeout: 5000 });
     assert.equal(await openPath(), out, "nothing opened before the answer");
@@ -207,13 +201,11 @@ describe("Model screen (real app under Xvfb)", () => {
   it("the top bar's Open asks too, and Keep editing keeps the model and its edit", async () => {
     await (await (await row("general.name")).$('[data-testid="meta-edit"]')).click();
     const input = await $("meta-input");
-    await input.clearValue();
-    await input.setValue("unsaved in the top bar");
+    await fill(browser, input, "unsaved in the top bar");
     await (await $("meta-apply")).click();
     await browser.waitUntil(async () => (await rowStatus("general.name")) === "changed", { timeout: 5000 });
     const field = await $("open-path");
-    await field.clearValue();
-    await field.setValue(out);
+    await fill(browser, field, out);
     await (await $("open-button")).click();
     const prompt = await $("discard-confirm");
     await prompt.waitForDisplayed({ timeout: 5000, timeoutMsg: "no discard prompt from the top bar" });
