@@ -8,7 +8,7 @@ use hotpatch_gguf::{write_file, GgufModel, MetaValue, TensorData, TensorSpec, Te
 use hotpatch_studio::commands::edit::{
     check_dest, do_undo, metadata_text_of, save_with, session_metadata_of, set_metadata_of,
 };
-use hotpatch_studio::commands::model::{attach_session, first_shard, live_row, shards_of};
+use hotpatch_studio::commands::model::{attach_session, live_row, shards_of};
 use hotpatch_studio::error::ErrorCode;
 use hotpatch_studio::state::AppState;
 use serde_json::Value;
@@ -197,8 +197,9 @@ fn split_models_list_every_shard_and_name_a_missing_one() {
     let third = shard(dir.path(), 2, 3, 3);
     // Any shard leads to the first one; a plain file stays itself.
     let second = dir.path().join("split-00002-of-00003.gguf");
-    assert_eq!(first_shard(&second), first);
-    assert_eq!(first_shard(&first), first);
+    let first_of = |p: &Path| PathBuf::from(&shards_of(p).unwrap()[0].path);
+    assert_eq!(first_of(&second), first);
+    assert_eq!(first_of(&first), first);
     assert_eq!(shards_of(&second).unwrap().len(), 3);
     let rows = shards_of(&first).unwrap();
     assert_eq!(rows.len(), 3);
@@ -213,12 +214,17 @@ fn split_models_list_every_shard_and_name_a_missing_one() {
         "{}",
         e.message
     );
-    // Without its first shard, a later shard opens as itself (and the error names shard 1).
+    // Without its first shard, a later shard does not open: the error names shard 1.
     std::fs::remove_file(&first).unwrap();
-    assert_eq!(first_shard(&second), second);
+    let e = shards_of(&second).unwrap_err();
+    assert!(
+        e.message.contains("shard 1 of 3 is missing"),
+        "{}",
+        e.message
+    );
     // A plain model is one row.
     let model = demo(dir.path());
-    assert_eq!(first_shard(&model), model);
+    assert_eq!(first_of(&model), model);
     assert_eq!(shards_of(&model).unwrap().len(), 1);
 }
 
@@ -259,7 +265,7 @@ fn a_split_model_opens_edits_and_saves_as_one() {
         [("t0", 0), ("t1", 1), ("t2", 2)]
     );
     let state = AppState::default();
-    attach_session(&state, &first_shard(&third), file).expect("attaches every shard");
+    attach_session(&state, &third, file).expect("attaches every shard");
     let m = state.session();
     m.modify_weight("t2", 1, 7.5).unwrap();
     m.set_metadata("general.name", MetaValue::string("split"))

@@ -177,8 +177,7 @@ pub async fn open_model(
     if path.trim().is_empty() {
         return Err(IpcError::new(ErrorCode::BadRequest, "no file path given"));
     }
-    // A split model opens from its first shard, whichever shard was picked.
-    let path = first_shard(&PathBuf::from(path));
+    let path = PathBuf::from(path);
     let send = move |p: Progress| {
         // A closed channel (window reloaded) must not fail the open itself.
         let _ = on_progress.send(p);
@@ -188,8 +187,10 @@ pub async fn open_model(
         .await
         .map_err(|e| IpcError::new(ErrorCode::Internal, format!("open task failed: {e}")))??;
     let summary = summarize(&file);
-    attach_session(&state, &path, file)?;
-    remember_opened(&path);
+    // A split model is named by its first file, whichever file was picked.
+    let first = file.shards[0].path().to_path_buf();
+    attach_session(&state, &first, file)?;
+    remember_opened(&first);
     Ok(summary)
 }
 
@@ -611,22 +612,6 @@ pub struct ShardRow {
 pub fn model_shards(state: State<'_, AppState>) -> Result<Vec<ShardRow>, IpcError> {
     let path = current(&state)?.shards[0].path().to_path_buf();
     shards_of(&path)
-}
-
-/// The first shard of a split model (`name-00003-of-00005.gguf` → `name-00001-of-00005.gguf`)
-/// when `path` names a later shard and the first exists; otherwise `path` itself.
-pub fn first_shard(path: &std::path::Path) -> PathBuf {
-    match hotpatch_gguf::split_name(path) {
-        Some((prefix, no, n)) if no > 1 && n > 1 => {
-            let first = PathBuf::from(format!("{prefix}-00001-of-{n:05}.gguf"));
-            if first.is_file() {
-                first
-            } else {
-                path.to_path_buf()
-            }
-        }
-        _ => path.to_path_buf(),
-    }
 }
 
 /// [`model_shards`] for a path.
