@@ -86,6 +86,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::patches::preview_configuration,
         commands::patches::preview_preset,
         commands::patches::apply_pending,
+        commands::patches::allow_other_model,
         commands::patches::list_presets,
         commands::patches::save_preset,
         commands::patches::safety_scan,

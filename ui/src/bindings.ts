@@ -191,6 +191,12 @@ export const commands = {
 	 *  section at once.
 	 */
 	applyPending: (token: number) => typedError<ApplyView_Serialize, IpcError>(__TAURI_INVOKE("apply_pending", { token })),
+	/**
+	 *  The user's explicit override for the previewed configuration recorded on another model:
+	 *  previews it again with the `model` item lifted (tensors of the same name are written
+	 *  although the model differs); [`apply_pending`] then applies it.
+	 */
+	allowOtherModel: (token: number) => typedError<ImportPreview_Serialize, IpcError>(__TAURI_INVOKE("allow_other_model", { token })),
 	/**  The presets: the user's and the shipped ones. */
 	listPresets: () => __TAURI_INVOKE<PresetInfo_Serialize[]>("list_presets"),
 	/**  Saves the session's changes as a user preset. */
@@ -933,6 +939,13 @@ export type ImportPreview_Deserialize = {
 	items: PreviewRow_Deserialize[],
 	/**  Nothing mismatches: it can be applied. */
 	applicable: boolean,
+	/**
+	 *  Recorded on another model (item `model`): refused unless the user says to apply it to
+	 *  this model anyway ([`allow_other_model`]).
+	 */
+	otherModel: boolean,
+	/**  The user said to apply it to this model anyway. */
+	allowOtherModel: boolean,
 	/**  Proxy rules it sets (None: no server section). */
 	serverRules?: number | null,
 	/**  It turns the response cache on. */
@@ -959,6 +972,13 @@ export type ImportPreview_Serialize = {
 	items: PreviewRow_Serialize[],
 	/**  Nothing mismatches: it can be applied. */
 	applicable: boolean,
+	/**
+	 *  Recorded on another model (item `model`): refused unless the user says to apply it to
+	 *  this model anyway ([`allow_other_model`]).
+	 */
+	otherModel: boolean,
+	/**  The user said to apply it to this model anyway. */
+	allowOtherModel: boolean,
 	/**  Proxy rules it sets (None: no server section). */
 	serverRules: number | null,
 	/**  It turns the response cache on. */

@@ -5,8 +5,10 @@
 //!   scales are kept when the value is on the element's grid, else the block is re-quantized
 //!   and the side effect on its other elements is reported. `--record` writes the changes as a
 //!   configuration that applies to any quantization of the same model.
-//! - `apply CONFIG MODEL (--out FILE | --in-place) [--dry-run] [--json]`: previews the
-//!   configuration against the model, refuses (exit 1) when something does not match, else
+//! - `apply CONFIG MODEL (--out FILE | --in-place) [--dry-run] [--json] [--allow-other-model]`:
+//!   previews the configuration against the model, refuses (exit 1) when something does not
+//!   match (a configuration recorded on another model does not, unless `--allow-other-model`
+//!   says to apply it anyway; a patch under a protection of the same file neither), else
 //!   applies it as one undo group and saves. Metadata edits in the configuration rewrite the
 //!   file through the GGUF writer (a new header, tensor data copied), atomically, as the
 //!   studio's Save does; without them only the changed ranges are written.
@@ -18,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use hotpatch_core::config::{Configuration, ItemStatus, Preview};
+use hotpatch_core::config::{ApplyOptions, Configuration, ItemStatus, Preview};
 use hotpatch_core::manager::{Manager, ManagerError};
 use hotpatch_core::Mode;
 
@@ -66,6 +68,10 @@ pub struct ApplyArgs {
     /// Only show what would change.
     #[arg(long)]
     dry_run: bool,
+    /// Apply a configuration recorded on another model (its tensor names and shapes differ
+    /// from this model's); without it such a configuration is refused.
+    #[arg(long)]
+    allow_other_model: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -105,10 +111,12 @@ fn refused(e: &ManagerError) -> bool {
     match e {
         ManagerError::Tensor(t) => matches!(
             t.code(),
-            "protected" | "not_representable" | "mismatch" | "read_only_region"
+            "protected" | "not_representable" | "mismatch" | "read_only_region" | "breaks_gguf"
         ),
         ManagerError::Apply(_) => true,
-        ManagerError::Engine(e) => matches!(e.code(), "protected" | "read_only_region"),
+        ManagerError::Engine(e) => {
+            matches!(e.code(), "protected" | "read_only_region" | "breaks_gguf")
+        }
         _ => false,
     }
 }
@@ -229,7 +237,10 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
         std::fs::read_to_string(&a.config).with_context(|| a.config.display().to_string())?;
     let config = Configuration::from_json(&text).with_context(|| a.config.display().to_string())?;
     let m = attach(&a.model)?;
-    let preview = m.preview_configuration(&config)?;
+    let opts = ApplyOptions {
+        allow_other_model: a.allow_other_model,
+    };
+    let preview = m.preview_configuration_with(&config, opts)?;
     let mut out = std::io::stdout().lock();
     if a.dry_run || !preview.applicable() {
         if a.json {
@@ -246,8 +257,13 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
                 .mismatches()
                 .next()
                 .map(|i| format!("{} ({}): {}", i.item, i.target, i.detail));
+            let hint = if preview.mismatches().any(|i| i.item == "model") {
+                " (--allow-other-model applies it anyway)"
+            } else {
+                ""
+            };
             eprintln!(
-                "hotpatch: configuration does not fit {}: {}",
+                "hotpatch: configuration does not fit {}: {}{hint}",
                 a.model.display(),
                 first.unwrap_or_default()
             );
@@ -256,7 +272,7 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let source = format!("config {}", a.config.display());
-    let report = match m.apply_configuration(&config, &source) {
+    let report = match m.apply_configuration_with(&config, &source, opts) {
         Ok(r) => r,
         Err(e) if refused(&e) => {
             eprintln!("hotpatch: {e}");

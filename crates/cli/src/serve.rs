@@ -40,17 +40,10 @@ fn settings(a: &Args) -> anyhow::Result<ServerSettings> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
+            // `from_json` validates the `server` section (the same check `apply` makes).
             let config =
                 Configuration::from_json(&text).with_context(|| format!("{}", path.display()))?;
-            match config.server {
-                None => ServerSettings::default(),
-                Some(server) => {
-                    server
-                        .validate()
-                        .with_context(|| format!("{}", path.display()))?;
-                    server
-                }
-            }
+            config.server.unwrap_or_default()
         }
     };
     settings.upstream = Some(a.upstream.clone());

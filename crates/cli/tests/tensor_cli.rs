@@ -3,6 +3,8 @@
 
 #[path = "tensor_cli/common.rs"]
 mod common;
+#[path = "tensor_cli/damage.rs"]
+mod damage;
 #[path = "tensor_cli/diff.rs"]
 mod diff;
 #[path = "tensor_cli/edit.rs"]

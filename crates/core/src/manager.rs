@@ -21,7 +21,8 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use crate::config::{
-    self, ApplyError, ApplyReport, ConfigError, Configuration, Preview, ServerSettings, TensorPatch,
+    self, ApplyError, ApplyOptions, ApplyReport, ConfigError, Configuration, Preview,
+    ServerSettings, TensorPatch,
 };
 use crate::residency::{self, FileMap, Pinned};
 use crate::tensor::{
@@ -802,7 +803,17 @@ impl Manager {
     /// Previews a configuration against the attached model, its metadata section against the
     /// metadata as it will be saved (pending edits included). Changes nothing.
     pub fn preview_configuration(&self, c: &Configuration) -> Result<Preview> {
-        let mut p = config::preview_against(c, &self.tensors()?, &self.staged_metadata()?);
+        self.preview_configuration_with(c, ApplyOptions::default())
+    }
+
+    /// [`Manager::preview_configuration`] with options (the explicit override that lets a
+    /// configuration recorded on another model apply: [`ApplyOptions::allow_other_model`]).
+    pub fn preview_configuration_with(
+        &self,
+        c: &Configuration,
+        opts: ApplyOptions,
+    ) -> Result<Preview> {
+        let mut p = config::preview_with(c, &self.tensors()?, &self.staged_metadata()?, opts);
         // `split.*` keys describe how a split model is cut into files (as set_metadata says).
         if self.shards()?.len() > 1 {
             for i in p.items.iter_mut().filter(|i| {
@@ -822,11 +833,23 @@ impl Manager {
     /// in one engine group, metadata edits staged (pending until Save) and joined to it; its
     /// server section replaces the proxy settings.
     pub fn apply_configuration(&self, c: &Configuration, source: &str) -> Result<ApplyReport> {
-        let preview = self.preview_configuration(c)?;
+        self.apply_configuration_with(c, source, ApplyOptions::default())
+    }
+
+    /// [`Manager::apply_configuration`] with options (see
+    /// [`Manager::preview_configuration_with`]).
+    pub fn apply_configuration_with(
+        &self,
+        c: &Configuration,
+        source: &str,
+        opts: ApplyOptions,
+    ) -> Result<ApplyReport> {
+        let preview = self.preview_configuration_with(c, opts)?;
         if !preview.applicable() {
             return Err(ApplyError::Refused(preview).into());
         }
-        let mut rep = config::apply(c, &self.tensors()?, source, &self.staged_metadata()?)?;
+        let mut rep =
+            config::apply_with(c, &self.tensors()?, source, &self.staged_metadata()?, opts)?;
         rep.metadata_step = self.stage_imported_metadata(&rep.metadata, rep.change);
         let mut rec = self.recorded.lock();
         for p in &c.tensor_patches {
@@ -853,8 +876,17 @@ impl Manager {
 
     /// Applies a preset across all layers as one undo group (`optimizeModel`).
     pub fn optimize_model(&self, preset: &Configuration) -> Result<OptimizeReport> {
+        self.optimize_model_with(preset, ApplyOptions::default())
+    }
+
+    /// [`Manager::optimize_model`] with options (see [`Manager::preview_configuration_with`]).
+    pub fn optimize_model_with(
+        &self,
+        preset: &Configuration,
+        opts: ApplyOptions,
+    ) -> Result<OptimizeReport> {
         let name = preset.name.clone().unwrap_or_else(|| "preset".into());
-        let rep = self.apply_configuration(preset, &format!("preset {name}"))?;
+        let rep = self.apply_configuration_with(preset, &format!("preset {name}"), opts)?;
         if let Some(p) = &preset.performance {
             if p.response_cache {
                 self.server.write().cache.enabled = true;

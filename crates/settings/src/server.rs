@@ -157,10 +157,14 @@ impl ServerSettings {
     pub fn from_json(json: &str) -> Result<Self, SettingsError> {
         let de = &mut serde_json::Deserializer::from_str(json);
         let settings: Self =
-            serde_path_to_error::deserialize(de).map_err(|e| SettingsError::Json {
+            serde_path_to_error::deserialize(&mut *de).map_err(|e| SettingsError::Json {
                 path: e.path().to_string(),
                 message: e.inner().to_string(),
             })?;
+        de.end().map_err(|e| SettingsError::Json {
+            path: ".".into(),
+            message: format!("unexpected data after the JSON value ({e})"),
+        })?;
         settings.validate()?;
         Ok(settings)
     }

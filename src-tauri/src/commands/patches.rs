@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use hotpatch_core::config::{
-    ApplyReport, Configuration, ItemStatus, Preview, SafetySettings, MAX_CONFIG_BYTES,
+    ApplyOptions, ApplyReport, Configuration, ItemStatus, Preview, SafetySettings, MAX_CONFIG_BYTES,
 };
 use hotpatch_core::manager::{BoostReport, Manager, OptimizeReport, SafetyReport};
 use hotpatch_core::tensor::{TransformReport, ValueClass};
@@ -171,6 +171,11 @@ pub struct ImportPreview {
     pub items: Vec<PreviewRow>,
     /// Nothing mismatches: it can be applied.
     pub applicable: bool,
+    /// Recorded on another model (item `model`): refused unless the user says to apply it to
+    /// this model anyway ([`allow_other_model`]).
+    pub other_model: bool,
+    /// The user said to apply it to this model anyway.
+    pub allow_other_model: bool,
     /// Proxy rules it sets (None: no server section).
     pub server_rules: Option<u32>,
     /// It turns the response cache on.
@@ -443,7 +448,13 @@ fn status(s: ItemStatus) -> PreviewStatus {
     }
 }
 
-fn preview_view(token: u32, source: &str, c: &Configuration, p: &Preview) -> ImportPreview {
+fn preview_view(
+    token: u32,
+    source: &str,
+    c: &Configuration,
+    p: &Preview,
+    allow_other_model: bool,
+) -> ImportPreview {
     ImportPreview {
         token,
         source: source.to_owned(),
@@ -465,6 +476,8 @@ fn preview_view(token: u32, source: &str, c: &Configuration, p: &Preview) -> Imp
             })
             .collect(),
         applicable: p.applicable(),
+        other_model: p.same_model == Some(false),
+        allow_other_model,
         server_rules: c.server.as_ref().map(|s| s.rules.len() as u32),
         cache_enabled: c.server.as_ref().map(|s| s.cache.enabled),
     }
@@ -581,6 +594,15 @@ struct Pending {
     source: String,
     config: Configuration,
     preset: bool,
+    /// The user's override for a configuration recorded on another model.
+    allow_other_model: bool,
+}
+
+fn stale_preview() -> IpcError {
+    IpcError::new(
+        ErrorCode::BadRequest,
+        "this preview is no longer current (preview the configuration again)",
+    )
 }
 
 /// The patch-event log and the previewed configuration (managed Tauri state).
@@ -639,18 +661,29 @@ impl PatchLog {
             source,
             config,
             preset,
+            allow_other_model: false,
         });
         token
+    }
+
+    /// Turns the override on for the pending configuration `token`; returns its source and
+    /// configuration.
+    fn allow_other_model(&self, token: u32) -> Result<(String, Configuration), IpcError> {
+        let mut p = self.pending.lock();
+        match p.as_mut() {
+            Some(x) if x.token == token => {
+                x.allow_other_model = true;
+                Ok((x.source.clone(), x.config.clone()))
+            }
+            _ => Err(stale_preview()),
+        }
     }
 
     fn take(&self, token: u32) -> Result<Pending, IpcError> {
         let mut p = self.pending.lock();
         match p.as_ref() {
             Some(x) if x.token == token => Ok(p.take().expect("checked")),
-            _ => Err(IpcError::new(
-                ErrorCode::BadRequest,
-                "this preview is no longer current (preview the configuration again)",
-            )),
+            _ => Err(stale_preview()),
         }
     }
 }
@@ -826,7 +859,7 @@ pub fn preview_configuration(
         .import_configuration(&text)
         .map_err(|e| IpcError::from(e).with_context(&source))?;
     let token = log.keep(source.clone(), c.clone(), false);
-    Ok(preview_view(token, &source, &c, &p))
+    Ok(preview_view(token, &source, &c, &p, false))
 }
 
 /// Loads a preset and previews it against the open model (changes nothing).
@@ -843,7 +876,7 @@ pub fn preview_preset(
     let p = session.preview_configuration(&c)?;
     let source = format!("preset {}", name.trim());
     let token = log.keep(source.clone(), c.clone(), true);
-    Ok(preview_view(token, &source, &c, &p))
+    Ok(preview_view(token, &source, &c, &p, false))
 }
 
 /// Applies the previewed configuration as one undo group (a preset through the manager's
@@ -860,14 +893,36 @@ pub fn apply_pending(
     state.require_model()?;
     let p = log.take(token)?;
     let session = state.session();
+    let opts = ApplyOptions {
+        allow_other_model: p.allow_other_model,
+    };
     let view = if p.preset {
-        optimize_view(&p.source, &session.optimize_model(&p.config)?)
+        optimize_view(&p.source, &session.optimize_model_with(&p.config, opts)?)
     } else {
-        let rep = session.apply_configuration(&p.config, &p.source)?;
+        let rep = session.apply_configuration_with(&p.config, &p.source, opts)?;
         apply_view(&p.source, &rep, session)
     };
     proxy.sync(session)?;
     Ok(view)
+}
+
+/// The user's explicit override for the previewed configuration recorded on another model:
+/// previews it again with the `model` item lifted (tensors of the same name are written
+/// although the model differs); [`apply_pending`] then applies it.
+#[tauri::command]
+#[specta::specta]
+pub fn allow_other_model(
+    state: State<'_, AppState>,
+    log: State<'_, PatchLog>,
+    token: u32,
+) -> Result<ImportPreview, IpcError> {
+    state.require_model()?;
+    let (source, config) = log.allow_other_model(token)?;
+    let opts = ApplyOptions {
+        allow_other_model: true,
+    };
+    let p = state.session().preview_configuration_with(&config, opts)?;
+    Ok(preview_view(token, &source, &config, &p, true))
 }
 
 /// The presets: the user's and the shipped ones.
@@ -1079,7 +1134,7 @@ mod tests {
         let m2 = Manager::initialize();
         m2.attach(&b, Mode::Staged).unwrap();
         let (c2, p) = m2.import_configuration(&text).unwrap();
-        let view = preview_view(7, "changes.json", &c2, &p);
+        let view = preview_view(7, "changes.json", &c2, &p, false);
         assert!(view.applicable);
         assert_eq!(view.same_file, Some(true), "a copy has the same layout");
         assert_eq!(
@@ -1142,7 +1197,7 @@ mod tests {
         let (c, p) = m2
             .import_configuration(&read_config_text(&path).unwrap())
             .unwrap();
-        let view = preview_view(1, "meta.json", &c, &p);
+        let view = preview_view(1, "meta.json", &c, &p, false);
         let row = view
             .items
             .iter()

@@ -65,6 +65,16 @@ export function PatchesScreen() {
     setApplyError(null);
   };
 
+  async function allowOtherModel() {
+    if (!pending) return;
+    setApplyError(null);
+    try {
+      setPending(unwrap(await commands.allowOtherModel(pending.token)));
+    } catch (e) {
+      setApplyError(e);
+    }
+  }
+
   async function apply() {
     if (!pending) return;
     setBusy(true);
@@ -111,6 +121,7 @@ export function PatchesScreen() {
                   busy={busy}
                   onApply={apply}
                   onDiscard={() => setPending(null)}
+                  onAllowOtherModel={() => void allowOtherModel()}
                   applyLabel={pending.source.startsWith("preset ") ? "Optimize with this preset" : "Apply"}
                 />
               )}

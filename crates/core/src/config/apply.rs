@@ -5,8 +5,12 @@
 //! a byte patch finds its expected original bytes (or is already applied), whether a protected
 //! tensor exists; whether a metadata edit finds the value it expects (`current → new`, or
 //! already applied); and whether the model is the one the configuration was recorded on (exact
-//! fingerprint) or another quantization of it (shape fingerprint). [`apply`] refuses a
-//! configuration whose preview has a mismatch, then applies every tensor and byte change
+//! fingerprint) or another quantization of it (shape fingerprint). A configuration recorded on
+//! another model (its shape fingerprint differs) is a mismatch (item `model`) unless the user
+//! overrides it explicitly ([`ApplyOptions::allow_other_model`]); a tensor or byte patch that a
+//! protection of the same configuration covers is a mismatch too (the protection wins, the
+//! conflict is reported instead of writing into a range the file says to lock). [`apply`]
+//! refuses a configuration whose preview has a mismatch, then applies every tensor and byte change
 //! inside one engine group and returns the metadata edits to stage; the
 //! [`crate::manager::Manager`] stages them joined to that group, so a single undo reverts the
 //! whole import.
@@ -106,6 +110,15 @@ pub struct ApplyReport {
     pub metadata_already_applied: usize,
     /// The metadata journal step the manager staged them as (`None`: no metadata edit).
     pub metadata_step: Option<u64>,
+}
+
+/// How a configuration may be applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Apply a configuration recorded on another model (its shape fingerprint differs from
+    /// this model's): the explicit override of `hotpatch apply --allow-other-model` and of the
+    /// studio's "Apply to this model anyway". Without it such a configuration is refused.
+    pub allow_other_model: bool,
 }
 
 /// Why an import was not applied.
@@ -216,13 +229,118 @@ pub fn preview_against(
     layer: &TensorLayer,
     metadata: &[(String, MetaValue)],
 ) -> Preview {
+    preview_with(config, layer, metadata, ApplyOptions::default())
+}
+
+/// One line naming a model identity: `smol.gguf: llama, 272 tensors`.
+fn describe_identity(m: &ModelIdentity) -> String {
+    format!(
+        "{}{}, {} tensors",
+        m.file_name
+            .as_deref()
+            .map(|f| format!("{f}: "))
+            .unwrap_or_default(),
+        m.architecture.as_deref().unwrap_or("no architecture"),
+        m.tensor_count,
+    )
+}
+
+/// The `model` item: whether the configuration was recorded on this model.
+fn model_item(recorded: &ModelIdentity, here: &ModelIdentity, opts: ApplyOptions) -> PreviewItem {
+    let (status, detail) = if opts.allow_other_model {
+        (
+            ItemStatus::Info,
+            format!(
+                "recorded on another model ({}); this one is {}; applied anyway, as asked",
+                describe_identity(recorded),
+                describe_identity(here)
+            ),
+        )
+    } else {
+        (
+            ItemStatus::Mismatch,
+            format!(
+                "recorded on another model ({}); this one is {}: tensors of the same name may \
+                 mean something else here, so it is applied only with an explicit override",
+                describe_identity(recorded),
+                describe_identity(here)
+            ),
+        )
+    };
+    PreviewItem {
+        item: "model".into(),
+        target: recorded
+            .file_name
+            .clone()
+            .unwrap_or_else(|| "recorded model".into()),
+        status,
+        detail,
+        values: None,
+    }
+}
+
+/// Whether byte range `a..a+alen` and `b..b+blen` overlap.
+fn overlaps(a: u64, alen: u64, b: u64, blen: u64) -> bool {
+    a < b.saturating_add(blen) && b < a.saturating_add(alen)
+}
+
+/// The first protection of `config` covering tensor `t` (by name, or a range over its data).
+fn protection_of_tensor(config: &Configuration, t: &hotpatch_gguf::TensorInfo) -> Option<usize> {
+    config.protections.iter().position(|p| match p {
+        Protection::Tensor { name } => super::glob_match(name, &t.name),
+        Protection::Range { shard, offset, len } => {
+            *shard as usize == t.shard && overlaps(*offset, *len, t.offset, t.nbytes)
+        }
+    })
+}
+
+/// The first protection of `config` covering a byte patch of file `shard`, or the tensor it
+/// lies in.
+fn protection_of_bytes(
+    config: &Configuration,
+    layer: &TensorLayer,
+    shard: u32,
+    offset: u64,
+    len: u64,
+) -> Option<usize> {
+    config.protections.iter().position(|p| match p {
+        Protection::Range {
+            shard: s,
+            offset: o,
+            len: l,
+        } => *s == shard && overlaps(*o, *l, offset, len),
+        Protection::Tensor { name } => layer
+            .matching(name)
+            .iter()
+            .any(|t| t.shard == shard as usize && overlaps(t.offset, t.nbytes, offset, len)),
+    })
+}
+
+fn conflict_detail(j: usize) -> String {
+    format!(
+        "protections[{j}] of this configuration locks it: the protection wins (remove the patch \
+         or the protection)"
+    )
+}
+
+/// [`preview_against`] with options: [`ApplyOptions::allow_other_model`] turns the `model`
+/// mismatch of a configuration recorded on another model into an informational line.
+pub fn preview_with(
+    config: &Configuration,
+    layer: &TensorLayer,
+    metadata: &[(String, MetaValue)],
+    opts: ApplyOptions,
+) -> Preview {
     let (mut same_file, mut same_model) = (None, None);
+    let mut items = Vec::new();
     if let Some(m) = &config.model {
         let here = layer_identity(layer);
         same_file = Some(here.fingerprint == m.fingerprint);
         same_model = Some(here.shape_fingerprint == m.shape_fingerprint);
+        if same_model == Some(false) {
+            items.push(model_item(m, &here, opts));
+        }
     }
-    let mut items = Vec::new();
     for (i, p) in config.tensor_patches.iter().enumerate() {
         let item = format!("tensor_patches[{i}]");
         let matched = layer.matching(&p.tensor);
@@ -249,6 +367,16 @@ pub fn preview_against(
             }
         }
         for t in matched {
+            if let Some(j) = protection_of_tensor(config, t) {
+                items.push(PreviewItem {
+                    item: item.clone(),
+                    target: t.name.clone(),
+                    status: ItemStatus::Mismatch,
+                    detail: conflict_detail(j),
+                    values: None,
+                });
+                continue;
+            }
             let resolved = p.select.resolve(&t.name, &t.dims, layer.heads());
             let (status, detail) = match resolved {
                 Ok(r) => match layer.extract(&t.name, Some(0..0)) {
@@ -294,8 +422,26 @@ pub fn preview_against(
                     .read(r, b.offset, len)
                     .map_err(|e| e.to_string())
             });
+        let conflict = protection_of_bytes(config, layer, b.shard, b.offset, len);
+        let breaks = || -> Option<String> {
+            let region = layer.shard_region(b.shard).ok()?;
+            let patch = crate::engine::Patch::new(region, b.offset, b.patched.0.clone());
+            layer
+                .engine()
+                .view(|v| crate::structure::check_header_kept(v, &[patch]))
+                .err()
+                .map(|e| e.to_string())
+        };
         let (status, detail) = match found {
             Err(e) => (ItemStatus::Mismatch, e),
+            Ok(_) if conflict.is_some() => (
+                ItemStatus::Mismatch,
+                conflict_detail(conflict.unwrap_or_default()),
+            ),
+            Ok(f) if f == b.original.0 && b.offset < header_end(layer, b.shard) => match breaks() {
+                Some(why) => (ItemStatus::Mismatch, why),
+                None => (ItemStatus::WillChange, format!("{len} bytes")),
+            },
             Ok(f) if f == b.original.0 => (ItemStatus::WillChange, format!("{len} bytes")),
             Ok(f) if f == b.patched.0 => (
                 ItemStatus::AlreadyApplied,
@@ -384,6 +530,15 @@ pub fn preview_against(
     }
 }
 
+/// Where tensor data starts in file `shard` of the model (0 when it has no index).
+fn header_end(layer: &TensorLayer, shard: u32) -> u64 {
+    layer
+        .shard_region(shard)
+        .ok()
+        .and_then(|r| layer.engine().gguf(r).ok())
+        .map_or(0, |i| i.data_offset)
+}
+
 /// The identity of the model attached to `layer`.
 pub fn layer_identity(layer: &TensorLayer) -> ModelIdentity {
     let engine = layer.engine();
@@ -415,7 +570,18 @@ pub fn apply(
     source: &str,
     metadata: &[(String, MetaValue)],
 ) -> Result<ApplyReport, ApplyError> {
-    let preview = preview_against(config, layer, metadata);
+    apply_with(config, layer, source, metadata, ApplyOptions::default())
+}
+
+/// [`apply`] with options (see [`preview_with`]).
+pub fn apply_with(
+    config: &Configuration,
+    layer: &TensorLayer,
+    source: &str,
+    metadata: &[(String, MetaValue)],
+    opts: ApplyOptions,
+) -> Result<ApplyReport, ApplyError> {
+    let preview = preview_with(config, layer, metadata, opts);
     if !preview.applicable() {
         return Err(ApplyError::Refused(preview));
     }

@@ -39,8 +39,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 pub use apply::{
-    apply, layer_identity, preview, preview_against, ApplyError, ApplyReport, ItemStatus, Preview,
-    PreviewItem, ValueChange,
+    apply, apply_with, layer_identity, preview, preview_against, preview_with, ApplyError,
+    ApplyOptions, ApplyReport, ItemStatus, Preview, PreviewItem, ValueChange,
 };
 pub use metadata::{MetadataPatch, TypedValue};
 pub use server::ServerSettings;
@@ -340,6 +340,9 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The `server` section does not validate (the message names the field, `server.…`).
+    #[error("{0}")]
+    Server(hotpatch_settings::SettingsError),
     /// Larger than [`MAX_CONFIG_BYTES`].
     #[error("configuration is {size} bytes, larger than the {max} bytes accepted")]
     TooLarge {
@@ -369,12 +372,19 @@ impl Configuration {
             });
         }
         let de = &mut serde_json::Deserializer::from_str(text);
-        let c: Configuration = serde_path_to_error::deserialize(de).map_err(|e| {
+        let c: Configuration = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             ConfigError::Json {
                 path,
                 message: e.into_inner().to_string(),
             }
+        })?;
+        de.end().map_err(|e| ConfigError::Json {
+            path: ".".into(),
+            message: format!(
+                "unexpected data after the configuration's JSON value ({e}); a file holds one \
+                 configuration"
+            ),
         })?;
         c.validate()?;
         Ok(c)
@@ -508,21 +518,9 @@ impl Configuration {
             }
         }
         if let Some(s) = &self.server {
-            let mut ids = std::collections::HashSet::new();
-            for (i, r) in s.rules.iter().enumerate() {
-                if r.id.is_empty() {
-                    return Err(ConfigError::invalid(
-                        format!("server.rules[{i}].id"),
-                        "must not be empty",
-                    ));
-                }
-                if !ids.insert(r.id.as_str()) {
-                    return Err(ConfigError::invalid(
-                        format!("server.rules[{i}].id"),
-                        format!("duplicate rule id {:?}", r.id),
-                    ));
-                }
-            }
+            // The one validation of the section, the one `serve` and the studio's proxy use:
+            // limits, the upstream URL, and every rule compiled (regexes, filter windows).
+            s.validate().map_err(ConfigError::Server)?;
         }
         Ok(())
     }

@@ -1164,7 +1164,11 @@ impl TensorLayer {
                         },
                     ));
                 }
-                Ok(vec![Patch::new(region, offset, patched.to_vec())])
+                let patches = vec![Patch::new(region, offset, patched.to_vec())];
+                // A recorded patch is held to the header guard as the Bytes screen's edits are:
+                // nothing that leaves the file's header unparseable is written.
+                crate::structure::check_header_kept(v, &patches)?;
+                Ok(patches)
             })
             .map_err(|e| failure.take().unwrap_or(TensorError::Engine(e)))
     }

@@ -249,3 +249,174 @@ fn a_saved_edit_at_the_limit_reads_back_finite_in_gguf_py() {
         vals[5]
     );
 }
+
+#[test]
+fn a_configuration_recorded_on_another_model_is_refused_unless_overridden() {
+    use hotpatch_core::config::{ApplyOptions, ItemStatus};
+    let dir = tempdir();
+    let a = demo_model(dir.path(), "a.gguf", &[]);
+    // Another model with tensors of the same names: the demo model under another
+    // architecture (what the issue found: a SmolLM2 recipe written into another model).
+    let b = dir.path().join("b.gguf");
+    {
+        let m = attach(&a);
+        m.set_metadata(
+            "general.architecture",
+            hotpatch_gguf::MetaValue::string("qwen2"),
+        )
+        .unwrap();
+        m.save_as(&b, &mut |_| true).unwrap();
+    }
+    let ma = attach(&a);
+    ma.modify_weight("blk.0.attn_norm.weight", 3, 0.5).unwrap();
+    let recipe = ma.export_configuration().unwrap().to_json();
+
+    let mb = attach(&b);
+    let before = tensor_bytes(&mb, "blk.0.attn_norm.weight");
+    let (c, p) = mb.import_configuration(&recipe).unwrap();
+    assert_eq!(p.same_model, Some(false), "the shapes differ");
+    assert!(!p.applicable(), "refused without the override");
+    let item = p
+        .items
+        .iter()
+        .find(|i| i.item == "model")
+        .expect("a model item");
+    assert_eq!(item.status, ItemStatus::Mismatch);
+    assert!(item.detail.contains("another model"), "{}", item.detail);
+    let e = mb.apply_configuration(&c, "recipe").unwrap_err();
+    assert!(e.to_string().contains("recorded on another model"), "{e}");
+    assert_eq!(
+        tensor_bytes(&mb, "blk.0.attn_norm.weight"),
+        before,
+        "nothing was written into the tensor of the same name"
+    );
+    // The explicit override: the preview says so, and the apply writes.
+    let opts = ApplyOptions {
+        allow_other_model: true,
+    };
+    let p = mb.preview_configuration_with(&c, opts).unwrap();
+    assert!(p.applicable());
+    let item = p.items.iter().find(|i| i.item == "model").unwrap();
+    assert_eq!(item.status, ItemStatus::Info);
+    assert!(item.detail.contains("applied anyway"), "{}", item.detail);
+    mb.apply_configuration_with(&c, "recipe", opts).unwrap();
+    assert_eq!(
+        mb.tensors()
+            .unwrap()
+            .value("blk.0.attn_norm.weight", 3)
+            .unwrap(),
+        0.5
+    );
+    // The same model (another copy) needs no override.
+    let a2 = dir.path().join("a2.gguf");
+    std::fs::copy(&a, &a2).unwrap();
+    let m2 = attach(&a2);
+    let (c, p) = m2.import_configuration(&recipe).unwrap();
+    assert!(p.applicable() && !p.items.iter().any(|i| i.item == "model"));
+    m2.apply_configuration(&c, "recipe").unwrap();
+}
+
+#[test]
+fn trailing_data_after_a_configuration_is_refused() {
+    let one = r#"{"version":1}"#;
+    assert!(Configuration::from_json(one).is_ok());
+    assert!(
+        Configuration::from_json(&format!("{one}\n\n")).is_ok(),
+        "whitespace is fine"
+    );
+    for tail in [r#"{"version":1}"#, "garbage", "]", "0"] {
+        let e = Configuration::from_json(&format!("{one}\n{tail}")).unwrap_err();
+        assert!(
+            e.to_string().contains("unexpected data after"),
+            "{tail:?}: {e}"
+        );
+    }
+    let e = hotpatch_core::config::ServerSettings::from_json("{} {}").unwrap_err();
+    assert!(e.to_string().contains("unexpected data after"), "{e}");
+}
+
+#[test]
+fn the_server_section_is_validated_when_a_configuration_is_read() {
+    // One validation: what `serve` refuses, reading (hence `apply`, the studio's import) refuses.
+    let cases = [
+        (r#"{"upstream":"ftp://x"}"#, "server.upstream"),
+        (
+            r#"{"rules":[{"id":"a","action":{"type":"filter_response","pattern":"[","action":"redact"}}]}"#,
+            "server.rules[0] (id \"a\").action.pattern",
+        ),
+        (
+            r#"{"rules":[{"id":"a","action":{"type":"filter_response","pattern":"x+","action":"block","max_match_len":1000000000000}}]}"#,
+            "action.max_match_len",
+        ),
+        (r#"{"connect_timeout_ms":0}"#, "server.connect_timeout_ms"),
+        (
+            r#"{"rules":[{"id":"a","action":{"type":"stop_sequences","sequences":["x"]}},{"id":"a","action":{"type":"stop_sequences","sequences":["y"]}}]}"#,
+            "duplicate rule id",
+        ),
+    ];
+    for (server, field) in cases {
+        let text = format!(r#"{{"version":1,"server":{server}}}"#);
+        let e = Configuration::from_json(&text).unwrap_err();
+        assert!(e.to_string().contains(field), "{server}: {e}");
+        let e2 = hotpatch_core::config::ServerSettings::from_json(server).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            e2.to_string(),
+            "the configuration and the proxy's own reader say the same"
+        );
+    }
+}
+
+#[test]
+fn a_patch_under_a_protection_of_the_same_configuration_is_a_reported_conflict() {
+    use hotpatch_core::config::ItemStatus;
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let m = attach(&model);
+    let t = m
+        .tensors()
+        .unwrap()
+        .tensor("blk.0.attn_norm.weight")
+        .unwrap()
+        .clone();
+    let orig = hotpatch_core::config::to_hex(&tensor_bytes(&m, &t.name)[..4]);
+    let cases = [
+        // A tensor patch under a tensor protection (by glob).
+        format!(
+            r#"{{"version":1,"tensor_patches":[{{"tensor":"{}","transform":{{"op":"zero"}}}}],"protections":[{{"kind":"tensor","name":"blk.0.*"}}]}}"#,
+            t.name
+        ),
+        // A tensor patch under a range protection over its data.
+        format!(
+            r#"{{"version":1,"tensor_patches":[{{"tensor":"{}","transform":{{"op":"zero"}}}}],"protections":[{{"kind":"range","offset":{},"len":1}}]}}"#,
+            t.name,
+            t.offset + 100
+        ),
+        // A byte patch inside a protected tensor.
+        format!(
+            r#"{{"version":1,"byte_patches":[{{"offset":{},"original":"{orig}","patched":"00000000"}}],"protections":[{{"kind":"tensor","name":"{}"}}]}}"#,
+            t.offset, t.name
+        ),
+    ];
+    for text in &cases {
+        let before = tensor_bytes(&m, &t.name);
+        let (c, p) = m.import_configuration(text).unwrap();
+        let bad: Vec<_> = p.mismatches().collect();
+        assert_eq!(bad.len(), 1, "{text}: {bad:?}");
+        assert!(
+            bad[0].detail.contains("protections[0]") && bad[0].detail.contains("protection wins"),
+            "{}",
+            bad[0].detail
+        );
+        assert!(p
+            .items
+            .iter()
+            .any(|i| i.item == "protections[0]" && i.status == ItemStatus::WillChange));
+        assert!(m.apply_configuration(&c, "conflict").is_err());
+        assert_eq!(tensor_bytes(&m, &t.name), before, "{text}: nothing written");
+        assert!(
+            m.engine().protections().is_empty(),
+            "{text}: a refused import locks nothing either"
+        );
+    }
+}

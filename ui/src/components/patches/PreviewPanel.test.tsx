@@ -40,6 +40,8 @@ const preview: ImportPreview = {
     },
   ],
   applicable: false,
+  otherModel: false,
+  allowOtherModel: false,
   serverRules: 2,
   cacheEnabled: true,
 };
@@ -78,6 +80,40 @@ describe("PreviewPanel", () => {
     const el = render(<PreviewPanel preview={ok} busy={false} onApply={onApply} onDiscard={() => {}} applyLabel="Apply" />);
     act(() => el.querySelector<HTMLButtonElement>('[data-testid="import-apply"]')!.click());
     expect(onApply).toHaveBeenCalledTimes(1);
+  });
+
+  it("refuses a configuration of another model until the user overrides it", () => {
+    const onAllow = vi.fn();
+    const other: ImportPreview = {
+      ...preview,
+      sameModel: false,
+      otherModel: true,
+      items: [
+        { item: "model", target: "smol.gguf", status: "mismatch", detail: "recorded on another model", from: null, to: null },
+        preview.items[0]!,
+      ],
+      applicable: false,
+    };
+    const el = render(
+      <PreviewPanel preview={other} busy={false} onApply={() => {}} onDiscard={() => {}} onAllowOtherModel={onAllow} applyLabel="Apply" />,
+    );
+    expect(el.querySelector<HTMLButtonElement>('[data-testid="import-apply"]')!.disabled).toBe(true);
+    expect(el.querySelector('[data-testid="import-verdict"]')?.textContent).toContain("not applied unless you say so");
+    act(() => el.querySelector<HTMLButtonElement>('[data-testid="import-allow-other-model"]')!.click());
+    expect(onAllow).toHaveBeenCalledTimes(1);
+    // After the override the backend sends the preview again: the model row is information.
+    const allowed: ImportPreview = {
+      ...other,
+      allowOtherModel: true,
+      items: [{ ...other.items[0]!, status: "info", detail: "applied anyway" }, preview.items[0]!],
+      applicable: true,
+    };
+    const el2 = render(
+      <PreviewPanel preview={allowed} busy={false} onApply={() => {}} onDiscard={() => {}} onAllowOtherModel={onAllow} applyLabel="Apply" />,
+    );
+    expect(el2.querySelector('[data-testid="import-allow-other-model"]')).toBeNull();
+    expect(el2.querySelector<HTMLButtonElement>('[data-testid="import-apply"]')!.disabled).toBe(false);
+    expect(el2.querySelector('[data-testid="import-verdict"]')?.textContent).toContain("applied to this one anyway");
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * An import preview: fingerprint verdict, counts, one row per item (a metadata edit that will
  * change the model gets a second line: the value now and the new value, full text on hover);
- * apply as one undo group.
+ * apply as one undo group. A configuration recorded on another model does not fit until the
+ * user overrides it explicitly (the `model` row then says it is applied anyway).
  */
 import { Fragment } from "react";
 import type { ApplyView_Serialize as ApplyView, ImportPreview_Serialize as ImportPreview } from "../../bindings";
@@ -19,12 +20,15 @@ export function PreviewPanel({
   busy,
   onApply,
   onDiscard,
+  onAllowOtherModel,
   applyLabel,
 }: {
   preview: ImportPreview;
   busy: boolean;
   onApply: () => void;
   onDiscard: () => void;
+  /** The user's explicit override for a configuration recorded on another model. */
+  onAllowOtherModel?: () => void;
   applyLabel: string;
 }) {
   const counts = previewCounts(preview.items);
@@ -67,7 +71,7 @@ export function PreviewPanel({
             </thead>
             <tbody>
               {preview.items.map((i) => (
-                <Fragment key={i.item}>
+                <Fragment key={`${i.item} ${i.target}`}>
                   <tr data-testid="preview-row" data-status={i.status} data-target={i.target} className={i.from != null ? "has-change" : undefined}>
                     <td className="mono small ellipsis" title={i.item}>
                       {i.item}
@@ -111,6 +115,17 @@ export function PreviewPanel({
         <button className="ghost" onClick={onDiscard} disabled={busy}>
           Discard
         </button>
+        {preview.otherModel && !preview.allowOtherModel && onAllowOtherModel && (
+          <button
+            className="ghost warn"
+            onClick={onAllowOtherModel}
+            disabled={busy}
+            title="Write into the tensors of the same name although this is another model"
+            data-testid="import-allow-other-model"
+          >
+            Apply to this model anyway…
+          </button>
+        )}
         <button
           className="primary"
           onClick={onApply}

@@ -35,7 +35,9 @@ export function previewCounts(items: readonly PreviewRow[]): PreviewCounts {
 }
 
 /** How the configuration relates to the open model, from its fingerprints. */
-export function fingerprintVerdict(p: Pick<ImportPreview, "sameFile" | "sameModel" | "recordedOn">): {
+export function fingerprintVerdict(
+  p: Pick<ImportPreview, "sameFile" | "sameModel" | "recordedOn"> & Partial<Pick<ImportPreview, "allowOtherModel">>,
+): {
   tone: "ok" | "warn" | "info";
   text: string;
 } {
@@ -43,7 +45,13 @@ export function fingerprintVerdict(p: Pick<ImportPreview, "sameFile" | "sameMode
   if (p.sameFile === true) return { tone: "ok", text: `Recorded on this exact file layout${on}.` };
   if (p.sameModel === true)
     return { tone: "info", text: `Recorded on another quantization of this model${on}: tensor edits re-encode here.` };
-  if (p.sameModel === false) return { tone: "warn", text: `Recorded on a different model${on}: check the items below.` };
+  if (p.sameModel === false)
+    return p.allowOtherModel
+      ? { tone: "warn", text: `Recorded on a different model${on}: applied to this one anyway, as you asked.` }
+      : {
+          tone: "warn",
+          text: `Recorded on a different model${on}: tensors of the same name may mean something else here, so it is not applied unless you say so.`,
+        };
   return { tone: "info", text: "Not tied to a model (a preset): applies wherever its tensors exist." };
 }
 
