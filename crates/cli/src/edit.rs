@@ -201,7 +201,7 @@ pub fn run_edit(a: EditArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     if let Some(path) = &a.record {
         let c = m.export_configuration()?;
-        std::fs::write(path, c.to_json() + "\n")
+        hotpatch_atomic::write(path, (c.to_json() + "\n").as_bytes())
             .with_context(|| format!("write {}", path.display()))?;
     }
     save(&m, &a.output)?;

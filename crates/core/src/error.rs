@@ -174,6 +174,16 @@ pub enum EngineError {
     },
 }
 
+impl From<hotpatch_atomic::Error> for EngineError {
+    fn from(e: hotpatch_atomic::Error) -> Self {
+        EngineError::Io {
+            action: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl EngineError {
     /// A stable machine-readable code for the variant (the UI branches on this, never on text).
     pub fn code(&self) -> &'static str {

@@ -100,6 +100,10 @@ impl Region {
         window: Option<(u64, u64)>,
         live_sync: LiveSync,
     ) -> Result<(Region, Option<RecoveryReport>)> {
+        // What interrupted rewrites of this file left beside it (never a live writer's).
+        if mode != Mode::ReadOnly {
+            hotpatch_atomic::clean_stale(path);
+        }
         let recovery = if mode == Mode::ReadOnly && !wal::journal_path(path).exists() {
             None
         } else {
@@ -388,48 +392,30 @@ impl Region {
         })
     }
 
-    /// Writes the region's current bytes to a new file atomically (temp file in the same
-    /// directory, fsync, rename, fsync directory). Returns the bytes written.
+    /// Writes the region's current bytes to a new file atomically (the shared atomic writer:
+    /// temp file in the same directory, fsync, rename, fsync directory; the mode and owner of a
+    /// file it replaces kept). Returns the bytes written.
     pub fn save_as(&self, dest: &Path, progress: ProgressFn<'_>) -> Result<u64> {
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = dest.file_name().ok_or_else(|| {
-            EngineError::invalid("path", format!("{} has no file name", dest.display()))
-        })?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".hotpatch-tmp-{}", std::process::id()));
-        let tmp = dir.join(tmp_name);
-        let result = (|| -> Result<u64> {
-            let f = File::create(&tmp).map_err(|e| EngineError::io("create", &tmp, e))?;
+        if dest.file_name().is_none() {
+            return Err(EngineError::invalid(
+                "path",
+                format!("{} has no file name", dest.display()),
+            ));
+        }
+        hotpatch_atomic::write_with(dest, |f, tmp| -> Result<u64> {
             let data = self.bytes();
             let total = data.len() as u64;
             let mut done = 0u64;
             for chunk in data.chunks(8 << 20) {
-                platform::write_all_at(&f, chunk, done)
-                    .map_err(|e| EngineError::io("write", &tmp, e))?;
+                platform::write_all_at(f, chunk, done)
+                    .map_err(|e| EngineError::io("write", tmp, e))?;
                 done += chunk.len() as u64;
                 if !progress(Progress { done, total }) {
                     return Err(EngineError::Cancelled);
                 }
             }
-            f.sync_all()
-                .map_err(|e| EngineError::io("fsync", &tmp, e))?;
             Ok(total)
-        })();
-        match result {
-            Ok(n) => {
-                std::fs::rename(&tmp, dest).map_err(|e| EngineError::io("rename", dest, e))?;
-                platform::sync_dir(dest)?;
-                Ok(n)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+        })
     }
 
     /// The whole pages inside `offset..offset+len` (region-relative), if any.

@@ -1072,14 +1072,11 @@ impl Manager {
         let path = dir.join(format!("{name}.json"));
         let mut c = c.clone();
         c.name = Some(name.to_string());
-        let tmp = dir.join(format!(".{name}.json.tmp"));
-        std::fs::write(&tmp, c.to_json() + "\n").map_err(|source| ManagerError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
-        std::fs::rename(&tmp, &path).map_err(|source| ManagerError::Io {
-            path: path.clone(),
-            source,
+        hotpatch_atomic::write(&path, (c.to_json() + "\n").as_bytes()).map_err(|e| {
+            ManagerError::Io {
+                path: e.path.clone(),
+                source: e.into(),
+            }
         })?;
         Ok(path)
     }

@@ -48,19 +48,6 @@ pub(crate) fn write_all_at(f: &File, buf: &[u8], offset: u64) -> std::io::Result
 }
 
 /// Fsyncs the directory holding `path`, so that a rename or delete in it is durable.
-/// (On Windows directories cannot be opened for sync; renames there are durable via the file.)
 pub(crate) fn sync_dir(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let d = File::open(dir).map_err(|e| EngineError::io("open directory", dir, e))?;
-        d.sync_all()
-            .map_err(|e| EngineError::io("fsync directory", dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    hotpatch_atomic::sync_dir(path).map_err(EngineError::from)
 }

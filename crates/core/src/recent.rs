@@ -75,9 +75,10 @@ impl RecentFiles {
         std::fs::create_dir_all(dir)?;
         let strings: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         let text = serde_json::to_string_pretty(&strings).map_err(std::io::Error::other)?;
-        let tmp = self.file.with_extension("json.tmp");
-        std::fs::write(&tmp, text + "\n")?;
-        std::fs::rename(&tmp, &self.file)
+        Ok(hotpatch_atomic::write(
+            &self.file,
+            (text + "\n").as_bytes(),
+        )?)
     }
 
     /// The entries, most recent first, each marked whether it exists.

@@ -50,12 +50,6 @@ pub fn journal_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn temp_journal_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".hotpatch-journal.tmp");
-    PathBuf::from(s)
-}
-
 struct Fnv(u64);
 impl Fnv {
     fn new() -> Self {
@@ -71,43 +65,40 @@ impl Fnv {
     }
 }
 
-/// Writes the journal durably (temp file, fsync, rename, fsync dir). Returns its size in bytes.
+/// Writes the journal durably (the shared atomic writer: temp file, fsync, rename, fsync dir).
+/// Returns its size in bytes.
 pub(crate) fn write_intent(path: &Path, file_len: u64, records: &[Record<'_>]) -> Result<u64> {
-    let tmp = temp_journal_path(path);
     let fin = journal_path(path);
-    let err = |source| EngineError::io("write journal", &tmp, source);
-    let f = File::create(&tmp).map_err(err)?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-    let mut h = Fnv::new();
-    let mut size = 0u64;
-    let mut put = |w: &mut std::io::BufWriter<File>, bytes: &[u8]| -> std::io::Result<()> {
-        h.update(bytes);
-        size += bytes.len() as u64;
-        w.write_all(bytes)
-    };
-    (|| -> std::io::Result<()> {
-        put(&mut w, MAGIC)?;
-        put(&mut w, &file_len.to_le_bytes())?;
-        put(&mut w, &(records.len() as u64).to_le_bytes())?;
-        for r in records {
-            debug_assert_eq!(r.old.len(), r.new.len());
-            put(&mut w, &r.offset.to_le_bytes())?;
-            put(&mut w, &(r.old.len() as u64).to_le_bytes())?;
-            put(&mut w, r.old)?;
-            put(&mut w, r.new)?;
-        }
-        Ok(())
-    })()
-    .map_err(err)?;
-    let sum = h.0;
-    w.write_all(&sum.to_le_bytes()).map_err(err)?;
-    w.write_all(END).map_err(err)?;
-    let f = w.into_inner().map_err(|e| err(e.into_error()))?;
-    f.sync_all().map_err(err)?;
-    drop(f);
-    std::fs::rename(&tmp, &fin).map_err(|e| EngineError::io("rename journal", &fin, e))?;
-    platform::sync_dir(&fin)?;
-    Ok(size + 16)
+    hotpatch_atomic::write_with(&fin, |f, tmp| -> Result<u64> {
+        let err = |source| EngineError::io("write journal", tmp, source);
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let mut h = Fnv::new();
+        let mut size = 0u64;
+        let mut put = |w: &mut std::io::BufWriter<&File>, bytes: &[u8]| -> std::io::Result<()> {
+            h.update(bytes);
+            size += bytes.len() as u64;
+            w.write_all(bytes)
+        };
+        (|| -> std::io::Result<()> {
+            put(&mut w, MAGIC)?;
+            put(&mut w, &file_len.to_le_bytes())?;
+            put(&mut w, &(records.len() as u64).to_le_bytes())?;
+            for r in records {
+                debug_assert_eq!(r.old.len(), r.new.len());
+                put(&mut w, &r.offset.to_le_bytes())?;
+                put(&mut w, &(r.old.len() as u64).to_le_bytes())?;
+                put(&mut w, r.old)?;
+                put(&mut w, r.new)?;
+            }
+            Ok(())
+        })()
+        .map_err(err)?;
+        let sum = h.0;
+        w.write_all(&sum.to_le_bytes()).map_err(err)?;
+        w.write_all(END).map_err(err)?;
+        w.flush().map_err(err)?;
+        Ok(size + 16)
+    })
 }
 
 /// Deletes the journal after the change reached the file durably.
@@ -211,14 +202,12 @@ fn parse(jpath: &Path, j: &[u8]) -> Result<Parsed> {
 
 /// Recovers `path` from its journal if one exists (see the module docs: roll forward).
 /// Returns `None` when there was nothing to recover. A leftover temporary journal (a crash
-/// while it was being written, before any byte of the file changed) is deleted.
+/// while it was being written, before any byte of the file changed) is deleted once no live
+/// writer holds it.
 pub fn recover(path: &Path) -> Result<Option<RecoveryReport>> {
-    let tmp = temp_journal_path(path);
-    if tmp.exists() {
-        std::fs::remove_file(&tmp)
-            .map_err(|e| EngineError::io("delete incomplete journal", &tmp, e))?;
-    }
     let jpath = journal_path(path);
+    // Temporary journals of writers that died (never a live writer's: see hotpatch-atomic).
+    hotpatch_atomic::clean_stale(&jpath);
     let j = match std::fs::read(&jpath) {
         Ok(j) => j,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -192,6 +192,15 @@ pub enum GgufError {
     },
 }
 
+impl From<hotpatch_atomic::Error> for GgufError {
+    fn from(e: hotpatch_atomic::Error) -> Self {
+        GgufError::Io {
+            path: e.path,
+            error: std::io::Error::new(e.source.kind(), format!("{}: {}", e.op, e.source)),
+        }
+    }
+}
+
 impl GgufError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         GgufError::Io {

@@ -15,7 +15,7 @@
 //! ```
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
@@ -302,8 +302,9 @@ pub struct WriteSummary {
     pub offsets: Vec<u64>,
 }
 
-/// Writes a new GGUF file at `path` atomically: a temporary file in the same directory, synced,
-/// then renamed over `path`. Tensor data is copied in bounded chunks; `progress` is called as
+/// Writes a new GGUF file at `path` atomically ([`hotpatch_atomic::write_with`]: a temporary
+/// file in the same directory, synced, given the mode and owner of the file it replaces, then
+/// renamed over `path`). Tensor data is copied in bounded chunks; `progress` is called as
 /// data is written.
 pub fn write_file(
     path: &Path,
@@ -325,19 +326,11 @@ pub fn write_file(
     let total: u64 = shapes.iter().map(|s| s.nbytes).sum();
     drop(shapes);
 
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".hotpatch-write-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| GgufError::io(dir, e))?;
-    let tmp_path = tmp.path().to_owned();
-    let io = |e| GgufError::io(&tmp_path, e);
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    // The one atomic writer (temp beside `path`, fsync, rename, fsync dir; mode and owner of
+    // the file it replaces kept; leftovers of interrupted writers removed).
+    hotpatch_atomic::write_with(path, |file, tmp_path| -> Result<(), GgufError> {
+        let io = |e| GgufError::io(tmp_path, e);
+        let mut w = BufWriter::with_capacity(1 << 20, file);
         w.write_all(&lay.header).map_err(io)?;
         let mut pos = lay.header.len() as u64;
         let mut done = 0u64;
@@ -376,14 +369,8 @@ pub fn write_file(
         }
         pad(&mut w, lay.file_size - pos).map_err(io)?;
         w.flush().map_err(io)?;
-    }
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path)
-        .map_err(|e| GgufError::io(path, e.error))?;
-    if let Ok(d) = File::open(dir) {
-        // Makes the rename itself durable; not all platforms allow syncing a directory.
-        let _ = d.sync_all();
-    }
+        Ok(())
+    })?;
     Ok(WriteSummary {
         file_size: lay.file_size,
         data_offset: lay.data_offset,

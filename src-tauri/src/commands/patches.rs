@@ -744,7 +744,8 @@ pub fn read_config_text(path: &Path) -> Result<String, IpcError> {
     })
 }
 
-/// Writes `text` to `path` atomically (temporary file in the same folder, then rename).
+/// Writes `text` to `path` atomically (the shared atomic writer: temporary file in the same
+/// folder, fsync, rename; the mode of a file it replaces kept).
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), IpcError> {
     let io =
         |p: &Path, e: std::io::Error| IpcError::new(ErrorCode::Io, format!("{}: {e}", p.display()));
@@ -754,18 +755,13 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), IpcError> {
             format!("{}: is a directory; give a file name", path.display()),
         ));
     }
-    let name = path.file_name().ok_or_else(|| {
-        IpcError::new(
+    if path.file_name().is_none() {
+        return Err(IpcError::new(
             ErrorCode::BadRequest,
             format!("{}: no file name", path.display()),
-        )
-    })?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(path, e)
-    })
+        ));
+    }
+    hotpatch_atomic::write(path, text.as_bytes()).map_err(|e| io(&e.path.clone(), e.source))
 }
 
 /// The session's changes as a configuration (with an optional name and description).

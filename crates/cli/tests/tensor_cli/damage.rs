@@ -241,3 +241,92 @@ fn configurations_of_another_model_trailing_data_and_bad_server_sections_are_ref
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn saves_that_rewrite_the_file_keep_its_mode_and_clean_up_left_temporaries() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let d = dir.path();
+    let model = demo_model(d, "m.gguf", &[]);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let set_mode =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    // A metadata edit saved in place rewrites the file (new header): the mode stays.
+    let meta = d.join("meta.json");
+    std::fs::write(
+        &meta,
+        r#"{"version":2,"metadata":[{"key":"hotpatch.test","original":null,"patched":{"type":"STRING","value":"renamed"}}]}"#,
+    )
+    .unwrap();
+    for m in [0o644, 0o640] {
+        set_mode(&model, m);
+        let out = hotpatch(&["apply", s(&meta), s(&model), "--in-place"]);
+        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            mode(&model),
+            m,
+            "apply with metadata --in-place keeps mode {m:o}"
+        );
+        // Undo it for the next round (the key must be absent again).
+        let back = d.join("back.json");
+        std::fs::write(
+            &back,
+            r#"{"version":2,"metadata":[{"key":"hotpatch.test","original":{"type":"STRING","value":"renamed"},"patched":null}]}"#,
+        )
+        .unwrap();
+        let out = hotpatch(&["apply", s(&back), s(&model), "--in-place"]);
+        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+        assert_eq!(mode(&model), m);
+    }
+    // `--out` over an existing file keeps that file's mode; a new file gets a plain create's.
+    let dest = d.join("dest.gguf");
+    std::fs::write(&dest, b"old").unwrap();
+    set_mode(&dest, 0o640);
+    let out = hotpatch(&["apply", s(&meta), s(&model), "--out", s(&dest)]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        mode(&dest),
+        0o640,
+        "--out over an existing file keeps its mode"
+    );
+    let fresh = d.join("fresh.gguf");
+    let out = hotpatch(&["apply", s(&meta), s(&model), "--out", s(&fresh)]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let plain = d.join("plain");
+    std::fs::File::create(&plain).unwrap();
+    assert_eq!(
+        mode(&fresh) & 0o777,
+        mode(&plain) & 0o777,
+        "a new file is not private 0600"
+    );
+
+    // Temporaries interrupted saves left beside the model (this build's name and the old
+    // writer's) go on the next open; nothing else does.
+    let left = [
+        d.join(".m.gguf.hotpatch-write-999999-0.tmp"),
+        d.join(".hotpatch-write-x1Y2z3.tmp"),
+    ];
+    let other = d.join(".other.gguf.hotpatch-write-999999-0.tmp");
+    for p in left.iter().chain([&other]) {
+        std::fs::write(p, vec![0u8; 1 << 16]).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+            .unwrap();
+    }
+    let out = hotpatch(&[
+        "edit",
+        s(&model),
+        "--set",
+        "blk.0.attn_norm.weight[0]=0.25",
+        "--in-place",
+    ]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    for p in &left {
+        assert!(!p.exists(), "{} removed", p.display());
+    }
+    assert!(
+        other.exists(),
+        "another model's temporary is not ours to remove"
+    );
+}

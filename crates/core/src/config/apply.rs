@@ -260,8 +260,8 @@ fn model_item(recorded: &ModelIdentity, here: &ModelIdentity, opts: ApplyOptions
         (
             ItemStatus::Mismatch,
             format!(
-                "recorded on another model ({}); this one is {}: tensors of the same name may \
-                 mean something else here, so it is applied only with an explicit override",
+                "recorded on another model ({}; this one is {}): applied only with an explicit \
+                 override",
                 describe_identity(recorded),
                 describe_identity(here)
             ),

@@ -537,16 +537,28 @@ fn corrupt_or_conflicting_journal_is_refused() {
         "a corrupt journal touches nothing"
     );
     std::fs::remove_file(&j).unwrap();
-    // A leftover temporary journal (crash while writing it) is simply discarded.
+    // A leftover temporary journal (crash while writing it) is simply discarded — once no live
+    // writer holds it (see hotpatch-atomic): the name older builds used, and this build's.
     let mut tmp = j.clone().into_os_string();
     tmp.push(".tmp");
-    std::fs::write(&tmp, b"partial").unwrap();
+    let jname = j.file_name().unwrap().to_string_lossy().into_owned();
+    let ours = dir.join(format!(".{jname}.hotpatch-write-999999-0.tmp"));
+    let live = dir.join(format!(".{jname}.hotpatch-write-1-1.tmp"));
+    for p in [std::path::Path::new(&tmp), &ours, &live] {
+        std::fs::write(p, b"partial").unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+            .unwrap();
+    }
+    let held = std::fs::File::open(&live).unwrap();
+    held.lock().unwrap();
     let r = e.open(&path, Mode::Staged).unwrap();
     assert!(e.region_info(r).unwrap().recovered.is_none());
     assert!(
-        !std::path::Path::new(&tmp).exists(),
-        "the incomplete temporary journal is removed"
+        !std::path::Path::new(&tmp).exists() && !ours.exists(),
+        "the incomplete temporary journals are removed"
     );
+    assert!(live.exists(), "a live writer's temporary journal is not");
 }
 
 #[test]
