@@ -128,11 +128,12 @@ fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
         progress.update(p.done, p.total);
         true
     };
-    if let Some(out) = &output.out {
+    let written = if let Some(out) = &output.out {
         let r = m
             .save_as(out, &mut cb)
             .with_context(|| format!("save as {}", out.display()))?;
         progress.finish(&format!("wrote {}", r.path.display()));
+        r.path
     } else if output.in_place {
         let r = m.save(&mut cb).context("save in place")?;
         progress.finish(&if r.rewritten {
@@ -140,10 +141,25 @@ fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
         } else {
             format!("{} bytes written back", r.bytes_written)
         });
+        r.path
     } else {
         bail!("give --out FILE or --in-place");
-    }
+    };
+    warn_llama_cpp(&written);
     Ok(())
+}
+
+/// After a save: says on stderr when llama.cpp will refuse (or mishandle) the file written.
+fn warn_llama_cpp(path: &std::path::Path) {
+    if let Ok(issues) = hotpatch_gguf::llama::check_path(path) {
+        if let Some(summary) = hotpatch_gguf::llama::summary(&issues) {
+            eprintln!(
+                "hotpatch: warning: {}: {}",
+                crate::audit::terminal_safe(&path.display().to_string()),
+                crate::audit::terminal_safe(&summary)
+            );
+        }
+    }
 }
 
 impl Output {

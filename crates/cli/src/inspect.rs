@@ -6,6 +6,11 @@
 //! Tensor `type` is the ggml name (`"Q4_K"`), `dims` in ggml order (ne[0] first), `offset`
 //! absolute in the file. Split models list every shard's tensors, each with its `"shard"`
 //! (0-based) and the top level gets `"shards"` (the file paths).
+//!
+//! What llama.cpp will refuse or mishandle in the file (the rules of
+//! [`hotpatch_gguf::llama`], shared with `hotpatch audit`, the studio and the save path) is
+//! said too: in JSON as `"llama_cpp": {"build", "loads", "issues": [{"code", "refuses",
+//! "message", "where", "offset"?}]}`, for people as a warning block before the metadata.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -30,6 +35,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let m = open_model(&a.model)?;
     let idx = m.index();
+    let issues = hotpatch_gguf::llama::check_model(&m);
     let out = io::stdout().lock();
     let mut out = BufWriter::new(out);
     if a.json {
@@ -62,6 +68,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "metadata": metadata,
             "tensors": tensors,
         });
+        doc["llama_cpp"] = json!({
+            "build": hotpatch_gguf::llama::LLAMA_CPP_BUILD,
+            "loads": !issues.iter().any(|i| i.refuses),
+            "issues": issues.iter().map(|i| {
+                let mut o = json!({"code": i.code, "refuses": i.refuses, "message": i.message, "where": i.subject});
+                if let Some(off) = i.offset {
+                    o["offset"] = json!(off);
+                }
+                if i.shard > 0 {
+                    o["shard"] = json!(i.shard);
+                }
+                o
+            }).collect::<Vec<_>>(),
+        });
         if m.is_split() {
             doc["shards"] = json!(m
                 .shards
@@ -87,6 +107,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         )?;
+        if !issues.is_empty() {
+            let verdict = if issues.iter().any(|i| i.refuses) {
+                "will refuse this file"
+            } else {
+                "will load this file but mishandle it"
+            };
+            let build = hotpatch_gguf::llama::LLAMA_CPP_BUILD;
+            writeln!(out, "\nwarning: {build} {verdict}:")?;
+            for i in &issues {
+                let kind = if i.refuses { "refuses" } else { "mishandles" };
+                let line = crate::audit::terminal_safe(&i.one_line());
+                writeln!(out, "  {kind:<10} {:<26} {line}", i.code)?;
+            }
+        }
         writeln!(out, "\nmetadata:")?;
         for e in &idx.metadata {
             writeln!(

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod diff;
 mod edit;
 mod inspect;
@@ -44,6 +45,8 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Searches a model's bytes for a hex pattern (`??` wildcards).
     Search(scan::SearchArgs),
+    /// Audits a model: chat template, structure (what llama.cpp refuses), provenance (--base).
+    Audit(audit::Args),
     /// Runs the request/response proxy in front of an LLM server, one line per request.
     Serve(serve::Args),
 }
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Scan(a) => scan::run_scan(a),
         Command::Search(a) => scan::run_search(a),
         Command::Serve(a) => serve::run(a),
+        Command::Audit(a) => audit::run(a),
     };
     match result {
         Ok(code) => code,
