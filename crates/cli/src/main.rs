@@ -11,13 +11,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod convert;
 mod diff;
 mod edit;
 mod inspect;
+mod layers;
 mod output;
 mod progress;
 mod scan;
 mod serve;
+mod surgery;
 mod tensor;
 
 /// Model surgery on GGUF files.
@@ -46,6 +49,10 @@ enum Command {
     Search(scan::SearchArgs),
     /// Runs the request/response proxy in front of an LLM server, one line per request.
     Serve(serve::Args),
+    /// Re-encodes tensors into other types (`--type GLOB=TYPE`), writing a new file.
+    Convert(convert::Args),
+    /// Drops, keeps, repeats or inserts layers (metadata kept consistent), writing a new file.
+    Layers(layers::Args),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +89,8 @@ fn main() -> ExitCode {
         Command::Scan(a) => scan::run_scan(a),
         Command::Search(a) => scan::run_search(a),
         Command::Serve(a) => serve::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Layers(a) => layers::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,100 @@
+//! `hotpatch convert`, `layers` and `apply` of a recorded surgery: the built binary.
+
+use super::common::*;
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn convert_records_a_configuration_that_apply_replays_byte_for_byte() {
+    let dir = tempdir();
+    let demo = demo_model(dir.path(), "demo.gguf", &[]);
+    let (a, b, cfg) = (
+        dir.path().join("a.gguf"),
+        dir.path().join("b.gguf"),
+        dir.path().join("convert.json"),
+    );
+    let out = hotpatch(&[
+        "convert",
+        s(&demo),
+        "--type",
+        "blk.*.ffn_*=Q4_K",
+        "--type",
+        "*=Q8_0",
+        "--out",
+        s(&a),
+        "--record",
+        s(&cfg),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("re-encoded Q5_K → Q4_K"),
+        "preview lists the changes: {text}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    assert_eq!(config["version"], 3, "surgery needs version 3");
+    assert_eq!(config["surgery"][0]["op"], "convert");
+    let out = hotpatch(&["apply", s(&cfg), s(&demo), "--out", s(&b)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "the recipe replays exactly"
+    );
+
+    // --in-place cannot hold a surgery; a dry run writes nothing.
+    let out = hotpatch(&["apply", s(&cfg), s(&demo), "--in-place"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
+    let c = dir.path().join("c.gguf");
+    let out = hotpatch(&[
+        "convert",
+        s(&demo),
+        "--type",
+        "*=Q8_0",
+        "--dry-run",
+        "--out",
+        s(&c),
+    ]);
+    assert!(out.status.success());
+    assert!(!c.exists(), "--dry-run writes nothing");
+}
+
+#[test]
+fn layers_verbs_build_the_sequence_they_name() {
+    let dir = tempdir();
+    let demo = demo_model(dir.path(), "demo.gguf", &[]);
+    let cases: [(&[&str], &str); 4] = [
+        (&["--drop", "1,2"], "0,3"),
+        (&["--keep", "3,0"], "3,0"),
+        (&["--repeat", "1-2"], "0,1,2,1,2,3"),
+        (&["--insert", "0", "--at", "2"], "0,1,0,2,3"),
+    ];
+    for (args, order) in cases {
+        let mut all = vec!["layers", s(&demo), "--dry-run", "--json"];
+        all.extend_from_slice(args);
+        let v = ok_json(&all);
+        let op = v["ops"][0].as_str().unwrap();
+        assert!(
+            op.starts_with(&format!("layers {order} ")),
+            "{args:?}: {op}"
+        );
+    }
+    let out = hotpatch(&["layers", s(&demo), "--drop", "0-3", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("every layer"));
+    let out = hotpatch(&["layers", s(&demo), "--keep", "9", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("layer 9 does not exist"));
+}
