@@ -12,6 +12,10 @@ assert on it.
   expect-convert IN OUT       every tensor of OUT: same bytes as IN's, or IN re-encoded
   expect-layers IN OUT ORDER [--other OTHER]
       ORDER: comma list of source layers, `o` prefix for OTHER's (`0,1,o2,3`)
+  expect-merge METHOD OUT BASE OTHER... [--t G] [--weights G;G] [--densities G;G] ...
+      the merge recomputed in float32 (G: a number or a gradient `0,0.5,1`); F32 outputs must
+      be equal (SLERP: within 1e-5, its angle is summed in another order), quantized ones
+      within one re-quantization of the exact result
 """
 from __future__ import annotations
 
@@ -200,6 +204,170 @@ def expect_layers(a) -> dict:
     return report
 
 
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def splitmix64(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def dare_stream(seed: int, name: str, model: int) -> int:
+    h = 0xCBF29CE484222325
+    for b in name.encode():
+        h ^= b
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return seed ^ h ^ ((model * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+
+
+def dare_keep(stream: int, n: int, density: float) -> np.ndarray:
+    idx = np.arange(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = splitmix64(np.uint64(stream) + (idx + np.uint64(1)) * GOLDEN)
+    u = (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+    return u < np.float64(np.float32(density))
+
+
+def gradient(g: list[float], t: float) -> float:
+    if len(g) == 1:
+        return g[0]
+    scaled = t * (len(g) - 1)
+    i0 = int(scaled)
+    i1 = min(len(g) - 1, i0 + 1)
+    frac = scaled - i0
+    return (1 - frac) * g[i0] + frac * g[i1]
+
+
+def position(name: str, n_layers: int) -> float:
+    if name.startswith("blk."):
+        l = int(name.split(".")[1])
+        return l / (n_layers - 1) if n_layers > 1 else 1.0
+    return 0.0 if name.startswith("token_embd") else 1.0
+
+
+def merged(a, name: str, base: np.ndarray, others: list[np.ndarray], n_layers: int) -> np.ndarray:
+    """The exact merge in float32, operation for operation as mergekit defines it."""
+    f = np.float32
+    t = position(name, n_layers)
+    ws = [f(gradient(w, t)) for w in a.weights] if a.weights else [f(1)] * len(others)
+    ds = [f(gradient(d, t)) for d in a.densities] if a.densities else [f(1)] * len(others)
+    bw = f(gradient(a.base_weight, t)) if a.base_weight else f(1)
+    lam = f(a.lam)
+    m = a.method
+    norm = a.normalize if a.normalize is not None else m in ("linear", "ties")
+    if m == "linear":
+        if a.t is not None and len(others) == 1:
+            tt = gradient(a.t, t)
+            bw, ws = f(1.0 - tt), [f(tt)]
+        wsum = bw
+        for w in ws:
+            wsum = f(wsum + w)
+        acc = bw * base
+        for w, x in zip(ws, others):
+            acc = acc + w * x
+        return acc / wsum if norm else acc
+    if m == "slerp":
+        tt = gradient(a.t, t)
+        v0 = base.astype(np.float64).ravel()
+        v1 = others[0].astype(np.float64).ravel()
+        n0, n1 = np.linalg.norm(v0), np.linalg.norm(v1)
+        n0 = n0 if n0 > 1e-8 else 1.0
+        n1 = n1 if n1 > 1e-8 else 1.0
+        dot = float(np.dot(v0, v1)) / (n0 * n1)
+        if abs(dot) > 0.9995:
+            s0, s1 = 1.0 - tt, tt
+        else:
+            th0 = np.arccos(dot)
+            s = np.sin(th0)
+            s0, s1 = np.sin(th0 - th0 * tt) / s, np.sin(th0 * tt) / s
+        return f(s0) * base + f(s1) * others[0]
+    deltas = [x - base for x in others]
+    if m in ("dare", "dare_ties"):
+        out = []
+        for k, (d, dens) in enumerate(zip(deltas, ds)):
+            if dens >= 1:
+                out.append(d)
+                continue
+            keep = dare_keep(dare_stream(a.seed, name, k + 1), d.size, float(dens)).reshape(d.shape)
+            out.append(np.where(keep, d / dens, f(0)).astype(np.float32))
+        deltas = out
+    if m == "ties":
+        out = []
+        for d, dens in zip(deltas, ds):
+            if dens >= 1:
+                out.append(d)
+                continue
+            k = int(np.floor(np.float64(dens) * d.size))
+            if k == 0:
+                out.append(np.zeros_like(d))
+                continue
+            th = np.sort(np.abs(d).ravel())[-k]
+            out.append(np.where(np.abs(d) >= th, d, f(0)).astype(np.float32))
+        deltas = out
+    if m in ("task", "dare"):
+        wsum = f(0)
+        for w in ws:
+            wsum = f(wsum + w)
+        if abs(wsum) < 1e-8:
+            wsum = f(1)
+        mixed = np.zeros_like(base)
+        for w, d in zip(ws, deltas):
+            mixed = mixed + w * d
+        if norm:
+            mixed = mixed / wsum
+        return base + mixed * lam
+    # ties, dare_ties: sign election, disjoint merge
+    wd = [w * d for w, d in zip(ws, deltas)]
+    total = np.zeros_like(base)
+    for x in wd:
+        total = total + x
+    major = np.where(total >= 0, f(1), f(-1))
+    mixed = np.zeros_like(base)
+    div = np.zeros_like(base)
+    for w, x in zip(ws, wd):
+        mask = np.sign(x) == major
+        mixed = mixed + np.where(mask, x, f(0))
+        div = div + np.where(mask, w, f(0))
+    div = np.where(div == 0, f(1), div)
+    if norm:
+        mixed = mixed / div
+    return base + mixed * lam
+
+
+def expect_merge(a) -> dict:
+    out, ro = tensors(a.out)
+    base, rb = tensors(a.base)
+    others = [tensors(o)[0] for o in a.others]
+    n_layers = int(meta(rb, "llama.block_count") or 1)
+    report = {"checked": 0, "exact": 0, "bytes_identical": 0, "mismatches": [], "worst": 0.0}
+    for name, t in out.items():
+        b = base[name]
+        if b.tensor_type in (T.I8, T.I16, T.I32, T.I64):
+            continue
+        report["checked"] += 1
+        want = merged(a, name, values(b), [values(o[name]) for o in others], n_layers)
+        got = values(t)
+        if t.tensor_type == T.F32:
+            if np.array_equal(got, want):
+                report["exact"] += 1
+                continue
+            rel = float(np.max(np.abs(got - want)) / max(1e-30, float(np.max(np.abs(want)))))
+            report["worst"] = max(report["worst"], rel)
+            if a.method != "slerp" or rel > 1e-5:
+                report["mismatches"].append(f"{name}: F32 differs (relative {rel:.3g})")
+            continue
+        q = encode(want, t.tensor_type)
+        if q == raw(t):
+            report["bytes_identical"] += 1
+        ref = gguf.quants.dequantize(np.frombuffer(q, dtype=np.uint8).reshape(want.shape[0], -1), t.tensor_type).reshape(want.shape)
+        err = float(np.max(np.abs(got - want)))
+        ref_err = float(np.max(np.abs(ref - want)))
+        if err > ref_err * 1.0001 + 1e-6:
+            report["mismatches"].append(f"{name}: {t.tensor_type.name} error {err:.4g} above one re-quantization ({ref_err:.4g})")
+    return report
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -218,11 +386,25 @@ def main() -> None:
     l.add_argument("out")
     l.add_argument("order")
     l.add_argument("--other")
+    mg = sub.add_parser("expect-merge")
+    mg.add_argument("method")
+    mg.add_argument("out")
+    mg.add_argument("base")
+    mg.add_argument("others", nargs="+")
+    floats = lambda s: [float(x) for x in s.split(",")]
+    mg.add_argument("--t", type=floats)
+    mg.add_argument("--weights", type=lambda s: [floats(x) for x in s.split(";")])
+    mg.add_argument("--densities", type=lambda s: [floats(x) for x in s.split(";")])
+    mg.add_argument("--base-weight", type=floats)
+    mg.add_argument("--normalize", type=lambda s: s == "1")
+    mg.add_argument("--lam", type=float, default=1.0)
+    mg.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     if a.cmd == "fixture":
         fixture(a)
         return
-    report = {"expect-convert": expect_convert, "expect-layers": expect_layers}[a.cmd](a)
+    report = {"expect-convert": expect_convert, "expect-layers": expect_layers,
+              "expect-merge": expect_merge}[a.cmd](a)
     print(json.dumps(report))
 
 

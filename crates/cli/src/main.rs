@@ -16,6 +16,7 @@ mod diff;
 mod edit;
 mod inspect;
 mod layers;
+mod merge;
 mod output;
 mod progress;
 mod scan;
@@ -53,6 +54,8 @@ enum Command {
     Convert(convert::Args),
     /// Drops, keeps, repeats or inserts layers (metadata kept consistent), writing a new file.
     Layers(layers::Args),
+    /// Merges models (linear, SLERP, task arithmetic, TIES, DARE), writing a new file.
+    Merge(merge::Args),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Layers(a) => layers::run(a),
+        Command::Merge(a) => merge::run(a),
     };
     match result {
         Ok(code) => code,

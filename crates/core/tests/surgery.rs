@@ -8,3 +8,5 @@ mod common;
 mod convert;
 #[path = "surgery/layers.rs"]
 mod layers;
+#[path = "surgery/merge.rs"]
+mod merge;

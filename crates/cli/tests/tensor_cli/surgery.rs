@@ -98,3 +98,64 @@ fn layers_verbs_build_the_sequence_they_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("layer 9 does not exist"));
 }
+
+#[test]
+fn merge_takes_mergekit_parameters_on_the_command_line() {
+    let dir = tempdir();
+    let a = demo_model(dir.path(), "a.gguf", &[]);
+    let b = demo_model(dir.path(), "b.gguf", &["--perturb", "blk.0.attn_q.weight"]);
+    let t = r#"[{"filter":"self_attn","value":[0,1]},{"value":0.5}]"#;
+    let v = ok_json(&[
+        "merge",
+        s(&a),
+        s(&b),
+        "--method",
+        "slerp",
+        "--t",
+        t,
+        "--dry-run",
+        "--json",
+    ]);
+    let q3 = v["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "blk.3.attn_q.weight")
+        .unwrap();
+    assert!(q3["action"].as_str().unwrap().contains("t=1.000"), "{q3}");
+    let out = dir.path().join("m.gguf");
+    let r = hotpatch(&[
+        "merge",
+        s(&a),
+        s(&b),
+        "--method",
+        "task_arithmetic",
+        "--weight",
+        "0,0.5,1",
+        "--out",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(out.exists());
+    let r = hotpatch(&[
+        "merge",
+        s(&a),
+        s(&b),
+        "--method",
+        "ties",
+        "--weight",
+        "1",
+        "--weight",
+        "2",
+        "--dry-run",
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("one per model"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let r = hotpatch(&["merge", s(&a), s(&b), "--method", "nope", "--dry-run"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not a merge method"));
+}

@@ -853,7 +853,28 @@ impl<'a> TensorReader<'a> {
                     let mut vals = vec![0f32; k * shape.ne0];
                     expr.rows(ctx, shape, first, k, &mut vals)?;
                     hotpatch_quant::quantize(ty, &vals, mine)
-                        .map_err(|e| SurgeryError::invalid(name, e.to_string()))
+                        .map_err(|e| SurgeryError::invalid(name, e.to_string()))?;
+                    // No type overflows below 6e4 (f16's largest is 65504 and every block scale
+                    // or minimum is at most the block's largest magnitude); above, check that
+                    // no finite value was stored as NaN/Inf.
+                    let amax = vals
+                        .iter()
+                        .filter(|v| v.is_finite())
+                        .fold(0f32, |m, v| m.max(v.abs()));
+                    if amax > 6.0e4 {
+                        let first_value = first * shape.ne0 as u64;
+                        crate::tensor::check_finite(
+                            ty,
+                            mine,
+                            first_value,
+                            &vals,
+                            &vec![false; vals.len()],
+                        )
+                        .map_err(|e| {
+                            SurgeryError::invalid(name, format!("{e}; choose a wider type for it"))
+                        })?;
+                    }
+                    Ok(())
                 };
                 if row + k >= n {
                     // The last part runs on this thread.

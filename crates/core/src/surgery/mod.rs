@@ -30,6 +30,7 @@ mod convert;
 #[allow(dead_code)]
 mod eval;
 mod layers;
+mod merge;
 pub mod ops;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ use hotpatch_gguf::{
 use serde::Serialize;
 
 pub use eval::{dare_keep, dare_stream, slerp_factors};
+pub use merge::position;
 pub use ops::{
     parse_layer_list, Conditional, DirectionSource, LayerSlice, MergeMethod, MergeModel, MergeOp,
     Param, ScalarOrGradient, SurgeryOp, TensorSource, TypeRule,
@@ -539,6 +541,7 @@ fn apply(p: &mut Plan, op: &SurgeryOp) -> Result<(), SurgeryError> {
         SurgeryOp::Layers { slices } => layers::layers(p, slices),
         SurgeryOp::Rename { from, to } => layers::rename(p, from, to),
         SurgeryOp::Remove { tensor } => layers::remove(p, tensor),
+        SurgeryOp::Merge(m) => merge::merge(p, m),
         other => Err(SurgeryError::invalid(
             other.name(),
             "this operation is not available in this build",
