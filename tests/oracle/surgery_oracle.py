@@ -16,6 +16,14 @@ assert on it.
       the merge recomputed in float32 (G: a number or a gradient `0,0.5,1`); F32 outputs must
       be equal (SLERP: within 1e-5, its angle is summed in another order), quantized ones
       within one re-quantization of the exact result
+  lora-fixture OUT BASE --targets NAMES [--rank R] [--alpha A] [--type F32|F16]
+      an adapter as convert_lora_to_gguf writes it (token_embd in llama.cpp's layout)
+  expect-lora BASE ADAPTER OUT [--scale S]   W + S·alpha/rank·B·A in float64
+  cvec-fixture OUT [--layers N] [--embd E] [--npy FILE]
+      a control vector as llama-cvector-generator writes it (direction.1..N)
+  expect-ablate BASE DIRECTION OUT [--layer N] [--layers L] [--scale S] [--embeddings 0|1]
+      (I - s r r^T) W along the residual dimension; reports how much of r is left
+  expect-add OUT NAME (--npy FILE | --gguf FILE --tensor T)
 """
 from __future__ import annotations
 
@@ -368,6 +376,156 @@ def expect_merge(a) -> dict:
     return report
 
 
+def lora_fixture(a) -> None:
+    """An adapter as convert_lora_to_gguf writes it, for the tensors of BASE named in --targets."""
+    src, rb = tensors(a.base)
+    rng = np.random.default_rng(a.seed)
+    w = gguf.GGUFWriter(a.out, "llama")
+    w.add_string("general.type", "adapter")
+    w.add_string("adapter.type", "lora")
+    if a.alpha:
+        w.add_float32("adapter.lora.alpha", a.alpha)
+    r = a.rank
+    for name in a.targets.split(","):
+        t = src[name]
+        ne0, ne1 = int(t.shape[0]), int(t.shape[1])
+        if name.startswith("token_embd"):
+            # llama.cpp's token_embd layout: A ne [rank, n_vocab], B ne [rank, n_embd]
+            A = rng.standard_normal((ne1, r)).astype(np.float32) * np.float32(0.05)
+            B = rng.standard_normal((ne0, r)).astype(np.float32) * np.float32(0.05)
+        else:
+            A = rng.standard_normal((r, ne0)).astype(np.float32) * np.float32(0.05)
+            B = rng.standard_normal((ne1, r)).astype(np.float32) * np.float32(0.05)
+        if a.type == "F16":
+            A, B = A.astype(np.float16), B.astype(np.float16)
+        w.add_tensor(name + ".lora_a", A)
+        w.add_tensor(name + ".lora_b", B)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def close_enough(report, name, t, got, want):
+    """F32: within 1e-5 of the largest value (summation order differs); quantized: within one
+    re-quantization of the exact result."""
+    scale = max(1e-30, float(np.max(np.abs(want))))
+    if t.tensor_type == T.F32:
+        rel = float(np.max(np.abs(got - want))) / scale
+        report["worst"] = max(report["worst"], rel)
+        if rel > 1e-5:
+            report["mismatches"].append(f"{name}: F32 differs (relative {rel:.3g})")
+        return
+    q = encode(want, t.tensor_type)
+    if q == raw(t):
+        report["bytes_identical"] += 1
+    ref = gguf.quants.dequantize(np.frombuffer(q, dtype=np.uint8).reshape(want.shape[0], -1), t.tensor_type).reshape(want.shape)
+    err = float(np.max(np.abs(got - want)))
+    ref_err = float(np.max(np.abs(ref - want)))
+    if err > ref_err * 1.01 + 1e-5 * scale:
+        report["mismatches"].append(f"{name}: {t.tensor_type.name} error {err:.4g} above one re-quantization ({ref_err:.4g})")
+
+
+def expect_lora(a) -> dict:
+    base, _ = tensors(a.base)
+    ad, ra = tensors(a.adapter)
+    out, _ = tensors(a.out)
+    alpha = meta(ra, "adapter.lora.alpha") or 0.0
+    report = {"checked": 0, "applied": 0, "bytes_identical": 0, "worst": 0.0, "mismatches": []}
+    for name, t in out.items():
+        b = base[name]
+        report["checked"] += 1
+        if t.tensor_type != b.tensor_type:
+            report["mismatches"].append(f"{name}: type {t.tensor_type.name}, the base has {b.tensor_type.name}")
+        if name + ".lora_a" not in ad:
+            if raw(t) != raw(b):
+                report["mismatches"].append(f"{name}: no LoRA but bytes changed")
+            continue
+        report["applied"] += 1
+        A = values(ad[name + ".lora_a"]).astype(np.float64)
+        B = values(ad[name + ".lora_b"]).astype(np.float64)
+        W = values(b).astype(np.float64)
+        if name.startswith("token_embd"):
+            rank = A.shape[1]
+            delta = A @ B.T
+        else:
+            rank = A.shape[0]
+            delta = B @ A
+        eff = a.scale * alpha / rank if alpha else a.scale
+        want = (W + eff * delta).astype(np.float32)
+        close_enough(report, name, t, values(t), want)
+    return report
+
+
+def cvec_fixture(a) -> None:
+    """A control vector as llama-cvector-generator writes it: direction.1 .. direction.N."""
+    rng = np.random.default_rng(a.seed)
+    w = gguf.GGUFWriter(a.out, "controlvector")
+    w.add_string("controlvector.model_hint", "llama")
+    w.add_int32("controlvector.layer_count", a.layers)
+    for i in range(1, a.layers + 1):
+        w.add_tensor(f"direction.{i}", rng.standard_normal(a.embd).astype(np.float32) * np.float32(3.0))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    if a.npy:
+        np.save(a.npy, rng.standard_normal((a.layers, a.embd)).astype(np.float32))
+
+
+def expect_ablate(a) -> dict:
+    base, _ = tensors(a.base)
+    out, _ = tensors(a.out)
+    if a.direction.endswith(".npy"):
+        d = np.load(a.direction).astype(np.float64)
+        r = d if d.ndim == 1 else d[a.layer]
+    else:
+        cv, _ = tensors(a.direction)
+        r = values(cv[f"direction.{a.layer}"]).astype(np.float64).ravel()
+    r = r / np.linalg.norm(r)
+    layers = None if a.layers is None else {int(x) for x in a.layers.split(",")}
+    report = {"checked": 0, "ablated": 0, "bytes_identical": 0, "worst": 0.0, "mismatches": [], "residual": 0.0}
+    for name, t in out.items():
+        b = base[name]
+        report["checked"] += 1
+        target = name == "token_embd.weight" and a.embeddings
+        if name.startswith("blk."):
+            l, rest = int(name.split(".")[1]), name.split(".", 2)[2]
+            target = (layers is None or l in layers) and (rest.startswith("attn_output.") or rest.startswith("ffn_down"))
+        if not target:
+            if raw(t) != raw(b):
+                report["mismatches"].append(f"{name}: not a target but bytes changed")
+            continue
+        report["ablated"] += 1
+        W = values(b).astype(np.float64)
+        s = a.scale
+        if name == "token_embd.weight" or W.shape[0] == 1:
+            want = W - s * np.outer(W @ r, r)
+            along = np.abs(values(t).astype(np.float64) @ r).max() / max(1e-30, np.abs(W @ r).max())
+        else:
+            want = W - s * np.outer(r, r @ W)
+            along = np.abs(r @ values(t).astype(np.float64)).max() / max(1e-30, np.abs(r @ W).max())
+        report["residual"] = max(report["residual"], float(along))
+        close_enough(report, name, t, values(t), want.astype(np.float32))
+    return report
+
+
+def expect_add(a) -> dict:
+    out, _ = tensors(a.out)
+    t = out[a.name]
+    report = {"mismatches": [], "type": t.tensor_type.name, "shape": [int(x) for x in t.shape]}
+    if a.npy:
+        want = np.load(a.npy).astype(np.float32)
+    else:
+        src, _ = tensors(a.gguf)
+        want = values(src[a.tensor])
+    want2 = want.reshape(-1, int(t.shape[0]))
+    exp = encode(want2, t.tensor_type) if t.tensor_type != T.F16 else want2.astype(np.float16).tobytes()
+    if exp != raw(t):
+        report["mismatches"].append(f"{a.name}: bytes are not the source's values as {t.tensor_type.name}")
+    return report
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -399,12 +557,52 @@ def main() -> None:
     mg.add_argument("--normalize", type=lambda s: s == "1")
     mg.add_argument("--lam", type=float, default=1.0)
     mg.add_argument("--seed", type=int, default=0)
+    lf = sub.add_parser("lora-fixture")
+    lf.add_argument("out")
+    lf.add_argument("base")
+    lf.add_argument("--targets", required=True)
+    lf.add_argument("--rank", type=int, default=4)
+    lf.add_argument("--alpha", type=float, default=8.0)
+    lf.add_argument("--seed", type=int, default=3)
+    lf.add_argument("--type", default="F32")
+    el = sub.add_parser("expect-lora")
+    el.add_argument("base")
+    el.add_argument("adapter")
+    el.add_argument("out")
+    el.add_argument("--scale", type=float, default=1.0)
+    cf = sub.add_parser("cvec-fixture")
+    cf.add_argument("out")
+    cf.add_argument("--layers", type=int, default=4)
+    cf.add_argument("--embd", type=int, default=256)
+    cf.add_argument("--seed", type=int, default=5)
+    cf.add_argument("--npy")
+    ea = sub.add_parser("expect-ablate")
+    ea.add_argument("base")
+    ea.add_argument("direction")
+    ea.add_argument("out")
+    ea.add_argument("--layer", type=int, default=1)
+    ea.add_argument("--layers")
+    ea.add_argument("--scale", type=float, default=1.0)
+    ea.add_argument("--embeddings", type=lambda s: s == "1", default=True)
+    ed = sub.add_parser("expect-add")
+    ed.add_argument("out")
+    ed.add_argument("name")
+    ed.add_argument("--npy")
+    ed.add_argument("--gguf")
+    ed.add_argument("--tensor")
     a = p.parse_args()
     if a.cmd == "fixture":
         fixture(a)
         return
+    if a.cmd == "lora-fixture":
+        lora_fixture(a)
+        return
+    if a.cmd == "cvec-fixture":
+        cvec_fixture(a)
+        return
     report = {"expect-convert": expect_convert, "expect-layers": expect_layers,
-              "expect-merge": expect_merge}[a.cmd](a)
+              "expect-merge": expect_merge, "expect-lora": expect_lora,
+              "expect-ablate": expect_ablate, "expect-add": expect_add}[a.cmd](a)
     print(json.dumps(report))
 
 

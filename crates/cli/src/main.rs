@@ -11,11 +11,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ablate;
 mod convert;
 mod diff;
 mod edit;
 mod inspect;
 mod layers;
+mod lora;
 mod merge;
 mod output;
 mod progress;
@@ -23,6 +25,7 @@ mod scan;
 mod serve;
 mod surgery;
 mod tensor;
+mod tensors;
 
 /// Model surgery on GGUF files.
 #[derive(Parser)]
@@ -56,6 +59,12 @@ enum Command {
     Layers(layers::Args),
     /// Merges models (linear, SLERP, task arithmetic, TIES, DARE), writing a new file.
     Merge(merge::Args),
+    /// Applies a GGUF LoRA adapter into the weights (types kept), writing a new file.
+    Lora(lora::Args),
+    /// Removes a direction from the residual-stream writers (abliteration), writing a new file.
+    Ablate(ablate::Args),
+    /// Removes, renames or adds tensors (from a GGUF, .npy or .safetensors), writing a new file.
+    Tensors(tensors::Args),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +104,9 @@ fn main() -> ExitCode {
         Command::Convert(a) => convert::run(a),
         Command::Layers(a) => layers::run(a),
         Command::Merge(a) => merge::run(a),
+        Command::Lora(a) => lora::run(a),
+        Command::Ablate(a) => ablate::run(a),
+        Command::Tensors(a) => tensors::run(a),
     };
     match result {
         Ok(code) => code,

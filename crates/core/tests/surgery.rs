@@ -2,6 +2,8 @@
 //! demo model; llama fixtures from gguf-py), checked against numpy/gguf-py and ggml's
 //! reference quantizer (tests/oracle/surgery_oracle.py) and loaded by real llama.cpp.
 
+#[path = "surgery/adapters.rs"]
+mod adapters;
 #[path = "surgery/common.rs"]
 mod common;
 #[path = "surgery/convert.rs"]

@@ -159,3 +159,88 @@ fn merge_takes_mergekit_parameters_on_the_command_line() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("not a merge method"));
 }
+
+#[test]
+fn lora_ablate_and_tensors_verbs_run_end_to_end() {
+    let dir = tempdir();
+    let d = dir.path();
+    let demo = demo_model(d, "demo.gguf", &[]);
+    let (ad, cv) = (d.join("ad.gguf"), d.join("cv.gguf"));
+    let o = "tests/oracle/surgery_oracle.py";
+    run_py(
+        o,
+        &[
+            "lora-fixture",
+            s(&ad),
+            s(&demo),
+            "--targets",
+            "blk.0.attn_q.weight,output.weight",
+        ],
+    );
+    run_py(o, &["cvec-fixture", s(&cv), "--layers", "4"]);
+    let v = ok_json(&[
+        "lora",
+        s(&demo),
+        s(&ad),
+        "--scale",
+        "2",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(v["changed"], 2, "{v}");
+    let out = d.join("l.gguf");
+    let r = hotpatch(&["lora", s(&demo), s(&ad), "--out", s(&out)]);
+    assert!(
+        r.status.success() && out.exists(),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let v = ok_json(&[
+        "ablate",
+        s(&demo),
+        "--direction",
+        s(&cv),
+        "--direction-layer",
+        "2",
+        "--layers",
+        "1-2",
+        "--no-embeddings",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(v["changed"], 4, "{v}");
+    let r = hotpatch(&["ablate", s(&demo), "--direction", s(&cv), "--dry-run"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("choose one"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let src = format!("{}:output.weight@F16", s(&demo));
+    let v = ok_json(&[
+        "tensors",
+        s(&demo),
+        "--remove",
+        "blk.3.ffn_*",
+        "--rename",
+        "blk.*.attn_k.weight=blk.*.attn_key.weight",
+        "--add",
+        &format!("extra.weight={src}"),
+        "--dry-run",
+        "--json",
+    ]);
+    let names: Vec<&str> = v["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["action"] != "removed")
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"blk.2.attn_key.weight") && names.contains(&"extra.weight"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"blk.3.ffn_up.weight"));
+    let r = hotpatch(&["tensors", s(&demo), "--add", "x=nothing.bin", "--dry-run"]);
+    assert_eq!(r.status.code(), Some(2));
+}

@@ -199,22 +199,6 @@ impl Expr {
             Expr::Ablate(a) => a.rows(ctx, shape, r0, n, out),
         }
     }
-
-    /// A one-line description for previews.
-    pub fn describe(&self, ctx_names: &dyn Fn(usize, usize) -> String) -> String {
-        match self {
-            Expr::Tensor { model, tensor } => ctx_names(*model, *tensor),
-            Expr::Array(_) => "values from a file".into(),
-            Expr::Merge(m) => format!(
-                "{} merge of {} and {} other(s)",
-                m.method.name(),
-                m.base.describe(ctx_names),
-                m.others.len()
-            ),
-            Expr::Lora(l) => format!("{} + LoRA (scale {})", l.base.describe(ctx_names), l.scale),
-            Expr::Ablate(a) => format!("{} with a direction removed", a.base.describe(ctx_names)),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,17 +650,21 @@ pub(crate) struct AblateExpr {
     pub r: Arc<Vec<f32>>,
     pub scale: f32,
     pub axis: Axis,
-    /// rᵀ W per column (prepared, `Columns`).
+    /// `ne[1]`, the residual width for `Columns` (a 3-D tensor, e.g. the experts' FFN down,
+    /// is `ne[2]` such matrices one after the other).
+    pub ne1: usize,
+    /// rᵀ W per column of each matrix (prepared, `Columns`).
     c: Vec<f32>,
 }
 
 impl AblateExpr {
-    pub fn new(base: Expr, r: Arc<Vec<f32>>, scale: f32, axis: Axis) -> AblateExpr {
+    pub fn new(base: Expr, r: Arc<Vec<f32>>, scale: f32, axis: Axis, ne1: usize) -> AblateExpr {
         AblateExpr {
             base,
             r,
             scale,
             axis,
+            ne1,
             c: Vec::new(),
         }
     }
@@ -684,12 +672,17 @@ impl AblateExpr {
     fn prepare(&mut self, ctx: &Ctx<'_>, shape: Shape) -> Result<(), SurgeryError> {
         self.base.prepare(ctx, shape)?;
         if self.axis == Axis::Columns {
-            let mut c = vec![0f64; shape.ne0];
+            let ne1 = self.ne1.max(1);
+            let groups = (shape.rows as usize).div_ceil(ne1);
+            let mut c = vec![0f64; shape.ne0 * groups];
             let r = &self.r;
             for_chunks(&self.base, ctx, shape, |r0, v| {
                 for (k, row) in v.chunks_exact(shape.ne0).enumerate() {
-                    let ro = f64::from(r[r0 as usize + k]);
-                    for (ci, x) in c.iter_mut().zip(row) {
+                    let at = r0 as usize + k;
+                    let ro = f64::from(r[at % ne1]);
+                    let g = at / ne1;
+                    let cg = &mut c[g * shape.ne0..(g + 1) * shape.ne0];
+                    for (ci, x) in cg.iter_mut().zip(row) {
                         *ci += ro * f64::from(*x);
                     }
                 }
@@ -723,9 +716,13 @@ impl AblateExpr {
                 }
             }
             Axis::Columns => {
+                let ne1 = self.ne1.max(1);
                 for (k, row) in out.chunks_exact_mut(shape.ne0).enumerate() {
-                    let f = self.scale * self.r[r0 as usize + k];
-                    for (x, c) in row.iter_mut().zip(&self.c) {
+                    let at = r0 as usize + k;
+                    let f = self.scale * self.r[at % ne1];
+                    let g = at / ne1;
+                    let c = &self.c[g * shape.ne0..(g + 1) * shape.ne0];
+                    for (x, c) in row.iter_mut().zip(c) {
                         *x -= f * c;
                     }
                 }

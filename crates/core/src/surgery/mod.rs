@@ -25,10 +25,10 @@
 //! # Ok::<(), hotpatch_core::surgery::SurgeryError>(())
 //! ```
 
+mod adapters;
 mod convert;
-// Merge, LoRA and ablation expressions are wired by the next operations.
-#[allow(dead_code)]
 mod eval;
+pub mod files;
 mod layers;
 mod merge;
 pub mod ops;
@@ -542,10 +542,14 @@ fn apply(p: &mut Plan, op: &SurgeryOp) -> Result<(), SurgeryError> {
         SurgeryOp::Rename { from, to } => layers::rename(p, from, to),
         SurgeryOp::Remove { tensor } => layers::remove(p, tensor),
         SurgeryOp::Merge(m) => merge::merge(p, m),
-        other => Err(SurgeryError::invalid(
-            other.name(),
-            "this operation is not available in this build",
-        )),
+        SurgeryOp::Lora { adapter, scale } => adapters::lora(p, adapter, *scale),
+        SurgeryOp::Ablate {
+            direction,
+            layers,
+            embeddings,
+            scale,
+        } => adapters::ablate(p, direction, layers.as_deref(), *embeddings, *scale),
+        SurgeryOp::Add { name, source, ty } => adapters::add(p, name, source, ty.as_deref()),
     }
 }
 
