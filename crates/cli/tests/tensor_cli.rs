@@ -9,3 +9,5 @@ mod diff;
 mod edit;
 #[path = "tensor_cli/server.rs"]
 mod server;
+#[path = "tensor_cli/surgery.rs"]
+mod surgery;

@@ -45,6 +45,7 @@ pub mod rangeset;
 pub mod recent;
 pub mod residency;
 pub mod structure;
+pub mod surgery;
 pub mod tensor;
 pub mod wal;
 

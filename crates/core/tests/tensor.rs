@@ -9,6 +9,8 @@ mod config;
 mod config_metadata;
 #[path = "tensor/copy.rs"]
 mod copy;
+#[path = "tensor/damage.rs"]
+mod damage;
 #[path = "tensor/diff.rs"]
 mod diff;
 #[path = "tensor/heatmap.rs"]

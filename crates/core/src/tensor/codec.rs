@@ -14,6 +14,15 @@
 //! - **Else the block is re-quantized** from the new values (the unselected elements keep their
 //!   old values as input) and the elements that moved as a side effect are reported.
 //!
+//! **Nothing finite becomes NaN or Inf.** Every encoding that is not the element's own grid
+//! (a float element, a block quantized afresh or re-quantized) is decoded again and checked:
+//! when a finite value would be stored as NaN or ±Inf (an F16 element above 65504, a block
+//! whose re-computed scale overflows its 16-bit float: Q4_1 near 1e6, Q8_0 near 1e7, Q4_K
+//! near 1e9), the edit is refused with [`EncodeError::TooLarge`], which names the largest
+//! magnitude the block can hold there (found by bisection with the type's own codec, so it is
+//! right for every type without a table). An explicit NaN or Inf asked for in a float tensor
+//! is stored as asked.
+//!
 //! Which bits of a block belong to element `i` alone is not hard-coded per type: it is found by
 //! probing (flip one bit of a quantized block, dequantize, see which elements moved) on a few
 //! synthetic blocks, once per type, and cached. Enumerating an element's bits then yields its
@@ -95,6 +104,33 @@ pub enum EncodeError {
         /// The type.
         ty: GgmlType,
     },
+    /// A finite value the type cannot hold: storing it would leave NaN or ±Inf (an F16 or BF16
+    /// element out of range, or a block whose re-computed scale overflows its 16-bit float).
+    #[error("element {index}: {value:?} is too large for {}: storing it would leave NaN/Inf{}", what(*.ty), limit(*.max))]
+    TooLarge {
+        /// The element (for a block, the largest of the values asked for in it).
+        index: u64,
+        /// The value asked for.
+        value: f32,
+        /// The type.
+        ty: GgmlType,
+        /// The largest magnitude the block (or element) can hold there, with its other values
+        /// as they would be; `None` when no value fits (the block holds non-finite values).
+        max: Option<f32>,
+    },
+    /// A transform turned a finite value into NaN or ±Inf (an f32 overflow, e.g. a scale by
+    /// 1e30); nothing is stored.
+    #[error("element {index}: {op} turns {before:?} into {after:?}, which is not a finite number (f32 overflow); nothing was changed")]
+    Overflow {
+        /// The element.
+        index: u64,
+        /// The operation (`scale`, `add`, ...).
+        op: &'static str,
+        /// The value before.
+        before: f32,
+        /// What the operation computed.
+        after: f32,
+    },
     /// The value is outside the element's grid and the type has no quantizer to re-encode the
     /// block.
     #[error("element {index}: {value} is outside what the block's scales can express ([{lo}, {hi}]) and {ty} blocks cannot be re-quantized here")]
@@ -110,6 +146,21 @@ pub enum EncodeError {
         /// The type.
         ty: GgmlType,
     },
+}
+
+fn what(ty: GgmlType) -> String {
+    if ty.block_size() == 1 {
+        ty.name().to_string()
+    } else {
+        format!("a {ty} block (its re-computed scale would overflow)")
+    }
+}
+
+fn limit(max: Option<f32>) -> String {
+    match max {
+        Some(m) => format!("; the largest magnitude it can hold there is {m:?}"),
+        None => "; no value fits there (the block holds values that are not finite)".into(),
+    }
 }
 
 /// Stores `new` into `bytes`, a run of whole blocks of `ty` whose first element has flat index
@@ -146,6 +197,7 @@ pub fn encode_into(
                 index: base,
                 source,
             })?;
+            check_finite(ty, block, base, n, s)?;
             continue;
         }
         if let Some(&i) = changed.iter().find(|&&i| !n[i].is_finite()) {
@@ -160,6 +212,7 @@ pub fn encode_into(
                 index: base,
                 source,
             })?;
+            check_finite(ty, block, base, n, s)?;
             report.blocks_requantized_whole += 1;
             continue;
         }
@@ -194,12 +247,9 @@ pub fn encode_into(
                     index: base,
                     source,
                 })?;
+                let changed_mask: Vec<bool> = (0..bs).map(|k| changed.contains(&k)).collect();
+                let after = check_finite(ty, block, base, &input, &changed_mask)?;
                 report.blocks_requantized += 1;
-                let mut after = vec![0f32; bs];
-                dequantize(ty, block, &mut after).map_err(|source| EncodeError::Codec {
-                    index: base,
-                    source,
-                })?;
                 for k in 0..bs {
                     if !s[k] && after[k].to_bits() != o[k].to_bits() {
                         report.side_effect_count += 1;
@@ -218,6 +268,101 @@ pub fn encode_into(
         }
     }
     Ok(report)
+}
+
+/// Decodes `bytes` (whole blocks of `ty` just encoded from `input`, first element at flat index
+/// `first`) and checks that every finite input is stored as a finite value. Returns the decoded
+/// values; else [`EncodeError::TooLarge`] for the first block that fails, naming its largest
+/// value asked for among `changed` (all of them when none is marked) and the largest magnitude
+/// the block can hold there.
+pub fn check_finite(
+    ty: GgmlType,
+    bytes: &[u8],
+    first: u64,
+    input: &[f32],
+    changed: &[bool],
+) -> Result<Vec<f32>, EncodeError> {
+    let mut out = vec![0f32; input.len()];
+    dequantize(ty, bytes, &mut out).map_err(|source| EncodeError::Codec {
+        index: first,
+        source,
+    })?;
+    let Some(bad) = (0..input.len()).find(|&k| input[k].is_finite() && !out[k].is_finite()) else {
+        return Ok(out);
+    };
+    let bs = ty.block_size();
+    let b = bad / bs;
+    let r = b * bs..(b + 1) * bs;
+    let (inp, ch) = (&input[r.clone()], &changed[r.clone()]);
+    let asked: Vec<usize> = (0..bs).filter(|&k| ch[k] && inp[k].is_finite()).collect();
+    let candidates = if asked.is_empty() {
+        (0..bs).filter(|&k| inp[k].is_finite()).collect()
+    } else {
+        asked.clone()
+    };
+    let at = candidates
+        .iter()
+        .copied()
+        .max_by(|&x, &y| inp[x].abs().total_cmp(&inp[y].abs()))
+        .unwrap_or(bad % bs);
+    // One element asked for: how large may it be with the others as they are. Several: how
+    // far may they all be scaled down together.
+    let max = largest_storable(ty, inp, at, asked.len() == 1);
+    Err(EncodeError::TooLarge {
+        index: first + (r.start + at) as u64,
+        value: inp[at],
+        ty,
+        max,
+    })
+}
+
+/// Whether one block of `ty` encodes `input` without turning a finite value into NaN/Inf;
+/// returns the decoded values when it does.
+fn encodes_finite(ty: GgmlType, input: &[f32]) -> Option<Vec<f32>> {
+    let mut block = vec![0u8; ty.type_size()];
+    quantize(ty, input, &mut block).ok()?;
+    let mut out = vec![0f32; input.len()];
+    dequantize(ty, &block, &mut out).ok()?;
+    input
+        .iter()
+        .zip(&out)
+        .all(|(i, o)| !i.is_finite() || o.is_finite())
+        .then_some(out)
+}
+
+/// The largest magnitude element `at` of a block holding `input` can be stored with: with
+/// `alone`, `input[at]` varies and the others stay; else every value is scaled together.
+/// Found by bisection over the f32 bit patterns between 0 and `|input[at]|` with the codec
+/// itself (a magnitude fits when no finite value decodes to NaN/Inf); the answer is the value
+/// the block then stores. `None` when not even 0 fits.
+fn largest_storable(ty: GgmlType, input: &[f32], at: usize, alone: bool) -> Option<f32> {
+    let target = input[at].abs();
+    let sign = if input[at] < 0.0 { -1.0 } else { 1.0 };
+    let trial = |m: f32| -> Option<Vec<f32>> {
+        let v: Vec<f32> = if alone {
+            let mut v = input.to_vec();
+            v[at] = sign * m;
+            v
+        } else {
+            let f = if target > 0.0 { m / target } else { 0.0 };
+            input.iter().map(|x| x * f).collect()
+        };
+        encodes_finite(ty, &v)
+    };
+    let mut best = trial(0.0)?;
+    let (mut lo, mut hi) = (0u32, target.to_bits());
+    // Invariant: magnitude `lo` fits, `hi` does not (it failed in the caller).
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match trial(f32::from_bits(mid)) {
+            Some(out) => {
+                lo = mid;
+                best = out;
+            }
+            None => hi = mid,
+        }
+    }
+    Some(best[at].abs())
 }
 
 /// Sets element `i` of one block to the nearest value of its grid, touching only its own bits.

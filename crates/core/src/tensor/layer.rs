@@ -16,8 +16,8 @@ use hotpatch_quant::{dequantize, quantize, GgmlType};
 use serde::Serialize;
 
 use super::{
-    encode_into, EncodeError, EncodeReport, HeadGeometry, Selection, SelectionError, SideEffect,
-    TransformOp,
+    check_finite, encode_into, EncodeError, EncodeReport, HeadGeometry, Selection, SelectionError,
+    SideEffect, TransformOp,
 };
 use crate::engine::{Applied, Engine, Patch, RegionId, TemporaryPatch, View};
 use crate::error::EngineError;
@@ -929,6 +929,9 @@ impl TensorLayer {
                         _ => None,
                     };
                     op.apply(&mut new[la..lb], a, theirs.as_deref());
+                    if !op.is_copy() {
+                        check_no_overflow(t, op, a, &old[la..lb], &new[la..lb], theirs.as_deref())?;
+                    }
                 }
                 let mut bytes = old_bytes.to_vec();
                 // Blocks to take verbatim from the other model (same-type copy, whole block).
@@ -1066,6 +1069,12 @@ impl TensorLayer {
                 })?;
             let mut bytes = vec![0u8; ty_d.row_bytes(e - s).unwrap_or(0)];
             quantize(ty_d, &vals, &mut bytes).map_err(|err| codec_err(dst, err))?;
+            check_finite(ty_d, &bytes, s, &vals, &vec![false; vals.len()]).map_err(|source| {
+                TensorError::Encode {
+                    tensor: dst.name.clone(),
+                    source,
+                }
+            })?;
             report.elements_changed += e - s;
             report.blocks_requantized_whole += (e - s) / ty_d.block_size() as u64;
             out.extend_from_slice(&bytes);
@@ -1285,6 +1294,36 @@ fn same_shape(a: &TensorInfo, b: &TensorInfo) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Refuses a transform that turned a finite value into NaN/Inf (an f32 overflow: a scale by
+/// 1e30, an add near f32::MAX); values already non-finite, in this model or the other one of a
+/// lerp, are not the transform's doing. `first` is the flat index of `old[0]`.
+fn check_no_overflow(
+    t: &TensorInfo,
+    op: &TransformOp,
+    first: u64,
+    old: &[f32],
+    new: &[f32],
+    theirs: Option<&[f32]>,
+) -> Result<()> {
+    let bad = (0..old.len()).find(|&k| {
+        old[k].is_finite()
+            && theirs.is_none_or(|o| o.get(k).is_some_and(|y| y.is_finite()))
+            && !new[k].is_finite()
+    });
+    match bad {
+        None => Ok(()),
+        Some(k) => Err(TensorError::Encode {
+            tensor: t.name.clone(),
+            source: EncodeError::Overflow {
+                index: first + k as u64,
+                op: op.name(),
+                before: old[k],
+                after: new[k],
+            },
+        }),
+    }
 }
 
 fn codec_err(t: &TensorInfo, e: hotpatch_quant::CodecError) -> TensorError {

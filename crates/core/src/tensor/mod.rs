@@ -34,7 +34,8 @@ mod selection;
 mod transform;
 
 pub use codec::{
-    element_bits, encode_into, EncodeError, EncodeReport, SideEffect, MAX_LISTED_SIDE_EFFECTS,
+    check_finite, element_bits, encode_into, EncodeError, EncodeReport, SideEffect,
+    MAX_LISTED_SIDE_EFFECTS,
 };
 pub use layer::{
     head_geometry, OtherModel, TensorError, TensorLayer, TensorScan, TransformReport, ValueClass,
