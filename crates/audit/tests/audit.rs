@@ -388,3 +388,41 @@ fn provenance_re_derives_the_demo_quant_from_its_f32_base_and_finds_a_tampered_b
         Err(hotpatch_audit::provenance::ProvenanceError::Canceled)
     ));
 }
+
+/// ARCHITECTURE INVARIANT: the audit crate is GUI-free: no tauri, tokio or specta.
+#[test]
+fn audit_crate_has_no_tauri_tokio_or_specta() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "tree",
+            "-p",
+            "hotpatch-audit",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tree.lines().any(|l| l.starts_with("minijinja ")),
+        "the tree is listed:\n{tree}"
+    );
+    let bad: Vec<&str> = tree
+        .lines()
+        .filter(|l| {
+            let n = l.split_whitespace().next().unwrap_or("");
+            n.starts_with("tauri") || n.starts_with("tokio") || n.starts_with("specta")
+        })
+        .collect();
+    assert!(bad.is_empty(), "hotpatch-audit must stay GUI-free: {bad:?}");
+}
