@@ -1,6 +1,8 @@
 //! `hotpatch diff`, `edit`, `apply`, `scan`, `search`: the built binary on demo models written
 //! at test time, checked against gguf-py/numpy (tests/oracle/tensor_oracle.py).
 
+#[path = "tensor_cli/big.rs"]
+mod big;
 #[path = "tensor_cli/common.rs"]
 mod common;
 #[path = "tensor_cli/diff.rs"]
