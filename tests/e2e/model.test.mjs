@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { artifacts, fill, root, startApp } from "./harness.mjs";
@@ -64,6 +64,25 @@ describe("Model screen (real app under Xvfb)", () => {
     assert.equal(await rowValue("llama.context_length"), String(original.metadata["llama.context_length"].value));
     assert.equal(await (await $("modified-indicator")).getText(), "Saved");
     assert.equal(await (await $("mode-chip")).getText(), "Staged");
+  });
+
+  it("says which tensors a running llama.cpp sees live on this machine's CPU", async () => {
+    // The host's own CPU flags decide the verdict (llama.cpp repacks Q4_0 matrix weights on
+    // AVX2 and Q2_K ones on AVX-512): read them here, as the app does, instead of assuming them.
+    const flags = new Set((readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:(.*)$/m)?.[1] ?? "").trim().split(/\s+/));
+    await (await $("live-cpu")).waitForExist({ timeout: 10000 });
+    const cpu = await (await $("live-cpu")).getText();
+    assert.match(cpu, new RegExp(process.arch === "x64" ? "x86_64" : process.arch), cpu);
+    assert.match(cpu, /--no-repack/, "says how to make an external server see every edit");
+    const vis = (name) => browser.execute((n) => document.querySelector(`[data-testid="live-row"][data-name="${n}"]`)?.getAttribute("data-visibility") ?? null, name);
+    await browser.waitUntil(async () => (await vis("output_norm.weight")) !== null, { timeout: 10000 });
+    assert.equal(await vis("output_norm.weight"), "live", "a 1-D tensor is never copied");
+    assert.equal(await vis("token_embd.weight"), "live", "the row-lookup embedding stays mapped");
+    if (process.arch === "x64" && !flags.has("amx_int8")) {
+      assert.equal(await vis("blk.0.ffn_gate.weight"), flags.has("avx2") ? "copied" : "live", "Q4_0 on this CPU");
+      assert.equal(await vis("blk.1.attn_output.weight"), flags.has("avx512f") ? "copied" : "live", "Q2_K on this CPU");
+      assert.equal(await vis("blk.0.attn_output.weight"), "live", "Q8_0 on x86-64 without AMX");
+    }
   });
 
   it("shows an inline error naming the key and type for a bad value, then stages a good one", async () => {

@@ -96,7 +96,12 @@ describe("Split model: open, edit and save across files, bytes per file (real ap
       timeout: 20000,
       timeoutMsg: "the 4th file never changed after Save",
     });
-    await browser.pause(300);
+    // The first changed bytes on disk do not mean the save is over: wait for the app to say so
+    // (a fixed pause was a guess about this machine's speed).
+    await browser.waitUntil(async () => (await browser.$(testid("modified-indicator")).getAttribute("data-modified")) === "false", {
+      timeout: 20000,
+      timeoutMsg: "the app never reported the save finished",
+    });
     const after4 = gguf(file(4), TENSOR);
     assert.equal(Math.fround(after4.values[3]), Math.fround(stored), "gguf-py reads the stored value from file 4");
     for (const k of [1, 2, 3]) assert.ok(readFileSync(file(k)).equals(originals[k - 1]), `file ${k} unchanged`);

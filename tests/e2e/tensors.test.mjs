@@ -209,7 +209,12 @@ describe("Tensors screen: click a weight, set a value, save (real app)", () => {
       timeout: 20000,
       timeoutMsg: "the file on disk never changed after Save",
     });
-    await browser.pause(300); // let the atomic save finish its rename
+    // The first changed bytes on disk do not mean the save is over: wait for the app to say so
+    // (a fixed pause was a guess about this machine's speed).
+    await browser.waitUntil(async () => (await browser.$(testid("modified-indicator")).getAttribute("data-modified")) === "false", {
+      timeout: 20000,
+      timeoutMsg: "the app never reported the save finished",
+    });
     await browser.saveScreenshot(path.join(artifacts, "tensors.png"));
 
     // The CLI reads the saved element as the stored value, and the whole block as reported.

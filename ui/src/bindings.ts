@@ -111,10 +111,10 @@ export const commands = {
 	 */
 	setModelMode: (mode: ModelMode) => typedError<EditState_Serialize, IpcError>(__TAURI_INVOKE("set_model_mode", { mode })),
 	/**
-	 *  Every tensor of the open model with whether a running llama.cpp (CPU, mmap) sees live
-	 *  edits of it, and why (`hotpatch_core::live`).
+	 *  Every tensor of the open model with whether a running llama.cpp (CPU, mmap) on this
+	 *  machine sees live edits of it, and why (`hotpatch_core::live`).
 	 */
-	liveTensors: () => typedError<LiveRow[], IpcError>(__TAURI_INVOKE("live_tensors")),
+	liveTensors: () => typedError<LiveReport, IpcError>(__TAURI_INVOKE("live_tensors")),
 	/**
 	 *  The files of the open model: one row, or every shard of a split model (`-00001-of-0000N`),
 	 *  each checked (present, numbered right, no duplicate tensors) by the GGUF crate.
@@ -1000,6 +1000,19 @@ export type IpcError = {
 	code: ErrorCode,
 	/**  A human-readable explanation naming the file, offset or field. */
 	message: string,
+};
+
+/**
+ *  What a running llama.cpp on this machine sees of live edits: the CPU the verdicts were made
+ *  for, how to make an external server see every edit, and one row per tensor.
+ */
+export type LiveReport = {
+	/**  The host CPU as the verdicts read it ("x86_64 with avx2, avx512f"). */
+	cpu: string,
+	/**  How to make an external llama.cpp see every live edit. */
+	hint: string,
+	/**  Every tensor of every file of the model. */
+	rows: LiveRow[],
 };
 
 /**  Whether a running llama.cpp sees live edits of one tensor. */

@@ -11,7 +11,9 @@
 //!   says to apply it anyway; a patch under a protection of the same file neither), else
 //!   applies it as one undo group and saves. Metadata edits in the configuration rewrite the
 //!   file through the GGUF writer (a new header, tensor data copied), atomically, as the
-//!   studio's Save does; without them only the changed ranges are written.
+//!   studio's Save does; without them only the changed ranges are written. A configuration
+//!   with a `surgery` section (version 3) needs `--out`: the operations write the new file,
+//!   then the other sections apply to it.
 //!
 //! Exit codes: 0 done; 1 refused (mismatch, protected, not representable); 2 bad input.
 
@@ -136,11 +138,12 @@ fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
         progress.update(p.done, p.total);
         true
     };
-    if let Some(out) = &output.out {
+    let written = if let Some(out) = &output.out {
         let r = m
             .save_as(out, &mut cb)
             .with_context(|| format!("save as {}", out.display()))?;
         progress.finish(&format!("wrote {}", r.path.display()));
+        r.path
     } else if output.in_place {
         let r = m.save(&mut cb).context("save in place")?;
         progress.finish(&if r.rewritten {
@@ -148,10 +151,25 @@ fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
         } else {
             format!("{} bytes written back", r.bytes_written)
         });
+        r.path
     } else {
         bail!("give --out FILE or --in-place");
-    }
+    };
+    warn_llama_cpp(&written);
     Ok(())
+}
+
+/// After a save: says on stderr when llama.cpp will refuse (or mishandle) the file written.
+fn warn_llama_cpp(path: &std::path::Path) {
+    if let Ok(issues) = hotpatch_gguf::llama::check_path(path) {
+        if let Some(summary) = hotpatch_gguf::llama::summary(&issues) {
+            eprintln!(
+                "hotpatch: warning: {}: {}",
+                crate::audit::terminal_safe(&path.display().to_string()),
+                crate::audit::terminal_safe(&summary)
+            );
+        }
+    }
 }
 
 impl Output {
@@ -236,6 +254,9 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(&a.config).with_context(|| a.config.display().to_string())?;
     let config = Configuration::from_json(&text).with_context(|| a.config.display().to_string())?;
+    if !config.surgery.is_empty() {
+        return run_surgery_config(&a, config);
+    }
     let m = attach(&a.model)?;
     let opts = ApplyOptions {
         allow_other_model: a.allow_other_model,
@@ -301,5 +322,87 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     save(&m, &a.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hotpatch apply` of a configuration with a `surgery` section: the operations write a new
+/// file (`--out`), then the configuration's other sections are applied to that file in place.
+/// Paths in the operations are relative to the configuration's folder.
+fn run_surgery_config(a: &ApplyArgs, mut config: Configuration) -> anyhow::Result<ExitCode> {
+    if a.output.in_place {
+        bail!(
+            "{}: surgery writes a new file: give --out FILE, not --in-place",
+            a.config.display()
+        );
+    }
+    let base_dir = a
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let plan = hotpatch_core::surgery::plan(&a.model, &config.surgery, base_dir)?;
+    if let Some(want) = &config.model {
+        let here = hotpatch_core::surgery::identity(&plan.inputs().get(0).model, None);
+        if here.shape_fingerprint != want.shape_fingerprint {
+            eprintln!(
+                "hotpatch: configuration was recorded on another model ({}), not {}",
+                want.file_name.as_deref().unwrap_or("unnamed"),
+                a.model.display()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let preview = plan.preview();
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({ "surgery": preview, "applied": !a.dry_run }),
+        )?;
+        writeln!(out)?;
+    } else {
+        crate::surgery::print_preview(&mut out, &preview, a.dry_run)?;
+    }
+    drop(out);
+    if a.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(dest) = &a.output.out else {
+        bail!("give --out FILE or --dry-run");
+    };
+    let code = crate::surgery::write(&plan, dest)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    drop(plan);
+    config.surgery.clear();
+    config.model = None;
+    let rest = config.tensor_patches.len()
+        + config.byte_patches.len()
+        + config.metadata.len()
+        + config.protections.len();
+    if rest == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let m = attach(dest)?;
+    let source = format!("config {}", a.config.display());
+    match m.apply_configuration(&config, &source) {
+        Ok(_) => {}
+        Err(e) if refused(&e) => {
+            eprintln!(
+                "hotpatch: {e} (the surgery's result {} is kept)",
+                dest.display()
+            );
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    save(
+        &m,
+        &Output {
+            out: None,
+            in_place: true,
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,14 +11,22 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ablate;
+mod audit;
+mod convert;
 mod diff;
 mod edit;
 mod inspect;
+mod layers;
+mod lora;
+mod merge;
 mod output;
 mod progress;
 mod scan;
 mod serve;
+mod surgery;
 mod tensor;
+mod tensors;
 
 /// Model surgery on GGUF files.
 #[derive(Parser)]
@@ -44,8 +52,22 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Searches a model's bytes for a hex pattern (`??` wildcards).
     Search(scan::SearchArgs),
+    /// Audits a model: chat template, structure (what llama.cpp refuses), provenance (--base).
+    Audit(audit::Args),
     /// Runs the request/response proxy in front of an LLM server, one line per request.
     Serve(serve::Args),
+    /// Re-encodes tensors into other types (`--type GLOB=TYPE`), writing a new file.
+    Convert(convert::Args),
+    /// Drops, keeps, repeats or inserts layers (metadata kept consistent), writing a new file.
+    Layers(layers::Args),
+    /// Merges models (linear, SLERP, task arithmetic, TIES, DARE), writing a new file.
+    Merge(merge::Args),
+    /// Applies a GGUF LoRA adapter into the weights (types kept), writing a new file.
+    Lora(lora::Args),
+    /// Removes a direction from the residual-stream writers (abliteration), writing a new file.
+    Ablate(ablate::Args),
+    /// Removes, renames or adds tensors (from a GGUF, .npy or .safetensors), writing a new file.
+    Tensors(tensors::Args),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +104,13 @@ fn main() -> ExitCode {
         Command::Scan(a) => scan::run_scan(a),
         Command::Search(a) => scan::run_search(a),
         Command::Serve(a) => serve::run(a),
+        Command::Audit(a) => audit::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Layers(a) => layers::run(a),
+        Command::Merge(a) => merge::run(a),
+        Command::Lora(a) => lora::run(a),
+        Command::Ablate(a) => ablate::run(a),
+        Command::Tensors(a) => tensors::run(a),
     };
     match result {
         Ok(code) => code,

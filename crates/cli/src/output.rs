@@ -18,6 +18,31 @@ pub fn open_model(path: &Path) -> anyhow::Result<GgufModel> {
     })
 }
 
+/// Writes all of `buf` at byte `offset` of `file` (a positional write: threads may write
+/// different parts of one file at once).
+pub fn write_all_at(file: &std::fs::File, buf: &[u8], offset: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_write(file, buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    buf = &buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Whether an error is a closed stdout (e.g. `hotpatch inspect m.gguf | head`): not an error.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -34,6 +59,115 @@ pub fn float_json(v: f64) -> Value {
         json!(if v > 0.0 { "Infinity" } else { "-Infinity" })
     } else {
         json!(v)
+    }
+}
+
+/// A metadata value serialized straight to JSON (the same JSON as [`value_json`], without
+/// building a tree first): 64-bit integers exact, floats as [`float_json`] writes them, strings
+/// with invalid UTF-8 replaced, arrays (nested too) element by element.
+pub struct MetaJson<'a>(pub &'a MetaValue);
+
+impl serde::Serialize for MetaJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            MetaValue::U8(x) => s.serialize_u8(*x),
+            MetaValue::I8(x) => s.serialize_i8(*x),
+            MetaValue::U16(x) => s.serialize_u16(*x),
+            MetaValue::I16(x) => s.serialize_i16(*x),
+            MetaValue::U32(x) => s.serialize_u32(*x),
+            MetaValue::I32(x) => s.serialize_i32(*x),
+            MetaValue::U64(x) => s.serialize_u64(*x),
+            MetaValue::I64(x) => s.serialize_i64(*x),
+            MetaValue::F32(x) => float_ser(s, f64::from(*x)),
+            MetaValue::F64(x) => float_ser(s, *x),
+            MetaValue::Bool(x) => s.serialize_bool(*x),
+            MetaValue::String(b) => s.serialize_str(&String::from_utf8_lossy(b)),
+            MetaValue::Array(a) => ArrayJson(a).serialize(s),
+        }
+    }
+}
+
+/// A float as [`float_json`] writes it.
+fn float_ser<S: serde::Serializer>(s: S, v: f64) -> Result<S::Ok, S::Error> {
+    if v.is_nan() {
+        s.serialize_str("NaN")
+    } else if v.is_infinite() {
+        s.serialize_str(if v > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        s.serialize_f64(v)
+    }
+}
+
+struct ArrayJson<'a>(&'a MetaArray);
+
+impl serde::Serialize for ArrayJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        fn all<S: serde::Serializer, T: serde::Serialize>(
+            s: S,
+            v: impl ExactSizeIterator<Item = T>,
+        ) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(v.len()))?;
+            for x in v {
+                seq.serialize_element(&x)?;
+            }
+            seq.end()
+        }
+        struct Float(f64);
+        impl serde::Serialize for Float {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                float_ser(s, self.0)
+            }
+        }
+        struct Str<'b>(&'b [u8]);
+        impl serde::Serialize for Str<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&String::from_utf8_lossy(self.0))
+            }
+        }
+        match self.0 {
+            MetaArray::U8(v) => all(s, v.iter()),
+            MetaArray::I8(v) => all(s, v.iter()),
+            MetaArray::U16(v) => all(s, v.iter()),
+            MetaArray::I16(v) => all(s, v.iter()),
+            MetaArray::U32(v) => all(s, v.iter()),
+            MetaArray::I32(v) => all(s, v.iter()),
+            MetaArray::U64(v) => all(s, v.iter()),
+            MetaArray::I64(v) => all(s, v.iter()),
+            MetaArray::F32(v) => all(s, v.iter().map(|&x| Float(f64::from(x)))),
+            MetaArray::F64(v) => all(s, v.iter().map(|&x| Float(x))),
+            MetaArray::Bool(v) => all(s, v.iter()),
+            MetaArray::String(v) => all(s, v.iter().map(Str)),
+            MetaArray::Array(v) => all(s, v.iter().map(ArrayJson)),
+        }
+    }
+}
+
+/// The first `k` items of an array (a copy of at most `k` items).
+fn array_head(a: &MetaArray, k: usize) -> MetaArray {
+    fn head<T: Clone>(v: &[T], k: usize) -> Vec<T> {
+        v[..k.min(v.len())].to_vec()
+    }
+    match a {
+        MetaArray::U8(v) => MetaArray::U8(head(v, k)),
+        MetaArray::I8(v) => MetaArray::I8(head(v, k)),
+        MetaArray::U16(v) => MetaArray::U16(head(v, k)),
+        MetaArray::I16(v) => MetaArray::I16(head(v, k)),
+        MetaArray::U32(v) => MetaArray::U32(head(v, k)),
+        MetaArray::I32(v) => MetaArray::I32(head(v, k)),
+        MetaArray::U64(v) => MetaArray::U64(head(v, k)),
+        MetaArray::I64(v) => MetaArray::I64(head(v, k)),
+        MetaArray::F32(v) => MetaArray::F32(head(v, k)),
+        MetaArray::F64(v) => MetaArray::F64(head(v, k)),
+        MetaArray::Bool(v) => MetaArray::Bool(head(v, k)),
+        MetaArray::String(v) => {
+            let mut out = hotpatch_gguf::StringArray::new();
+            for s in v.iter().take(k) {
+                out.push(s);
+            }
+            MetaArray::String(out)
+        }
+        MetaArray::Array(v) => MetaArray::Array(head(v, k)),
     }
 }
 
@@ -107,10 +241,17 @@ pub fn value_short(v: &MetaValue) -> String {
             }
         }
         MetaValue::Array(a) => {
-            let j = array_json(a);
-            let items = j.as_array().map(Vec::as_slice).unwrap_or_default();
-            let head: Vec<String> = items.iter().take(6).map(Value::to_string).collect();
-            let more = if items.len() > 6 { ", …" } else { "" };
+            // Only the first six items are rendered (a 262,144-token vocabulary is not turned
+            // into JSON to show six of them).
+            let head = array_json(&array_head(a, 6));
+            let head: Vec<String> = head
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            let more = if a.len() > 6 { ", …" } else { "" };
             format!(
                 "[{}{more}] ({} × {})",
                 head.join(", "),

@@ -12,8 +12,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use hotpatch_core::manager::Manager;
 use hotpatch_core::tensor::ValueQuery;
-use hotpatch_core::{Mode, Scope};
+use hotpatch_core::{Mode, Pattern};
 
+use crate::output::open_model;
 use crate::progress::Progress;
 
 /// Arguments of `hotpatch scan`.
@@ -114,27 +115,28 @@ pub fn run_scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `hotpatch search`.
+///
+/// Read-only and straight from the file: the model is opened (header parsed, for the tensor
+/// labels) without attaching an edit session (no fingerprint hashing, no copy-on-write map);
+/// each file is searched by every core over its own read-only map, each window's pages faulted
+/// in with one `madvise` before it is read.
 pub fn run_search(a: SearchArgs) -> anyhow::Result<ExitCode> {
-    let m = attach(&a.model)?;
+    let pattern = Pattern::parse_hex(&a.pattern).context("pattern")?;
+    let m = open_model(&a.model)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Every file of a split model, in shard order, up to `limit` matches in all.
-    let mut hits = Vec::new();
-    for (shard, (_, region)) in m.shards()?.into_iter().enumerate() {
+    let mut hits: Vec<(usize, u64)> = Vec::new();
+    for (shard, f) in m.shards.iter().enumerate() {
         let left = a.limit.saturating_sub(hits.len());
         if left == 0 {
             break;
         }
-        let found = m
-            .memory()
-            .find_hex(&a.pattern, Scope::Region(region), left)
-            .context("pattern")?;
-        hits.extend(found.into_iter().map(|h| (shard, h)));
+        let found = search_file(f.path(), &pattern, left, threads).context("pattern")?;
+        hits.extend(found.into_iter().map(|o| (shard, o)));
     }
-    let split = m.shards()?.len() > 1;
-    let layer = m.tensors()?;
+    let split = m.is_split();
     let label = |shard: usize, off: u64| {
-        layer
-            .index()
-            .tensors
+        m.tensors
             .iter()
             .find(|t| t.shard == shard && off >= t.offset && off < t.offset + t.nbytes)
             .map(|t| (t.name.clone(), off - t.offset))
@@ -143,10 +145,10 @@ pub fn run_search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         let v: Vec<_> = hits
             .iter()
-            .map(|(shard, h)| {
+            .map(|&(shard, offset)| {
                 let (tensor, within) =
-                    label(*shard, h.offset).map_or((None, None), |(n, w)| (Some(n), Some(w)));
-                serde_json::json!({ "shard": shard, "offset": h.offset, "tensor": tensor, "tensor_offset": within })
+                    label(shard, offset).map_or((None, None), |(n, w)| (Some(n), Some(w)));
+                serde_json::json!({ "shard": shard, "offset": offset, "tensor": tensor, "tensor_offset": within })
             })
             .collect();
         serde_json::to_writer_pretty(
@@ -155,19 +157,50 @@ pub fn run_search(a: SearchArgs) -> anyhow::Result<ExitCode> {
         )?;
         writeln!(out)?;
     } else {
-        for (shard, h) in &hits {
+        for &(shard, offset) in &hits {
             let file = if split {
                 format!("file {} ", shard + 1)
             } else {
                 String::new()
             };
-            match label(*shard, h.offset) {
-                Some((n, w)) => writeln!(out, "{file}{:#x}  {n} +{w:#x}", h.offset)?,
-                None => writeln!(out, "{file}{:#x}  (header)", h.offset)?,
+            match label(shard, offset) {
+                Some((n, w)) => writeln!(out, "{file}{offset:#x}  {n} +{w:#x}")?,
+                None => writeln!(out, "{file}{offset:#x}  (header)")?,
             }
         }
         writeln!(out, "{} match(es)", hits.len())?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every match of `pattern` in the file at `path` (at most `limit`; more is an error), searched
+/// by `threads` threads over a read-only map.
+fn search_file(
+    path: &std::path::Path,
+    pattern: &Pattern,
+    limit: usize,
+    threads: usize,
+) -> anyhow::Result<Vec<u64>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: a read-only map of a file nobody is asked to change during the search; if another
+    // process writes it anyway (a live edit), the matches may reflect either bytes, but every
+    // access stays inside the map (slices are bounds-checked against its length).
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .with_context(|| format!("{}: cannot map", path.display()))?;
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let prepare = |offset: usize, len: usize| {
+        // One call maps a whole window's pages (they are in the page cache, or read ahead):
+        // no page fault per 64 KiB while searching. Best effort: kernels before 5.14 refuse it.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise_range(memmap2::Advice::PopulateRead, offset, len);
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
+    };
+    Ok(pattern.find_all_threads(&map, limit, threads, &prepare)?)
 }

@@ -5,18 +5,21 @@
 //! `[start, start + count)` are decoded, a bounded number at a time, so any slice of any
 //! tensor prints in constant memory. JSON: `{"name", "type", "dims", "start", "values": [...]}`
 //! with non-finite values as `"NaN"`, `"Infinity"`, `"-Infinity"`. `--raw-f32 FILE` writes the
-//! values as little-endian f32.
+//! values as little-endian f32: the tensor is decoded in pieces of [`RAW_PIECE_ELEMENTS`] on
+//! every core, each piece written at its place in the file with one positional write (the
+//! whole path runs at the speed of ggml's C dequantizer plus one `write`, or faster).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{bail, Context};
-use hotpatch_quant::dequantize;
+use hotpatch_quant::{dequantize, GgmlType};
 use serde_json::json;
 
-use crate::output::{open_model, write_f32_json};
+use crate::output::{open_model, write_all_at, write_f32_json};
 
 /// Arguments of `hotpatch tensor`.
 #[derive(clap::Args)]
@@ -41,6 +44,10 @@ pub struct Args {
 
 /// Elements decoded per step (a whole number of blocks of every type).
 const STEP_BLOCKS_ELEMS: u64 = 1 << 16;
+
+/// Elements per piece of `--raw-f32` output (1 MiB of f32; a whole number of blocks of every
+/// type): large enough that one `write` per piece costs nothing, small enough to stay in cache.
+pub const RAW_PIECE_ELEMENTS: u64 = 1 << 18;
 
 /// Runs the subcommand.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -74,6 +81,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         bail!("tensor '{}' is {ty}: no dequantizer for {ty} yet", t.name);
     }
     let data = m.tensor_data(t)?;
+    if let Some(path) = &a.raw_f32 {
+        write_raw_f32(path, &t.name, ty, data, a.start, end)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let bs = ty.block_size() as u64;
     let ts = ty.type_size() as u64;
 
@@ -106,19 +117,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None
     };
 
-    let mut sink: Box<dyn Sink> = match &a.raw_f32 {
-        Some(p) => Box::new(RawSink {
-            w: BufWriter::new(
-                File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
-            ),
-            path: p.clone(),
-        }),
-        None if a.json => Box::new(JsonSink {
+    let mut sink: Box<dyn Sink> = match a.json {
+        true => Box::new(JsonSink {
             w: BufWriter::new(io::stdout().lock()),
             first: true,
             buf: ryu::Buffer::new(),
         }),
-        None => Box::new(TextSink {
+        false => Box::new(TextSink {
             w: BufWriter::new(io::stdout().lock()),
             n: 0,
             buf: ryu::Buffer::new(),
@@ -130,7 +135,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         // Open the object, keep it open for the streamed values.
         sink.raw(&head.as_bytes()[..head.len() - 1])?;
         sink.raw(b",\"values\":[")?;
-    } else if a.raw_f32.is_none() {
+    } else {
         let dims: Vec<String> = t.dims.iter().map(u64::to_string).collect();
         sink.raw(
             format!(
@@ -224,27 +229,76 @@ impl<W: Write> Sink for TextSink<W> {
     }
 }
 
-struct RawSink {
-    w: BufWriter<File>,
-    path: PathBuf,
-}
-
-impl Sink for RawSink {
-    fn raw(&mut self, _: &[u8]) -> anyhow::Result<()> {
-        Ok(())
-    }
-    fn values(&mut self, v: &[f32]) -> anyhow::Result<()> {
-        for x in v {
-            self.w
-                .write_all(&x.to_le_bytes())
-                .with_context(|| format!("{}: write failed", self.path.display()))?;
+/// Writes elements `start..end` of a tensor of type `ty` (its data `data`) to `path` as
+/// little-endian f32: pieces of [`RAW_PIECE_ELEMENTS`] decoded on every core, each written
+/// with one positional write. Nothing is created when the range is not inside the data; a
+/// failed write removes the partial file.
+fn write_raw_f32(
+    path: &Path,
+    name: &str,
+    ty: GgmlType,
+    data: &[u8],
+    start: u64,
+    end: u64,
+) -> anyhow::Result<()> {
+    let (bs, ts) = (ty.block_size() as u64, ty.type_size() as u64);
+    let (block0, block1) = (start / bs, end.div_ceil(bs));
+    let bytes = data
+        .get((block0 * ts) as usize..(block1 * ts) as usize)
+        .with_context(|| {
+            format!("tensor '{name}': blocks {block0}..{block1} are outside its data")
+        })?;
+    let file = File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
+    // Pieces are counted from the first block, so each one is whole blocks.
+    let first = block0 * bs;
+    let pieces = (block1 * bs - first).div_ceil(RAW_PIECE_ELEMENTS);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(pieces.max(1) as usize);
+    let next = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let worker = || -> anyhow::Result<()> {
+        let mut vals = vec![0f32; RAW_PIECE_ELEMENTS.min(block1 * bs - first) as usize];
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= pieces || failed.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let p0 = first + k * RAW_PIECE_ELEMENTS;
+            let p1 = (p0 + RAW_PIECE_ELEMENTS).min(block1 * bs);
+            let src = &bytes[((p0 - first) / bs * ts) as usize..((p1 - first) / bs * ts) as usize];
+            let out = &mut vals[..(p1 - p0) as usize];
+            if let Err(e) = dequantize(ty, src, out) {
+                failed.store(true, Ordering::Relaxed);
+                return Err(anyhow::Error::new(e).context(format!("tensor '{name}'")));
+            }
+            let (from, to) = (start.max(p0), end.min(p1));
+            let out = &mut out[(from - p0) as usize..(to - p0) as usize];
+            if cfg!(target_endian = "big") {
+                for x in out.iter_mut() {
+                    *x = f32::from_bits(x.to_bits().swap_bytes());
+                }
+            }
+            if let Err(e) = write_all_at(&file, bytemuck::cast_slice(out), (from - start) * 4) {
+                failed.store(true, Ordering::Relaxed);
+                return Err(
+                    anyhow::Error::new(e).context(format!("{}: write failed", path.display()))
+                );
+            }
         }
-        Ok(())
+    };
+    let result = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(worker)).collect();
+        let mine = worker();
+        helpers
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .fold(mine, |acc, r| acc.and(r))
+    });
+    if let Err(e) = result {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
     }
-    fn finish(&mut self) -> anyhow::Result<()> {
-        self.w
-            .flush()
-            .with_context(|| format!("{}: write failed", self.path.display()))?;
-        Ok(())
-    }
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! `hotpatch diff`, `edit`, `apply`, `scan`, `search`: the built binary on demo models written
 //! at test time, checked against gguf-py/numpy (tests/oracle/tensor_oracle.py).
 
+#[path = "tensor_cli/big.rs"]
+mod big;
 #[path = "tensor_cli/common.rs"]
 mod common;
 #[path = "tensor_cli/damage.rs"]
@@ -11,3 +13,5 @@ mod diff;
 mod edit;
 #[path = "tensor_cli/server.rs"]
 mod server;
+#[path = "tensor_cli/surgery.rs"]
+mod surgery;

@@ -35,7 +35,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 mod attached;
 mod top;
@@ -334,35 +334,9 @@ pub fn diff_models(
         .map(lone)
         .collect();
 
-    let total_bytes = pairs
-        .iter()
-        .map(|(x, y)| (x.data.len() + y.data.len()) as u64)
-        .sum();
-    let mut tracker = Tracker {
-        p: DiffProgress {
-            done_bytes: 0,
-            total_bytes,
-            done_tensors: 0,
-            total_tensors: pairs.len(),
-        },
-    };
     let never = AtomicBool::new(false);
     let cancel = cancel.unwrap_or(&never);
-
-    let mut tensors = if options.threads > 1 && pairs.len() > 1 {
-        diff_parallel(&pairs, options, &mut tracker, progress, cancel)?
-    } else {
-        let mut out = Vec::with_capacity(pairs.len());
-        for (x, y) in &pairs {
-            let mut report = |bytes: u64, finished: bool| {
-                tracker.add(bytes, finished);
-                progress(tracker.p);
-                !cancel.load(Ordering::Relaxed)
-            };
-            out.push(diff_pair(x, y, options.map, &mut report)?);
-        }
-        out
-    };
+    let (mut tensors, bytes_compared) = compare_pairs(&pairs, options, progress, cancel)?;
 
     tensors.sort_by(|x, y| {
         let rank = |t: &TensorDiff| matches!(t.status, DiffStatus::Compared);
@@ -377,7 +351,7 @@ pub fn diff_models(
         only_in_a,
         only_in_b,
         identical_count,
-        bytes_compared: tracker.p.done_bytes,
+        bytes_compared,
     })
 }
 
@@ -405,95 +379,312 @@ fn lone(t: &DiffTensor<'_>) -> LoneTensor {
     }
 }
 
-struct Tracker {
-    p: DiffProgress,
+/// Elements of one piece of work. A tensor larger than this is split into pieces that any
+/// thread may take, so one big tensor (a 262,144 × 640 token embedding is 70 % of a small
+/// model's bytes) keeps every core busy instead of landing on one thread. A multiple of
+/// [`CHUNK_ELEMENTS`], hence of every block size.
+pub const PIECE_ELEMENTS: usize = 64 * CHUNK_ELEMENTS;
+
+/// A pair that needs its values compared, once its cheap checks passed.
+struct ValuePair<'p> {
+    /// Index into the aligned pairs.
+    pair: usize,
+    a: &'p DiffTensor<'p>,
+    b: &'p DiffTensor<'p>,
+    ta: GgmlType,
+    tb: GgmlType,
+    n: usize,
+    geometry: Option<MapGeometry>,
 }
 
-impl Tracker {
-    fn add(&mut self, bytes: u64, finished: bool) {
-        self.p.done_bytes += bytes;
-        if finished {
-            self.p.done_tensors += 1;
+/// One piece: elements `start..end` of value pair `vp`.
+#[derive(Clone, Copy)]
+struct Piece {
+    vp: usize,
+    start: usize,
+    end: usize,
+}
+
+/// What a piece found.
+enum PieceOut {
+    /// Same type and the same bytes over the piece: values are computed only if another piece
+    /// of the pair differs (the second phase).
+    SameBytes,
+    /// Values compared.
+    Values {
+        acc: Acc,
+        /// Max-|A−B| cells of the map rows this piece touches: (first cell row, cells).
+        map: Option<(usize, Vec<f32>)>,
+    },
+    /// A side failed to decode (the pair becomes [`DiffStatus::Unsupported`]).
+    Failed(String),
+}
+
+/// Compares every aligned pair: cheap checks first (shapes, types, sizes), then the values in
+/// pieces of at most [`PIECE_ELEMENTS`] spread over `options.threads` threads (the calling
+/// thread among them, which alone calls `progress`, after each of its pieces: a few hundred
+/// calls for a whole model, whatever its size). Returns the diffs in pair order and the bytes
+/// read.
+fn compare_pairs(
+    pairs: &[(&DiffTensor<'_>, &DiffTensor<'_>)],
+    options: &DiffOptions,
+    progress: &mut dyn FnMut(DiffProgress),
+    cancel: &AtomicBool,
+) -> Result<(Vec<TensorDiff>, u64), DiffError> {
+    let total_bytes: u64 = pairs
+        .iter()
+        .map(|(x, y)| (x.data.len() + y.data.len()) as u64)
+        .sum();
+    let mut out: Vec<TensorDiff> = Vec::with_capacity(pairs.len());
+    let mut values: Vec<ValuePair<'_>> = Vec::new();
+    let mut checked_bytes = 0u64;
+    let mut checked_tensors = 0usize;
+    for (i, (a, b)) in pairs.iter().enumerate() {
+        let (d, typed) = precheck(a, b);
+        match typed {
+            Some((ta, tb)) => {
+                let n = usize::try_from(d.n_elements).unwrap_or(usize::MAX);
+                values.push(ValuePair {
+                    pair: i,
+                    a,
+                    b,
+                    ta,
+                    tb,
+                    n,
+                    geometry: options
+                        .map
+                        .map(|(w, h)| MapGeometry::new(a.dims, d.n_elements, w, h)),
+                });
+            }
+            None => {
+                checked_bytes += (a.data.len() + b.data.len()) as u64;
+                checked_tensors += 1;
+            }
+        }
+        out.push(d);
+    }
+
+    // Phase 1: every piece of every value pair.
+    let mut pieces = Vec::new();
+    let mut first_piece = Vec::with_capacity(values.len());
+    for (vp, v) in values.iter().enumerate() {
+        first_piece.push(pieces.len());
+        let mut start = 0usize;
+        loop {
+            let end = v.n.min(start.saturating_add(PIECE_ELEMENTS));
+            pieces.push(Piece { vp, start, end });
+            start = end;
+            if start >= v.n {
+                break;
+            }
+        }
+    }
+    first_piece.push(pieces.len());
+    let piece_bytes = |p: &Piece| -> u64 {
+        let v = &values[p.vp];
+        let (ra, rb) = (
+            byte_range(v.ta, p.start, p.end - p.start),
+            byte_range(v.tb, p.start, p.end - p.start),
+        );
+        (ra.len() + rb.len()) as u64
+    };
+    let pieces_left: Vec<AtomicUsize> = (0..values.len()).map(|_| AtomicUsize::new(0)).collect();
+    let meter = Meter {
+        bytes: AtomicU64::new(checked_bytes),
+        tensors: AtomicUsize::new(checked_tensors),
+        total_bytes,
+        total_tensors: pairs.len(),
+    };
+    progress(meter.snapshot());
+    let results = run_pieces(options.threads, &pieces, cancel, progress, &meter, |p| {
+        let out = diff_piece(&values[p.vp], p.start, p.end, cancel);
+        meter.bytes.fetch_add(piece_bytes(p), Ordering::Relaxed);
+        out
+    })?;
+
+    // Phase 2: the same-bytes pieces of pairs where some other piece differs need their values
+    // (for ‖A‖, A·B) — A alone is decoded, as B's values are the same.
+    let mut second = Vec::new();
+    let mut needs_second = vec![false; values.len()];
+    for vp in 0..values.len() {
+        let range = first_piece[vp]..first_piece[vp + 1];
+        let all_same = results[range.clone()]
+            .iter()
+            .all(|r| matches!(r, PieceOut::SameBytes));
+        let failed = results[range.clone()]
+            .iter()
+            .any(|r| matches!(r, PieceOut::Failed(_)));
+        if !all_same && !failed {
+            for i in range {
+                if matches!(results[i], PieceOut::SameBytes) {
+                    second.push(pieces[i]);
+                    needs_second[vp] = true;
+                }
+            }
+        }
+    }
+    for (vp, needs) in needs_second.iter().enumerate() {
+        if !needs {
+            // Finished in phase 1 (the others finish with their last phase-2 piece).
+            meter.tensors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            pieces_left[vp].store(
+                second.iter().filter(|p| p.vp == vp).count(),
+                Ordering::Relaxed,
+            );
+        }
+    }
+    let second_results = run_pieces(options.threads, &second, cancel, progress, &meter, |p| {
+        let out = same_piece(&values[p.vp], p.start, p.end, cancel);
+        if pieces_left[p.vp].fetch_sub(1, Ordering::AcqRel) == 1 {
+            meter.tensors.fetch_add(1, Ordering::Relaxed);
+        }
+        out
+    })?;
+    progress(meter.snapshot());
+
+    // Merge, per pair, in piece order (so the sums do not depend on the thread count).
+    let mut results: Vec<Option<PieceOut>> = results.into_iter().map(Some).collect();
+    for (p, r) in second.iter().zip(second_results) {
+        let i = first_piece[p.vp]
+            + pieces[first_piece[p.vp]..first_piece[p.vp + 1]]
+                .iter()
+                .position(|q| q.start == p.start)
+                .expect("a second-phase piece is a first-phase piece");
+        results[i] = Some(r);
+    }
+    for (vp, v) in values.into_iter().enumerate() {
+        let d = &mut out[v.pair];
+        let mine = &mut results[first_piece[vp]..first_piece[vp + 1]];
+        if mine.iter().all(|r| matches!(r, Some(PieceOut::SameBytes))) {
+            d.bytes_identical = true;
+            d.identical = true;
+            d.max_abs = Some(0.0);
+            d.mean_abs = Some(0.0);
+            d.rmse = Some(0.0);
+            d.rel_error = Some(0.0);
+            // Cosine of a tensor with itself is 1 unless it is all zeros: still 1 by our
+            // convention.
+            d.cosine = Some(1.0);
+            d.map = v.geometry.map(|g| g.into_map(Vec::new()));
+            continue;
+        }
+        if let Some(why) = mine.iter().find_map(|r| match r {
+            Some(PieceOut::Failed(why)) => Some(why.clone()),
+            _ => None,
+        }) {
+            d.status = DiffStatus::Unsupported(why);
+            continue;
+        }
+        let mut acc = Acc::default();
+        let mut cells = v.geometry.as_ref().map(MapGeometry::empty_cells);
+        for r in mine.iter_mut() {
+            if let Some(PieceOut::Values { acc: part, map }) = r.take() {
+                acc.merge(&part);
+                if let (Some(cells), Some(g), Some((row0, part))) =
+                    (cells.as_mut(), v.geometry.as_ref(), map)
+                {
+                    let at = row0 * g.width;
+                    for (c, p) in cells[at..at + part.len()].iter_mut().zip(part) {
+                        *c = if p > *c { p } else { *c };
+                    }
+                }
+            }
+        }
+        acc.fill(d);
+        d.map = v.geometry.map(|g| g.into_map(cells.unwrap_or_default()));
+    }
+    Ok((out, meter.bytes.load(Ordering::Relaxed)))
+}
+
+/// Progress shared by the workers: plain counters, read by the calling thread when it reports.
+struct Meter {
+    bytes: AtomicU64,
+    tensors: AtomicUsize,
+    total_bytes: u64,
+    total_tensors: usize,
+}
+
+impl Meter {
+    fn snapshot(&self) -> DiffProgress {
+        DiffProgress {
+            done_bytes: self.bytes.load(Ordering::Relaxed),
+            total_bytes: self.total_bytes,
+            done_tensors: self.tensors.load(Ordering::Relaxed),
+            total_tensors: self.total_tensors,
         }
     }
 }
 
-/// Diffs the pairs on `options.threads` scoped threads pulling from a shared queue; progress
-/// messages come back over a channel so the callback runs on the calling thread only.
-fn diff_parallel(
-    pairs: &[(&DiffTensor<'_>, &DiffTensor<'_>)],
-    options: &DiffOptions,
-    tracker: &mut Tracker,
-    progress: &mut dyn FnMut(DiffProgress),
+/// Runs `work` on every piece with `threads` threads (the calling thread is one of them and
+/// reports progress after each piece it finishes). Results come back in piece order.
+/// [`DiffError::Cancelled`] once `cancel` is raised.
+fn run_pieces<F>(
+    threads: usize,
+    pieces: &[Piece],
     cancel: &AtomicBool,
-) -> Result<Vec<TensorDiff>, DiffError> {
-    use std::sync::atomic::AtomicUsize;
-    use std::sync::mpsc;
+    progress: &mut dyn FnMut(DiffProgress),
+    meter: &Meter,
+    work: F,
+) -> Result<Vec<PieceOut>, DiffError>
+where
+    F: Fn(&Piece) -> PieceOut + Sync,
+{
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<(u64, bool)>();
-    let threads = options.threads.min(pairs.len());
-    let results: Vec<Result<Vec<(usize, TensorDiff)>, DiffError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
+    let take = |out: &mut Vec<(usize, PieceOut)>| -> bool {
+        if cancel.load(Ordering::Relaxed) {
+            return false;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        match pieces.get(i) {
+            Some(p) => {
+                out.push((i, work(p)));
+                true
+            }
+            None => false,
+        }
+    };
+    let helpers = threads.clamp(1, pieces.len().max(1)) - 1;
+    let mut mine = Vec::new();
+    let theirs: Vec<Vec<(usize, PieceOut)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..helpers)
             .map(|_| {
-                let tx = tx.clone();
-                let (next, stop) = (&next, &stop);
-                s.spawn(move || {
+                s.spawn(|| {
                     let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((x, y)) = pairs.get(i) else {
-                            return Ok(out);
-                        };
-                        let mut report = |bytes: u64, finished: bool| {
-                            // The receiver lives until every worker is joined.
-                            let _ = tx.send((bytes, finished));
-                            !(cancel.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed))
-                        };
-                        match diff_pair(x, y, options.map, &mut report) {
-                            Ok(d) => out.push((i, d)),
-                            Err(e) => {
-                                stop.store(true, Ordering::Relaxed);
-                                return Err(e);
-                            }
-                        }
-                    }
+                    while take(&mut out) {}
+                    out
                 })
             })
             .collect();
-        drop(tx);
-        for (bytes, finished) in rx.iter() {
-            tracker.add(bytes, finished);
-            progress(tracker.p);
+        while take(&mut mine) {
+            progress(meter.snapshot());
         }
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    let mut all = Vec::with_capacity(pairs.len());
-    for r in results {
-        all.extend(r?);
+    if cancel.load(Ordering::Relaxed) {
+        return Err(DiffError::Cancelled);
     }
-    all.sort_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, d)| d).collect())
+    let mut all: Vec<Option<PieceOut>> = (0..pieces.len()).map(|_| None).collect();
+    for (i, r) in mine.into_iter().chain(theirs.into_iter().flatten()) {
+        all[i] = Some(r);
+    }
+    all.into_iter()
+        .map(|r| r.ok_or(DiffError::Cancelled))
+        .collect()
 }
 
-/// Compares one aligned pair. `report(bytes, finished)` returns false to cancel.
-fn diff_pair(
-    a: &DiffTensor<'_>,
-    b: &DiffTensor<'_>,
-    map: Option<(usize, usize)>,
-    report: &mut dyn FnMut(u64, bool) -> bool,
-) -> Result<TensorDiff, DiffError> {
-    let n = a.n_elements().unwrap_or(0);
+/// The metadata part of a pair's diff, and the two types when the values can be compared.
+fn precheck(a: &DiffTensor<'_>, b: &DiffTensor<'_>) -> (TensorDiff, Option<(GgmlType, GgmlType)>) {
     let mut d = TensorDiff {
         name: a.name.to_string(),
         type_a: a.type_name(),
         type_b: b.type_name(),
         dims_a: a.dims.to_vec(),
         dims_b: b.dims.to_vec(),
-        n_elements: n,
+        n_elements: a.n_elements().unwrap_or(0),
         status: DiffStatus::Compared,
         bytes_identical: false,
         identical: false,
@@ -507,87 +698,82 @@ fn diff_pair(
         snr_db: None,
         map: None,
     };
-    let pair_bytes = (a.data.len() + b.data.len()) as u64;
     if a.dims != b.dims {
         d.status = DiffStatus::ShapeMismatch;
-        return finish(d, pair_bytes, report);
+        return (d, None);
     }
     let ta = match checked_type(a) {
         Ok(t) => t,
         Err(why) => {
             d.status = DiffStatus::Unsupported(format!("model A: {why}"));
-            return finish(d, pair_bytes, report);
+            return (d, None);
         }
     };
-    let tb = match checked_type(b) {
-        Ok(t) => t,
+    match checked_type(b) {
+        Ok(tb) => (d, Some((ta, tb))),
         Err(why) => {
             d.status = DiffStatus::Unsupported(format!("model B: {why}"));
-            return finish(d, pair_bytes, report);
-        }
-    };
-    let geometry = map.map(|(w, h)| MapGeometry::new(a.dims, n, w, h));
-    if ta == tb && a.data == b.data {
-        d.bytes_identical = true;
-        d.identical = true;
-        d.max_abs = Some(0.0);
-        d.mean_abs = Some(0.0);
-        d.rmse = Some(0.0);
-        d.rel_error = Some(0.0);
-        // Cosine of a tensor with itself is 1 unless it is all zeros: still 1 by our convention.
-        d.cosine = Some(1.0);
-        d.map = geometry.map(|g| g.into_map());
-        return finish(d, pair_bytes, report);
-    }
-
-    let mut acc = Acc::default();
-    let mut geometry = geometry;
-    let mut va = vec![0f32; CHUNK_ELEMENTS];
-    let mut vb = vec![0f32; CHUNK_ELEMENTS];
-    let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
-    let mut start = 0usize;
-    while start < n_usize {
-        let len = CHUNK_ELEMENTS.min(n_usize - start);
-        let (ra, rb) = (byte_range(ta, start, len), byte_range(tb, start, len));
-        let (ca, cb) = (&mut va[..len], &mut vb[..len]);
-        let decoded = hotpatch_quant::dequantize(ta, &a.data[ra.clone()], ca)
-            .map_err(|e| format!("model A: {e}"))
-            .and_then(|()| {
-                hotpatch_quant::dequantize(tb, &b.data[rb.clone()], cb)
-                    .map_err(|e| format!("model B: {e}"))
-            });
-        if let Err(why) = decoded {
-            d.status = DiffStatus::Unsupported(why);
-            return finish(d, pair_bytes, report);
-        }
-        acc.add(ca, cb);
-        if let Some(g) = geometry.as_mut() {
-            g.pool(start as u64, ca, cb);
-        }
-        start += len;
-        let chunk_bytes = (ra.len() + rb.len()) as u64;
-        if !report(chunk_bytes, start >= n_usize) {
-            return Err(DiffError::Cancelled);
+            (d, None)
         }
     }
-    if n == 0 && !report(0, true) {
-        return Err(DiffError::Cancelled);
-    }
-    acc.fill(&mut d);
-    d.map = geometry.map(|g| g.into_map());
-    Ok(d)
 }
 
-fn finish(
-    d: TensorDiff,
-    bytes: u64,
-    report: &mut dyn FnMut(u64, bool) -> bool,
-) -> Result<TensorDiff, DiffError> {
-    if report(bytes, true) {
-        Ok(d)
-    } else {
-        Err(DiffError::Cancelled)
+/// Compares elements `start..end` of a value pair: bytes first when the types match, values
+/// otherwise (in chunks of [`CHUNK_ELEMENTS`], checking `cancel` between them).
+fn diff_piece(v: &ValuePair<'_>, start: usize, end: usize, cancel: &AtomicBool) -> PieceOut {
+    let len = end - start;
+    if v.ta == v.tb {
+        let r = byte_range(v.ta, start, len);
+        if v.a.data[r.clone()] == v.b.data[r] {
+            return PieceOut::SameBytes;
+        }
     }
+    let mut acc = Acc::default();
+    let mut map = v.geometry.as_ref().map(|g| g.piece_cells(start, end));
+    let mut va = vec![0f32; CHUNK_ELEMENTS.min(len)];
+    let mut vb = vec![0f32; CHUNK_ELEMENTS.min(len)];
+    let mut at = start;
+    while at < end {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let n = CHUNK_ELEMENTS.min(end - at);
+        let (ra, rb) = (byte_range(v.ta, at, n), byte_range(v.tb, at, n));
+        let (ca, cb) = (&mut va[..n], &mut vb[..n]);
+        if let Err(e) = hotpatch_quant::dequantize(v.ta, &v.a.data[ra], ca) {
+            return PieceOut::Failed(format!("model A: {e}"));
+        }
+        if let Err(e) = hotpatch_quant::dequantize(v.tb, &v.b.data[rb], cb) {
+            return PieceOut::Failed(format!("model B: {e}"));
+        }
+        acc.add(ca, cb);
+        if let (Some(g), Some((row0, cells))) = (v.geometry.as_ref(), map.as_mut()) {
+            g.pool(cells, *row0, at as u64, ca, cb);
+        }
+        at += n;
+    }
+    PieceOut::Values { acc, map }
+}
+
+/// The values of a piece whose bytes are the same on both sides: A is decoded and compared
+/// with itself (exactly what comparing with B's identical values gives; the map stays 0).
+fn same_piece(v: &ValuePair<'_>, start: usize, end: usize, cancel: &AtomicBool) -> PieceOut {
+    let mut acc = Acc::default();
+    let mut va = vec![0f32; CHUNK_ELEMENTS.min(end - start)];
+    let mut at = start;
+    while at < end {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let n = CHUNK_ELEMENTS.min(end - at);
+        let ca = &mut va[..n];
+        if let Err(e) = hotpatch_quant::dequantize(v.ta, &v.a.data[byte_range(v.ta, at, n)], ca) {
+            return PieceOut::Failed(format!("model A: {e}"));
+        }
+        acc.add(ca, ca);
+        at += n;
+    }
+    PieceOut::Values { acc, map: None }
 }
 
 /// The tensor's type if it has a dequantizer and its data has exactly the implied size.
@@ -731,6 +917,19 @@ impl Acc {
         }
     }
 
+    /// Adds the sums of another piece of the same pair.
+    fn merge(&mut self, o: &Acc) {
+        self.n_finite += o.n_finite;
+        self.n_diff += o.n_diff;
+        self.non_finite += o.non_finite;
+        self.max_abs = self.max_abs.max(o.max_abs);
+        self.sum_abs += o.sum_abs;
+        self.sum_sq += o.sum_sq;
+        self.sum_aa += o.sum_aa;
+        self.sum_bb += o.sum_bb;
+        self.sum_ab += o.sum_ab;
+    }
+
     fn fill(&self, d: &mut TensorDiff) {
         d.n_diff = self.n_diff;
         d.non_finite = self.non_finite;
@@ -767,7 +966,8 @@ impl Acc {
     }
 }
 
-/// Max-abs pooling of |A−B| onto a grid of cells.
+/// Max-abs pooling of |A−B| onto a grid of cells: the geometry, shared by the pieces of a
+/// pair; each piece pools into the cell rows it touches and the rows are merged by max.
 struct MapGeometry {
     cols: u64,
     rows: u64,
@@ -775,7 +975,6 @@ struct MapGeometry {
     height: usize,
     /// `col_bounds[j]..col_bounds[j+1]` are the element columns of cell column `j`.
     col_bounds: Vec<usize>,
-    cells: Vec<f32>,
 }
 
 impl MapGeometry {
@@ -794,21 +993,38 @@ impl MapGeometry {
             width,
             height,
             col_bounds,
-            cells: vec![0.0; width * height],
         }
     }
 
-    /// Pools the chunk of elements starting at flat index `start`.
-    fn pool(&mut self, start: u64, a: &[f32], b: &[f32]) {
+    /// The cell row of element row `row`.
+    fn cell_row(&self, row: u64) -> usize {
+        let r = u128::from(row) * self.height as u128 / u128::from(self.rows.max(1));
+        (r as usize).min(self.height - 1)
+    }
+
+    /// Every cell, zero.
+    fn empty_cells(&self) -> Vec<f32> {
+        vec![0.0; self.width * self.height]
+    }
+
+    /// Zeroed cells for the cell rows that elements `start..end` fall in: (first row, cells).
+    fn piece_cells(&self, start: usize, end: usize) -> (usize, Vec<f32>) {
+        let r0 = self.cell_row(start as u64 / self.cols);
+        let r1 = self.cell_row((end.max(start + 1) - 1) as u64 / self.cols);
+        (r0, vec![0.0; (r1 + 1 - r0) * self.width])
+    }
+
+    /// Pools the chunk of elements starting at flat index `start` into `cells`, which hold the
+    /// cell rows from `row0` on.
+    fn pool(&self, cells: &mut [f32], row0: usize, start: u64, a: &[f32], b: &[f32]) {
         let cols = self.cols;
         let mut i = 0usize;
         while i < a.len() {
             let flat = start + i as u64;
             let (row, col) = (flat / cols, (flat % cols) as usize);
             let seg = ((cols as usize) - col).min(a.len() - i);
-            let cell_row =
-                (u128::from(row) * self.height as u128 / u128::from(self.rows.max(1))) as usize;
-            let line = &mut self.cells[cell_row * self.width..(cell_row + 1) * self.width];
+            let cell_row = self.cell_row(row) - row0;
+            let line = &mut cells[cell_row * self.width..(cell_row + 1) * self.width];
             let (sa, sb) = (&a[i..i + seg], &b[i..i + seg]);
             for (j, cell) in line.iter_mut().enumerate() {
                 let (lo, hi) = (self.col_bounds[j], self.col_bounds[j + 1]);
@@ -836,13 +1052,19 @@ impl MapGeometry {
         }
     }
 
-    fn into_map(self) -> DiffMap {
+    /// The map; `cells` empty means all zero.
+    fn into_map(self, cells: Vec<f32>) -> DiffMap {
+        let cells = if cells.is_empty() {
+            self.empty_cells()
+        } else {
+            cells
+        };
         DiffMap {
             width: self.width,
             height: self.height,
             source_rows: self.rows,
             source_cols: self.cols,
-            cells: self.cells,
+            cells,
         }
     }
 }
@@ -858,16 +1080,110 @@ mod tests {
         let mut b = [0f32; 24];
         b[6 + 5] = 3.0; // row 1, col 5 -> cell (0, 2)
         b[2 * 6] = -2.0; // row 2, col 0 -> cell (1, 0)
-        let mut g = MapGeometry::new(&[6, 4], 24, 3, 2);
-        g.pool(0, &a[..10], &b[..10]);
-        g.pool(10, &a[10..], &b[10..]);
-        let m = g.into_map();
+        let g = MapGeometry::new(&[6, 4], 24, 3, 2);
+        let mut cells = g.empty_cells();
+        g.pool(&mut cells, 0, 0, &a[..10], &b[..10]);
+        g.pool(&mut cells, 0, 10, &a[10..], &b[10..]);
+        let m = g.into_map(cells);
         assert_eq!((m.width, m.height), (3, 2));
         assert_eq!(
             m.cells,
             vec![0.0, 0.0, 3.0, 2.0, 0.0, 0.0],
             "each cell holds the max |a-b| of its 2x2 elements"
         );
+    }
+
+    fn f32_tensor<'a>(name: &'a str, dims: &'a [u64], data: &'a [u8]) -> DiffTensor<'a> {
+        DiffTensor {
+            name,
+            type_id: GgmlType::F32.id(),
+            dims,
+            data,
+        }
+    }
+
+    #[test]
+    fn a_tensor_split_into_pieces_gives_the_naive_metrics_on_any_thread_count() {
+        // 3 pieces and a bit: piece 0 the same bytes (with a NaN on both sides), piece 1
+        // different, piece 2 the same, the tail different.
+        let cols = 1024u64;
+        let n = 3 * PIECE_ELEMENTS + 2048;
+        let dims = [cols, n as u64 / cols];
+        let a: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1013) as f32 * 1e-3 - 0.5)
+            .collect();
+        let mut b = a.clone();
+        let mut a = a;
+        a[5] = f32::NAN;
+        b[5] = f32::NAN;
+        for i in (PIECE_ELEMENTS..2 * PIECE_ELEMENTS).step_by(3) {
+            b[i] += 0.25;
+        }
+        b[n - 1] = -4.0;
+        let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        let (da, db) = (bytes(&a), bytes(&b));
+        let ta = [f32_tensor("t", &dims, &da)];
+        let tb = [f32_tensor("t", &dims, &db)];
+        // Naive f64 reference over the finite pairs.
+        let (mut ss, mut aa, mut bb, mut ab, mut mx, mut nd, mut nf) =
+            (0f64, 0f64, 0f64, 0f64, 0f64, 0u64, 0u64);
+        for (&x, &y) in a.iter().zip(&b) {
+            if !(x.is_finite() && y.is_finite()) {
+                continue;
+            }
+            let (x, y) = (f64::from(x), f64::from(y));
+            ss += (x - y) * (x - y);
+            aa += x * x;
+            bb += y * y;
+            ab += x * y;
+            mx = mx.max((x - y).abs());
+            nd += u64::from(x != y);
+            nf += 1;
+        }
+        let mut first: Option<DiffReport> = None;
+        for threads in [1, 2, 3, 5] {
+            let opts = DiffOptions {
+                map: Some((10, 40)),
+                threads,
+            };
+            let mut calls = 0;
+            let r = diff_models(&ta, &tb, &opts, &mut |_| calls += 1, None).unwrap();
+            let d = &r.tensors[0];
+            assert_eq!(d.status, DiffStatus::Compared);
+            assert!(!d.bytes_identical && !d.identical);
+            assert_eq!(d.n_diff, nd, "differing elements, counted once each");
+            assert_eq!(
+                d.non_finite, 1,
+                "the NaN pair of the same-bytes piece is counted"
+            );
+            assert!((d.rmse.unwrap() - (ss / nf as f64).sqrt()).abs() < 1e-9);
+            assert!((d.cosine.unwrap() - ab / (aa.sqrt() * bb.sqrt())).abs() < 1e-9);
+            assert!((d.max_abs.unwrap() - mx).abs() < 1e-6);
+            assert!(
+                calls < 20,
+                "progress is reported per piece, not per chunk ({calls} calls)"
+            );
+            let map = d.map.as_ref().unwrap();
+            let rows = n as u64 / cols;
+            // Rows PIECE/cols .. 2·PIECE/cols differ (piece 1), and the last row.
+            let (d0, d1) = (
+                PIECE_ELEMENTS as u64 / cols,
+                2 * PIECE_ELEMENTS as u64 / cols,
+            );
+            for (k, row) in map.cells.chunks(10).enumerate() {
+                let (r0, r1) = (k as u64 * rows / 40, (k as u64 + 1) * rows / 40);
+                let touched = (r0 < d1 && r1 > d0) || r1 == rows;
+                assert_eq!(
+                    row.iter().any(|&c| c > 0.0),
+                    touched,
+                    "map row {k} shows a difference exactly where rows differ"
+                );
+            }
+            match &first {
+                None => first = Some(r),
+                Some(f) => assert_eq!(f, &r, "{threads} threads give what 1 thread gives"),
+            }
+        }
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub mod rangeset;
 pub mod recent;
 pub mod residency;
 pub mod structure;
+pub mod surgery;
 pub mod tensor;
 pub mod wal;
 
@@ -58,6 +59,6 @@ pub use hotpatch_gguf::GgufIndex;
 pub use hotpatch_quant::GgmlType;
 pub use image::{LiveSync, Mode, Progress, ProgressFn, SaveReport};
 pub use layers::{compare_files, Bytes, Match, Memory, Ops, Pointer, Scope};
-pub use live::{live_visibility, LiveVisibility, TensorLiveness};
+pub use live::{tensor_visibility, CpuInfo, LiveVisibility, TensorLiveness, NO_REPACK_HINT};
 pub use ops::{BitOp, Comparison, Pattern, PatternByte};
 pub use structure::{Span, SpanKind};

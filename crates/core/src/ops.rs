@@ -464,6 +464,91 @@ impl Pattern {
         }
     }
 
+    /// Every match offset in `hay` (overlapping matches included), in order, searched by
+    /// `threads` threads over consecutive parts of `hay` (each part reads `len − 1` bytes into
+    /// the next, so a match across a boundary is found once, by the part it starts in). At most
+    /// `limit` of them (error when more exist); `prepare(offset, len)` is called by the thread
+    /// that is about to search a window of `hay` (e.g. to fault its pages in at once).
+    pub fn find_all_threads(
+        &self,
+        hay: &[u8],
+        limit: usize,
+        threads: usize,
+        prepare: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Vec<u64>> {
+        /// Bytes searched per step of one thread.
+        const WINDOW: usize = 16 << 20;
+        self.find_all_windows(hay, limit, threads, WINDOW, prepare)
+    }
+
+    /// [`Pattern::find_all_threads`] with windows of `window` bytes (at least 1 thread per
+    /// window).
+    fn find_all_windows(
+        &self,
+        hay: &[u8],
+        limit: usize,
+        threads: usize,
+        window: usize,
+        prepare: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Vec<u64>> {
+        let window = window.max(1);
+        let n = self.items.len();
+        let threads = threads.clamp(1, hay.len().div_ceil(window).max(1));
+        let part = hay.len().div_ceil(threads);
+        let search_part = |k: usize| -> Vec<u64> {
+            let (from, to) = (k * part, ((k + 1) * part).min(hay.len()));
+            let mut out = Vec::new();
+            let mut at = from;
+            while at < to {
+                let end = (at + window).min(to);
+                // Matches that start in at..end; the window reaches n - 1 bytes beyond.
+                let reach = (end + n - 1).min(hay.len());
+                prepare(at, reach - at);
+                let mut full = false;
+                self.for_each_match(&hay[at..reach], |i| {
+                    if at + i >= end {
+                        return false;
+                    }
+                    out.push((at + i) as u64);
+                    full = out.len() > limit;
+                    !full
+                });
+                if full {
+                    break;
+                }
+                at = end;
+            }
+            out
+        };
+        let parts: Vec<Vec<u64>> = if threads == 1 {
+            vec![search_part(0)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (1..threads)
+                    .map(|k| s.spawn(move || search_part(k)))
+                    .collect();
+                let mut all = vec![search_part(0)];
+                all.extend(
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+                );
+                all
+            })
+        };
+        let mut out = Vec::new();
+        for p in parts {
+            out.extend(p);
+            if out.len() > limit {
+                return Err(EngineError::LimitReached {
+                    what: "matches",
+                    limit,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Every match offset in `hay`, at most `limit` of them (error when more exist).
     pub fn find_all(&self, hay: &[u8], limit: usize) -> Result<Vec<u64>> {
         let mut out = Vec::new();
@@ -520,6 +605,47 @@ mod tests {
             Pattern::parse_hex("zz"),
             Err(EngineError::BadPattern { position: 0, .. })
         ));
+    }
+
+    #[test]
+    fn threaded_search_finds_every_match_across_parts_and_windows_once() {
+        // Pseudo-random bytes with runs of the pattern planted across every boundary.
+        let mut x = 0x9e37_79b9_u32;
+        let mut hay: Vec<u8> = (0..10_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x >> 24) as u8
+            })
+            .collect();
+        for at in [0, 97, 98, 499, 500, 501, 2_499, 4_998, 5_000, 7_777, 9_997] {
+            hay[at..at + 3].copy_from_slice(&[0xab, 0xab, 0xab]);
+        }
+        for text in ["ab ab", "ab ?? ab", "a? ab", "ab"] {
+            let p = Pattern::parse_hex(text).unwrap();
+            let want = p.find_all(&hay, usize::MAX).unwrap();
+            for threads in 1..=4 {
+                for window in [1, 7, 100, 500, 20_000] {
+                    let got = p
+                        .find_all_windows(&hay, usize::MAX, threads, window, &|_, _| {})
+                        .unwrap();
+                    assert_eq!(
+                        got, want,
+                        "'{text}', {threads} threads, windows of {window}: the same matches as one pass"
+                    );
+                }
+            }
+            if want.len() > 1 {
+                let err = p.find_all_windows(&hay, want.len() - 1, 2, 100, &|_, _| {});
+                assert!(
+                    matches!(err, Err(EngineError::LimitReached { .. })),
+                    "more than the limit is an error, as find_all says"
+                );
+                let ok = p.find_all_windows(&hay, want.len(), 2, 100, &|_, _| {});
+                assert_eq!(ok.unwrap(), want, "exactly the limit is fine");
+            }
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@
 mod error;
 mod file;
 mod index;
+pub mod llama;
 mod read;
 mod value;
 mod write;

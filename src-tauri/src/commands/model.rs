@@ -540,47 +540,48 @@ pub struct LiveRow {
     pub reason: String,
 }
 
-/// Every tensor of the open model with whether a running llama.cpp (CPU, mmap) sees live
-/// edits of it, and why (`hotpatch_core::live`).
+/// What a running llama.cpp on this machine sees of live edits: the CPU the verdicts were made
+/// for, how to make an external server see every edit, and one row per tensor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveReport {
+    /// The host CPU as the verdicts read it ("x86_64 with avx2, avx512f").
+    pub cpu: String,
+    /// How to make an external llama.cpp see every live edit.
+    pub hint: String,
+    /// Every tensor of every file of the model.
+    pub rows: Vec<LiveRow>,
+}
+
+/// Every tensor of the open model with whether a running llama.cpp (CPU, mmap) on this
+/// machine sees live edits of it, and why (`hotpatch_core::live`).
 #[tauri::command]
 #[specta::specta]
-pub fn live_tensors(state: State<'_, AppState>) -> Result<Vec<LiveRow>, IpcError> {
+pub fn live_tensors(state: State<'_, AppState>) -> Result<LiveReport, IpcError> {
     let m = state.session();
-    let mut rows = Vec::new();
-    for (_, region) in m.shards()? {
-        rows.extend(
-            m.engine()
-                .live_visibility(region)?
-                .into_iter()
-                .map(live_row),
-        );
-    }
-    Ok(rows)
+    let regions: Vec<_> = m.shards()?.into_iter().map(|(_, r)| r).collect();
+    let cpu = hotpatch_core::CpuInfo::host();
+    let rows = m
+        .engine()
+        .live_visibility(&regions, &cpu)?
+        .into_iter()
+        .map(live_row)
+        .collect();
+    Ok(LiveReport {
+        cpu: cpu.summary(),
+        hint: hotpatch_core::NO_REPACK_HINT.to_string(),
+        rows,
+    })
 }
 
 /// The UI row for one tensor's live visibility.
 pub fn live_row(t: hotpatch_core::TensorLiveness) -> LiveRow {
-    use hotpatch_core::LiveVisibility as V;
-    let (visibility, reason) = match t.visibility {
-        V::Live => (
-            "live",
-            "computed straight from the mapped file: an edit shows at the next token",
-        ),
-        V::CopiedAtLoad => (
-            "copied",
-            "repacked into llama.cpp's own CPU buffers at load: edits show after a reload",
-        ),
-        V::Unknown => (
-            "unknown",
-            "not measured: may be repacked at load, depending on the CPU",
-        ),
-    };
     LiveRow {
         name: t.name,
         ty: t.ty,
         nbytes: t.nbytes,
-        visibility: visibility.into(),
-        reason: reason.into(),
+        visibility: t.visibility.as_str().into(),
+        reason: t.reason,
     }
 }
 

@@ -341,6 +341,16 @@ pub fn preview_with(
             items.push(model_item(m, &here, opts));
         }
     }
+    for (i, op) in config.surgery.iter().enumerate() {
+        // Surgery makes a new file; applying to the attached model in place cannot do it.
+        items.push(PreviewItem {
+            item: format!("surgery[{i}]"),
+            target: op.name().into(),
+            status: ItemStatus::Mismatch,
+            detail: "surgery writes a new file: run it with `hotpatch apply CONFIG MODEL --out FILE` or the Surgery screen".into(),
+            values: None,
+        });
+    }
     for (i, p) in config.tensor_patches.iter().enumerate() {
         let item = format!("tensor_patches[{i}]");
         let matched = layer.matching(&p.tensor);

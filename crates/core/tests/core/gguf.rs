@@ -94,24 +94,73 @@ fn live_visibility_lists_every_tensor() {
     oracle::demo_model(&model);
     let e = Engine::new();
     let r = e.open(&model, Mode::ReadOnly).unwrap();
-    let list = e.live_visibility(r).unwrap();
+    let list = e.live_visibility(&[r], &CpuInfo::host()).unwrap();
     assert_eq!(list.len(), e.gguf(r).unwrap().tensors.len());
-    let q40 = list
-        .iter()
-        .find(|t| t.ty == "Q4_0")
-        .expect("the demo model has a Q4_0 tensor");
+    // Verdicts are made for a CPU: the same model reads differently on different machines.
+    let on = |cpu: &CpuInfo, name: &str| {
+        e.live_visibility(&[r], cpu)
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} in the demo model"))
+    };
+    let plain = CpuInfo::new("x86_64", &[]);
+    let avx2 = CpuInfo::new("x86_64", &["avx2"]);
+    let avx512 = CpuInfo::new("x86_64", &["avx2", "avx512f"]);
+    let amx = CpuInfo::new("x86_64", &["avx2", "avx512f", "amx_int8"]);
+    // blk.0.ffn_gate is Q4_0, blk.1.attn_output Q2_K, blk.0.attn_output Q8_0.
+    let q40 = "blk.0.ffn_gate.weight";
     assert_eq!(
-        q40.visibility,
+        on(&plain, q40).visibility,
+        LiveVisibility::Live,
+        "no AVX2: no repacked Q4_0 layout"
+    );
+    let t = on(&avx2, q40);
+    assert_eq!(
+        t.visibility,
         LiveVisibility::CopiedAtLoad,
-        "Q4_0 is repacked by llama.cpp's CPU backend"
+        "AVX2 repacks Q4_0"
     );
-    let out = list.iter().find(|t| t.name == "output.weight").unwrap();
-    assert_eq!(out.visibility, LiveVisibility::Live);
+    assert!(
+        t.reason.contains("AVX2"),
+        "the reason names the feature: {}",
+        t.reason
+    );
+    let q2k = "blk.1.attn_output.weight";
     assert_eq!(
-        live_visibility(GgmlType::IQ2_XXS),
-        LiveVisibility::Unknown,
-        "unmeasured types say so"
+        on(&avx2, q2k).visibility,
+        LiveVisibility::Live,
+        "Q2_K stays mapped on AVX2"
     );
+    assert_eq!(
+        on(&avx512, q2k).visibility,
+        LiveVisibility::CopiedAtLoad,
+        "AVX-512 repacks Q2_K"
+    );
+    let q80 = "blk.0.attn_output.weight";
+    assert_eq!(on(&avx512, q80).visibility, LiveVisibility::Live);
+    assert_eq!(
+        on(&amx, q80).visibility,
+        LiveVisibility::Unknown,
+        "AMX builds may copy Q8_0"
+    );
+    // Roles: 1-D tensors and the row-lookup embedding are never copied, on any CPU.
+    for cpu in [&plain, &avx2, &avx512, &amx, &CpuInfo::new("riscv64", &[])] {
+        assert_eq!(
+            on(cpu, "output_norm.weight").visibility,
+            LiveVisibility::Live
+        );
+        assert_eq!(
+            on(cpu, "token_embd.weight").visibility,
+            LiveVisibility::Live
+        );
+    }
+    // An architecture whose rules are not known says so instead of guessing.
+    assert_eq!(
+        on(&CpuInfo::new("riscv64", &[]), q80).visibility,
+        LiveVisibility::Unknown
+    );
+    assert_eq!(CpuInfo::host().arch, std::env::consts::ARCH);
 }
 
 #[test]

@@ -243,7 +243,7 @@ fn bad_metadata_sections_are_refused_naming_the_field() {
             r#"{"version": 1, "metadata": [{"key": "a", "original": null, "patched": {"type": "BOOL", "value": true}}]}"#,
             "metadata: a metadata section needs version 2",
         ),
-        (r#"{"version": 3}"#, "version: version 3 is not supported"),
+        (r#"{"version": 4}"#, "version: version 4 is not supported"),
         (
             r#"{"version": 2, "metadata": [{"key": "a", "patched": {"type": "BOOL", "value": true}}]}"#,
             "metadata[0]: missing field `original`",

@@ -31,10 +31,19 @@ fn run(a: &std::path::Path, b: &std::path::Path, options: &DiffOptions) -> DiffR
     let last = last.expect("progress was reported");
     assert_eq!(last.done_bytes, last.total_bytes, "progress ends at 100 %");
     assert_eq!(last.done_tensors, last.total_tensors);
-    assert!(
-        calls >= ta.len() as u64,
-        "at least one progress call per tensor"
-    );
+    if options.threads <= 1 {
+        assert!(
+            calls >= ta.len() as u64,
+            "one thread reports after every piece: at least once per tensor"
+        );
+    } else {
+        // The calling thread reports after each of its own pieces (no channel wake-ups from
+        // the workers): at least the start and the end.
+        assert!(
+            calls >= 2,
+            "progress at the start and at the end ({calls} calls)"
+        );
+    }
     report
 }
 

@@ -1,11 +1,11 @@
 /**
  * Staged / live mode: switch (live asks for confirmation: writes reach the file, and a running
- * llama.cpp, at once) and the tensors a running llama.cpp will see live, with the reasons
- * (`hotpatch_core::live`).
+ * llama.cpp, at once) and the tensors a running llama.cpp on this machine will see live, with
+ * the reasons (`hotpatch_core::live`: the verdicts depend on the CPU, which the panel names).
  */
 import { useEffect, useMemo, useState } from "react";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
-import type { LiveRow, ModelMode } from "../../bindings";
+import type { LiveReport, ModelMode } from "../../bindings";
 import type { EditState } from "../../lib/editState";
 import { formatBytes } from "../../lib/format";
 
@@ -17,7 +17,7 @@ interface Props {
 const ORDER: Record<string, number> = { copied: 0, unknown: 1, live: 2 };
 
 export function ModePanel({ state, onChanged }: Props) {
-  const [rows, setRows] = useState<LiveRow[]>([]);
+  const [report, setReport] = useState<LiveReport | null>(null);
   const [confirm, setConfirm] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [filter, setFilter] = useState<"all" | "live" | "copied" | "unknown">("all");
@@ -26,23 +26,25 @@ export function ModePanel({ state, onChanged }: Props) {
   useEffect(() => {
     if (!state?.path) return;
     void commands.liveTensors().then((r) => {
-      if (r.status === "ok") setRows(r.data);
+      if (r.status === "ok") setReport(r.data);
       else setError(r.error.message);
     });
   }, [state?.path]);
 
+  const rows = useMemo(() => report?.rows ?? [], [report]);
   const counts = useMemo(() => {
     const c = { live: 0, copied: 0, unknown: 0 };
     for (const r of rows) c[r.visibility as keyof typeof c] += 1;
     return c;
   }, [rows]);
-  // The verdict depends on the type only: one line per verdict, listing its types.
+  // One line per distinct verdict and reason (type, CPU feature or role), listing its types.
   const byVerdict = useMemo(() => {
-    const m = new Map<string, { visibility: string; reason: string; types: Set<string> }>();
+    const m = new Map<string, { key: string; visibility: string; reason: string; types: Set<string> }>();
     for (const r of rows) {
-      const e = m.get(r.visibility) ?? { visibility: r.visibility, reason: r.reason, types: new Set<string>() };
+      const key = `${r.visibility}\u0000${r.reason}`;
+      const e = m.get(key) ?? { key, visibility: r.visibility, reason: r.reason, types: new Set<string>() };
       e.types.add(r.ty);
-      m.set(r.visibility, e);
+      m.set(key, e);
     }
     return [...m.values()].sort((a, b) => (ORDER[a.visibility] ?? 3) - (ORDER[b.visibility] ?? 3));
   }, [rows]);
@@ -101,7 +103,7 @@ export function ModePanel({ state, onChanged }: Props) {
       <table className="why-table" data-testid="live-reasons">
         <tbody>
           {byVerdict.map((v) => (
-            <tr key={v.visibility} data-testid="live-reason" data-visibility={v.visibility}>
+            <tr key={v.key} data-testid="live-reason" data-visibility={v.visibility}>
               <td>
                 <span className={`chip tiny vis-${v.visibility}`}>{v.visibility === "copied" ? "after reload" : v.visibility}</span>
               </td>
@@ -113,6 +115,11 @@ export function ModePanel({ state, onChanged }: Props) {
           ))}
         </tbody>
       </table>
+      {report && (
+        <p className="muted small-text" data-testid="live-cpu">
+          Verdicts for this machine's CPU ({report.cpu}) and llama.cpp's CPU backend; other CPUs and llama.cpp builds copy other types. To see every edit: {report.hint}.
+        </p>
+      )}
       <div className="live-head">
         <span className="small-text">What a running llama.cpp (CPU, mmap) sees of live edits:</span>
         <div className="segmented small">
