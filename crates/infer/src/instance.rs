@@ -419,35 +419,76 @@ impl Instance {
     }
 }
 
-/// Generation with a hook run before each decode (`before(instance)`), for callers that must
-/// bring the weights up to date first.
-pub fn generate_with(
-    inst: &mut Instance,
-    prompt: &[Token],
-    options: &GenOptions,
-    before: &mut dyn FnMut(&mut Instance) -> Result<()>,
-    on_step: &mut dyn FnMut(&Step) -> bool,
-) -> Result<Generation> {
-    if prompt.is_empty() {
-        return Err(InferError::Invalid {
-            what: "prompt",
-            message: "the prompt has no tokens".into(),
-        });
+/// A generation in progress, one token per [`Generator::step`] — so two models can generate
+/// side by side, token by token.
+#[derive(Debug)]
+pub struct Generator {
+    options: GenOptions,
+    sampler: Sampler,
+    utf8: Utf8Stream,
+    text: String,
+    tokens: Vec<Token>,
+    stop: Option<StopReason>,
+    prompt_tokens: usize,
+    prompt_seconds: f64,
+    gen_start: Instant,
+}
+
+impl Generator {
+    /// Evaluates `prompt` on `inst` (after `before(inst)`) and gets ready for the first token.
+    pub fn begin(
+        inst: &mut Instance,
+        prompt: &[Token],
+        options: &GenOptions,
+        before: &mut dyn FnMut(&mut Instance) -> Result<()>,
+    ) -> Result<Generator> {
+        if prompt.is_empty() {
+            return Err(InferError::Invalid {
+                what: "prompt",
+                message: "the prompt has no tokens".into(),
+            });
+        }
+        let t0 = Instant::now();
+        before(inst)?;
+        inst.start(prompt)?;
+        Ok(Generator {
+            options: options.clone(),
+            sampler: Sampler::new(options.sampling),
+            utf8: Utf8Stream::default(),
+            text: String::new(),
+            tokens: Vec::new(),
+            stop: (options.max_tokens == 0).then_some(StopReason::Length),
+            prompt_tokens: prompt.len(),
+            prompt_seconds: t0.elapsed().as_secs_f64(),
+            gen_start: Instant::now(),
+        })
     }
-    let t0 = Instant::now();
-    before(inst)?;
-    inst.start(prompt)?;
-    let prompt_seconds = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let mut sampler = Sampler::new(options.sampling);
-    let mut utf8 = Utf8Stream::default();
-    let mut text = String::new();
-    let mut tokens = Vec::new();
-    let mut stop = StopReason::Length;
-    while tokens.len() < options.max_tokens {
+
+    /// Whether the generation has ended.
+    pub fn done(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    /// Ends it now (the caller's cancel).
+    pub fn cancel(&mut self) {
+        if self.stop.is_none() {
+            self.stop = Some(StopReason::Canceled);
+        }
+    }
+
+    /// Picks the next token and, unless the generation ends with it, evaluates it (after
+    /// `before(inst)`). `None` once ended.
+    pub fn step(
+        &mut self,
+        inst: &mut Instance,
+        before: &mut dyn FnMut(&mut Instance) -> Result<()>,
+    ) -> Result<Option<Step>> {
+        if self.stop.is_some() {
+            return Ok(None);
+        }
         let (tok, prob) = {
             let l = inst.logits()?;
-            let Some(i) = sampler.pick(l) else {
+            let Some(i) = self.sampler.pick(l) else {
                 return Err(InferError::Llama {
                     what: "pick a token",
                     message: "the logits hold NaN (did an edit put NaN or Inf in the weights?)"
@@ -458,61 +499,78 @@ pub fn generate_with(
             (i as Token, ((l[i] as f64) - lse).exp() as f32)
         };
         if inst.model().is_eog(tok) {
-            stop = StopReason::EndOfText;
-            break;
+            self.stop = Some(StopReason::EndOfText);
+            return Ok(None);
         }
-        tokens.push(tok);
+        self.tokens.push(tok);
         let piece = inst.model().piece(tok, false);
-        let mut new = utf8.push(&piece);
-        let before_len = text.len();
-        text.push_str(&new);
-        if let Some(cut) = sample::find_stop(&text, &options.stop) {
-            text.truncate(cut);
-            new = text.get(before_len.min(cut)..).unwrap_or("").to_string();
-            if !new.is_empty() {
-                on_step(&Step {
-                    token: tok,
-                    text: new,
-                    prob,
-                });
-            }
-            stop = StopReason::Stop;
-            break;
+        let new = self.utf8.push(&piece);
+        let before_len = self.text.len();
+        self.text.push_str(&new);
+        if let Some(cut) = sample::find_stop(&self.text, &self.options.stop) {
+            self.text.truncate(cut);
+            self.stop = Some(StopReason::Stop);
+            let new = self
+                .text
+                .get(before_len.min(cut)..)
+                .unwrap_or("")
+                .to_string();
+            return Ok(Some(Step {
+                token: tok,
+                text: new,
+                prob,
+            }));
         }
-        if !on_step(&Step {
+        if self.tokens.len() >= self.options.max_tokens {
+            self.stop = Some(StopReason::Length);
+        } else if inst.pos() + 1 > inst.n_ctx() {
+            self.stop = Some(StopReason::ContextFull);
+        } else {
+            before(inst)?;
+            match inst.advance(tok) {
+                Ok(()) => {}
+                Err(InferError::Canceled) => self.stop = Some(StopReason::Canceled),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(Step {
             token: tok,
             text: new,
             prob,
-        }) {
-            stop = StopReason::Canceled;
-            break;
+        }))
+    }
+
+    /// The result.
+    pub fn finish(mut self) -> Generation {
+        let stop = self.stop.unwrap_or(StopReason::Canceled);
+        if stop != StopReason::Stop {
+            self.text.push_str(&self.utf8.finish());
         }
-        if tokens.len() >= options.max_tokens {
-            break;
-        }
-        if inst.pos() + 1 > inst.n_ctx() {
-            stop = StopReason::ContextFull;
-            break;
-        }
-        before(inst)?;
-        match inst.advance(tok) {
-            Ok(()) => {}
-            Err(InferError::Canceled) => {
-                stop = StopReason::Canceled;
-                break;
-            }
-            Err(e) => return Err(e),
+        Generation {
+            text: self.text,
+            tokens: self.tokens,
+            prompt_tokens: self.prompt_tokens,
+            stop,
+            prompt_seconds: self.prompt_seconds,
+            gen_seconds: self.gen_start.elapsed().as_secs_f64(),
         }
     }
-    if stop != StopReason::Stop {
-        text.push_str(&utf8.finish());
+}
+
+/// Generation with a hook run before each decode (`before(instance)`), for callers that must
+/// bring the weights up to date first.
+pub fn generate_with(
+    inst: &mut Instance,
+    prompt: &[Token],
+    options: &GenOptions,
+    before: &mut dyn FnMut(&mut Instance) -> Result<()>,
+    on_step: &mut dyn FnMut(&Step) -> bool,
+) -> Result<Generation> {
+    let mut g = Generator::begin(inst, prompt, options, before)?;
+    while let Some(step) = g.step(inst, before)? {
+        if !on_step(&step) {
+            g.cancel();
+        }
     }
-    Ok(Generation {
-        text,
-        tokens,
-        prompt_tokens: prompt.len(),
-        stop,
-        prompt_seconds,
-        gen_seconds: t1.elapsed().as_secs_f64(),
-    })
+    Ok(g.finish())
 }

@@ -43,8 +43,8 @@ pub use backend::{Backend, Generate};
 pub use error::{InferError, Result};
 pub use eval::{evaluate, quantile, EvalOptions, EvalReport, TokenDiff};
 pub use instance::{
-    generate_with, tensor_index, GenOptions, Generation, Instance, InstanceOptions, Step,
-    StopReason, TensorEntry,
+    generate_with, tensor_index, GenOptions, Generation, Generator, Instance, InstanceOptions,
+    Step, StopReason, TensorEntry,
 };
 pub use liveness::{default_load_buffers, Liveness, TensorBuffer};
 pub use llama::{
@@ -52,7 +52,7 @@ pub use llama::{
 };
 pub use overlay::MAPPED_BUFFER;
 pub use sample::{argmax, top_k, Candidate, Sampler, Sampling, Utf8Stream};
-pub use session::{SessionEngine, Side, SyncReport};
+pub use session::{EngineStatus, NextComparison, SessionEngine, Side, SyncReport, TokenShift};
 
 /// The bundled evaluation text (public domain: passages of the United States Declaration of
 /// Independence, 1776; see `crates/infer/data/README.md`).

@@ -23,9 +23,11 @@ use std::path::{Path, PathBuf};
 use hotpatch_core::{Engine, Mode, RegionId};
 
 use crate::error::{InferError, Result};
-use crate::instance::{generate_with, GenOptions, Generation, Instance, InstanceOptions, Step};
+use crate::instance::{
+    generate_with, GenOptions, Generation, Generator, Instance, InstanceOptions, Step,
+};
 use crate::llama::Token;
-use crate::sample::Candidate;
+use crate::sample::{self, Candidate};
 
 /// Which side of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -256,11 +258,258 @@ impl SessionEngine {
         Ok((&mut self.edited.inst, &mut o.inst))
     }
 
+    /// The engine for this session in `slot`, loading it when the slot is empty or serves
+    /// other files or regions (the session re-attached), reusing it otherwise.
+    pub fn ensure<'a>(
+        slot: &'a mut Option<SessionEngine>,
+        core: &Engine,
+        shards: &[(PathBuf, RegionId)],
+        options: InstanceOptions,
+        progress: &mut dyn FnMut(f32) -> bool,
+    ) -> Result<&'a mut SessionEngine> {
+        if !slot.as_ref().is_some_and(|e| e.serves(shards)) {
+            *slot = None;
+            *slot = Some(SessionEngine::attach(core, shards, options, progress)?);
+        }
+        slot.as_mut().ok_or_else(|| InferError::Invalid {
+            what: "session",
+            message: "no engine".into(),
+        })
+    }
+
+    /// The prompt's tokens: `text` as is, or (with `chat`) as one user message formatted with
+    /// the model's own chat template.
+    pub fn prompt_tokens(&mut self, text: &str, chat: bool) -> Result<Vec<Token>> {
+        let inst = self.instance(Side::Edited)?;
+        let text = if chat {
+            inst.chat_prompt(&[("user".to_string(), text.to_string())])?
+        } else {
+            text.to_string()
+        };
+        inst.tokenize_prompt(&text)
+    }
+
+    /// Generates on the edited side and (with `original`) on the original side, alternating
+    /// token by token, each side synced with the session before each of its tokens;
+    /// `on_step(side, step)` sees every token and may return `false` to stop both.
+    pub fn generate_pair(
+        &mut self,
+        prompt: &[Token],
+        options: &GenOptions,
+        original: bool,
+        on_step: &mut dyn FnMut(Side, &Step) -> bool,
+    ) -> Result<(Generation, Option<Generation>)> {
+        if original {
+            self.side_state(Side::Original)?;
+        }
+        let core = self.core.clone();
+        let mode = self.mode;
+        let regions: Vec<RegionId> = self.shards.iter().map(|s| s.region).collect();
+        let ed = &mut self.edited;
+        let mut before_e = |inst: &mut Instance| {
+            sync_parts(
+                &core,
+                &regions,
+                mode,
+                Side::Edited,
+                inst,
+                &mut ed.synced,
+                &mut ed.baseline,
+            )
+            .map(|_| ())
+        };
+        let mut ge = Generator::begin(&mut ed.inst, prompt, options, &mut before_e)?;
+        let mut orig = match (original, self.original.as_mut()) {
+            (true, Some(o)) => Some(o),
+            _ => None,
+        };
+        let mut go = match orig.as_deref_mut() {
+            Some(o) => {
+                let mut before_o = |inst: &mut Instance| {
+                    sync_parts(
+                        &core,
+                        &regions,
+                        mode,
+                        Side::Original,
+                        inst,
+                        &mut o.synced,
+                        &mut o.baseline,
+                    )
+                    .map(|_| ())
+                };
+                Some(Generator::begin(
+                    &mut o.inst,
+                    prompt,
+                    options,
+                    &mut before_o,
+                )?)
+            }
+            None => None,
+        };
+        loop {
+            let mut progressed = false;
+            if let Some(step) = ge.step(&mut ed.inst, &mut before_e)? {
+                progressed = true;
+                if !on_step(Side::Edited, &step) {
+                    ge.cancel();
+                    if let Some(g) = go.as_mut() {
+                        g.cancel();
+                    }
+                }
+            }
+            if let (Some(g), Some(o)) = (go.as_mut(), orig.as_deref_mut()) {
+                let mut before_o = |inst: &mut Instance| {
+                    sync_parts(
+                        &core,
+                        &regions,
+                        mode,
+                        Side::Original,
+                        inst,
+                        &mut o.synced,
+                        &mut o.baseline,
+                    )
+                    .map(|_| ())
+                };
+                if let Some(step) = g.step(&mut o.inst, &mut before_o)? {
+                    progressed = true;
+                    if !on_step(Side::Original, &step) {
+                        g.cancel();
+                        ge.cancel();
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok((ge.finish(), go.map(Generator::finish)))
+    }
+
+    /// The next-token distributions of both sides after `prompt`, compared.
+    pub fn compare_next(&mut self, prompt: &[Token], k: usize) -> Result<NextComparison> {
+        let le = self.next_logits(Side::Edited, prompt)?;
+        let lo = self.next_logits(Side::Original, prompt)?;
+        let inst = &self.edited.inst;
+        let mut edited = sample::top_k(&le, k);
+        let mut original = sample::top_k(&lo, k);
+        for c in edited.iter_mut().chain(original.iter_mut()) {
+            c.text = inst.token_text(c.token);
+        }
+        let lse_e = sample::log_sum_exp(&le);
+        let lse_o = sample::log_sum_exp(&lo);
+        let p = |l: &[f32], lse: f64, t: Token| ((l[t as usize] as f64) - lse).exp() as f32;
+        let mut ids: Vec<Token> = edited.iter().chain(&original).map(|c| c.token).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut rows: Vec<TokenShift> = ids
+            .into_iter()
+            .map(|t| TokenShift {
+                token: t,
+                text: inst.token_text(t),
+                p_edited: p(&le, lse_e, t),
+                p_original: p(&lo, lse_o, t),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (b.p_edited - b.p_original)
+                .abs()
+                .partial_cmp(&(a.p_edited - a.p_original).abs())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let mut kld = 0.0f64;
+        for (&x, &y) in le.iter().zip(&lo) {
+            let a = x as f64 - lse_e;
+            let b = y as f64 - lse_o;
+            let pa = a.exp();
+            if pa > 0.0 {
+                kld += pa * (a - b);
+            }
+        }
+        let max_abs_logit_change = le
+            .iter()
+            .zip(&lo)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        Ok(NextComparison {
+            top1_changed: edited.first().map(|c| c.token) != original.first().map(|c| c.token),
+            edited,
+            original,
+            shifts: rows,
+            kld: kld.max(0.0),
+            max_abs_logit_change,
+        })
+    }
+
+    /// What the engine is serving.
+    pub fn status(&self) -> EngineStatus {
+        EngineStatus {
+            path: self.shards[0].path.clone(),
+            mode: self.mode,
+            original_loaded: self.original.is_some(),
+            private_bytes: self.private_bytes(),
+            n_ctx: self.edited.inst.n_ctx(),
+            threads: self.edited.inst.threads(),
+            load_seconds: self.edited.inst.load_seconds(),
+            chat_template: self.edited.inst.model().chat_template().is_some(),
+        }
+    }
+
     /// Private memory held by both instances (bytes).
     pub fn private_bytes(&self) -> u64 {
         self.edited.inst.private_bytes()
             + self.original.as_ref().map_or(0, |o| o.inst.private_bytes())
     }
+}
+
+/// One token whose probability the edit moved.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TokenShift {
+    /// Token id.
+    pub token: Token,
+    /// Its text.
+    pub text: String,
+    /// Probability on the edited side.
+    pub p_edited: f32,
+    /// Probability on the original side.
+    pub p_original: f32,
+}
+
+/// The next-token distributions of the edited and the original model, compared.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NextComparison {
+    /// Edited side's top-k.
+    pub edited: Vec<Candidate>,
+    /// Original side's top-k.
+    pub original: Vec<Candidate>,
+    /// Every token of either top-k with both probabilities, largest change first.
+    pub shifts: Vec<TokenShift>,
+    /// Whether the most likely token differs.
+    pub top1_changed: bool,
+    /// KL(edited ‖ original) of the whole distribution (nats).
+    pub kld: f64,
+    /// Largest |Δ logit| over the vocabulary.
+    pub max_abs_logit_change: f32,
+}
+
+/// What a [`SessionEngine`] serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineStatus {
+    /// The model's first file.
+    pub path: PathBuf,
+    /// Staged or live.
+    pub mode: Mode,
+    /// Whether the original side is loaded.
+    pub original_loaded: bool,
+    /// Private memory for edits, both sides.
+    pub private_bytes: u64,
+    /// Context length.
+    pub n_ctx: u32,
+    /// Threads.
+    pub threads: u32,
+    /// Seconds the edited side took to load.
+    pub load_seconds: f64,
+    /// Whether the model has a chat template.
+    pub chat_template: bool,
 }
 
 /// Brings `inst` (one side) up to date with the session's regions.

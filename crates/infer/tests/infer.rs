@@ -587,3 +587,72 @@ fn bad_files_are_refused_with_a_clear_error() {
     let cancel = Instance::load(&demo(), opts(), &mut |_| false).unwrap_err();
     assert_eq!(cancel.code(), "Canceled");
 }
+
+/// Both sides generate token by token, alternating; before an edit they agree, after one the
+/// edited side differs while the original keeps its answer; the next-token comparison says so.
+#[test]
+fn paired_generation_and_next_token_comparison() {
+    let dir = kit::tempdir();
+    let model = copy_of(&kit::smollm2(), dir.path(), "pair.gguf");
+    let core = Engine::new();
+    let r = core.open(&model, Mode::Staged).unwrap();
+    let mut slot = None;
+    let shards = [(model.clone(), r)];
+    let se = SessionEngine::ensure(&mut slot, &core, &shards, opts(), &mut |_| true).unwrap();
+    let prompt = se.prompt_tokens("The capital of France is", false).unwrap();
+    let o = GenOptions {
+        max_tokens: 4,
+        ..Default::default()
+    };
+    let mut order = Vec::new();
+    let (e, orig) = se
+        .generate_pair(&prompt, &o, true, &mut |side, _| {
+            order.push(side);
+            true
+        })
+        .unwrap();
+    let orig = orig.unwrap();
+    assert_eq!(e.tokens, orig.tokens, "no edit: the same answer");
+    assert_eq!(
+        &order[..4],
+        &[Side::Edited, Side::Original, Side::Edited, Side::Original],
+        "alternating"
+    );
+    let c = se.compare_next(&prompt, 5).unwrap();
+    assert!(
+        !c.top1_changed && c.kld == 0.0 && c.max_abs_logit_change == 0.0,
+        "{c:?}"
+    );
+    let norm = hotpatch_gguf::GgufModel::open(&model)
+        .unwrap()
+        .tensor("output_norm.weight")
+        .unwrap()
+        .clone();
+    core.apply(
+        origin(),
+        vec![Patch::new(r, norm.offset, 3000f32.to_le_bytes().to_vec())],
+    )
+    .unwrap();
+    let (e2, o2) = se
+        .generate_pair(&prompt, &o, true, &mut |_, _| true)
+        .unwrap();
+    assert_eq!(
+        o2.unwrap().tokens,
+        orig.tokens,
+        "the original side keeps its answer"
+    );
+    assert_ne!(
+        e2.tokens, e.tokens,
+        "one weight of the final norm ×3000 changes the edited answer"
+    );
+    let c = se.compare_next(&prompt, 5).unwrap();
+    assert!(
+        c.top1_changed && c.kld > 0.0,
+        "{:?}",
+        (c.top1_changed, c.kld)
+    );
+    assert!(!c.shifts.is_empty());
+    // The same slot serves the same session; another region id is a reload.
+    let again = SessionEngine::ensure(&mut slot, &core, &shards, opts(), &mut |_| true).unwrap();
+    assert!(again.has_original(), "reused, not reloaded");
+}
