@@ -20,8 +20,9 @@
 //!   it stays in the map — unless the model ties its output projection to it (no
 //!   `output.weight`), in which case the output's copy may be repacked.
 //! - x86-64: Q4_0, Q4_K and IQ4_NL are repacked with AVX2 (`ne[1] % 8 == 0`); Q2_K with
-//!   AVX-512F. With AMX (`amx_int8`) builds that include the AMX backend also copy Q4_0, Q4_1,
-//!   Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS: the verdict for those becomes [`LiveVisibility::Unknown`].
+//!   AVX-512F. With AMX (`amx_int8`) builds that include the AMX backend also copy F16, Q4_0,
+//!   Q4_1, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS: the verdict for those becomes
+//!   [`LiveVisibility::Unknown`] (F16 was seen copied on an AMX host: edits did not reach it).
 //! - aarch64: Q4_0 (`ne[1] % 4 == 0`) and IQ4_NL (`% 4`) with dot-product or int8-matmul
 //!   support, Q4_K (`% 8`) likewise; builds with KleidiAI may copy more, so every other matrix
 //!   weight is [`LiveVisibility::Unknown`] there.
@@ -146,12 +147,18 @@ fn matmul_weight(cpu: &CpuInfo, ty: GgmlType, rows: u64) -> (LiveVisibility, Str
                 T::Q2_K if cpu.has("avx512f") && rows.is_multiple_of(8) => {
                     copied("AVX-512 interleaved 8x8 layout")
                 }
-                T::Q4_0 | T::Q4_1 | T::Q8_0 | T::Q4_K | T::Q5_K | T::Q6_K | T::IQ4_XS if amx => (
-                    Unknown,
-                    "this CPU has AMX: llama.cpp builds with the AMX backend copy this type \
-                     into AMX buffers at load, others compute it from the map"
-                        .to_string(),
-                ),
+                // The AMX buffer also takes F16 weights (copied as they are, for its F16
+                // kernels): seen on an AMX host, where F16 edits did not reach llama.cpp.
+                T::F16 | T::Q4_0 | T::Q4_1 | T::Q8_0 | T::Q4_K | T::Q5_K | T::Q6_K | T::IQ4_XS
+                    if amx =>
+                {
+                    (
+                        Unknown,
+                        "this CPU has AMX: llama.cpp builds with the AMX backend copy this type \
+                         into AMX buffers at load, others compute it from the map"
+                            .to_string(),
+                    )
+                }
                 _ => live(),
             }
         }

@@ -144,6 +144,15 @@ fn live_visibility_lists_every_tensor() {
         LiveVisibility::Unknown,
         "AMX builds may copy Q8_0"
     );
+    // Regression (an AVX-512 + AMX host, 2026-12-04): F16 edits did not reach llama.cpp there,
+    // the AMX buffer takes F16 weights too; without AMX they stay mapped.
+    let f16 = "blk.1.attn_q.weight";
+    assert_eq!(on(&avx512, f16).visibility, LiveVisibility::Live);
+    assert_eq!(
+        on(&amx, f16).visibility,
+        LiveVisibility::Unknown,
+        "AMX builds may copy F16"
+    );
     // Roles: 1-D tensors and the row-lookup embedding are never copied, on any CPU.
     for cpu in [&plain, &avx2, &avx512, &amx, &CpuInfo::new("riscv64", &[])] {
         assert_eq!(
