@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use hotpatch_core::surgery::{parse_layer_list, LayerSlice, SurgeryOp};
+use hotpatch_core::surgery::{LayerEdit, SurgeryOp};
 
 use crate::surgery::Common;
 
@@ -46,11 +46,7 @@ pub struct Args {
     common: Common,
 }
 
-fn list(s: &[u32]) -> String {
-    s.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// Runs `hotpatch layers`.
+/// Runs the subcommand.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let n = {
         let m = crate::output::open_model(&a.model)?;
@@ -58,69 +54,23 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .block_count()
             .with_context(|| format!("{}: no <arch>.block_count", a.model.display()))?
     };
-    let this = |layers: String| LayerSlice {
-        model: None,
-        layers,
-    };
-    let check = |s: &str| -> anyhow::Result<Vec<u32>> {
-        let l = parse_layer_list(s).map_err(anyhow::Error::msg)?;
-        if let Some(bad) = l.iter().find(|&&x| x >= n) {
-            bail!(
-                "layer {bad} does not exist: {} has {n} layers",
-                a.model.display()
-            );
-        }
-        Ok(l)
-    };
-    let slices = if let Some(d) = &a.drop {
-        let drop = check(d)?;
-        let kept: Vec<u32> = (0..n).filter(|l| !drop.contains(l)).collect();
-        if kept.is_empty() {
-            bail!("--drop {d} would drop every layer");
-        }
-        vec![this(list(&kept))]
+    let edit = if let Some(d) = &a.drop {
+        LayerEdit::Drop(d.clone())
     } else if let Some(k) = &a.keep {
-        check(k)?;
-        vec![this(k.clone())]
+        LayerEdit::Keep(k.clone())
     } else if let Some(r) = &a.repeat {
-        let mut order = Vec::new();
-        let items: Vec<Vec<u32>> = r.split(',').map(check).collect::<anyhow::Result<_>>()?;
-        let mut done = 0u32;
-        let mut items = items;
-        items.sort_by_key(|i| i[0]);
-        for item in &items {
-            let last = *item.last().unwrap_or(&0);
-            if item[0] < done {
-                bail!("--repeat {r}: the items overlap");
-            }
-            order.extend(done..=last);
-            order.extend(item.iter().copied());
-            done = last + 1;
-        }
-        order.extend(done..n);
-        vec![this(list(&order))]
+        LayerEdit::Repeat(r.clone())
     } else if let Some(ins) = &a.insert {
-        let at = a.at.unwrap_or(n);
-        if at > n {
-            bail!("--at {at}: the model has {n} layers");
+        LayerEdit::Insert {
+            list: ins.clone(),
+            from: a.from.as_ref().map(|p| p.display().to_string()),
+            at: a.at,
         }
-        let mut s = Vec::new();
-        if at > 0 {
-            s.push(this(format!("0-{}", at - 1)));
-        }
-        if a.from.is_none() {
-            check(ins)?;
-        }
-        s.push(LayerSlice {
-            model: a.from.as_ref().map(|p| p.display().to_string()),
-            layers: ins.clone(),
-        });
-        if at < n {
-            s.push(this(format!("{at}-{}", n - 1)));
-        }
-        s
     } else {
         bail!("give --drop, --keep, --repeat or --insert");
     };
+    let slices = edit
+        .slices(n)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.model.display()))?;
     crate::surgery::run(&a.model, vec![SurgeryOp::Layers { slices }], &a.common)
 }

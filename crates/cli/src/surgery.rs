@@ -48,7 +48,7 @@ pub fn run(model: &Path, ops: Vec<SurgeryOp>, c: &Common) -> anyhow::Result<Exit
     drop(out);
     if let Some(path) = &c.record {
         let config = surgery::record(&plan, &ops);
-        std::fs::write(path, config.to_json() + "\n")
+        hotpatch_atomic::write(path, (config.to_json() + "\n").as_bytes())
             .with_context(|| format!("write {}", path.display()))?;
     }
     if c.dry_run {

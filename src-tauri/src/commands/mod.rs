@@ -3,12 +3,14 @@
 //! [`crate::error::IpcError`]. Later domains (tensor edits, diff, proxy) add their own module
 //! here and register in [`crate::specta_builder`].
 
+pub mod audit;
 pub mod bytes;
 pub mod diff;
 pub mod edit;
 pub mod model;
 pub mod patches;
 pub mod server;
+pub mod surgery;
 pub mod tensors;
 
 use tauri::{AppHandle, Manager as _, Runtime};

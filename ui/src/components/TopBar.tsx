@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { pickOpenFile } from "../lib/dialog";
+import { auditBadge, useAudit } from "../lib/model/audit";
 import { useSession } from "../lib/session";
 import type { ThemeChoice } from "../lib/theme";
 import { EditControls } from "./model/EditControls";
@@ -13,7 +14,14 @@ interface Props {
 const THEME_LABEL: Record<ThemeChoice, string> = { system: "◐ Auto", light: "☀ Light", dark: "☾ Dark" };
 
 export function TopBar({ theme, onCycleTheme }: Props) {
-  const { summary, opening: busy, reportError } = useSession();
+  const { summary, opening: busy, reportError, setScreen } = useSession();
+  const audit = useAudit(summary);
+  const badge = audit?.ok ? auditBadge(audit.view) : null;
+  const showAudit = () => {
+    setScreen("model");
+    // The card is on the Model screen, which renders on the next frame.
+    requestAnimationFrame(() => document.getElementById("audit-card")?.scrollIntoView({ block: "start" }));
+  };
   const [path, setPath] = useState("");
   // Opening another model drops the open one's unsaved edits: ask first (as the Model screen does).
   const guard = useGuardedOpen();
@@ -51,6 +59,11 @@ export function TopBar({ theme, onCycleTheme }: Props) {
               <span className="chip subtle" data-testid="model-files" title="a split model: every file is open">
                 {summary.shards} files
               </span>
+            )}
+            {badge && (
+              <button type="button" className={`sev sev-${badge.tone}`} data-testid="audit-badge" title={badge.title} onClick={showAudit}>
+                {badge.label}
+              </button>
             )}
             <span className="model-path" title={summary.path}>
               {/* The container is right-to-left so long paths lose their start, not the file

@@ -1,10 +1,11 @@
 /**
  * The Model screen: open (path, dialog, demo, recent files), the file overview and shards,
- * metadata with editing (chat template included), the staged/live mode with what a running
+ * the audit (can this file be trusted?), metadata with editing (chat template included), the staged/live mode with what a running
  * llama.cpp sees live, and the undo history.
  */
 import { useCallback, useEffect, useState } from "react";
 import { ModelOverview } from "../components/ModelOverview";
+import { AuditCard } from "../components/model/AuditCard";
 import { MetadataEditor } from "../components/model/MetadataEditor";
 import { ChatTemplate, CHAT_TEMPLATE_KEY } from "../components/model/ChatTemplate";
 import { ModePanel } from "../components/model/ModePanel";
@@ -44,6 +45,7 @@ export function ModelScreen() {
           {summary ? (
             <>
               <ModelOverview summary={summary} />
+              <AuditCard summary={summary} />
               <ShardsCard path={summary.path} />
               {error && (
                 <div className="inline-error" role="alert">

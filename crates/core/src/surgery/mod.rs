@@ -43,8 +43,8 @@ use serde::Serialize;
 pub use eval::{dare_keep, dare_stream, slerp_factors};
 pub use merge::position;
 pub use ops::{
-    parse_layer_list, Conditional, DirectionSource, LayerSlice, MergeMethod, MergeModel, MergeOp,
-    Param, ScalarOrGradient, SurgeryOp, TensorSource, TypeRule,
+    parse_layer_list, Conditional, DirectionSource, LayerEdit, LayerSlice, MergeMethod, MergeModel,
+    MergeOp, Param, ScalarOrGradient, SurgeryOp, TensorSource, TypeRule,
 };
 
 use eval::{Expr, ReaderKind, Shape, Shared, Source, TensorReader};
@@ -553,6 +553,26 @@ fn apply(p: &mut Plan, op: &SurgeryOp) -> Result<(), SurgeryError> {
     }
 }
 
+/// Reads a recipe: a JSON array of operations (a configuration's `surgery` section, as the
+/// Surgery screen holds it) or a whole configuration (version 3) that has one. Errors name the
+/// operation and field (`surgery[1].types[0].type`), as reading a configuration does.
+pub fn parse_recipe(text: &str) -> Result<Vec<SurgeryOp>, crate::config::ConfigError> {
+    use crate::config::{ConfigError, Configuration};
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        let wrapped = format!("{{\"version\":3,\"surgery\":{trimmed}}}");
+        return Ok(Configuration::from_json(&wrapped)?.surgery);
+    }
+    let c = Configuration::from_json(text)?;
+    if c.surgery.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: "surgery".into(),
+            message: "this configuration has no surgery section (nothing to write)".into(),
+        });
+    }
+    Ok(c.surgery)
+}
+
 /// Writes the plan to `out` (atomically: a temporary file renamed when complete). `progress`
 /// gets output bytes written; returning `false` cancels ([`SurgeryError::Canceled`], the
 /// destination untouched). Refuses to write over one of the inputs.
@@ -685,4 +705,35 @@ pub fn record(plan: &Plan, ops: &[SurgeryOp]) -> crate::config::Configuration {
     };
     c.version = c.required_version();
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipe_is_an_operation_list_or_a_configuration_with_surgery() {
+        let ops = parse_recipe(r#" [{"op":"remove","tensor":"output.weight"}]"#).unwrap();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].name(), "remove");
+        let ops = parse_recipe(
+            r#"{"version":3,"surgery":[{"op":"convert","types":[{"tensor":"*","type":"Q8_0"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ops[0].name(), "convert");
+        // Errors name the operation and field.
+        let e = parse_recipe(r#"[{"op":"convert","types":[{"tensor":"*","type":"Q9"}]}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("surgery[0].types[0].type"), "{e}");
+        let e = parse_recipe(r#"[{"op":"explode"}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("surgery[0]") && e.contains("explode"), "{e}");
+        let e = parse_recipe(r#"{"version":1,"tensor_patches":[]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no surgery section"), "{e}");
+        assert!(parse_recipe("[] trailing").is_err());
+    }
 }

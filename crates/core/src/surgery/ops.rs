@@ -538,8 +538,164 @@ impl SurgeryOp {
     }
 }
 
+/// A change of a model's layer sequence, as `hotpatch layers` and the Surgery screen take it.
+/// Lists are like `3,5-7`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerEdit {
+    /// Every layer but those, in order.
+    Drop(String),
+    /// Exactly those, in the order written (`0-7,4-11` repeats 4-7).
+    Keep(String),
+    /// Each item (a layer or a range) twice, the copy right after it (`2-3` on 6 layers gives
+    /// 0 1 2 3 2 3 4 5).
+    Repeat(String),
+    /// Those layers, of `from` (another model of the same architecture) or of this model,
+    /// inserted before layer `at` (default: after the last).
+    Insert {
+        /// The layers to insert.
+        list: String,
+        /// The model they come from (`None`: this one).
+        from: Option<String>,
+        /// The layer they go before.
+        at: Option<u32>,
+    },
+}
+
+impl LayerEdit {
+    /// The output layer sequence of this edit on a model of `n` layers. Errors name the list
+    /// and what is wrong (a layer that does not exist, every layer dropped, overlapping
+    /// repeats).
+    pub fn slices(&self, n: u32) -> Result<Vec<LayerSlice>, String> {
+        fn join(s: &[u32]) -> String {
+            s.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        }
+        let this = |layers: String| LayerSlice {
+            model: None,
+            layers,
+        };
+        let check = |s: &str| -> Result<Vec<u32>, String> {
+            let l = parse_layer_list(s)?;
+            if let Some(bad) = l.iter().find(|&&x| x >= n) {
+                return Err(format!(
+                    "layer {bad} does not exist: the model has {n} layers"
+                ));
+            }
+            Ok(l)
+        };
+        Ok(match self {
+            LayerEdit::Drop(d) => {
+                let drop = check(d)?;
+                let kept: Vec<u32> = (0..n).filter(|l| !drop.contains(l)).collect();
+                if kept.is_empty() {
+                    return Err(format!("dropping {d} would drop every layer"));
+                }
+                vec![this(join(&kept))]
+            }
+            LayerEdit::Keep(k) => {
+                check(k)?;
+                vec![this(k.clone())]
+            }
+            LayerEdit::Repeat(r) => {
+                let mut items: Vec<Vec<u32>> = r.split(',').map(check).collect::<Result<_, _>>()?;
+                items.sort_by_key(|i| i[0]);
+                let mut order = Vec::new();
+                let mut done = 0u32;
+                for item in &items {
+                    let last = *item.last().unwrap_or(&0);
+                    if item[0] < done {
+                        return Err(format!("repeating {r}: the items overlap"));
+                    }
+                    order.extend(done..=last);
+                    order.extend(item.iter().copied());
+                    done = last + 1;
+                }
+                order.extend(done..n);
+                vec![this(join(&order))]
+            }
+            LayerEdit::Insert { list, from, at } => {
+                let at = at.unwrap_or(n);
+                if at > n {
+                    return Err(format!("insert at {at}: the model has {n} layers"));
+                }
+                if from.is_none() {
+                    check(list)?;
+                } else {
+                    parse_layer_list(list)?;
+                }
+                let mut s = Vec::new();
+                if at > 0 {
+                    s.push(this(format!("0-{}", at - 1)));
+                }
+                s.push(LayerSlice {
+                    model: from.clone(),
+                    layers: list.clone(),
+                });
+                if at < n {
+                    s.push(this(format!("{at}-{}", n - 1)));
+                }
+                s
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn layer_edits_make_the_sequences_the_cli_documents() {
+        let seq = |e: LayerEdit| -> Vec<(Option<String>, String)> {
+            e.slices(6)
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.model, s.layers))
+                .collect()
+        };
+        assert_eq!(
+            seq(LayerEdit::Drop("1,3-4".into())),
+            [(None, "0,2,5".into())]
+        );
+        assert_eq!(
+            seq(LayerEdit::Keep("0-3,2-3".into())),
+            [(None, "0-3,2-3".into())]
+        );
+        assert_eq!(
+            seq(LayerEdit::Repeat("2-3".into())),
+            [(None, "0,1,2,3,2,3,4,5".into())]
+        );
+        assert_eq!(
+            seq(LayerEdit::Insert {
+                list: "0-1".into(),
+                from: Some("other.gguf".into()),
+                at: Some(2)
+            }),
+            [
+                (None, "0-1".into()),
+                (Some("other.gguf".into()), "0-1".into()),
+                (None, "2-5".into())
+            ]
+        );
+        let err = |e: LayerEdit| e.slices(6).unwrap_err();
+        assert_eq!(
+            err(LayerEdit::Drop("0-5".into())),
+            "dropping 0-5 would drop every layer"
+        );
+        assert_eq!(
+            err(LayerEdit::Keep("6".into())),
+            "layer 6 does not exist: the model has 6 layers"
+        );
+        assert_eq!(
+            err(LayerEdit::Repeat("1-3,2".into())),
+            "repeating 1-3,2: the items overlap"
+        );
+        assert!(err(LayerEdit::Insert {
+            list: "0".into(),
+            from: None,
+            at: Some(7)
+        })
+        .contains("insert at 7"));
+    }
+
     use super::*;
 
     #[test]
