@@ -47,9 +47,20 @@ const PREPARE = {
     if (await item.isExisting()) await item.click();
     await browser.pause(800);
   },
+  // A recipe of two operations: drop a layer, re-encode the attention queries; the preview shows.
+  surgery: async (browser) => {
+    await click(browser, "surgery-kind-layers");
+    await setInput(browser, "surgery-layer-list", "2");
+    await click(browser, "surgery-add");
+    await click(browser, "surgery-kind-convert");
+    await setInput(browser, "surgery-types", "blk.*.attn_q.weight=Q8_0");
+    await click(browser, "surgery-add");
+    await browser.$('[data-testid="surgery-metadata"]').waitForExist({ timeout: 15000, timeoutMsg: "no surgery preview" });
+    await browser.pause(500);
+  },
 };
 
-const SCREENS = ["model", "tensors", "diff", "bytes", "server", "patches"];
+const SCREENS = ["model", "tensors", "diff", "bytes", "server", "patches", "surgery"];
 
 async function main() {
   mkdirSync(out, { recursive: true });

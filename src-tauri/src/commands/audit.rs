@@ -202,6 +202,17 @@ pub async fn audit_provenance(
         let result = provenance::check(&model, &opened, &base, &mut |done, total| {
             forward(hotpatch_core::Progress { done, total })
         });
+        drop(forward);
+        if let Ok(p) = &result {
+            let n = p.tensors as u64;
+            job.send(
+                &channel,
+                Stage::Done,
+                n,
+                n,
+                format!("provenance: {}", p.summary()),
+            );
+        }
         match result {
             Ok(p) => Ok(ProvenanceView {
                 base,

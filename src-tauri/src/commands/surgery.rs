@@ -256,6 +256,14 @@ pub async fn surgery_write(
         let started = std::time::Instant::now();
         let mut forward = job.progress_fn(&channel, Stage::Write, "writing the new model");
         let written = surgery::execute(&plan, &dest, &mut |p| forward(p))?;
+        drop(forward);
+        job.send(
+            &channel,
+            Stage::Done,
+            written.file_size,
+            written.file_size,
+            format!("wrote {}", dest.display()),
+        );
         Ok(SurgeryWritten {
             path: dest.display().to_string(),
             file_size: written.file_size,

@@ -53,17 +53,17 @@ export function TopBar({ theme, onCycleTheme }: Props) {
         {summary ? (
           <>
             <span className="model-name">{summary.name ?? summary.fileName}</span>
+            {badge && (
+              <button type="button" className={`sev sev-${badge.tone}`} data-testid="audit-badge" title={badge.title} onClick={showAudit}>
+                {badge.label}
+              </button>
+            )}
             {summary.architecture && <span className="chip">{summary.architecture}</span>}
             <span className="chip subtle">GGUF v{summary.version}</span>
             {summary.shards > 1 && (
               <span className="chip subtle" data-testid="model-files" title="a split model: every file is open">
                 {summary.shards} files
               </span>
-            )}
-            {badge && (
-              <button type="button" className={`sev sev-${badge.tone}`} data-testid="audit-badge" title={badge.title} onClick={showAudit}>
-                {badge.label}
-              </button>
             )}
             <span className="model-path" title={summary.path}>
               {/* The container is right-to-left so long paths lose their start, not the file

@@ -76,7 +76,9 @@ function PathField({ value, onChange, testId, placeholder, filters = [GGUF_FILTE
   );
 }
 
-function OperationForm({ onAdd }: { onAdd: (op: SurgeryOp) => void }) {
+/** `onAdd` previews the recipe with the new operation and resolves to the backend's refusal
+ * (then nothing is added) or null. */
+function OperationForm({ onAdd }: { onAdd: (op: SurgeryOp) => Promise<string | null> }) {
   const [kind, setKind] = useState<OpKind>("convert");
   const [error, setError] = useState<string | null>(null);
   // One field set per form; kept when switching so nothing typed is lost.
@@ -145,7 +147,8 @@ function OperationForm({ onAdd }: { onAdd: (op: SurgeryOp) => void }) {
           op = ablateOp(direction, dirLayer, ablateLayers, embeddings, ablateScale);
           break;
       }
-      onAdd(op);
+      const refused = await onAdd(op);
+      if (refused) setError(refused);
     } catch (e) {
       setError(message(e));
     }
@@ -458,24 +461,30 @@ export function SurgeryScreen() {
   };
   const recipe = recipeJson(ops);
 
-  const doPreview = async (list = ops) => {
+  /** Previews `list`; returns the backend's refusal (the preview is then cleared) or null. */
+  const doPreview = async (list = ops): Promise<string | null> => {
     setError(null);
     setBusy(true);
     try {
       setPreview(unwrap(await commands.surgeryPreview(recipeJson(list))));
+      return null;
     } catch (e) {
       setPreview(null);
-      setError(message(e));
+      return message(e);
     } finally {
       setBusy(false);
     }
+  };
+  const previewShown = async (list = ops) => {
+    const refused = await doPreview(list);
+    if (refused) setError(refused);
   };
   const applyText = () => {
     if (text === null) return;
     try {
       const list = parseRecipeText(text);
       change(list);
-      void doPreview(list);
+      void previewShown(list);
     } catch (e) {
       setError(message(e));
     }
@@ -496,16 +505,22 @@ export function SurgeryScreen() {
       setBusy(false);
     }
   };
+  const [recordPath, setRecordPath] = useState("");
   const record = async () => {
     setNote(null);
+    setError(null);
     try {
-      const dest = await pickSaveFile("surgery.json", [JSON_FILTER]);
-      if (!dest) return;
+      const dest = recordPath.trim();
+      if (!dest) throw new FieldError("Configuration file", "give the path of the .json to write");
       unwrap(await commands.surgeryRecord(recipe, dest));
       setNote(`Saved the recipe as ${dest}: hotpatch apply ${dest} MODEL --out FILE replays it.`);
     } catch (e) {
       setError(message(e));
     }
+  };
+  const browseRecord = async () => {
+    const p = await pickSaveFile("surgery.json", [JSON_FILTER]);
+    if (p) setRecordPath(p);
   };
   const compare = async () => {
     if (!written) return;
@@ -536,10 +551,19 @@ export function SurgeryScreen() {
       <div className="surgery-grid">
         <div className="surgery-col">
           <OperationForm
-            onAdd={(op) => {
+            onAdd={async (op) => {
+              // An operation joins the recipe only if the recipe with it still plans.
               const next = [...ops, op];
-              change(next);
-              void doPreview(next);
+              const refused = await doPreview(next);
+              if (refused) {
+                if (ops.length > 0) void doPreview(ops);
+                return refused;
+              }
+              setOps(next);
+              setText(null);
+              setWritten(null);
+              setNote(null);
+              return null;
             }}
           />
           <section className="card" data-testid="surgery-recipe">
@@ -588,11 +612,25 @@ export function SurgeryScreen() {
               <button type="button" className="ghost" onClick={() => change([])} disabled={ops.length === 0}>
                 Clear
               </button>
-              <button type="button" className="ghost" onClick={() => void record()} disabled={ops.length === 0} data-testid="surgery-record">
-                Save as configuration…
-              </button>
-              <button type="button" onClick={() => void doPreview()} disabled={busy || ops.length === 0} data-testid="surgery-preview-button">
+              <button type="button" onClick={() => void previewShown()} disabled={busy || ops.length === 0} data-testid="surgery-preview-button">
                 Preview
+              </button>
+            </div>
+            <div className="surgery-path surgery-record">
+              <input
+                className="mono"
+                data-testid="surgery-record-path"
+                spellCheck={false}
+                placeholder="/path/to/recipe.json"
+                value={recordPath}
+                onChange={(e) => setRecordPath(e.target.value)}
+                aria-label="Configuration file"
+              />
+              <button type="button" className="ghost" onClick={() => void browseRecord()}>
+                Browse…
+              </button>
+              <button type="button" onClick={() => void record()} disabled={ops.length === 0 || !recordPath.trim()} data-testid="surgery-record">
+                Save as configuration
               </button>
             </div>
           </section>

@@ -15,30 +15,20 @@ import { useSession } from "../../lib/session";
 export function FindingsTable({ findings, testId }: { findings: FindingView[]; testId: string }) {
   if (findings.length === 0) return null;
   return (
-    <table className="live-table audit-table" data-testid={testId}>
-      <thead>
-        <tr>
-          <th>Severity</th>
-          <th>Code</th>
-          <th>What</th>
-          <th>Where</th>
-        </tr>
-      </thead>
-      <tbody>
-        {findings.map((f, i) => (
-          <tr key={`${f.code}-${i}`} data-testid="audit-finding" data-code={f.code} data-severity={f.severity}>
-            <td>
-              <span className={`sev sev-${findingTone(f)}`}>{f.severity}</span>
-            </td>
-            <td className="mono">{f.code}</td>
-            <td className="audit-message">{f.message}</td>
-            <td className="mono audit-where" title={f.offset != null ? `offset ${formatOffset(f.offset)}` : undefined}>
+    <ul className="audit-findings" data-testid={testId}>
+      {findings.map((f, i) => (
+        <li key={`${f.code}-${i}`} data-testid="audit-finding" data-code={f.code} data-severity={f.severity}>
+          <div className="audit-head">
+            <span className={`sev sev-${findingTone(f)}`}>{f.severity}</span>
+            <span className="mono audit-code">{f.code}</span>
+            <span className="mono audit-where" title={f.offset != null ? `offset ${formatOffset(f.offset)}` : undefined}>
               {f.location}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+            </span>
+          </div>
+          <div className="audit-message">{f.message}</div>
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -91,7 +81,7 @@ export function AuditCard({ summary }: { summary: ModelSummary }) {
         <>
           <p className="muted small-text" data-testid="audit-summary">
             {audit.view.clean ? "No warning or error. " : "Look at these before running the model. "}
-            Structure by the refusal rules of llama.cpp {audit.view.llamaCpp}; the chat template parsed into a syntax tree
+            Structure checked by the refusal rules of {audit.view.llamaCpp}; the chat template parsed into a syntax tree
             (injection gadgets, text that appears only for some messages, hidden Unicode, network addresses). The file on
             disk is audited: save to audit unsaved edits.
           </p>
