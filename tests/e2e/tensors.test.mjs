@@ -382,12 +382,30 @@ print(json.dumps({"min": float(v.min()), "max": float(v.max()), "mean": float(v.
       browser.execute((l) => document.querySelector(`[data-testid="tensor-stats"] [data-stat="${l}"]`)?.getAttribute("data-raw") ?? null, label);
     const state = () => browser.$(testid("tensor-stats")).getAttribute("data-state");
     const statusText = () => browser.execute(() => document.querySelector('[data-testid="status-message"]')?.textContent ?? "");
-    // Selecting the tensor starts its statistics job (the other tensor was selected last).
+    // Selecting the tensor starts its statistics job (the other tensor was selected last). Its
+    // Cancel is clicked from inside the page the moment it shows: a WebDriver round trip per
+    // poll could come after a fast CPU finished the job (or after the bar moved on to the
+    // histogram job, leaving a stale button), which is a fact of the host, not of the app.
+    await browser.execute(() => {
+      window.__statsCanceled = null;
+      const obs = new MutationObserver(() => {
+        const button = document.querySelector('[data-testid="job-cancel"]');
+        const msg = document.querySelector('[data-testid="status-message"]')?.textContent ?? "";
+        if (button && /statistics/.test(msg)) {
+          obs.disconnect();
+          window.__statsCanceled = msg;
+          button.click();
+        }
+      });
+      obs.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
     await browser.$(`[data-testid="tensor-item"][data-name="${name}"]`).click();
-    const cancel = await browser.$(testid("job-cancel"));
-    await cancel.waitForDisplayed({ timeout: 10000, interval: 10, timeoutMsg: "the statistics of a 16.8 M-element tensor never showed as a job" });
-    assert.match(await statusText(), /statistics/);
-    await cancel.click();
+    await browser.waitUntil(async () => (await browser.execute(() => window.__statsCanceled)) !== null, {
+      timeout: 10000,
+      interval: 20,
+      timeoutMsg: "the statistics of a 16.8 M-element tensor never showed as a job",
+    });
+    assert.match(await browser.execute(() => window.__statsCanceled), /statistics/);
     await browser.$(testid("stats-canceled")).waitForDisplayed({ timeout: 10000, timeoutMsg: "no canceled state after Cancel" });
     assert.equal(await state(), "canceled");
     assert.equal(await stat("min"), null, "no stale numbers after a cancel");

@@ -192,7 +192,7 @@ pub fn surgery_layer_slices(
         }
     };
     let slices = edit
-        .slices(u32::try_from(n).unwrap_or(u32::MAX))
+        .slices(n)
         .map_err(|e| IpcError::new(ErrorCode::BadRequest, format!("layers: {e}")))?;
     Ok(slices
         .into_iter()
