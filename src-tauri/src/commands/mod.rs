@@ -8,6 +8,7 @@ pub mod diff;
 pub mod edit;
 pub mod model;
 pub mod patches;
+pub mod run;
 pub mod server;
 pub mod tensors;
 
