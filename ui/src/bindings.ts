@@ -157,6 +157,12 @@ export const commands = {
 	setCacheSettings: (cache: CacheSpec) => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("set_cache_settings", { cache })),
 	/**  Starts the proxy with the current settings. */
 	startProxy: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("start_proxy")),
+	/**
+	 *  Starts the proxy in front of the built-in upstream: the embedded llama.cpp serving the open
+	 *  model as edited (OpenAI-compatible `/v1/completions` and `/v1/chat/completions`, streaming
+	 *  too), so interception works with no other LLM server; every edit shows in the next answer.
+	 */
+	startProxyEngine: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("start_proxy_engine")),
 	/**  Stops the proxy. */
 	stopProxy: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("stop_proxy")),
 	/**  Probes whether the upstream URL accepts connections. */
@@ -208,9 +214,44 @@ export const commands = {
 	safetyScan: (settings: SafetySpec_Deserialize, job: number, channel: Channel<Progress>) => typedError<SafetyView_Serialize, IpcError>(__TAURI_INVOKE("safety_scan", { settings, job, channel })),
 	/**  Prefetches the model's pages (and pins them with `lock`), turns the response cache on. */
 	boostInference: (lock: boolean) => typedError<BoostView_Serialize, IpcError>(__TAURI_INVOKE("boost_inference", { lock })),
+	/**
+	 *  Runs a prompt on the edited and the original model side by side (job `job`; Stop is
+	 *  `cancel_job(job)`), streaming every token over `on_token`. The engine loads on the first
+	 *  run and follows every later edit with no reload. A stopped run returns what was generated.
+	 */
+	runPrompt: (spec: RunSpec, job: number, onToken: Channel<RunToken>) => typedError<RunResult, IpcError>(__TAURI_INVOKE("run_prompt", { spec, job, onToken })),
+	/**  What the engine serves now (nothing until the first run). */
+	engineStatus: () => __TAURI_INVOKE<EngineView_Serialize>("engine_status"),
+	/**
+	 *  The behaviour diff of the session: perplexity of the edited and the original model, KL
+	 *  (mean, p99) and top-1 agreement over `text_path` (a UTF-8 file) or, without one, the
+	 *  bundled public-domain sample; at most `max_tokens` tokens (0: all). Job `job`, progress over
+	 *  `on_progress`, cancelable.
+	 */
+	behaviourDiff: (textPath: string | null, maxTokens: number, job: number, onProgress: Channel<Progress>) => typedError<BehaviourView, IpcError>(__TAURI_INVOKE("behaviour_diff", { textPath, maxTokens, job, onProgress })),
+	/**
+	 *  Which tensors an external llama.cpp with default settings copies at load on this machine
+	 *  (measured by the embedded llama.cpp: one default load of the open model's file, remembered
+	 *  while the file is unchanged), and how to make it see every edit.
+	 */
+	loadBuffers: (job: number, onProgress: Channel<Progress>) => typedError<LoadBuffersView_Serialize, IpcError>(__TAURI_INVOKE("load_buffers", { job, onProgress })),
 };
 
 /* Types */
+/**  One side's answer. */
+export type Answer = {
+	/**  The text. */
+	text: string,
+	/**  Tokens generated. */
+	tokens: number,
+	/**  Why it ended: `end` (the model ended its turn), `length`, `context`, `canceled`, `stop`. */
+	stop: string,
+	/**  Seconds evaluating the prompt. */
+	promptSeconds: number,
+	/**  Generated tokens per second. */
+	tokensPerSecond: number,
+};
+
 /**  What an import or a preset did. */
 export type ApplyView = ApplyView_Serialize | ApplyView_Deserialize;
 
@@ -256,6 +297,36 @@ export type ApplyView_Serialize = {
 	serverRules: number,
 	/**  The response cache is on now. */
 	cacheEnabled: boolean,
+};
+
+/**  The behaviour diff: edited against original over a text. */
+export type BehaviourView = {
+	/**  The text used: `sample` (the bundled one) or the file's path. */
+	source: string,
+	/**  Positions scored. */
+	tokens: number,
+	/**  Window length (tokens evaluated from an empty context each). */
+	window: number,
+	/**  Perplexity of the edited model. */
+	pplEdited: number,
+	/**  Perplexity of the original. */
+	pplOriginal: number,
+	/**  Mean KL(edited ‖ original), nats. */
+	kldMean: number,
+	/**  Its 99th percentile. */
+	kldP99: number,
+	/**  Its largest value. */
+	kldMax: number,
+	/**  Fraction of positions where both models' most likely token is the same. */
+	top1Agreement: number,
+	/**  Where they disagree most, largest KL first. */
+	worst: WorstView[],
+	/**  Every scored position in text order (the first 4096). */
+	perToken: TokenScoreView[],
+	/**  Seconds spent. */
+	seconds: number,
+	/**  Tokens per second (per model). */
+	tokensPerSecond: number,
 };
 
 /**  The bit operations of [`ByteOp::Bits`]. */
@@ -306,6 +377,39 @@ export type BoostView_Serialize = {
 	pinError: string | null,
 	/**  The response cache is on. */
 	cacheEnabled: boolean,
+};
+
+/**  One tensor and where default llama.cpp keeps it. */
+export type BufferRow = BufferRow_Serialize | BufferRow_Deserialize;
+
+/**  One tensor and where default llama.cpp keeps it. */
+export type BufferRow_Deserialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  Type name. */
+	ty: string,
+	/**
+	 *  The backend buffer holding it (`CPU_Mapped`: the file itself; `CPU_REPACK`: a copy), or
+	 *  `null` when the graph never reads it.
+	 */
+	buffer?: string | null,
+	/**  A copy made at load: an external llama.cpp sees edits of it only after a reload. */
+	copied: boolean,
+};
+
+/**  One tensor and where default llama.cpp keeps it. */
+export type BufferRow_Serialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  Type name. */
+	ty: string,
+	/**
+	 *  The backend buffer holding it (`CPU_Mapped`: the file itself; `CPU_REPACK`: a copy), or
+	 *  `null` when the graph never reads it.
+	 */
+	buffer: string | null,
+	/**  A copy made at load: an external llama.cpp sees edits of it only after a reload. */
+	copied: boolean,
 };
 
 /**
@@ -493,6 +597,18 @@ export type CacheSpec = {
 	maxEntries: number,
 	/**  Most bytes kept. */
 	maxBytes: number,
+};
+
+/**  One next-token candidate. */
+export type CandidateView = {
+	/**  Token id. */
+	token: number,
+	/**  Its text. */
+	text: string,
+	/**  Probability. */
+	prob: number,
+	/**  Logit. */
+	logit: number,
 };
 
 /**  The result of a comparison. */
@@ -820,6 +936,61 @@ export type EditState_Serialize = {
 	history: HistoryRow[],
 };
 
+/**  What the engine serves. */
+export type EngineView = EngineView_Serialize | EngineView_Deserialize;
+
+/**  What the engine serves. */
+export type EngineView_Deserialize = {
+	/**  A model is loaded. */
+	loaded: boolean,
+	/**  A run (or a request of the built-in upstream) is using it now. */
+	busy: boolean,
+	/**  The model's first file. */
+	path?: string | null,
+	/**  Staged or live. */
+	mode?: ModelMode | null,
+	/**  The original side is loaded too. */
+	originalLoaded: boolean,
+	/**  Private memory for edits, both sides. */
+	privateBytes: number,
+	/**  Context length. */
+	nCtx: number,
+	/**  Threads. */
+	threads: number,
+	/**  Seconds the edited side took to load. */
+	loadSeconds: number,
+	/**  The model has a chat template. */
+	chatTemplate: boolean,
+	/**  The embedded llama.cpp and the CPU features it uses. */
+	build: string,
+};
+
+/**  What the engine serves. */
+export type EngineView_Serialize = {
+	/**  A model is loaded. */
+	loaded: boolean,
+	/**  A run (or a request of the built-in upstream) is using it now. */
+	busy: boolean,
+	/**  The model's first file. */
+	path: string | null,
+	/**  Staged or live. */
+	mode: ModelMode | null,
+	/**  The original side is loaded too. */
+	originalLoaded: boolean,
+	/**  Private memory for edits, both sides. */
+	privateBytes: number,
+	/**  Context length. */
+	nCtx: number,
+	/**  Threads. */
+	threads: number,
+	/**  Seconds the edited side took to load. */
+	loadSeconds: number,
+	/**  The model has a chat template. */
+	chatTemplate: boolean,
+	/**  The embedded llama.cpp and the CPU features it uses. */
+	build: string,
+};
+
 /**  What kind of failure a command hit; the UI branches on this. */
 export type ErrorCode = 
 /**  The file could not be read (missing, permission, I/O error). */
@@ -1029,6 +1200,45 @@ export type LiveRow = {
 	reason: string,
 };
 
+/**  What an external llama.cpp with default settings copies at load, on this machine. */
+export type LoadBuffersView = LoadBuffersView_Serialize | LoadBuffersView_Deserialize;
+
+/**  What an external llama.cpp with default settings copies at load, on this machine. */
+export type LoadBuffersView_Deserialize = {
+	/**  The model file measured. */
+	path: string,
+	/**  Every tensor, in index order. */
+	rows: BufferRow_Deserialize[],
+	/**  How many are copied. */
+	copied: number,
+	/**  llama.cpp's "repack tensor" log lines. */
+	repackLog: string[],
+	/**  The embedded llama.cpp's CPU feature line. */
+	systemInfo: string,
+	/**  How to make an external llama-server see every edit. */
+	hint: string,
+	/**  Seconds the measurement took (0 when remembered). */
+	seconds: number,
+};
+
+/**  What an external llama.cpp with default settings copies at load, on this machine. */
+export type LoadBuffersView_Serialize = {
+	/**  The model file measured. */
+	path: string,
+	/**  Every tensor, in index order. */
+	rows: BufferRow_Serialize[],
+	/**  How many are copied. */
+	copied: number,
+	/**  llama.cpp's "repack tensor" log lines. */
+	repackLog: string[],
+	/**  The embedded llama.cpp's CPU feature line. */
+	systemInfo: string,
+	/**  How to make an external llama-server see every edit. */
+	hint: string,
+	/**  Seconds the measurement took (0 when remembered). */
+	seconds: number,
+};
+
 /**  A metadata entry as it will be saved. */
 export type MetaEditRow = MetaEditRow_Serialize | MetaEditRow_Deserialize;
 
@@ -1179,6 +1389,22 @@ export type ModelSummary_Serialize = {
 	tensorBytes: number,
 	/**  Tensors per element type, sorted by type name. */
 	types: TypeCount[],
+};
+
+/**  The next token after the prompt, edited vs original. */
+export type NextView = {
+	/**  Edited side's top-k. */
+	edited: CandidateView[],
+	/**  Original side's top-k. */
+	original: CandidateView[],
+	/**  Every token of either top-k, largest change of probability first. */
+	shifts: ShiftView[],
+	/**  Whether the most likely token differs. */
+	top1Changed: boolean,
+	/**  KL(edited ‖ original) of the whole distribution, nats. */
+	kld: number,
+	/**  Largest |Δ logit| over the vocabulary. */
+	maxAbsLogitChange: number,
 };
 
 /**  One patch event, as the log shows it. */
@@ -1377,6 +1603,11 @@ export type ProxyStatus_Deserialize = {
 	listening?: string | null,
 	/**  The upstream it forwards to while running. */
 	upstream?: string | null,
+	/**
+	 *  While running on the built-in upstream: what it serves (the open model, edits
+	 *  included, by the embedded llama.cpp); `null` for an external upstream.
+	 */
+	builtin?: string | null,
 	/**  Unix time (ms) it started. */
 	startedUnixMs?: number | null,
 	/**  Requests answered since it started. */
@@ -1393,6 +1624,11 @@ export type ProxyStatus_Serialize = {
 	listening: string | null,
 	/**  The upstream it forwards to while running. */
 	upstream: string | null,
+	/**
+	 *  While running on the built-in upstream: what it serves (the open model, edits
+	 *  included, by the embedded llama.cpp); `null` for an external upstream.
+	 */
+	builtin: string | null,
 	/**  Unix time (ms) it started. */
 	startedUnixMs: number | null,
 	/**  Requests answered since it started. */
@@ -1668,6 +1904,68 @@ export type RuleView_Serialize = {
 	hits: number,
 };
 
+/**  What a run produced. */
+export type RunResult = {
+	/**  The text the model read (chat template applied in chat mode). */
+	promptText: string,
+	/**  Its tokens. */
+	promptTokens: number,
+	/**  The edited model's answer. */
+	edited: Answer,
+	/**  The original model's answer. */
+	original: Answer,
+	/**  The next token after the prompt, compared. */
+	next: NextView,
+	/**  Whether both answers are the same tokens. */
+	same: boolean,
+	/**
+	 *  The session revision (`session_revision`) the run started at: the UI says the answer is
+	 *  stale once the revision moved.
+	 */
+	revision: number,
+	/**  Private memory the engine holds for edits, both sides. */
+	privateBytes: number,
+};
+
+/**  Which model of the pair. */
+export type RunSide = 
+/**  The model with the session's edits. */
+"edited" | 
+/**  The model as opened. */
+"original";
+
+/**  What to run. */
+export type RunSpec = {
+	/**  The prompt, or (with `chat`) the user's message. */
+	prompt: string,
+	/**  Format it as one user message with the model's own chat template. */
+	chat: boolean,
+	/**  Most tokens per side (1..=1024). */
+	maxTokens: number,
+	/**  Next-token candidates to compare (1..=50). */
+	topK: number,
+	/**  0: greedy (the default); otherwise sampling at this temperature, seeded. */
+	temperature: number,
+	/**  Seed of the sampling (the same seed gives the same answer). */
+	seed: number,
+};
+
+/**  One generated token, streamed as it comes. */
+export type RunToken = {
+	/**  The job it belongs to. */
+	job: number,
+	/**  Which model produced it. */
+	side: RunSide,
+	/**  Its index in that side's answer. */
+	index: number,
+	/**  Token id. */
+	token: number,
+	/**  The text it completed (may be empty inside a UTF-8 character). */
+	text: string,
+	/**  The probability the model gave it. */
+	prob: number,
+};
+
 /**  Settings of a safety scan. */
 export type SafetySpec = SafetySpec_Serialize | SafetySpec_Deserialize;
 
@@ -1877,6 +2175,18 @@ export type ShardRow = {
 	tensors: number,
 	/**  Their data in bytes. */
 	tensorBytes: number,
+};
+
+/**  A token whose probability the edit moved. */
+export type ShiftView = {
+	/**  Token id. */
+	token: number,
+	/**  Its text. */
+	text: string,
+	/**  Probability on the edited side. */
+	pEdited: number,
+	/**  Probability on the original side. */
+	pOriginal: number,
 };
 
 /**  An element that moved because its block was re-quantized. */
@@ -2090,6 +2400,18 @@ export type TensorStats = {
 	std: number,
 };
 
+/**  One scored token of the text, for the per-token view. */
+export type TokenScoreView = {
+	/**  Position in the text's tokens. */
+	position: number,
+	/**  The token's text. */
+	text: string,
+	/**  KL(edited ‖ original) there. */
+	kld: number,
+	/**  Both models' most likely token is the same. */
+	agree: boolean,
+};
+
 /**  What a transform does. */
 export type TransformArgs = TransformArgs_Serialize | TransformArgs_Deserialize;
 
@@ -2284,6 +2606,26 @@ export type WeightEditView = {
 	blockLen: number,
 	/**  Whether the edit was made (false for a preview). */
 	applied: boolean,
+};
+
+/**  One position of the behaviour diff where the models disagree most. */
+export type WorstView = {
+	/**  Position in the text's tokens. */
+	position: number,
+	/**  The text before it. */
+	context: string,
+	/**  The actual next token. */
+	actual: string,
+	/**  KL(edited ‖ original) there. */
+	kld: number,
+	/**  Probability the edited model gave the actual token. */
+	pEdited: number,
+	/**  Probability the original gave it. */
+	pOriginal: number,
+	/**  The edited model's most likely token. */
+	topEdited: string,
+	/**  The original's. */
+	topOriginal: string,
 };
 
 /* Tauri Specta runtime */
