@@ -17,6 +17,7 @@ import { DiffScreen } from "./screens/DiffScreen";
 import { BytesScreen } from "./screens/BytesScreen";
 import { ServerScreen } from "./screens/ServerScreen";
 import { PatchesScreen } from "./screens/PatchesScreen";
+import { RunScreen } from "./screens/RunScreen";
 
 const VIEWS: Record<ScreenName, () => React.JSX.Element> = {
   model: ModelScreen,
@@ -25,6 +26,7 @@ const VIEWS: Record<ScreenName, () => React.JSX.Element> = {
   bytes: BytesScreen,
   server: ServerScreen,
   patches: PatchesScreen,
+  run: RunScreen,
 };
 
 function Studio() {
@@ -42,7 +44,7 @@ function Studio() {
     });
   }, [open]);
 
-  // Alt+1…6 switch screens.
+  // Alt+1…7 switch screens.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (!e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
