@@ -228,7 +228,7 @@ export const commands = {
 	 *  bundled public-domain sample; at most `max_tokens` tokens (0: all). Job `job`, progress over
 	 *  `on_progress`, cancelable.
 	 */
-	behaviourDiff: (textPath: string | null, maxTokens: number, job: number, onProgress: Channel<Progress>) => typedError<BehaviourView, IpcError>(__TAURI_INVOKE("behaviour_diff", { textPath, maxTokens, job, onProgress })),
+	behaviourDiff: (textPath: string | null, maxTokens: number, job: number, onProgress: Channel<Progress>) => typedError<BehaviourView_Serialize, IpcError>(__TAURI_INVOKE("behaviour_diff", { textPath, maxTokens, job, onProgress })),
 	/**
 	 *  Which tensors an external llama.cpp with default settings copies at load on this machine
 	 *  (measured by the embedded llama.cpp: one default load of the open model's file, remembered
@@ -300,17 +300,58 @@ export type ApplyView_Serialize = {
 };
 
 /**  The behaviour diff: edited against original over a text. */
-export type BehaviourView = {
+export type BehaviourView = BehaviourView_Serialize | BehaviourView_Deserialize;
+
+/**  The behaviour diff: edited against original over a text. */
+export type BehaviourView_Deserialize = {
 	/**  The text used: `sample` (the bundled one) or the file's path. */
 	source: string,
 	/**  Positions scored. */
 	tokens: number,
 	/**  Window length (tokens evaluated from an empty context each). */
 	window: number,
-	/**  Perplexity of the edited model. */
-	pplEdited: number,
-	/**  Perplexity of the original. */
-	pplOriginal: number,
+	/**  Perplexity of the edited model (`null` when it overflows f64: see `nll_edited`). */
+	pplEdited?: number | null,
+	/**  Perplexity of the original (`null` when it overflows). */
+	pplOriginal?: number | null,
+	/**  Mean negative log-likelihood of the edited model, nats per token (ln of its perplexity). */
+	nllEdited: number,
+	/**  The original's. */
+	nllOriginal: number,
+	/**  Mean KL(edited ‖ original), nats. */
+	kldMean: number,
+	/**  Its 99th percentile. */
+	kldP99: number,
+	/**  Its largest value. */
+	kldMax: number,
+	/**  Fraction of positions where both models' most likely token is the same. */
+	top1Agreement: number,
+	/**  Where they disagree most, largest KL first. */
+	worst: WorstView[],
+	/**  Every scored position in text order (the first 4096). */
+	perToken: TokenScoreView[],
+	/**  Seconds spent. */
+	seconds: number,
+	/**  Tokens per second (per model). */
+	tokensPerSecond: number,
+};
+
+/**  The behaviour diff: edited against original over a text. */
+export type BehaviourView_Serialize = {
+	/**  The text used: `sample` (the bundled one) or the file's path. */
+	source: string,
+	/**  Positions scored. */
+	tokens: number,
+	/**  Window length (tokens evaluated from an empty context each). */
+	window: number,
+	/**  Perplexity of the edited model (`null` when it overflows f64: see `nll_edited`). */
+	pplEdited: number | null,
+	/**  Perplexity of the original (`null` when it overflows). */
+	pplOriginal: number | null,
+	/**  Mean negative log-likelihood of the edited model, nats per token (ln of its perplexity). */
+	nllEdited: number,
+	/**  The original's. */
+	nllOriginal: number,
 	/**  Mean KL(edited ‖ original), nats. */
 	kldMean: number,
 	/**  Its 99th percentile. */

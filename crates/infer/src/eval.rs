@@ -85,6 +85,11 @@ pub struct EvalReport {
     pub ppl: f64,
     /// Perplexity of B.
     pub ppl_b: Option<f64>,
+    /// Mean negative log-likelihood of A, nats per token (ln of `ppl`, finite where `ppl`
+    /// overflows to infinity).
+    pub nll: f64,
+    /// B's.
+    pub nll_b: Option<f64>,
     /// Mean KL(A ‖ B) over the positions (nats).
     pub kld_mean: Option<f64>,
     /// 99th percentile of KL(A ‖ B).
@@ -294,6 +299,8 @@ pub fn evaluate(
         tokens: scored,
         window,
         ppl: (nll_a / scored as f64).exp(),
+        nll: nll_a / scored as f64,
+        nll_b: has_b.then(|| nll_b / scored as f64),
         ppl_b: has_b.then(|| (nll_b / scored as f64).exp()),
         kld_mean: has_b.then(|| kls.iter().sum::<f64>() / kls.len().max(1) as f64),
         kld_p99: has_b.then(|| quantile(&kls, 0.99)),

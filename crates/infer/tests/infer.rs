@@ -674,7 +674,11 @@ fn host_runs_both_sides_follows_edits_and_serves_the_edited_model() {
         shards: vec![(model.clone(), r)],
     };
     let host = std::sync::Arc::new(EngineHost::new(opts()));
-    assert_eq!(host.status(), Ok(None), "nothing loaded before the first run");
+    assert_eq!(
+        host.status(),
+        Ok(None),
+        "nothing loaded before the first run"
+    );
     let req = RunRequest {
         prompt: "The capital of France is".into(),
         max_tokens: 3,
@@ -727,13 +731,19 @@ fn host_runs_both_sides_follows_edits_and_serves_the_edited_model() {
         loaded,
         "the same engine, not reloaded"
     );
-    assert_eq!(edited.original.tokens, first.original.tokens, "original unchanged");
+    assert_eq!(
+        edited.original.tokens, first.original.tokens,
+        "original unchanged"
+    );
     assert!(
         !edited.same && edited.next.top1_changed && edited.next.kld > 0.0,
         "one weight of the final norm ×3000 changes the edited answer: {:?}",
         edited.edited.text
     );
-    assert!(edited.revision > first.revision, "the run saw the new revision");
+    assert!(
+        edited.revision > first.revision,
+        "the run saw the new revision"
+    );
     let report = host
         .with(&session, &mut |_| true, |se| {
             behaviour_diff(
@@ -748,9 +758,23 @@ fn host_runs_both_sides_follows_edits_and_serves_the_edited_model() {
         })
         .unwrap();
     assert!(report.kld_mean.unwrap() > 0.0 && report.top1_agreement.unwrap() < 1.0);
-    assert_eq!(report.per_token.len(), report.tokens, "one score per position");
     assert!(
-        report.per_token.iter().any(|t| t.kld > 0.0 && !t.text.is_empty()),
+        report.nll.is_finite()
+            && (report.ppl.is_infinite() || (report.nll.exp() / report.ppl - 1.0).abs() < 1e-9),
+        "nll is ln(ppl), finite even where ppl overflows: {} {}",
+        report.nll,
+        report.ppl
+    );
+    assert_eq!(
+        report.per_token.len(),
+        report.tokens,
+        "one score per position"
+    );
+    assert!(
+        report
+            .per_token
+            .iter()
+            .any(|t| t.kld > 0.0 && !t.text.is_empty()),
         "the per-token view shows where they part"
     );
     let source_core = core.clone();
@@ -782,7 +806,10 @@ fn host_runs_both_sides_follows_edits_and_serves_the_edited_model() {
             run_pair(se, &req, &mut |_, _| true)
         })
         .unwrap();
-    assert_eq!(back.edited.tokens, first.edited.tokens, "undo: the answer is back");
+    assert_eq!(
+        back.edited.tokens, first.edited.tokens,
+        "undo: the answer is back"
+    );
     assert!(back.same && back.next.kld == 0.0 && back.next.max_abs_logit_change == 0.0);
     let report = host
         .with(&session, &mut |_| true, |se| {
@@ -807,7 +834,10 @@ fn host_runs_both_sides_follows_edits_and_serves_the_edited_model() {
             &mut |_, _| false,
         )
     });
-    assert!(matches!(canceled, Err(InferError::Canceled)), "{canceled:?}");
+    assert!(
+        matches!(canceled, Err(InferError::Canceled)),
+        "{canceled:?}"
+    );
     let empty = host.with(&session, &mut |_| true, |se| {
         run_pair(se, &RunRequest::default(), &mut |_, _| true)
     });

@@ -261,12 +261,18 @@ pub struct BehaviourView {
     pub tokens: u32,
     /// Window length (tokens evaluated from an empty context each).
     pub window: u32,
-    /// Perplexity of the edited model.
+    /// Perplexity of the edited model (`null` when it overflows f64: see `nll_edited`).
+    #[specta(type = Option<Number>)]
+    pub ppl_edited: Option<f64>,
+    /// Perplexity of the original (`null` when it overflows).
+    #[specta(type = Option<Number>)]
+    pub ppl_original: Option<f64>,
+    /// Mean negative log-likelihood of the edited model, nats per token (ln of its perplexity).
     #[specta(type = Number)]
-    pub ppl_edited: f64,
-    /// Perplexity of the original.
+    pub nll_edited: f64,
+    /// The original's.
     #[specta(type = Number)]
-    pub ppl_original: f64,
+    pub nll_original: f64,
     /// Mean KL(edited ‖ original), nats.
     #[specta(type = Number)]
     pub kld_mean: f64,
@@ -395,8 +401,10 @@ pub fn behaviour_view(r: &EvalReport, source: String) -> BehaviourView {
         source,
         tokens: r.tokens as u32,
         window: r.window as u32,
-        ppl_edited: r.ppl,
-        ppl_original: r.ppl_b.unwrap_or(f64::NAN),
+        ppl_edited: Some(r.ppl).filter(|p| p.is_finite()),
+        ppl_original: r.ppl_b.filter(|p| p.is_finite()),
+        nll_edited: r.nll,
+        nll_original: r.nll_b.unwrap_or(f64::NAN),
         kld_mean: r.kld_mean.unwrap_or(0.0),
         kld_p99: r.kld_p99.unwrap_or(0.0),
         kld_max: r.kld_max.unwrap_or(0.0),
@@ -498,10 +506,9 @@ pub fn run(
     let job = state.jobs.register(job);
     let revision = state.revision() as u32;
     let mut counts = [0u32; 2];
-    let report = state.engine.with(
-        &session,
-        &mut |_| !job.is_canceled(),
-        |se| {
+    let report = state
+        .engine
+        .with(&session, &mut |_| !job.is_canceled(), |se| {
             run_pair(se, &req, &mut |side, step| {
                 let n = &mut counts[side as usize];
                 send(RunToken {
@@ -515,8 +522,7 @@ pub fn run(
                 *n += 1;
                 !job.is_canceled()
             })
-        },
-    )?;
+        })?;
     Ok(run_result(&report, revision))
 }
 
@@ -593,7 +599,10 @@ pub fn diff(
 ) -> Result<BehaviourView, IpcError> {
     let (text, source) = match text_path.map(str::trim).filter(|p| !p.is_empty()) {
         Some(p) => (hotpatch_infer::read_text(Path::new(p))?, p.to_string()),
-        None => (hotpatch_infer::SAMPLE_TEXT.to_string(), "sample".to_string()),
+        None => (
+            hotpatch_infer::SAMPLE_TEXT.to_string(),
+            "sample".to_string(),
+        ),
     };
     let session = state.session_ref()?;
     let job = state.jobs.register(job);

@@ -1055,9 +1055,7 @@ pub async fn start_proxy_engine(
     state: State<'_, AppState>,
     proxy: State<'_, ProxyControl>,
 ) -> Result<ServerView, IpcError> {
-    let label = state
-        .require_model()?
-        .shards[0]
+    let label = state.require_model()?.shards[0]
         .path()
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());

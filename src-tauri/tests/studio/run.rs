@@ -93,14 +93,24 @@ fn both_sides_answer_follow_a_staged_edit_and_undo_and_the_proxy_serves_the_edit
         "the edited side changed: {:?}",
         edited.edited.text
     );
-    assert_eq!(edited.original.text, first.original.text, "the original did not");
-    assert!(edited.revision > first.revision, "the revision moved with the edit");
+    assert_eq!(
+        edited.original.text, first.original.text,
+        "the original did not"
+    );
+    assert!(
+        edited.revision > first.revision,
+        "the revision moved with the edit"
+    );
     assert_eq!(
         engine_view(&state).load_seconds,
         loaded.load_seconds,
         "the same engine served both runs (no reload)"
     );
-    assert_eq!(std::fs::read(&path).unwrap(), on_disk, "staged: the file is untouched");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        on_disk,
+        "staged: the file is untouched"
+    );
 
     let ch = Channel::new(|_| Ok(()));
     let b = diff(&state, None, 64, 12, &ch).expect("behaviour diff");
@@ -109,7 +119,11 @@ fn both_sides_answer_follow_a_staged_edit_and_undo_and_the_proxy_serves_the_edit
     assert_eq!(b.per_token.len() as u32, b.tokens);
     let bad = diff(&state, Some("/nonexistent/text.txt"), 64, 13, &ch).unwrap_err();
     assert_eq!(bad.code, ErrorCode::Io, "{}", bad.message);
-    assert!(bad.message.contains("/nonexistent/text.txt"), "{}", bad.message);
+    assert!(
+        bad.message.contains("/nonexistent/text.txt"),
+        "{}",
+        bad.message
+    );
 
     // The proxy on the built-in upstream serves the model as edited.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -146,13 +160,19 @@ fn both_sides_answer_follow_a_staged_edit_and_undo_and_the_proxy_serves_the_edit
         let listening = view.status.listening.clone().unwrap();
         let answer = complete(&listening, "The capital of France is").await;
         let text = answer["choices"][0]["text"].as_str().unwrap().to_string();
-        assert_eq!(text, edited.edited.text, "the proxy serves the edited model");
+        assert_eq!(
+            text, edited.edited.text,
+            "the proxy serves the edited model"
+        );
         proxy.stop().await.unwrap();
     });
 
     do_undo(&state, true).expect("undo");
     let back = run(&state, &spec(), 14, &mut |_| {}).expect("run after undo");
-    assert_eq!(back.edited.text, first.edited.text, "undo: the answer is back");
+    assert_eq!(
+        back.edited.text, first.edited.text,
+        "undo: the answer is back"
+    );
     assert!(back.same && back.next.kld == 0.0 && back.next.max_abs_logit_change == 0.0);
 
     let l1 = measure_buffers(&state, 15, &ch).expect("measure liveness");
@@ -161,13 +181,18 @@ fn both_sides_answer_follow_a_staged_edit_and_undo_and_the_proxy_serves_the_edit
     for r in &l1.rows {
         assert_eq!(
             r.copied,
-            r.buffer.as_deref().is_some_and(|b| b != hotpatch_infer::MAPPED_BUFFER),
+            r.buffer
+                .as_deref()
+                .is_some_and(|b| b != hotpatch_infer::MAPPED_BUFFER),
             "{}: copied means held outside the mapped file ({:?})",
             r.name,
             r.buffer
         );
     }
-    assert_eq!(l1.copied as usize, l1.rows.iter().filter(|r| r.copied).count());
+    assert_eq!(
+        l1.copied as usize,
+        l1.rows.iter().filter(|r| r.copied).count()
+    );
     assert!(l1.hint.contains("--no-repack"), "{}", l1.hint);
     let l2 = measure_buffers(&state, 16, &ch).unwrap();
     assert_eq!(l2.rows, l1.rows);

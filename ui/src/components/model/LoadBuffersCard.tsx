@@ -42,7 +42,7 @@ export function LoadBuffersCard({ path, fileSize }: { path: string; fileSize: nu
   return (
     <section className="card load-buffers" data-testid="load-buffers">
       <div className="card-title">
-        <h3>External llama.cpp, default settings</h3>
+        <h3>Default llama.cpp load</h3>
         {view && (
           <span className={`chip ${view.copied > 0 ? "warn" : "added"}`} data-testid="load-buffers-count" data-copied={view.copied}>
             {view.copied} of {view.rows.length} copied at load
@@ -80,8 +80,8 @@ export function LoadBuffersCard({ path, fileSize }: { path: string; fileSize: nu
             )}
           </p>
           <p className="small-text" data-testid="load-buffers-hint">
-            To make an external server see every edit: <code>llama-server -m {file} --no-repack</code> — {view.hint}. The Run screen's engine always
-            runs this way.
+            To make an external server see every edit, start it with <code className="nowrap">--no-repack</code> (and mmap on, the default):{" "}
+            <code className="nowrap">llama-server -m {file} --no-repack</code>. The Run screen's engine always runs this way.
           </p>
           <p className="muted small-text" title={view.systemInfo}>
             Exact for this llama.cpp build on this CPU ({view.systemInfo.split("|").slice(0, 4).join("|")}…); another build or CPU may repack other types.

@@ -30,7 +30,7 @@ export function AnswerCard({
     <section className={`card answer-card answer-${side}`} data-testid={`run-answer-${side}`}>
       <header className="card-head">
         <h3>{title}</h3>
-        <span className="muted">{side === "edited" ? "the session's edits applied (staged or live)" : "the model as opened"}</span>
+        <span className="muted">{side === "edited" ? "with the session's edits" : "as opened"}</span>
         {answer && (
           <span className="badge" data-testid={`run-stop-${side}`} title={STOP[answer.stop] ?? answer.stop}>
             {answer.tokens} tok · {answer.tokensPerSecond.toFixed(1)} tok/s · {STOP[answer.stop] ?? answer.stop}

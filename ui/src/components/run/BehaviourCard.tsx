@@ -107,11 +107,11 @@ export function BehaviourCard({
           <dl className="run-stats six" data-testid="behaviour-stats">
             <div>
               <dt>PPL original</dt>
-              <dd data-testid="behaviour-ppl-original">{formatPpl(report.pplOriginal)}</dd>
+              <dd data-testid="behaviour-ppl-original">{formatPpl(report.pplOriginal, report.nllOriginal)}</dd>
             </div>
             <div>
               <dt>PPL edited</dt>
-              <dd data-testid="behaviour-ppl-edited">{formatPpl(report.pplEdited)}</dd>
+              <dd data-testid="behaviour-ppl-edited">{formatPpl(report.pplEdited, report.nllEdited)}</dd>
             </div>
             <div>
               <dt>KL mean</dt>

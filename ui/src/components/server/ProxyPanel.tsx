@@ -55,6 +55,7 @@ export function ProxyPanel({ view, onView }: { view: ServerView; onView: (v: Ser
   const startBuiltin = () =>
     run(async () => {
       setCheck(null);
+      if (dirty && (await saveAddress()) === null) return;
       onView(unwrap(await commands.startProxyEngine()));
     });
   const stop = () => run(async () => onView(unwrap(await commands.stopProxy())));
@@ -123,11 +124,12 @@ export function ProxyPanel({ view, onView }: { view: ServerView; onView: (v: Ser
       )}
       {running && view.status.builtin != null && (
         <p className="note ok" data-testid="server-builtin">
-          Built-in upstream: the embedded llama.cpp serves <code>{view.status.builtin}</code> as edited (every staged or live edit shows in the next
-          answer) at <code>{view.status.upstream}</code> — no other LLM server needed.
+          Built-in upstream: the embedded llama.cpp serves <code>{view.status.builtin}</code> as edited — every staged or live edit shows in the next
+          answer, no other LLM server needed. {view.status.requests} request{view.status.requests === 1 ? "" : "s"} so far. Point clients at{" "}
+          <code>{view.status.listening}</code> (OpenAI-compatible <code>/v1/completions</code>, <code>/v1/chat/completions</code>).
         </p>
       )}
-      {running && view.status.upstream && (
+      {running && view.status.upstream && view.status.builtin == null && (
         <p className="note">
           Forwarding to <code>{view.status.upstream}</code> · {view.status.requests} request{view.status.requests === 1 ? "" : "s"} so far.
           Point clients at <code>{view.status.listening}</code>.

@@ -8,6 +8,7 @@ import {
   firstDivergence,
   formatDelta,
   formatKl,
+  formatPpl,
   formatProb,
   initialRunState,
   keepRunState,
@@ -60,6 +61,9 @@ describe("run formatting", () => {
     expect(formatKl(2.31749)).toBe("2.317");
     expect(formatKl(0.000123456)).toBe("0.0001235");
     expect(formatKl(Number.NaN)).toBe("—");
+    expect(formatPpl(8.123)).toBe("8.12");
+    expect(formatPpl(null, 812.34)).toBe("e^812.3");
+    expect(formatPpl(null)).toBe("—");
   });
 
   it("colours KL on a log scale, 0 below 1e-4 and 1 at the maximum", () => {

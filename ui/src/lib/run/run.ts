@@ -65,9 +65,11 @@ export function formatKl(k: number | null | undefined): string {
   return k.toPrecision(4).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
 }
 
-/** A perplexity: two decimals. */
-export function formatPpl(p: number | null | undefined): string {
-  return p == null || !Number.isFinite(p) ? "—" : p.toFixed(2);
+/** A perplexity: two decimals; beyond a million (or past f64, `null`) as e^NLL. */
+export function formatPpl(p: number | null | undefined, nll?: number): string {
+  if (p != null && Number.isFinite(p) && p < 1e6) return p.toFixed(2);
+  if (nll != null && Number.isFinite(nll)) return `e^${nll.toFixed(1)}`;
+  return "—";
 }
 
 /** How strongly a token of the per-token view is coloured (0..1): log scale from 1e-4 nats
