@@ -41,6 +41,13 @@ describe("Run screen: both models answer, an edit shows, undo restores (real app
   });
 
   const text = (side) => browser.$(testid(`run-text-${side}`)).getText();
+  /** An element's text content (also when CSS clips it). */
+  const content = (id) => browser.execute((sel) => document.querySelector(sel)?.textContent ?? "", testid(id));
+  /** The engine line once it names a loaded engine. */
+  async function engineLine() {
+    await browser.waitUntil(async () => /loaded in/.test(await content("run-engine")), { timeout: 10000, timeoutMsg: "the engine line never said it is loaded" });
+    return content("run-engine");
+  }
 
   /** Runs the prompt on the Run screen and waits until both answers are complete. */
   async function runPrompt(shot) {
@@ -68,11 +75,11 @@ describe("Run screen: both models answer, an edit shows, undo restores (real app
     const first = await browser.execute((sel) => document.querySelector(sel)?.textContent ?? null, `${testid("run-topk")} tbody tr td:nth-child(2)`);
     assert.equal(first, " Paris", "the original's most likely next token is ' Paris'");
     assert.equal(await browser.$(testid("run-kld")).getText(), "0 nats", "identical distributions: KL 0");
-    assert.match(await browser.$(testid("run-engine")).getText(), /not repacked/);
+    assert.match(await engineLine(), /not repacked/);
   });
 
   it("an edit on the Tensors screen changes the edited answer only, with no reload", async () => {
-    const engineBefore = await browser.$(testid("run-engine")).getText();
+    const engineBefore = await engineLine();
     await browser.$(testid("nav-tensors")).click();
     await browser.$('[data-testid="tensor-item"][data-name="output_norm.weight"]').click();
     await browser.waitUntil(async () => (await browser.$(testid("detail-name")).getText()) === "output_norm.weight", { timeout: 10000 });
@@ -95,13 +102,14 @@ describe("Run screen: both models answer, an edit shows, undo restores (real app
     assert.notEqual(r.edited, r.original);
     assert.equal(await browser.$(testid("run-top1")).getAttribute("data-changed"), "true", "the very next token changed");
     assert.ok((await browser.$$(testid("run-shift"))).length > 0, "what changed is listed");
-    const engineAfter = await browser.$(testid("run-engine")).getText();
+    const engineAfter = await engineLine();
     const loaded = (s) => s.match(/loaded in ([\d.]+) s/)?.[1];
     assert.equal(loaded(engineAfter), loaded(engineBefore), "the same engine, not reloaded");
     assert.ok(readFileSync(copy).equals(original), "staged: the file is untouched");
   });
 
   it("the behaviour diff over the bundled sample sees the edit", async () => {
+    await browser.$(testid("behaviour-tokens")).scrollIntoView({ block: "center" });
     await fill(browser, await browser.$(testid("behaviour-tokens")), "128");
     await browser.$(testid("behaviour-run")).click();
     await browser.$(testid("behaviour-stats")).waitForExist({ timeout: 120000, timeoutMsg: "the behaviour diff never finished" });
