@@ -143,7 +143,7 @@ export function BehaviourCard({
                 <span
                   key={t.position}
                   className={`heat-tok${t.agree ? "" : " disagree"}`}
-                  style={h > 0 ? { background: `color-mix(in srgb, var(--danger) ${Math.round(h * 70)}%, transparent)` } : undefined}
+                  style={h > 0 ? { background: `color-mix(in srgb, var(--danger) ${Math.round(h * 55)}%, transparent)` } : undefined}
                   title={`#${t.position} · KL ${formatKl(t.kld)}${t.agree ? "" : " · top-1 differs"}`}
                 >
                   {t.text}
