@@ -325,7 +325,7 @@ impl HostBackend {
 
 impl Backend for HostBackend {
     fn model_id(&self) -> Result<String> {
-        self.with(|se| Generate::model_id(se))
+        self.with(Generate::model_id)
     }
     fn chat_prompt(&self, messages: &[(String, String)]) -> Result<String> {
         self.with(|se| Generate::chat_prompt(se, messages))
