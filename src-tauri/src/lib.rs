@@ -95,6 +95,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::run::run_prompt,
         commands::run::engine_status,
         commands::run::behaviour_diff,
+        commands::run::diff_behaviour,
         commands::run::load_buffers,
     ])
 }

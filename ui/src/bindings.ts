@@ -230,6 +230,13 @@ export const commands = {
 	 */
 	behaviourDiff: (textPath: string | null, maxTokens: number, job: number, onProgress: Channel<Progress>) => typedError<BehaviourView_Serialize, IpcError>(__TAURI_INVOKE("behaviour_diff", { textPath, maxTokens, job, onProgress })),
 	/**
+	 *  The behaviour diff of the open model as edited (A) against the Diff screen's model B over
+	 *  `text_path` (or the bundled sample): perplexity of each, KL(A ‖ B) mean and p99, top-1
+	 *  agreement — what `llama-perplexity --kl-divergence` measures offline. In the result,
+	 *  `*_edited` is A and `*_original` is B. Job `job`, progress over `on_progress`, cancelable.
+	 */
+	diffBehaviour: (textPath: string | null, maxTokens: number, job: number, onProgress: Channel<Progress>) => typedError<BehaviourView_Serialize, IpcError>(__TAURI_INVOKE("diff_behaviour", { textPath, maxTokens, job, onProgress })),
+	/**
 	 *  Which tensors an external llama.cpp with default settings copies at load on this machine
 	 *  (measured by the embedded llama.cpp: one default load of the open model's file, remembered
 	 *  while the file is unchanged), and how to make it see every edit.

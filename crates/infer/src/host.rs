@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use crate::backend::{Backend, Generate};
 use crate::error::{InferError, Result};
 use crate::eval::{evaluate, EvalOptions, EvalReport};
-use crate::instance::{GenOptions, Generation, InstanceOptions, Step};
+use crate::instance::{GenOptions, Generation, Instance, InstanceOptions, Step};
 use crate::liveness::{default_load_buffers, Liveness};
 use crate::llama::{ContextOptions, LoadOptions};
 use crate::sample::Sampling;
@@ -68,6 +68,8 @@ type FileStamp = (PathBuf, u64, Option<SystemTime>);
 /// One engine for the session, shared by every caller.
 pub struct EngineHost {
     slot: Mutex<Option<SessionEngine>>,
+    /// Another model (the Diff screen's B), loaded for [`EngineHost::compare_with`].
+    other: Mutex<Option<Instance>>,
     options: InstanceOptions,
     liveness: Mutex<Option<(FileStamp, Arc<Liveness>)>>,
 }
@@ -91,6 +93,7 @@ impl EngineHost {
     pub fn new(options: InstanceOptions) -> EngineHost {
         EngineHost {
             slot: Mutex::new(None),
+            other: Mutex::new(None),
             options,
             liveness: Mutex::new(None),
         }
@@ -116,9 +119,39 @@ impl EngineHost {
         f(e)
     }
 
-    /// Drops the loaded engine (its memory and its mapping of the model).
+    /// Drops the loaded engines (their memory and their mappings).
     pub fn release(&self) {
         *self.slot.lock() = None;
+        *self.other.lock() = None;
+    }
+
+    /// The behaviour diff of the session's model as edited (A) against another model `other`
+    /// (B: a finetune, another quantization) over `text` — perplexity of each, KL(A ‖ B) mean
+    /// and p99, top-1 agreement, the per-token view. Both must share the vocabulary and the
+    /// tokenizer. B is loaded on first use and kept while it is the same file.
+    pub fn compare_with(
+        &self,
+        session: &SessionRef,
+        other: &Path,
+        text: &str,
+        options: EvalOptions,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<EvalReport> {
+        self.with(session, &mut |_| true, |se| {
+            let a = se.instance(Side::Edited)?;
+            let mut slot = self.other.lock();
+            if !slot.as_ref().is_some_and(|b| b.model().path() == other) {
+                *slot = None;
+                *slot = Some(Instance::load(other, self.options, &mut |_| true)?);
+            }
+            let b = slot.as_mut().ok_or_else(|| InferError::Invalid {
+                what: "model B",
+                message: "not loaded".into(),
+            })?;
+            let mut r = evaluate(a, Some(b), text, options, progress)?;
+            r.per_token.truncate(MAX_PER_TOKEN);
+            Ok(r)
+        })
     }
 
     /// What the loaded engine serves, `Ok(None)` when none is loaded; `Err(())` while another

@@ -597,13 +597,7 @@ pub fn diff(
     job: u32,
     on_progress: &Channel<Progress>,
 ) -> Result<BehaviourView, IpcError> {
-    let (text, source) = match text_path.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => (hotpatch_infer::read_text(Path::new(p))?, p.to_string()),
-        None => (
-            hotpatch_infer::SAMPLE_TEXT.to_string(),
-            "sample".to_string(),
-        ),
-    };
+    let (text, source) = eval_text(text_path)?;
     let session = state.session_ref()?;
     let job = state.jobs.register(job);
     job.send(on_progress, Stage::Read, 0, 0, "loading the engine");
@@ -612,23 +606,11 @@ pub fn diff(
         worst: 20,
         ..Default::default()
     };
-    let mut last = 0usize;
+    let mut progress = progress_to(&job, on_progress, "behaviour diff");
     let report = state
         .engine
         .with(&session, &mut |_| !job.is_canceled(), |se| {
-            diff_session(se, &text, options, &mut |done, total| {
-                if done == total || done >= last + total.div_ceil(100) {
-                    last = done;
-                    job.send(
-                        on_progress,
-                        Stage::Compare,
-                        done as u64,
-                        total as u64,
-                        format!("behaviour diff: {done} / {total} tokens"),
-                    );
-                }
-                !job.is_canceled()
-            })
+            diff_session(se, &text, options, &mut progress)
         })?;
     job.send(
         on_progress,
@@ -642,6 +624,111 @@ pub fn diff(
         ),
     );
     Ok(behaviour_view(&report, source))
+}
+
+/// The behaviour diff of the open model as edited (A) against the Diff screen's model B over
+/// `text_path` (or the bundled sample): perplexity of each, KL(A ‖ B) mean and p99, top-1
+/// agreement — what `llama-perplexity --kl-divergence` measures offline. In the result,
+/// `*_edited` is A and `*_original` is B. Job `job`, progress over `on_progress`, cancelable.
+#[tauri::command]
+#[specta::specta]
+pub async fn diff_behaviour(
+    app: AppHandle,
+    text_path: Option<String>,
+    max_tokens: u32,
+    job: u32,
+    on_progress: Channel<Progress>,
+) -> Result<BehaviourView, IpcError> {
+    blocking(app, move |s| {
+        diff_b(s, text_path.as_deref(), max_tokens, job, &on_progress)
+    })
+    .await
+}
+
+/// [`diff_behaviour`] without Tauri.
+pub fn diff_b(
+    state: &AppState,
+    text_path: Option<&str>,
+    max_tokens: u32,
+    job: u32,
+    on_progress: &Channel<Progress>,
+) -> Result<BehaviourView, IpcError> {
+    let (text, source) = eval_text(text_path)?;
+    let session = state.session_ref()?;
+    let b = state
+        .diff
+        .read()
+        .as_ref()
+        .map(|d| d.path.clone())
+        .ok_or_else(|| {
+            IpcError::new(
+                ErrorCode::BadRequest,
+                "no model B is open (open one on the Diff screen first)",
+            )
+        })?;
+    let job = state.jobs.register(job);
+    job.send(on_progress, Stage::Read, 0, 0, "loading the models");
+    let options = EvalOptions {
+        max_tokens: max_tokens as usize,
+        worst: 20,
+        ..Default::default()
+    };
+    let report = state
+        .engine
+        .compare_with(
+            &session,
+            &b,
+            &text,
+            options,
+            &mut progress_to(&job, on_progress, "A vs B"),
+        )
+        .map_err(|e| IpcError::from(e).with_context(&b.display().to_string()))?;
+    job.send(
+        on_progress,
+        Stage::Done,
+        report.tokens as u64,
+        report.tokens as u64,
+        format!(
+            "A vs B: {} tokens, KL mean {:.4}",
+            report.tokens,
+            report.kld_mean.unwrap_or(0.0)
+        ),
+    );
+    Ok(behaviour_view(&report, source))
+}
+
+/// The evaluation text: the file at `path` (UTF-8) or the bundled sample; and how to name it.
+fn eval_text(path: Option<&str>) -> Result<(String, String), IpcError> {
+    Ok(match path.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => (hotpatch_infer::read_text(Path::new(p))?, p.to_string()),
+        None => (
+            hotpatch_infer::SAMPLE_TEXT.to_string(),
+            "sample".to_string(),
+        ),
+    })
+}
+
+/// An evaluation's `progress(done, total)` forwarded to the channel (about every 1 %),
+/// returning `false` once the job is canceled.
+fn progress_to<'a>(
+    job: &'a crate::jobs::Job,
+    channel: &'a Channel<Progress>,
+    what: &'a str,
+) -> impl FnMut(usize, usize) -> bool + 'a {
+    let mut last = 0usize;
+    move |done, total| {
+        if done == total || done >= last + total.div_ceil(100) {
+            last = done;
+            job.send(
+                channel,
+                Stage::Compare,
+                done as u64,
+                total as u64,
+                format!("{what}: {done} / {total} tokens"),
+            );
+        }
+        !job.is_canceled()
+    }
 }
 
 /// Which tensors an external llama.cpp with default settings copies at load on this machine

@@ -7,10 +7,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hotpatch_studio::commands::diff::open_b;
 use hotpatch_studio::commands::edit::do_undo;
 use hotpatch_studio::commands::model::{attach_session, open_with_progress};
 use hotpatch_studio::commands::run::{
-    diff, engine_view, measure_buffers, run, RunSide, RunSpec, RunToken,
+    diff, diff_b, engine_view, measure_buffers, run, RunSide, RunSpec, RunToken,
 };
 use hotpatch_studio::commands::server::ProxyControl;
 use hotpatch_studio::error::ErrorCode;
@@ -117,6 +118,19 @@ fn both_sides_answer_follow_a_staged_edit_and_undo_and_the_proxy_serves_the_edit
     assert_eq!(b.source, "sample");
     assert!(b.kld_mean > 0.0 && b.top1_agreement < 1.0, "{b:?}");
     assert_eq!(b.per_token.len() as u32, b.tokens);
+    // A (edited) against B = the same file as on disk: the edit is the whole difference.
+    assert_eq!(
+        diff_b(&state, None, 64, 17, &ch).unwrap_err().code,
+        ErrorCode::BadRequest,
+        "no model B yet"
+    );
+    open_b(&state, path.to_str().unwrap()).expect("open B");
+    let ab = diff_b(&state, None, 64, 18, &ch).expect("A vs B");
+    assert_eq!(
+        (ab.kld_mean, ab.top1_agreement, ab.tokens),
+        (b.kld_mean, b.top1_agreement, b.tokens),
+        "A vs the unedited file measures what edited vs original does"
+    );
     let bad = diff(&state, Some("/nonexistent/text.txt"), 64, 13, &ch).unwrap_err();
     assert_eq!(bad.code, ErrorCode::Io, "{}", bad.message);
     assert!(
@@ -174,6 +188,12 @@ fn both_sides_answer_follow_a_staged_edit_and_undo_and_the_proxy_serves_the_edit
         "undo: the answer is back"
     );
     assert!(back.same && back.next.kld == 0.0 && back.next.max_abs_logit_change == 0.0);
+    let same = diff_b(&state, None, 64, 19, &ch).expect("A vs B after undo");
+    assert_eq!(
+        same.kld_mean, 0.0,
+        "after undo A and B are the same model: KL 0"
+    );
+    assert_eq!(same.top1_agreement, 1.0);
 
     let l1 = measure_buffers(&state, 15, &ch).expect("measure liveness");
     let n = hotpatch_gguf::GgufModel::open(&path).unwrap().tensors.len();
