@@ -3,8 +3,9 @@
 // on the Run screen and see " Paris" from the original and the edited model; edit one weight
 // of the final norm on the Tensors screen (staged, ×3000); back on Run, the edited answer
 // differs while the original still says Paris — with no reload; undo, and both agree again.
-// Also: Stop ends a run, the behaviour diff measures KL, the Model screen says what default
-// llama.cpp copies at load, and the Server screen starts the proxy on the built-in engine.
+// Also: Stop ends a run, the behaviour diff measures KL (edited vs original, and A vs B on the
+// Diff screen), the Model screen says what default llama.cpp copies at load, and the Server
+// screen starts the proxy on the built-in engine.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
@@ -146,6 +147,21 @@ describe("Run screen: both models answer, an edit shows, undo restores (real app
     assert.match(stop, /stopped/, `the answer says it was stopped: ${stop}`);
     const n = Number(stop.match(/^(\d+) tok/)?.[1]);
     assert.ok(n > 0 && n < 1024, `stopped early (${n} tokens)`);
+  });
+
+  it("the Diff screen measures A against model B: the unedited file is the same model, KL 0", async () => {
+    await browser.$(testid("nav-diff")).click();
+    await fill(browser, await browser.$(testid("diff-path")), smol);
+    await browser.$(testid("diff-open")).click();
+    await browser.$(testid("diff-behaviour-toggle")).waitForEnabled({ timeout: 20000 });
+    await browser.$(testid("diff-behaviour-toggle")).click();
+    await fill(browser, await browser.$(testid("behaviour-tokens")), "64");
+    await browser.$(testid("behaviour-run")).click();
+    await browser.$(testid("behaviour-stats")).waitForExist({ timeout: 120000, timeoutMsg: "A vs B never finished" });
+    assert.equal(await content("behaviour-kld-mean"), "0", "after undo A is the file B is: KL 0");
+    assert.equal(await content("behaviour-top1"), "100.0 %");
+    assert.equal(await content("behaviour-ppl-edited"), await content("behaviour-ppl-original"), "the same perplexity");
+    await browser.saveScreenshot(path.join(artifacts, "run-diff-behaviour.png"));
   });
 
   it("the Model screen says what default llama.cpp copies at load, measured", async () => {

@@ -1,16 +1,29 @@
-/** The behaviour diff of the session: edited against original over a text (the bundled
- * public-domain sample or a file the user picks) — perplexity of each, KL mean and p99, top-1
- * agreement, the text coloured by KL token by token, and the positions of largest KL. */
+/** A behaviour diff over a text (the bundled public-domain sample or a file the user picks):
+ * the Run screen's edited vs original, or the Diff screen's A vs B — perplexity of each, KL
+ * mean and p99, top-1 agreement, the text coloured by KL token by token, and the positions of
+ * largest KL. */
 import { useState } from "react";
-import type { BehaviourView } from "../../bindings";
+import type { Channel } from "@tauri-apps/api/core";
+import type { BehaviourView, IpcError, Progress } from "../../bindings";
 import { pickOpenFile } from "../../lib/dialog";
-import { commands, unwrap } from "../../lib/ipc";
+import { commands, unwrap, type Result } from "../../lib/ipc";
 import { checkEvalTokens, formatKl, formatPpl, klHeat, showToken } from "../../lib/run/run";
 import { useSession } from "../../lib/session";
 import { InlineError, InputError } from "../server/InlineError";
 
 /** Tokens the per-token view draws (the backend sends at most 4096). */
 const VIEW_TOKENS = 4096;
+
+/** The measuring command: (text file or null for the sample, tokens, job, channel). */
+export type Measure = (path: string | null, maxTokens: number, job: number, channel: Channel<Progress>) => Promise<Result<BehaviourView, IpcError>>;
+
+/** The two models' names in the labels: A is the `*Edited` side of the report, B the `*Original`. */
+export interface Names {
+  a: string;
+  b: string;
+}
+
+const RUN_NAMES: Names = { a: "edited", b: "original" };
 
 export function BehaviourCard({
   textPath,
@@ -20,6 +33,9 @@ export function BehaviourCard({
   report,
   setReport,
   stale,
+  measure = commands.behaviourDiff,
+  names = RUN_NAMES,
+  subtitle = "edited vs original over a text: what llama-perplexity --kl-divergence measures",
 }: {
   textPath: string;
   setTextPath: (p: string) => void;
@@ -28,6 +44,9 @@ export function BehaviourCard({
   report: BehaviourView | null;
   setReport: (r: BehaviourView | null) => void;
   stale: boolean;
+  measure?: Measure;
+  names?: Names;
+  subtitle?: string;
 }) {
   const { runJob } = useSession();
   const [busy, setBusy] = useState(false);
@@ -43,7 +62,7 @@ export function BehaviourCard({
     setError(null);
     try {
       const path = textPath.trim() === "" ? null : textPath.trim();
-      const r = await runJob("behaviour diff", async (job, channel) => unwrap(await commands.behaviourDiff(path, n.maxTokens, job, channel)));
+      const r = await runJob(`behaviour diff, ${names.a} vs ${names.b}`, async (job, channel) => unwrap(await measure(path, n.maxTokens, job, channel)));
       setReport(r);
     } catch (e) {
       setError(e);
@@ -62,7 +81,7 @@ export function BehaviourCard({
     <section className="card behaviour-card" data-testid="behaviour">
       <header className="card-head">
         <h3>Behaviour diff</h3>
-        <span className="muted">edited vs original over a text: what llama-perplexity --kl-divergence measures</span>
+        <span className="muted">{subtitle}</span>
       </header>
       <div className="row wrap">
         <label className="inline" htmlFor="behaviour-text">
@@ -106,11 +125,11 @@ export function BehaviourCard({
           )}
           <dl className="run-stats six" data-testid="behaviour-stats">
             <div>
-              <dt>PPL original</dt>
+              <dt>PPL {names.b}</dt>
               <dd data-testid="behaviour-ppl-original">{formatPpl(report.pplOriginal, report.nllOriginal)}</dd>
             </div>
             <div>
-              <dt>PPL edited</dt>
+              <dt>PPL {names.a}</dt>
               <dd data-testid="behaviour-ppl-edited">{formatPpl(report.pplEdited, report.nllEdited)}</dd>
             </div>
             <div>
@@ -133,7 +152,7 @@ export function BehaviourCard({
             </div>
           </dl>
           <p className="muted small">
-            {report.source === "sample" ? "Bundled sample" : report.source} · windows of {report.window} tokens · each token coloured by KL(edited ‖ original) at its
+            {report.source === "sample" ? "Bundled sample" : report.source} · windows of {report.window} tokens · each token coloured by KL({names.a} ‖ {names.b}) at its
             prediction; underlined where the most likely token differs.
           </p>
           <div className="token-heat" data-testid="behaviour-tokens-view">
@@ -160,8 +179,8 @@ export function BehaviourCard({
                     <th className="num">#</th>
                     <th>Context → actual</th>
                     <th className="num">KL</th>
-                    <th>Original's top</th>
-                    <th>Edited's top</th>
+                    <th>top of {names.b}</th>
+                    <th>top of {names.a}</th>
                   </tr>
                 </thead>
                 <tbody>
