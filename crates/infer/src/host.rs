@@ -140,7 +140,7 @@ impl EngineHost {
         self.with(session, &mut |_| true, |se| {
             let a = se.instance(Side::Edited)?;
             let mut slot = self.other.lock();
-            if !slot.as_ref().is_some_and(|b| b.model().path() == other) {
+            if slot.as_ref().is_none_or(|b| b.model().path() != other) {
                 *slot = None;
                 *slot = Some(Instance::load(other, self.options, &mut |_| true)?);
             }
