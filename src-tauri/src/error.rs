@@ -116,3 +116,22 @@ impl From<hotpatch_core::manager::ManagerError> for IpcError {
         }
     }
 }
+
+impl From<hotpatch_infer::InferError> for IpcError {
+    fn from(e: hotpatch_infer::InferError) -> Self {
+        use hotpatch_infer::InferError as I;
+        let code = match &e {
+            I::Io { .. } => ErrorCode::Io,
+            I::BadModel { .. } | I::Gguf { .. } => ErrorCode::InvalidGguf,
+            I::Invalid { .. } | I::ContextFull { .. } => ErrorCode::BadRequest,
+            I::NotMapped(_) => ErrorCode::Refused,
+            I::Canceled => ErrorCode::Canceled,
+            I::Session(_) => ErrorCode::Refused,
+            I::Llama { .. } => ErrorCode::Internal,
+        };
+        match e {
+            I::Session(inner) => IpcError::from(inner),
+            other => IpcError::new(code, other.to_string()),
+        }
+    }
+}

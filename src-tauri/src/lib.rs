@@ -80,6 +80,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::server::move_rule,
         commands::server::set_cache_settings,
         commands::server::start_proxy,
+        commands::server::start_proxy_engine,
         commands::server::stop_proxy,
         commands::server::check_upstream,
         commands::server::watch_proxy_log,
@@ -97,6 +98,11 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::patches::save_preset,
         commands::patches::safety_scan,
         commands::patches::boost_inference,
+        commands::run::run_prompt,
+        commands::run::engine_status,
+        commands::run::behaviour_diff,
+        commands::run::diff_behaviour,
+        commands::run::load_buffers,
     ])
 }
 

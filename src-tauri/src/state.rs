@@ -29,6 +29,9 @@ pub struct AppState {
     pub jobs: Jobs,
     /// Model B of the Diff screen (read-only), if one is open.
     pub diff: RwLock<Option<Arc<crate::commands::diff::DiffSide>>>,
+    /// The embedded engine (llama.cpp) running the session's model, edited and original: one
+    /// for the app, shared by the Run screen and the built-in upstream of the proxy.
+    pub engine: Arc<hotpatch_infer::EngineHost>,
     /// The model to open at launch (command-line argument, `$HOTPATCH_MODEL` or the demo).
     pub startup: Option<PathBuf>,
     revision: Arc<AtomicU64>,
@@ -71,6 +74,7 @@ impl AppState {
             session,
             jobs: Jobs::default(),
             diff: RwLock::new(None),
+            engine: Arc::new(hotpatch_infer::EngineHost::default()),
             startup,
             revision,
         }
@@ -99,6 +103,15 @@ impl AppState {
     /// The edit session (the unified manager).
     pub fn session(&self) -> &Manager {
         &self.session
+    }
+
+    /// The session as the engine serves it: the core engine and every file of the model with
+    /// its region (`NoModel` when nothing is open).
+    pub fn session_ref(&self) -> Result<hotpatch_infer::SessionRef, IpcError> {
+        Ok(hotpatch_infer::SessionRef {
+            core: self.session.engine().clone(),
+            shards: self.session.shards()?,
+        })
     }
 
     /// How many patch events the session has emitted (edits, undo, redo, save...). Views

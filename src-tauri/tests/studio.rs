@@ -12,6 +12,9 @@ fn workspace_root() -> PathBuf {
 #[path = "studio/bytes.rs"]
 mod bytes;
 
+#[path = "studio/run.rs"]
+mod run;
+
 mod bindings {
     use super::*;
 

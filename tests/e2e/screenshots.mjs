@@ -62,6 +62,35 @@ const PREPARE = {
 
 const SCREENS = ["model", "tensors", "diff", "bytes", "server", "patches", "surgery"];
 
+/** The Run screen needs a real chat model: a copy of SmolLM2-135M-Instruct, one weight of its
+ * final norm edited on the Tensors screen (staged), then the prompt run on both sides. */
+async function runShot() {
+  const smol = path.join(work, "SmolLM2-135M-Instruct.Q4_1.gguf");
+  copyFileSync(path.join(root, "demo/SmolLM2-135M-Instruct.Q4_1.gguf"), smol);
+  const { browser, stop } = await startApp([smol]);
+  try {
+    await browser.setWindowSize(1440, 900);
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="tensor-item"]')).length > 0, { timeout: 30000, timeoutMsg: "SmolLM2 did not open" });
+    await click(browser, "nav-tensors");
+    await browser.$('[data-testid="tensor-item"][data-name="output_norm.weight"]').click();
+    const cell = await browser.$('[data-testid="grid-cell"][data-row="0"][data-col="0"]');
+    await cell.waitForExist({ timeout: 15000 });
+    await cell.click();
+    await setInput(browser, "edit-value", "3000");
+    await click(browser, "edit-apply");
+    await browser.$('[data-testid="edit-result"]').waitForExist({ timeout: 5000 });
+    await click(browser, "nav-run");
+    await click(browser, "run-go");
+    await browser.$('[data-testid="run-verdict"]').waitForExist({ timeout: 120000, timeoutMsg: "the run did not finish" });
+    await browser.pause(600);
+    const file = path.join(out, "run.png");
+    await browser.saveScreenshot(file);
+    console.log(`screenshots: ${path.relative(root, file)}`);
+  } finally {
+    await stop();
+  }
+}
+
 async function main() {
   mkdirSync(out, { recursive: true });
   const model = path.join(work, "hotpatch-demo.gguf");
@@ -97,6 +126,7 @@ async function main() {
   } finally {
     await stop();
   }
+  await runShot();
 }
 
 main().catch((e) => {

@@ -17,6 +17,7 @@ import { DiffScreen } from "./screens/DiffScreen";
 import { BytesScreen } from "./screens/BytesScreen";
 import { ServerScreen } from "./screens/ServerScreen";
 import { PatchesScreen } from "./screens/PatchesScreen";
+import { RunScreen } from "./screens/RunScreen";
 import { SurgeryScreen } from "./screens/SurgeryScreen";
 
 const VIEWS: Record<ScreenName, () => React.JSX.Element> = {
@@ -26,6 +27,7 @@ const VIEWS: Record<ScreenName, () => React.JSX.Element> = {
   bytes: BytesScreen,
   server: ServerScreen,
   patches: PatchesScreen,
+  run: RunScreen,
   surgery: SurgeryScreen,
 };
 
@@ -44,7 +46,7 @@ function Studio() {
     });
   }, [open]);
 
-  // Alt+1…7 switch screens.
+  // Alt+1…8 switch screens.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (!e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;

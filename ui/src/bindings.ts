@@ -120,30 +120,6 @@ export const commands = {
 	 *  each checked (present, numbered right, no duplicate tensors) by the GGUF crate.
 	 */
 	modelShards: () => typedError<ShardRow[], IpcError>(__TAURI_INVOKE("model_shards")),
-	/**  Audits the open model's file: structure, chat templates and their renders. */
-	auditModel: () => typedError<AuditView_Serialize, IpcError>(__TAURI_INVOKE("audit_model")),
-	/**
-	 *  Re-derives every tensor of the open model from `base` with the byte-exact quantizers, as a
-	 *  job (`job` is the id the UI picked; progress over `channel`, `cancel_job` stops it).
-	 */
-	auditProvenance: (base: string, job: number, channel: Channel<Progress>) => typedError<ProvenanceView_Serialize, IpcError>(__TAURI_INVOKE("audit_provenance", { base, job, channel })),
-	/**  Plans the recipe on the open model's file and describes what it would write. */
-	surgeryPreview: (recipe: string) => typedError<SurgeryPreviewView_Serialize, IpcError>(__TAURI_INVOKE("surgery_preview", { recipe })),
-	/**
-	 *  The layer sequence of a drop / keep / repeat / insert on the open model, as the `slices` of
-	 *  a `layers` operation (the arithmetic `hotpatch layers` does).
-	 */
-	surgeryLayerSlices: (mode: string, list: string, from: string | null, at: number | null) => typedError<LayerSliceView_Serialize[], IpcError>(__TAURI_INVOKE("surgery_layer_slices", { mode, list, from, at })),
-	/**
-	 *  Writes the recipe's result to `out` (a new file, atomically; never one of the inputs), as a
-	 *  job: progress in bytes over `channel`, `cancel_job` stops it and nothing is written.
-	 */
-	surgeryWrite: (recipe: string, out: string, job: number, channel: Channel<Progress>) => typedError<SurgeryWritten, IpcError>(__TAURI_INVOKE("surgery_write", { recipe, out, job, channel })),
-	/**
-	 *  Saves the recipe as a configuration (version 3, with the open model's identity) at `path`,
-	 *  atomically; `hotpatch apply CONFIG MODEL --out FILE` replays it.
-	 */
-	surgeryRecord: (recipe: string, path: string) => typedError<null, IpcError>(__TAURI_INVOKE("surgery_record", { recipe, path })),
 	/**  The session's undo/redo/modified state and history. */
 	editState: () => __TAURI_INVOKE<EditState_Serialize>("edit_state"),
 	/**  Undoes the last step (engine change or metadata edit). */
@@ -181,6 +157,12 @@ export const commands = {
 	setCacheSettings: (cache: CacheSpec) => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("set_cache_settings", { cache })),
 	/**  Starts the proxy with the current settings. */
 	startProxy: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("start_proxy")),
+	/**
+	 *  Starts the proxy in front of the built-in upstream: the embedded llama.cpp serving the open
+	 *  model as edited (OpenAI-compatible `/v1/completions` and `/v1/chat/completions`, streaming
+	 *  too), so interception works with no other LLM server; every edit shows in the next answer.
+	 */
+	startProxyEngine: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("start_proxy_engine")),
 	/**  Stops the proxy. */
 	stopProxy: () => typedError<ServerView_Serialize, IpcError>(__TAURI_INVOKE("stop_proxy")),
 	/**  Probes whether the upstream URL accepts connections. */
@@ -232,9 +214,51 @@ export const commands = {
 	safetyScan: (settings: SafetySpec_Deserialize, job: number, channel: Channel<Progress>) => typedError<SafetyView_Serialize, IpcError>(__TAURI_INVOKE("safety_scan", { settings, job, channel })),
 	/**  Prefetches the model's pages (and pins them with `lock`), turns the response cache on. */
 	boostInference: (lock: boolean) => typedError<BoostView_Serialize, IpcError>(__TAURI_INVOKE("boost_inference", { lock })),
+	/**
+	 *  Runs a prompt on the edited and the original model side by side (job `job`; Stop is
+	 *  `cancel_job(job)`), streaming every token over `on_token`. The engine loads on the first
+	 *  run and follows every later edit with no reload. A stopped run returns what was generated.
+	 */
+	runPrompt: (spec: RunSpec, job: number, onToken: Channel<RunToken>) => typedError<RunResult, IpcError>(__TAURI_INVOKE("run_prompt", { spec, job, onToken })),
+	/**  What the engine serves now (nothing until the first run). */
+	engineStatus: () => __TAURI_INVOKE<EngineView_Serialize>("engine_status"),
+	/**
+	 *  The behaviour diff of the session: perplexity of the edited and the original model, KL
+	 *  (mean, p99) and top-1 agreement over `text_path` (a UTF-8 file) or, without one, the
+	 *  bundled public-domain sample; at most `max_tokens` tokens (0: all). Job `job`, progress over
+	 *  `on_progress`, cancelable.
+	 */
+	behaviourDiff: (textPath: string | null, maxTokens: number, job: number, onProgress: Channel<Progress>) => typedError<BehaviourView_Serialize, IpcError>(__TAURI_INVOKE("behaviour_diff", { textPath, maxTokens, job, onProgress })),
+	/**
+	 *  The behaviour diff of the open model as edited (A) against the Diff screen's model B over
+	 *  `text_path` (or the bundled sample): perplexity of each, KL(A ‖ B) mean and p99, top-1
+	 *  agreement — what `llama-perplexity --kl-divergence` measures offline. In the result,
+	 *  `*_edited` is A and `*_original` is B. Job `job`, progress over `on_progress`, cancelable.
+	 */
+	diffBehaviour: (textPath: string | null, maxTokens: number, job: number, onProgress: Channel<Progress>) => typedError<BehaviourView_Serialize, IpcError>(__TAURI_INVOKE("diff_behaviour", { textPath, maxTokens, job, onProgress })),
+	/**
+	 *  Which tensors an external llama.cpp with default settings copies at load on this machine
+	 *  (measured by the embedded llama.cpp: one default load of the open model's file, remembered
+	 *  while the file is unchanged), and how to make it see every edit.
+	 */
+	loadBuffers: (job: number, onProgress: Channel<Progress>) => typedError<LoadBuffersView_Serialize, IpcError>(__TAURI_INVOKE("load_buffers", { job, onProgress })),
 };
 
 /* Types */
+/**  One side's answer. */
+export type Answer = {
+	/**  The text. */
+	text: string,
+	/**  Tokens generated. */
+	tokens: number,
+	/**  Why it ended: `end` (the model ended its turn), `length`, `context`, `canceled`, `stop`. */
+	stop: string,
+	/**  Seconds evaluating the prompt. */
+	promptSeconds: number,
+	/**  Generated tokens per second. */
+	tokensPerSecond: number,
+};
+
 /**  What an import or a preset did. */
 export type ApplyView = ApplyView_Serialize | ApplyView_Deserialize;
 
@@ -282,56 +306,75 @@ export type ApplyView_Serialize = {
 	cacheEnabled: boolean,
 };
 
-/**  How serious a finding is (as `hotpatch audit --json` spells it). */
-export type AuditSeverity = 
-/**  A fact worth knowing, not a reason to distrust the file. */
-"info" | 
-/**  Suspicious, or something llama.cpp mishandles. */
-"warning" | 
-/**  Hostile, or something llama.cpp refuses. */
-"error";
+/**  The behaviour diff: edited against original over a text. */
+export type BehaviourView = BehaviourView_Serialize | BehaviourView_Deserialize;
 
-/**  What the audit of the open model found. */
-export type AuditView = AuditView_Serialize | AuditView_Deserialize;
-
-/**  What the audit of the open model found. */
-export type AuditView_Deserialize = {
-	/**  The file audited (the file on disk; unsaved edits are not part of it). */
-	file: string,
-	/**  The llama.cpp build whose refusal rules the structure checks follow. */
-	llamaCpp: string,
-	/**  No warning and no error. */
-	clean: boolean,
-	/**  Counts per severity. */
-	errors: number,
-	/**  Warnings. */
-	warnings: number,
-	/**  Info notes. */
-	infos: number,
-	/**  Most severe first. */
-	findings: FindingView_Deserialize[],
-	/**  The templates rendered on the fixed conversations. */
-	renders: RenderView_Deserialize[],
+/**  The behaviour diff: edited against original over a text. */
+export type BehaviourView_Deserialize = {
+	/**  The text used: `sample` (the bundled one) or the file's path. */
+	source: string,
+	/**  Positions scored. */
+	tokens: number,
+	/**  Window length (tokens evaluated from an empty context each). */
+	window: number,
+	/**  Perplexity of the edited model (`null` when it overflows f64: see `nll_edited`). */
+	pplEdited?: number | null,
+	/**  Perplexity of the original (`null` when it overflows). */
+	pplOriginal?: number | null,
+	/**  Mean negative log-likelihood of the edited model, nats per token (ln of its perplexity). */
+	nllEdited: number,
+	/**  The original's. */
+	nllOriginal: number,
+	/**  Mean KL(edited ‖ original), nats. */
+	kldMean: number,
+	/**  Its 99th percentile. */
+	kldP99: number,
+	/**  Its largest value. */
+	kldMax: number,
+	/**  Fraction of positions where both models' most likely token is the same. */
+	top1Agreement: number,
+	/**  Where they disagree most, largest KL first. */
+	worst: WorstView[],
+	/**  Every scored position in text order (the first 4096). */
+	perToken: TokenScoreView[],
+	/**  Seconds spent. */
+	seconds: number,
+	/**  Tokens per second (per model). */
+	tokensPerSecond: number,
 };
 
-/**  What the audit of the open model found. */
-export type AuditView_Serialize = {
-	/**  The file audited (the file on disk; unsaved edits are not part of it). */
-	file: string,
-	/**  The llama.cpp build whose refusal rules the structure checks follow. */
-	llamaCpp: string,
-	/**  No warning and no error. */
-	clean: boolean,
-	/**  Counts per severity. */
-	errors: number,
-	/**  Warnings. */
-	warnings: number,
-	/**  Info notes. */
-	infos: number,
-	/**  Most severe first. */
-	findings: FindingView_Serialize[],
-	/**  The templates rendered on the fixed conversations. */
-	renders: RenderView_Serialize[],
+/**  The behaviour diff: edited against original over a text. */
+export type BehaviourView_Serialize = {
+	/**  The text used: `sample` (the bundled one) or the file's path. */
+	source: string,
+	/**  Positions scored. */
+	tokens: number,
+	/**  Window length (tokens evaluated from an empty context each). */
+	window: number,
+	/**  Perplexity of the edited model (`null` when it overflows f64: see `nll_edited`). */
+	pplEdited: number | null,
+	/**  Perplexity of the original (`null` when it overflows). */
+	pplOriginal: number | null,
+	/**  Mean negative log-likelihood of the edited model, nats per token (ln of its perplexity). */
+	nllEdited: number,
+	/**  The original's. */
+	nllOriginal: number,
+	/**  Mean KL(edited ‖ original), nats. */
+	kldMean: number,
+	/**  Its 99th percentile. */
+	kldP99: number,
+	/**  Its largest value. */
+	kldMax: number,
+	/**  Fraction of positions where both models' most likely token is the same. */
+	top1Agreement: number,
+	/**  Where they disagree most, largest KL first. */
+	worst: WorstView[],
+	/**  Every scored position in text order (the first 4096). */
+	perToken: TokenScoreView[],
+	/**  Seconds spent. */
+	seconds: number,
+	/**  Tokens per second (per model). */
+	tokensPerSecond: number,
 };
 
 /**  The bit operations of [`ByteOp::Bits`]. */
@@ -382,6 +425,39 @@ export type BoostView_Serialize = {
 	pinError: string | null,
 	/**  The response cache is on. */
 	cacheEnabled: boolean,
+};
+
+/**  One tensor and where default llama.cpp keeps it. */
+export type BufferRow = BufferRow_Serialize | BufferRow_Deserialize;
+
+/**  One tensor and where default llama.cpp keeps it. */
+export type BufferRow_Deserialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  Type name. */
+	ty: string,
+	/**
+	 *  The backend buffer holding it (`CPU_Mapped`: the file itself; `CPU_REPACK`: a copy), or
+	 *  `null` when the graph never reads it.
+	 */
+	buffer?: string | null,
+	/**  A copy made at load: an external llama.cpp sees edits of it only after a reload. */
+	copied: boolean,
+};
+
+/**  One tensor and where default llama.cpp keeps it. */
+export type BufferRow_Serialize = {
+	/**  Tensor name. */
+	name: string,
+	/**  Type name. */
+	ty: string,
+	/**
+	 *  The backend buffer holding it (`CPU_Mapped`: the file itself; `CPU_REPACK`: a copy), or
+	 *  `null` when the graph never reads it.
+	 */
+	buffer: string | null,
+	/**  A copy made at load: an external llama.cpp sees edits of it only after a reload. */
+	copied: boolean,
 };
 
 /**
@@ -569,6 +645,18 @@ export type CacheSpec = {
 	maxEntries: number,
 	/**  Most bytes kept. */
 	maxBytes: number,
+};
+
+/**  One next-token candidate. */
+export type CandidateView = {
+	/**  Token id. */
+	token: number,
+	/**  Its text. */
+	text: string,
+	/**  Probability. */
+	prob: number,
+	/**  Logit. */
+	logit: number,
 };
 
 /**  The result of a comparison. */
@@ -896,6 +984,61 @@ export type EditState_Serialize = {
 	history: HistoryRow[],
 };
 
+/**  What the engine serves. */
+export type EngineView = EngineView_Serialize | EngineView_Deserialize;
+
+/**  What the engine serves. */
+export type EngineView_Deserialize = {
+	/**  A model is loaded. */
+	loaded: boolean,
+	/**  A run (or a request of the built-in upstream) is using it now. */
+	busy: boolean,
+	/**  The model's first file. */
+	path?: string | null,
+	/**  Staged or live. */
+	mode?: ModelMode | null,
+	/**  The original side is loaded too. */
+	originalLoaded: boolean,
+	/**  Private memory for edits, both sides. */
+	privateBytes: number,
+	/**  Context length. */
+	nCtx: number,
+	/**  Threads. */
+	threads: number,
+	/**  Seconds the edited side took to load. */
+	loadSeconds: number,
+	/**  The model has a chat template. */
+	chatTemplate: boolean,
+	/**  The embedded llama.cpp and the CPU features it uses. */
+	build: string,
+};
+
+/**  What the engine serves. */
+export type EngineView_Serialize = {
+	/**  A model is loaded. */
+	loaded: boolean,
+	/**  A run (or a request of the built-in upstream) is using it now. */
+	busy: boolean,
+	/**  The model's first file. */
+	path: string | null,
+	/**  Staged or live. */
+	mode: ModelMode | null,
+	/**  The original side is loaded too. */
+	originalLoaded: boolean,
+	/**  Private memory for edits, both sides. */
+	privateBytes: number,
+	/**  Context length. */
+	nCtx: number,
+	/**  Threads. */
+	threads: number,
+	/**  Seconds the edited side took to load. */
+	loadSeconds: number,
+	/**  The model has a chat template. */
+	chatTemplate: boolean,
+	/**  The embedded llama.cpp and the CPU features it uses. */
+	build: string,
+};
+
 /**  What kind of failure a command hit; the UI branches on this. */
 export type ErrorCode = 
 /**  The file could not be read (missing, permission, I/O error). */
@@ -965,41 +1108,6 @@ export type FilterAction =
 "redact" | 
 /**  End the answer at the match. */
 "block";
-
-/**  One finding. */
-export type FindingView = FindingView_Serialize | FindingView_Deserialize;
-
-/**  One finding. */
-export type FindingView_Deserialize = {
-	/**  How serious. */
-	severity: AuditSeverity,
-	/**  Stable kebab-case code (`template-dunder`, `tensor-name-too-long`, …). */
-	code: string,
-	/**  What is wrong. */
-	message: string,
-	/**  Where, for people (`tensor 'x' (offset 0x1c0)`, `tokenizer.chat_template line 3, …`). */
-	location: string,
-	/**  Absolute byte offset in the file, when known (the Bytes screen can go there). */
-	offset?: number | null,
-	/**  Which file of a split model (0-based). */
-	shard: number,
-};
-
-/**  One finding. */
-export type FindingView_Serialize = {
-	/**  How serious. */
-	severity: AuditSeverity,
-	/**  Stable kebab-case code (`template-dunder`, `tensor-name-too-long`, …). */
-	code: string,
-	/**  What is wrong. */
-	message: string,
-	/**  Where, for people (`tensor 'x' (offset 0x1c0)`, `tokenizer.chat_template line 3, …`). */
-	location: string,
-	/**  Absolute byte offset in the file, when known (the Bytes screen can go there). */
-	offset: number | null,
-	/**  Which file of a split model (0-based). */
-	shard: number,
-};
 
 /**  One step of the undo history. */
 export type HistoryRow = {
@@ -1113,25 +1221,6 @@ export type IpcError = {
 	message: string,
 };
 
-/**  A run of layers of one model, as a `layers` operation's `slices` hold it. */
-export type LayerSliceView = LayerSliceView_Serialize | LayerSliceView_Deserialize;
-
-/**  A run of layers of one model, as a `layers` operation's `slices` hold it. */
-export type LayerSliceView_Deserialize = {
-	/**  The model the layers come from (`None`: the open model). */
-	model?: string | null,
-	/**  Layer numbers, a list like `0-3,5`. */
-	layers: string,
-};
-
-/**  A run of layers of one model, as a `layers` operation's `slices` hold it. */
-export type LayerSliceView_Serialize = {
-	/**  The model the layers come from (`None`: the open model). */
-	model: string | null,
-	/**  Layer numbers, a list like `0-3,5`. */
-	layers: string,
-};
-
 /**
  *  What a running llama.cpp on this machine sees of live edits: the CPU the verdicts were made
  *  for, how to make an external server see every edit, and one row per tensor.
@@ -1157,6 +1246,45 @@ export type LiveRow = {
 	visibility: string,
 	/**  Why, in one sentence. */
 	reason: string,
+};
+
+/**  What an external llama.cpp with default settings copies at load, on this machine. */
+export type LoadBuffersView = LoadBuffersView_Serialize | LoadBuffersView_Deserialize;
+
+/**  What an external llama.cpp with default settings copies at load, on this machine. */
+export type LoadBuffersView_Deserialize = {
+	/**  The model file measured. */
+	path: string,
+	/**  Every tensor, in index order. */
+	rows: BufferRow_Deserialize[],
+	/**  How many are copied. */
+	copied: number,
+	/**  llama.cpp's "repack tensor" log lines. */
+	repackLog: string[],
+	/**  The embedded llama.cpp's CPU feature line. */
+	systemInfo: string,
+	/**  How to make an external llama-server see every edit. */
+	hint: string,
+	/**  Seconds the measurement took (0 when remembered). */
+	seconds: number,
+};
+
+/**  What an external llama.cpp with default settings copies at load, on this machine. */
+export type LoadBuffersView_Serialize = {
+	/**  The model file measured. */
+	path: string,
+	/**  Every tensor, in index order. */
+	rows: BufferRow_Serialize[],
+	/**  How many are copied. */
+	copied: number,
+	/**  llama.cpp's "repack tensor" log lines. */
+	repackLog: string[],
+	/**  The embedded llama.cpp's CPU feature line. */
+	systemInfo: string,
+	/**  How to make an external llama-server see every edit. */
+	hint: string,
+	/**  Seconds the measurement took (0 when remembered). */
+	seconds: number,
 };
 
 /**  A metadata entry as it will be saved. */
@@ -1309,6 +1437,22 @@ export type ModelSummary_Serialize = {
 	tensorBytes: number,
 	/**  Tensors per element type, sorted by type name. */
 	types: TypeCount[],
+};
+
+/**  The next token after the prompt, edited vs original. */
+export type NextView = {
+	/**  Edited side's top-k. */
+	edited: CandidateView[],
+	/**  Original side's top-k. */
+	original: CandidateView[],
+	/**  Every token of either top-k, largest change of probability first. */
+	shifts: ShiftView[],
+	/**  Whether the most likely token differs. */
+	top1Changed: boolean,
+	/**  KL(edited ‖ original) of the whole distribution, nats. */
+	kld: number,
+	/**  Largest |Δ logit| over the vocabulary. */
+	maxAbsLogitChange: number,
 };
 
 /**  One patch event, as the log shows it. */
@@ -1496,45 +1640,6 @@ export type ProtectedRange = {
 	reason: string,
 };
 
-/**  Whether the open model re-derives from a claimed base. */
-export type ProvenanceView = ProvenanceView_Serialize | ProvenanceView_Deserialize;
-
-/**  Whether the open model re-derives from a claimed base. */
-export type ProvenanceView_Deserialize = {
-	/**  The base file checked against. */
-	base: string,
-	/**  `N of M tensors re-derive byte for byte (K differ, U unverifiable)`. */
-	summary: string,
-	/**  Tensors of the open model. */
-	tensors: number,
-	/**  Tensors that re-derive byte for byte. */
-	matched: number,
-	/**  Tensors that do not. */
-	mismatched: number,
-	/**  Tensors that could not be checked. */
-	unverifiable: number,
-	/**  One finding per tensor that does not re-derive, plus a summary. */
-	findings: FindingView_Deserialize[],
-};
-
-/**  Whether the open model re-derives from a claimed base. */
-export type ProvenanceView_Serialize = {
-	/**  The base file checked against. */
-	base: string,
-	/**  `N of M tensors re-derive byte for byte (K differ, U unverifiable)`. */
-	summary: string,
-	/**  Tensors of the open model. */
-	tensors: number,
-	/**  Tensors that re-derive byte for byte. */
-	matched: number,
-	/**  Tensors that do not. */
-	mismatched: number,
-	/**  Tensors that could not be checked. */
-	unverifiable: number,
-	/**  One finding per tensor that does not re-derive, plus a summary. */
-	findings: FindingView_Serialize[],
-};
-
 /**  Whether the proxy runs, and where. */
 export type ProxyStatus = ProxyStatus_Serialize | ProxyStatus_Deserialize;
 
@@ -1546,6 +1651,11 @@ export type ProxyStatus_Deserialize = {
 	listening?: string | null,
 	/**  The upstream it forwards to while running. */
 	upstream?: string | null,
+	/**
+	 *  While running on the built-in upstream: what it serves (the open model, edits
+	 *  included, by the embedded llama.cpp); `null` for an external upstream.
+	 */
+	builtin?: string | null,
 	/**  Unix time (ms) it started. */
 	startedUnixMs?: number | null,
 	/**  Requests answered since it started. */
@@ -1562,6 +1672,11 @@ export type ProxyStatus_Serialize = {
 	listening: string | null,
 	/**  The upstream it forwards to while running. */
 	upstream: string | null,
+	/**
+	 *  While running on the built-in upstream: what it serves (the open model, edits
+	 *  included, by the embedded llama.cpp); `null` for an external upstream.
+	 */
+	builtin: string | null,
 	/**  Unix time (ms) it started. */
 	startedUnixMs: number | null,
 	/**  Requests answered since it started. */
@@ -1578,33 +1693,6 @@ export type RecentFile = {
 	fileName: string,
 	/**  Whether the file still exists. */
 	exists: boolean,
-};
-
-/**  A chat template rendered on one fixed conversation: the prompt the model really sees. */
-export type RenderView = RenderView_Serialize | RenderView_Deserialize;
-
-/**  A chat template rendered on one fixed conversation: the prompt the model really sees. */
-export type RenderView_Deserialize = {
-	/**  Which template (`tokenizer.chat_template`, or a named one). */
-	template: string,
-	/**  The conversation (`system-user`, `multi-turn`, …). */
-	conversation: string,
-	/**  The rendered prompt, special tokens as text. */
-	prompt?: string | null,
-	/**  Why it did not render. */
-	error?: string | null,
-};
-
-/**  A chat template rendered on one fixed conversation: the prompt the model really sees. */
-export type RenderView_Serialize = {
-	/**  Which template (`tokenizer.chat_template`, or a named one). */
-	template: string,
-	/**  The conversation (`system-user`, `multi-turn`, …). */
-	conversation: string,
-	/**  The rendered prompt, special tokens as text. */
-	prompt: string | null,
-	/**  Why it did not render. */
-	error: string | null,
 };
 
 /**  One request in the live log. */
@@ -1864,6 +1952,68 @@ export type RuleView_Serialize = {
 	hits: number,
 };
 
+/**  What a run produced. */
+export type RunResult = {
+	/**  The text the model read (chat template applied in chat mode). */
+	promptText: string,
+	/**  Its tokens. */
+	promptTokens: number,
+	/**  The edited model's answer. */
+	edited: Answer,
+	/**  The original model's answer. */
+	original: Answer,
+	/**  The next token after the prompt, compared. */
+	next: NextView,
+	/**  Whether both answers are the same tokens. */
+	same: boolean,
+	/**
+	 *  The session revision (`session_revision`) the run started at: the UI says the answer is
+	 *  stale once the revision moved.
+	 */
+	revision: number,
+	/**  Private memory the engine holds for edits, both sides. */
+	privateBytes: number,
+};
+
+/**  Which model of the pair. */
+export type RunSide = 
+/**  The model with the session's edits. */
+"edited" | 
+/**  The model as opened. */
+"original";
+
+/**  What to run. */
+export type RunSpec = {
+	/**  The prompt, or (with `chat`) the user's message. */
+	prompt: string,
+	/**  Format it as one user message with the model's own chat template. */
+	chat: boolean,
+	/**  Most tokens per side (1..=1024). */
+	maxTokens: number,
+	/**  Next-token candidates to compare (1..=50). */
+	topK: number,
+	/**  0: greedy (the default); otherwise sampling at this temperature, seeded. */
+	temperature: number,
+	/**  Seed of the sampling (the same seed gives the same answer). */
+	seed: number,
+};
+
+/**  One generated token, streamed as it comes. */
+export type RunToken = {
+	/**  The job it belongs to. */
+	job: number,
+	/**  Which model produced it. */
+	side: RunSide,
+	/**  Its index in that side's answer. */
+	index: number,
+	/**  Token id. */
+	token: number,
+	/**  The text it completed (may be empty inside a UTF-8 character). */
+	text: string,
+	/**  The probability the model gave it. */
+	prob: number,
+};
+
 /**  Settings of a safety scan. */
 export type SafetySpec = SafetySpec_Serialize | SafetySpec_Deserialize;
 
@@ -2075,6 +2225,18 @@ export type ShardRow = {
 	tensorBytes: number,
 };
 
+/**  A token whose probability the edit moved. */
+export type ShiftView = {
+	/**  Token id. */
+	token: number,
+	/**  Its text. */
+	text: string,
+	/**  Probability on the edited side. */
+	pEdited: number,
+	/**  Probability on the original side. */
+	pOriginal: number,
+};
+
 /**  An element that moved because its block was re-quantized. */
 export type SideEffectView = {
 	/**  Flat element index. */
@@ -2187,104 +2349,6 @@ export type Stage =
 /**  Finished. */
 "done";
 
-/**  One metadata change. */
-export type SurgeryMetaView = SurgeryMetaView_Serialize | SurgeryMetaView_Deserialize;
-
-/**  One metadata change. */
-export type SurgeryMetaView_Deserialize = {
-	/**  The key. */
-	key: string,
-	/**  Before (absent: added). */
-	before?: string | null,
-	/**  After (absent: removed). */
-	after?: string | null,
-};
-
-/**  One metadata change. */
-export type SurgeryMetaView_Serialize = {
-	/**  The key. */
-	key: string,
-	/**  Before (absent: added). */
-	before: string | null,
-	/**  After (absent: removed). */
-	after: string | null,
-};
-
-/**  What a recipe would write. */
-export type SurgeryPreviewView = SurgeryPreviewView_Serialize | SurgeryPreviewView_Deserialize;
-
-/**  What a recipe would write. */
-export type SurgeryPreviewView_Deserialize = {
-	/**  The operations, described. */
-	ops: string[],
-	/**  Warnings (a conversion to a more precise type gains nothing, …). */
-	notes: string[],
-	/**  Tensors in the output. */
-	tensorCount: number,
-	/**  Tensors changed, added or removed. */
-	changed: number,
-	/**  Tensor data bytes of the output. */
-	dataBytes: number,
-	/**  Tensor data bytes of the input. */
-	inputBytes: number,
-	/**  Every output tensor, in order, then every removed one. */
-	tensors: SurgeryTensorView[],
-	/**  Metadata changes (`block_count`, per-layer arrays, …). */
-	metadata: SurgeryMetaView_Deserialize[],
-};
-
-/**  What a recipe would write. */
-export type SurgeryPreviewView_Serialize = {
-	/**  The operations, described. */
-	ops: string[],
-	/**  Warnings (a conversion to a more precise type gains nothing, …). */
-	notes: string[],
-	/**  Tensors in the output. */
-	tensorCount: number,
-	/**  Tensors changed, added or removed. */
-	changed: number,
-	/**  Tensor data bytes of the output. */
-	dataBytes: number,
-	/**  Tensor data bytes of the input. */
-	inputBytes: number,
-	/**  Every output tensor, in order, then every removed one. */
-	tensors: SurgeryTensorView[],
-	/**  Metadata changes (`block_count`, per-layer arrays, …). */
-	metadata: SurgeryMetaView_Serialize[],
-};
-
-/**  One tensor of the output (or one removed). */
-export type SurgeryTensorView = {
-	/**  Output name. */
-	name: string,
-	/**  Output type (empty when removed). */
-	ty: string,
-	/**  The type of the data it comes from. */
-	sourceTy: string,
-	/**  Dimensions, ggml order (fastest first). */
-	dims: number[],
-	/**  Output bytes. */
-	bytes: number,
-	/**  Where it comes from (`this model: blk.3.attn_q.weight`, `merge of 2 models`, …). */
-	origin: string,
-	/**  What happens to it: `unchanged`, `copied`, `removed`, or the steps. */
-	action: string,
-	/**  Whether it differs from the input's tensor of that name. */
-	changed: boolean,
-};
-
-/**  What a write produced. */
-export type SurgeryWritten = {
-	/**  The new file. */
-	path: string,
-	/**  Its size. */
-	fileSize: number,
-	/**  Tensors in it. */
-	tensors: number,
-	/**  Wall time of the write, in milliseconds. */
-	millis: number,
-};
-
 /**  A histogram of a tensor's finite values. */
 export type TensorHistogram = {
 	/**  Lower edge of the first bin. */
@@ -2382,6 +2446,18 @@ export type TensorStats = {
 	mean: number,
 	/**  Standard deviation of the finite values. */
 	std: number,
+};
+
+/**  One scored token of the text, for the per-token view. */
+export type TokenScoreView = {
+	/**  Position in the text's tokens. */
+	position: number,
+	/**  The token's text. */
+	text: string,
+	/**  KL(edited ‖ original) there. */
+	kld: number,
+	/**  Both models' most likely token is the same. */
+	agree: boolean,
 };
 
 /**  What a transform does. */
@@ -2578,6 +2654,26 @@ export type WeightEditView = {
 	blockLen: number,
 	/**  Whether the edit was made (false for a preview). */
 	applied: boolean,
+};
+
+/**  One position of the behaviour diff where the models disagree most. */
+export type WorstView = {
+	/**  Position in the text's tokens. */
+	position: number,
+	/**  The text before it. */
+	context: string,
+	/**  The actual next token. */
+	actual: string,
+	/**  KL(edited ‖ original) there. */
+	kld: number,
+	/**  Probability the edited model gave the actual token. */
+	pEdited: number,
+	/**  Probability the original gave it. */
+	pOriginal: number,
+	/**  The edited model's most likely token. */
+	topEdited: string,
+	/**  The original's. */
+	topOriginal: string,
 };
 
 /* Tauri Specta runtime */

@@ -61,6 +61,19 @@ pub struct TokenDiff {
     pub top_b: String,
 }
 
+/// One scored position of a two-model evaluation, for a per-token view of the text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TokenScore {
+    /// Position in the text's tokens (of the token predicted).
+    pub position: usize,
+    /// The token's text.
+    pub text: String,
+    /// KL(A ‖ B) at this position.
+    pub kld: f64,
+    /// Whether both models' most likely token is the same here.
+    pub agree: bool,
+}
+
 /// What an evaluation measured.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EvalReport {
@@ -72,6 +85,11 @@ pub struct EvalReport {
     pub ppl: f64,
     /// Perplexity of B.
     pub ppl_b: Option<f64>,
+    /// Mean negative log-likelihood of A, nats per token (ln of `ppl`, finite where `ppl`
+    /// overflows to infinity).
+    pub nll: f64,
+    /// B's.
+    pub nll_b: Option<f64>,
     /// Mean KL(A ‖ B) over the positions (nats).
     pub kld_mean: Option<f64>,
     /// 99th percentile of KL(A ‖ B).
@@ -82,6 +100,9 @@ pub struct EvalReport {
     pub top1_agreement: Option<f64>,
     /// The positions of largest KL, largest first.
     pub worst: Vec<TokenDiff>,
+    /// With B: every scored position in text order (KL and top-1 agreement), for a per-token
+    /// view of where the models part.
+    pub per_token: Vec<TokenScore>,
     /// Seconds spent.
     pub seconds: f64,
     /// Tokens evaluated per second (per model).
@@ -177,6 +198,7 @@ pub fn evaluate(
     let mut agree = 0usize;
     let mut scored = 0usize;
     let mut worst: Vec<(f64, usize, f64, f64, usize, usize)> = Vec::new();
+    let mut per_token: Vec<(usize, f64, bool)> = Vec::new();
     let mut start = 0usize;
     while start + 1 < total {
         let end = (start + window).min(total);
@@ -207,6 +229,7 @@ pub fn evaluate(
                         nll_b += nb;
                         kls.push(kl);
                         agree += ag as usize;
+                        per_token.push((start + p + 1, kl, ag));
                         worst.push((
                             kl,
                             start + p + 1,
@@ -261,18 +284,30 @@ pub fn evaluate(
             }
         })
         .collect();
+    let per_token = per_token
+        .into_iter()
+        .map(|(position, kld, agree)| TokenScore {
+            position,
+            text: text_of(a, tokens[position]),
+            kld,
+            agree,
+        })
+        .collect();
     let seconds = t0.elapsed().as_secs_f64();
     let has_b = b.is_some();
     Ok(EvalReport {
         tokens: scored,
         window,
         ppl: (nll_a / scored as f64).exp(),
+        nll: nll_a / scored as f64,
+        nll_b: has_b.then(|| nll_b / scored as f64),
         ppl_b: has_b.then(|| (nll_b / scored as f64).exp()),
         kld_mean: has_b.then(|| kls.iter().sum::<f64>() / kls.len().max(1) as f64),
         kld_p99: has_b.then(|| quantile(&kls, 0.99)),
         kld_max: has_b.then(|| kls.iter().copied().fold(0.0, f64::max)),
         top1_agreement: has_b.then(|| agree as f64 / scored as f64),
         worst,
+        per_token,
         seconds,
         tokens_per_second: total as f64 / seconds.max(1e-9),
     })

@@ -12,6 +12,9 @@
 //!   text, with the positions where they disagree most.
 //! - [`default_load_buffers`]: which tensors an external llama.cpp with default settings copies
 //!   at load (repacks) on this machine, from llama.cpp's own buffer assignment.
+//! - [`host`]: one engine per session shared by an app's callers ([`EngineHost`]), the
+//!   side-by-side run ([`run_pair`]), the behaviour diff of the session ([`behaviour_diff`]) and
+//!   the built-in upstream's backend ([`HostBackend`]).
 //! - [`mean_residual`] / [`direction`]: residual-stream activations through `cb_eval`.
 //!
 //! llama.cpp is vendored and built by `llama-cpp-sys-2` (cmake; CPU by default; GPU backends
@@ -30,6 +33,7 @@ mod activations;
 mod backend;
 mod error;
 mod eval;
+pub mod host;
 mod instance;
 mod liveness;
 mod llama;
@@ -41,7 +45,11 @@ pub mod session;
 pub use activations::{direction, mean_residual, Direction, Pool};
 pub use backend::{Backend, Generate};
 pub use error::{InferError, Result};
-pub use eval::{evaluate, quantile, EvalOptions, EvalReport, TokenDiff};
+pub use eval::{evaluate, quantile, EvalOptions, EvalReport, TokenDiff, TokenScore};
+pub use host::{
+    behaviour_diff, read_text, run_pair, studio_options, EngineHost, HostBackend, RunReport,
+    RunRequest, SessionRef, SessionSource,
+};
 pub use instance::{
     generate_with, tensor_index, GenOptions, Generation, Generator, Instance, InstanceOptions,
     Step, StopReason, TensorEntry,

@@ -155,6 +155,11 @@ impl SessionEngine {
                 .is_some_and(|i| i.mode == self.mode)
     }
 
+    /// The session revision (`Engine::last_event_id`): what a sync brings the sides up to.
+    pub fn revision(&self) -> u64 {
+        self.core.last_event_id()
+    }
+
     /// The session's mapping mode.
     pub fn mode(&self) -> Mode {
         self.mode

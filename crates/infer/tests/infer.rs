@@ -656,3 +656,193 @@ fn paired_generation_and_next_token_comparison() {
     let again = SessionEngine::ensure(&mut slot, &core, &shards, opts(), &mut |_| true).unwrap();
     assert!(again.has_original(), "reused, not reloaded");
 }
+
+/// The studio's host: one engine reused across runs, both sides answering side by side, an
+/// edit showing on the edited side only, undo restoring it exactly, the behaviour diff seeing
+/// it, and the built-in upstream's backend serving the edited model.
+#[test]
+fn host_runs_both_sides_follows_edits_and_serves_the_edited_model() {
+    use hotpatch_infer::{
+        behaviour_diff, run_pair, Backend, EngineHost, HostBackend, RunRequest, SessionRef,
+    };
+    let dir = kit::tempdir();
+    let model = copy_of(&kit::smollm2(), dir.path(), "host.gguf");
+    let core = Engine::new();
+    let r = core.open(&model, Mode::Staged).unwrap();
+    let session = SessionRef {
+        core: core.clone(),
+        shards: vec![(model.clone(), r)],
+    };
+    let host = std::sync::Arc::new(EngineHost::new(opts()));
+    assert_eq!(
+        host.status(),
+        Ok(None),
+        "nothing loaded before the first run"
+    );
+    let req = RunRequest {
+        prompt: "The capital of France is".into(),
+        max_tokens: 3,
+        top_k: 5,
+        ..Default::default()
+    };
+    let mut streamed = (String::new(), String::new());
+    let first = host
+        .with(&session, &mut |_| true, |se| {
+            run_pair(se, &req, &mut |side, step| {
+                match side {
+                    Side::Edited => streamed.0.push_str(&step.text),
+                    Side::Original => streamed.1.push_str(&step.text),
+                }
+                true
+            })
+        })
+        .unwrap();
+    assert!(
+        first.edited.text.starts_with(" Paris") && first.original.text.starts_with(" Paris"),
+        "SmolLM2 greedily answers ' Paris' on both sides: {:?} / {:?}",
+        first.edited.text,
+        first.original.text
+    );
+    assert!(first.same && !first.next.top1_changed && first.next.kld == 0.0);
+    assert_eq!(
+        (streamed.0.as_str(), streamed.1.as_str()),
+        (first.edited.text.as_str(), first.original.text.as_str()),
+        "the streamed tokens are the answers"
+    );
+    let loaded = host.status().unwrap().expect("loaded").load_seconds;
+
+    let norm = hotpatch_gguf::GgufModel::open(&model)
+        .unwrap()
+        .tensor("output_norm.weight")
+        .unwrap()
+        .clone();
+    core.apply(
+        origin(),
+        vec![Patch::new(r, norm.offset, 3000f32.to_le_bytes().to_vec())],
+    )
+    .unwrap();
+    let edited = host
+        .with(&session, &mut |_| true, |se| {
+            run_pair(se, &req, &mut |_, _| true)
+        })
+        .unwrap();
+    assert_eq!(
+        host.status().unwrap().unwrap().load_seconds,
+        loaded,
+        "the same engine, not reloaded"
+    );
+    assert_eq!(
+        edited.original.tokens, first.original.tokens,
+        "original unchanged"
+    );
+    assert!(
+        !edited.same && edited.next.top1_changed && edited.next.kld > 0.0,
+        "one weight of the final norm ×3000 changes the edited answer: {:?}",
+        edited.edited.text
+    );
+    assert!(
+        edited.revision > first.revision,
+        "the run saw the new revision"
+    );
+    let report = host
+        .with(&session, &mut |_| true, |se| {
+            behaviour_diff(
+                se,
+                hotpatch_infer::SAMPLE_TEXT,
+                EvalOptions {
+                    max_tokens: 96,
+                    ..Default::default()
+                },
+                &mut |_, _| true,
+            )
+        })
+        .unwrap();
+    assert!(report.kld_mean.unwrap() > 0.0 && report.top1_agreement.unwrap() < 1.0);
+    assert!(
+        report.nll.is_finite()
+            && (report.ppl.is_infinite() || (report.nll.exp() / report.ppl - 1.0).abs() < 1e-9),
+        "nll is ln(ppl), finite even where ppl overflows: {} {}",
+        report.nll,
+        report.ppl
+    );
+    assert_eq!(
+        report.per_token.len(),
+        report.tokens,
+        "one score per position"
+    );
+    assert!(
+        report
+            .per_token
+            .iter()
+            .any(|t| t.kld > 0.0 && !t.text.is_empty()),
+        "the per-token view shows where they part"
+    );
+    let source_core = core.clone();
+    let source_shards = session.shards.clone();
+    let backend = HostBackend::new(
+        host.clone(),
+        Box::new(move || {
+            Ok(SessionRef {
+                core: source_core.clone(),
+                shards: source_shards.clone(),
+            })
+        }),
+    );
+    let o = GenOptions {
+        max_tokens: 3,
+        ..Default::default()
+    };
+    let served = backend
+        .complete("The capital of France is", &o, &mut |_| true)
+        .unwrap();
+    assert_eq!(
+        served.tokens, edited.edited.tokens,
+        "the built-in upstream serves the edited model"
+    );
+
+    core.undo_all().unwrap();
+    let back = host
+        .with(&session, &mut |_| true, |se| {
+            run_pair(se, &req, &mut |_, _| true)
+        })
+        .unwrap();
+    assert_eq!(
+        back.edited.tokens, first.edited.tokens,
+        "undo: the answer is back"
+    );
+    assert!(back.same && back.next.kld == 0.0 && back.next.max_abs_logit_change == 0.0);
+    let report = host
+        .with(&session, &mut |_| true, |se| {
+            behaviour_diff(
+                se,
+                hotpatch_infer::SAMPLE_TEXT,
+                EvalOptions {
+                    max_tokens: 64,
+                    ..Default::default()
+                },
+                &mut |_, _| true,
+            )
+        })
+        .unwrap();
+    assert_eq!(report.kld_mean, Some(0.0), "after undo the models agree");
+    assert_eq!(report.top1_agreement, Some(1.0));
+    let canceled = host.with(&session, &mut |_| true, |se| {
+        behaviour_diff(
+            se,
+            hotpatch_infer::SAMPLE_TEXT,
+            EvalOptions::default(),
+            &mut |_, _| false,
+        )
+    });
+    assert!(
+        matches!(canceled, Err(InferError::Canceled)),
+        "{canceled:?}"
+    );
+    let empty = host.with(&session, &mut |_| true, |se| {
+        run_pair(se, &RunRequest::default(), &mut |_, _| true)
+    });
+    assert!(
+        empty.unwrap_err().to_string().contains("prompt"),
+        "an empty prompt is refused, naming it"
+    );
+}

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod edit;
 pub mod model;
 pub mod patches;
+pub mod run;
 pub mod server;
 pub mod surgery;
 pub mod tensors;

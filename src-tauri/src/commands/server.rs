@@ -219,6 +219,9 @@ pub struct ProxyStatus {
     pub listening: Option<String>,
     /// The upstream it forwards to while running.
     pub upstream: Option<String>,
+    /// While running on the built-in upstream: what it serves (the open model, edits
+    /// included, by the embedded llama.cpp); `null` for an external upstream.
+    pub builtin: Option<String>,
     /// Unix time (ms) it started.
     #[specta(type = Option<Number>)]
     pub started_unix_ms: Option<u64>,
@@ -594,6 +597,8 @@ type Watcher = Box<dyn Fn(&RequestLogEntry) -> bool + Send + Sync>;
 struct Running {
     handle: ProxyHandle,
     upstream: String,
+    /// The built-in upstream this proxy forwards to, if it runs on one, and what it serves.
+    engine: Option<(hotpatch_proxy::EngineServer, String)>,
     started_unix_ms: u64,
     pump: tokio::task::JoinHandle<()>,
 }
@@ -653,6 +658,7 @@ impl ProxyControl {
                 running: false,
                 listening: None,
                 upstream: None,
+                builtin: None,
                 started_unix_ms: None,
                 requests,
                 cache: None,
@@ -663,6 +669,7 @@ impl ProxyControl {
                     running: true,
                     listening: Some(format!("http://{}", r.handle.local_addr())),
                     upstream: Some(r.upstream.clone()),
+                    builtin: r.engine.as_ref().map(|(_, label)| label.clone()),
                     started_unix_ms: Some(r.started_unix_ms),
                     requests,
                     cache: Some(CacheCounters {
@@ -714,12 +721,32 @@ impl ProxyControl {
 
     /// Starts the proxy with the manager's settings (on the current tokio runtime).
     pub async fn start(&self, session: &Manager) -> Result<(), IpcError> {
-        let settings = proxy_settings(&session.server())?;
-        let Some(upstream) = settings.upstream.clone() else {
+        self.start_with(session, None).await
+    }
+
+    /// Starts the proxy in front of the built-in upstream: an OpenAI-compatible server of the
+    /// embedded engine (`backend`, described by `label`) on a loopback port of its own. The
+    /// settings' upstream is left as it is (used again by a later plain start).
+    pub async fn start_builtin(
+        &self,
+        session: &Manager,
+        backend: Arc<dyn hotpatch_infer::Backend>,
+        label: String,
+    ) -> Result<(), IpcError> {
+        self.start_with(session, Some((backend, label))).await
+    }
+
+    async fn start_with(
+        &self,
+        session: &Manager,
+        builtin: Option<(Arc<dyn hotpatch_infer::Backend>, String)>,
+    ) -> Result<(), IpcError> {
+        let mut settings = proxy_settings(&session.server())?;
+        if builtin.is_none() && settings.upstream.is_none() {
             return Err(bad(
-                "server.upstream: not set (give the URL of the LLM server, e.g. http://127.0.0.1:8080)",
+                "server.upstream: not set (give the URL of the LLM server, e.g. http://127.0.0.1:8080, or start on the built-in engine)",
             ));
-        };
+        }
         {
             let mut starting = self.starting.lock();
             if *starting || self.is_running() {
@@ -730,6 +757,21 @@ impl ProxyControl {
             }
             *starting = true;
         }
+        let mut engine = None;
+        if let Some((backend, label)) = builtin {
+            let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            match hotpatch_proxy::start_engine_server(backend, loopback).await {
+                Ok(server) => {
+                    settings.upstream = Some(server.url());
+                    engine = Some((server, label));
+                }
+                Err(e) => {
+                    *self.starting.lock() = false;
+                    return Err(IpcError::new(ErrorCode::Io, e.to_string()));
+                }
+            }
+        }
+        let upstream = settings.upstream.clone().unwrap_or_default();
         let started = hotpatch_proxy::start(settings).await;
         let result = match started {
             Err(e) => {
@@ -737,6 +779,9 @@ impl ProxyControl {
                     hotpatch_proxy::ProxyError::Bind { .. } => ErrorCode::Io,
                     _ => ErrorCode::BadRequest,
                 };
+                if let Some((server, _)) = engine.take() {
+                    server.shutdown().await;
+                }
                 Err(IpcError::new(code, e.to_string()))
             }
             Ok(handle) => {
@@ -770,6 +815,7 @@ impl ProxyControl {
                 *self.running.lock() = Some(Running {
                     handle,
                     upstream,
+                    engine,
                     started_unix_ms: now_unix_ms(),
                     pump,
                 });
@@ -789,6 +835,10 @@ impl ProxyControl {
             ));
         };
         let _ = tokio::time::timeout(STOP_GRACE, r.handle.shutdown()).await;
+        if let Some((server, _)) = r.engine {
+            // A generation in flight ends at its next token once its client is gone.
+            let _ = tokio::time::timeout(STOP_GRACE, server.shutdown()).await;
+        }
         r.pump.abort();
         Ok(())
     }
@@ -993,6 +1043,44 @@ pub async fn start_proxy(
 ) -> Result<ServerView, IpcError> {
     proxy.start(state.session()).await?;
     Ok(proxy.view(state.session()))
+}
+
+/// Starts the proxy in front of the built-in upstream: the embedded llama.cpp serving the open
+/// model as edited (OpenAI-compatible `/v1/completions` and `/v1/chat/completions`, streaming
+/// too), so interception works with no other LLM server; every edit shows in the next answer.
+#[tauri::command]
+#[specta::specta]
+pub async fn start_proxy_engine(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    proxy: State<'_, ProxyControl>,
+) -> Result<ServerView, IpcError> {
+    let label = state.require_model()?.shards[0]
+        .path()
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    proxy
+        .start_builtin(state.session(), engine_backend(app), label)
+        .await?;
+    Ok(proxy.view(state.session()))
+}
+
+/// The app's engine as the built-in upstream's backend: each request runs on the session open
+/// at that moment (`AppState::engine`, shared with the Run screen).
+pub fn engine_backend(app: tauri::AppHandle) -> Arc<dyn hotpatch_infer::Backend> {
+    use tauri::Manager as _;
+    let host = Arc::clone(&app.state::<AppState>().engine);
+    Arc::new(hotpatch_infer::HostBackend::new(
+        host,
+        Box::new(move || {
+            app.state::<AppState>()
+                .session_ref()
+                .map_err(|e| hotpatch_infer::InferError::Invalid {
+                    what: "model",
+                    message: e.message,
+                })
+        }),
+    ))
 }
 
 /// Stops the proxy.

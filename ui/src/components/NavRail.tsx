@@ -1,4 +1,4 @@
-/** The left rail: one button per screen (Alt+1…7). */
+/** The left rail: one button per screen (Alt+1…8). */
 import type { ScreenName } from "../lib/session";
 
 export const SCREENS: { name: ScreenName; label: string; icon: string }[] = [
@@ -8,6 +8,7 @@ export const SCREENS: { name: ScreenName; label: string; icon: string }[] = [
   { name: "bytes", label: "Bytes", icon: "0x" },
   { name: "server", label: "Server", icon: "⇄" },
   { name: "patches", label: "Patches", icon: "✎" },
+  { name: "run", label: "Run", icon: "▶" },
   { name: "surgery", label: "Surgery", icon: "✂" },
 ];
 

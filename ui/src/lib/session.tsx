@@ -17,7 +17,7 @@ import { Channel } from "@tauri-apps/api/core";
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { commands, describeFailure, unwrap, type ErrorCode, type MetaRow, type ModelSummary, type Progress, type TensorRow } from "./ipc";
 
-export type ScreenName = "model" | "tensors" | "diff" | "bytes" | "server" | "patches" | "surgery";
+export type ScreenName = "model" | "tensors" | "diff" | "bytes" | "server" | "patches" | "run" | "surgery";
 
 export interface Loaded {
   summary: ModelSummary;

@@ -3,6 +3,7 @@
  * included). Every tensor is ranked by how much it differs (a cancelable job with progress);
  * selecting one shows A, B and A − B side by side with zoom and pan in sync, the largest
  * differences (click to jump), and copies from B into A as undoable, recorded patches.
+ * **Behaviour** runs both models over a text (perplexity, KL, top-1 agreement, per token).
  *
  * The ranking survives switching screens (kept in a module-level cache keyed by A and B); it
  * is marked stale when A changes (an edit anywhere, undo) and re-run after a copy.
@@ -16,6 +17,7 @@ import { formatBytes } from "../lib/format";
 import { OpenModelB } from "../components/diff/OpenModelB";
 import { DiffTable } from "../components/diff/DiffTable";
 import { TensorCompare } from "../components/diff/TensorCompare";
+import { DiffBehaviour } from "../components/diff/DiffBehaviour";
 import { NoModel } from "./NoModel";
 import "./diff.css";
 
@@ -44,6 +46,7 @@ export function DiffScreen() {
   const [changedOnly, setChangedOnly] = useState(restore?.changedOnly ?? false);
   const [selected, setSelected] = useState<string | null>(restore?.selected ?? null);
   const [running, setRunning] = useState(false);
+  const [behaviour, setBehaviour] = useState(false);
   const [runError, setRunError] = useState<string | null>(null);
 
   // Model B lives in the backend: ask which one is open when the screen mounts.
@@ -113,6 +116,16 @@ export function DiffScreen() {
           <button className="primary" disabled={!b || running} onClick={() => void compare()} data-testid="diff-run">
             {running ? "Comparing…" : result ? "Compare again" : "Compare"}
           </button>
+          <button
+            className={`ghost${behaviour ? " on" : ""}`}
+            disabled={!b}
+            onClick={() => setBehaviour((v) => !v)}
+            data-testid="diff-behaviour-toggle"
+            aria-pressed={behaviour}
+            title="Run both models over a text: perplexity, KL, top-1 agreement (embedded llama.cpp)"
+          >
+            Behaviour
+          </button>
           {result && (
             <span className="muted small" data-testid="diff-run-info">
               {formatBytes(result.bytesCompared)} read in {result.millis.toFixed(0)} ms
@@ -130,6 +143,7 @@ export function DiffScreen() {
           A has changed since this comparison. <button className="link" onClick={() => void compare()}>Compare again</button>
         </div>
       )}
+      {b && behaviour && <DiffBehaviour pathA={summary.path} pathB={b.path} revision={revision} />}
       {!b && (
         <div className="empty-state diff-intro">
           <h2>Compare two models</h2>

@@ -1,13 +1,15 @@
 /**
  * The Model screen: open (path, dialog, demo, recent files), the file overview and shards,
- * the audit (can this file be trusted?), metadata with editing (chat template included), the staged/live mode with what a running
- * llama.cpp sees live, and the undo history.
+ * the audit (can this file be trusted?), metadata with editing (chat template included), the
+ * staged/live mode with what a running llama.cpp sees live (and what default llama.cpp copies at
+ * load, measured), and the undo history.
  */
 import { useCallback, useEffect, useState } from "react";
 import { ModelOverview } from "../components/ModelOverview";
 import { AuditCard } from "../components/model/AuditCard";
 import { MetadataEditor } from "../components/model/MetadataEditor";
 import { ChatTemplate, CHAT_TEMPLATE_KEY } from "../components/model/ChatTemplate";
+import { LoadBuffersCard } from "../components/model/LoadBuffersCard";
 import { ModePanel } from "../components/model/ModePanel";
 import { OpenPanel } from "../components/model/OpenPanel";
 import { HistoryCard, ShardsCard } from "../components/model/SidePanels";
@@ -65,6 +67,7 @@ export function ModelScreen() {
         <div className="model-side">
           <OpenPanel />
           {summary && <ModePanel state={state} onChanged={changed} />}
+          {summary && <LoadBuffersCard path={summary.path} fileSize={summary.fileSize} />}
           {summary && <HistoryCard state={state} />}
         </div>
       </div>

@@ -1,4 +1,4 @@
-/** Upstream and listening address, start/stop, and what the proxy is doing. */
+/** Upstream and listening address, start/stop (on an external upstream or the built-in engine), and what the proxy is doing. */
 import { useEffect, useState } from "react";
 import type { ServerView_Serialize as ServerView, UpstreamCheck_Serialize as UpstreamCheck } from "../../bindings";
 import { commands, unwrap } from "../../lib/ipc";
@@ -51,6 +51,12 @@ export function ProxyPanel({ view, onView }: { view: ServerView; onView: (v: Ser
       onView(v);
       // Say at once whether the upstream answers (the proxy starts either way).
       if (v.status.upstream) setCheck(unwrap(await commands.checkUpstream(v.status.upstream)));
+    });
+  const startBuiltin = () =>
+    run(async () => {
+      setCheck(null);
+      if (dirty && (await saveAddress()) === null) return;
+      onView(unwrap(await commands.startProxyEngine()));
     });
   const stop = () => run(async () => onView(unwrap(await commands.stopProxy())));
   const probe = () =>
@@ -116,7 +122,14 @@ export function ProxyPanel({ view, onView }: { view: ServerView; onView: (v: Ser
             : `Upstream ${check.authority} unreachable: ${check.error}`}
         </p>
       )}
-      {running && view.status.upstream && (
+      {running && view.status.builtin != null && (
+        <p className="note ok" data-testid="server-builtin">
+          Built-in upstream: the embedded llama.cpp serves <code>{view.status.builtin}</code> as edited — every staged or live edit shows in the next
+          answer, no other LLM server needed. {view.status.requests} request{view.status.requests === 1 ? "" : "s"} so far. Point clients at{" "}
+          <code>{view.status.listening}</code> (OpenAI-compatible <code>/v1/completions</code>, <code>/v1/chat/completions</code>).
+        </p>
+      )}
+      {running && view.status.upstream && view.status.builtin == null && (
         <p className="note">
           Forwarding to <code>{view.status.upstream}</code> · {view.status.requests} request{view.status.requests === 1 ? "" : "s"} so far.
           Point clients at <code>{view.status.listening}</code>.
@@ -128,9 +141,19 @@ export function ProxyPanel({ view, onView }: { view: ServerView; onView: (v: Ser
             Stop proxy
           </button>
         ) : (
-          <button className="primary" onClick={start} disabled={busy} data-testid="server-start">
-            Start proxy
-          </button>
+          <>
+            <button
+              onClick={startBuiltin}
+              disabled={busy}
+              data-testid="server-start-builtin"
+              title="Serve the open model with the embedded llama.cpp (OpenAI-compatible /v1/completions and /v1/chat/completions) and put the proxy in front of it"
+            >
+              Start on built-in engine
+            </button>
+            <button className="primary" onClick={start} disabled={busy} data-testid="server-start">
+              Start proxy
+            </button>
+          </>
         )}
       </div>
       <InlineError error={error} testId="server-error" />
