@@ -19,7 +19,9 @@ echo "studio: building the UI (vite) and the app (tauri build --no-bundle, optim
 npm run --silent build:ui
 npx tauri build --no-bundle --ci
 
-model="${1:-${HOTPATCH_MODEL:-$root/demo/hotpatch-demo.gguf}}"
+# The demo is the real SmolLM2-135M-Instruct (the Run screen answers); hotpatch-demo.gguf, every
+# ggml type with random weights, is beside it.
+model="${1:-${HOTPATCH_MODEL:-$root/demo/SmolLM2-135M-Instruct.Q4_1.gguf}}"
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   echo "studio: no display (DISPLAY/WAYLAND_DISPLAY unset). Run it under Xvfb:" >&2
   echo "  xvfb-run -a -s \"-screen 0 1440x900x24\" scripts/studio.sh" >&2

@@ -120,6 +120,30 @@ export const commands = {
 	 *  each checked (present, numbered right, no duplicate tensors) by the GGUF crate.
 	 */
 	modelShards: () => typedError<ShardRow[], IpcError>(__TAURI_INVOKE("model_shards")),
+	/**  Audits the open model's file: structure, chat templates and their renders. */
+	auditModel: () => typedError<AuditView_Serialize, IpcError>(__TAURI_INVOKE("audit_model")),
+	/**
+	 *  Re-derives every tensor of the open model from `base` with the byte-exact quantizers, as a
+	 *  job (`job` is the id the UI picked; progress over `channel`, `cancel_job` stops it).
+	 */
+	auditProvenance: (base: string, job: number, channel: Channel<Progress>) => typedError<ProvenanceView_Serialize, IpcError>(__TAURI_INVOKE("audit_provenance", { base, job, channel })),
+	/**  Plans the recipe on the open model's file and describes what it would write. */
+	surgeryPreview: (recipe: string) => typedError<SurgeryPreviewView_Serialize, IpcError>(__TAURI_INVOKE("surgery_preview", { recipe })),
+	/**
+	 *  The layer sequence of a drop / keep / repeat / insert on the open model, as the `slices` of
+	 *  a `layers` operation (the arithmetic `hotpatch layers` does).
+	 */
+	surgeryLayerSlices: (mode: string, list: string, from: string | null, at: number | null) => typedError<LayerSliceView_Serialize[], IpcError>(__TAURI_INVOKE("surgery_layer_slices", { mode, list, from, at })),
+	/**
+	 *  Writes the recipe's result to `out` (a new file, atomically; never one of the inputs), as a
+	 *  job: progress in bytes over `channel`, `cancel_job` stops it and nothing is written.
+	 */
+	surgeryWrite: (recipe: string, out: string, job: number, channel: Channel<Progress>) => typedError<SurgeryWritten, IpcError>(__TAURI_INVOKE("surgery_write", { recipe, out, job, channel })),
+	/**
+	 *  Saves the recipe as a configuration (version 3, with the open model's identity) at `path`,
+	 *  atomically; `hotpatch apply CONFIG MODEL --out FILE` replays it.
+	 */
+	surgeryRecord: (recipe: string, path: string) => typedError<null, IpcError>(__TAURI_INVOKE("surgery_record", { recipe, path })),
 	/**  The session's undo/redo/modified state and history. */
 	editState: () => __TAURI_INVOKE<EditState_Serialize>("edit_state"),
 	/**  Undoes the last step (engine change or metadata edit). */
@@ -304,6 +328,58 @@ export type ApplyView_Serialize = {
 	serverRules: number,
 	/**  The response cache is on now. */
 	cacheEnabled: boolean,
+};
+
+/**  How serious a finding is (as `hotpatch audit --json` spells it). */
+export type AuditSeverity = 
+/**  A fact worth knowing, not a reason to distrust the file. */
+"info" | 
+/**  Suspicious, or something llama.cpp mishandles. */
+"warning" | 
+/**  Hostile, or something llama.cpp refuses. */
+"error";
+
+/**  What the audit of the open model found. */
+export type AuditView = AuditView_Serialize | AuditView_Deserialize;
+
+/**  What the audit of the open model found. */
+export type AuditView_Deserialize = {
+	/**  The file audited (the file on disk; unsaved edits are not part of it). */
+	file: string,
+	/**  The llama.cpp build whose refusal rules the structure checks follow. */
+	llamaCpp: string,
+	/**  No warning and no error. */
+	clean: boolean,
+	/**  Counts per severity. */
+	errors: number,
+	/**  Warnings. */
+	warnings: number,
+	/**  Info notes. */
+	infos: number,
+	/**  Most severe first. */
+	findings: FindingView_Deserialize[],
+	/**  The templates rendered on the fixed conversations. */
+	renders: RenderView_Deserialize[],
+};
+
+/**  What the audit of the open model found. */
+export type AuditView_Serialize = {
+	/**  The file audited (the file on disk; unsaved edits are not part of it). */
+	file: string,
+	/**  The llama.cpp build whose refusal rules the structure checks follow. */
+	llamaCpp: string,
+	/**  No warning and no error. */
+	clean: boolean,
+	/**  Counts per severity. */
+	errors: number,
+	/**  Warnings. */
+	warnings: number,
+	/**  Info notes. */
+	infos: number,
+	/**  Most severe first. */
+	findings: FindingView_Serialize[],
+	/**  The templates rendered on the fixed conversations. */
+	renders: RenderView_Serialize[],
 };
 
 /**  The behaviour diff: edited against original over a text. */
@@ -1109,6 +1185,41 @@ export type FilterAction =
 /**  End the answer at the match. */
 "block";
 
+/**  One finding. */
+export type FindingView = FindingView_Serialize | FindingView_Deserialize;
+
+/**  One finding. */
+export type FindingView_Deserialize = {
+	/**  How serious. */
+	severity: AuditSeverity,
+	/**  Stable kebab-case code (`template-dunder`, `tensor-name-too-long`, …). */
+	code: string,
+	/**  What is wrong. */
+	message: string,
+	/**  Where, for people (`tensor 'x' (offset 0x1c0)`, `tokenizer.chat_template line 3, …`). */
+	location: string,
+	/**  Absolute byte offset in the file, when known (the Bytes screen can go there). */
+	offset?: number | null,
+	/**  Which file of a split model (0-based). */
+	shard: number,
+};
+
+/**  One finding. */
+export type FindingView_Serialize = {
+	/**  How serious. */
+	severity: AuditSeverity,
+	/**  Stable kebab-case code (`template-dunder`, `tensor-name-too-long`, …). */
+	code: string,
+	/**  What is wrong. */
+	message: string,
+	/**  Where, for people (`tensor 'x' (offset 0x1c0)`, `tokenizer.chat_template line 3, …`). */
+	location: string,
+	/**  Absolute byte offset in the file, when known (the Bytes screen can go there). */
+	offset: number | null,
+	/**  Which file of a split model (0-based). */
+	shard: number,
+};
+
 /**  One step of the undo history. */
 export type HistoryRow = {
 	/**  `engine` (bytes, tensors) or `metadata`. */
@@ -1219,6 +1330,25 @@ export type IpcError = {
 	code: ErrorCode,
 	/**  A human-readable explanation naming the file, offset or field. */
 	message: string,
+};
+
+/**  A run of layers of one model, as a `layers` operation's `slices` hold it. */
+export type LayerSliceView = LayerSliceView_Serialize | LayerSliceView_Deserialize;
+
+/**  A run of layers of one model, as a `layers` operation's `slices` hold it. */
+export type LayerSliceView_Deserialize = {
+	/**  The model the layers come from (`None`: the open model). */
+	model?: string | null,
+	/**  Layer numbers, a list like `0-3,5`. */
+	layers: string,
+};
+
+/**  A run of layers of one model, as a `layers` operation's `slices` hold it. */
+export type LayerSliceView_Serialize = {
+	/**  The model the layers come from (`None`: the open model). */
+	model: string | null,
+	/**  Layer numbers, a list like `0-3,5`. */
+	layers: string,
 };
 
 /**
@@ -1640,6 +1770,45 @@ export type ProtectedRange = {
 	reason: string,
 };
 
+/**  Whether the open model re-derives from a claimed base. */
+export type ProvenanceView = ProvenanceView_Serialize | ProvenanceView_Deserialize;
+
+/**  Whether the open model re-derives from a claimed base. */
+export type ProvenanceView_Deserialize = {
+	/**  The base file checked against. */
+	base: string,
+	/**  `N of M tensors re-derive byte for byte (K differ, U unverifiable)`. */
+	summary: string,
+	/**  Tensors of the open model. */
+	tensors: number,
+	/**  Tensors that re-derive byte for byte. */
+	matched: number,
+	/**  Tensors that do not. */
+	mismatched: number,
+	/**  Tensors that could not be checked. */
+	unverifiable: number,
+	/**  One finding per tensor that does not re-derive, plus a summary. */
+	findings: FindingView_Deserialize[],
+};
+
+/**  Whether the open model re-derives from a claimed base. */
+export type ProvenanceView_Serialize = {
+	/**  The base file checked against. */
+	base: string,
+	/**  `N of M tensors re-derive byte for byte (K differ, U unverifiable)`. */
+	summary: string,
+	/**  Tensors of the open model. */
+	tensors: number,
+	/**  Tensors that re-derive byte for byte. */
+	matched: number,
+	/**  Tensors that do not. */
+	mismatched: number,
+	/**  Tensors that could not be checked. */
+	unverifiable: number,
+	/**  One finding per tensor that does not re-derive, plus a summary. */
+	findings: FindingView_Serialize[],
+};
+
 /**  Whether the proxy runs, and where. */
 export type ProxyStatus = ProxyStatus_Serialize | ProxyStatus_Deserialize;
 
@@ -1693,6 +1862,33 @@ export type RecentFile = {
 	fileName: string,
 	/**  Whether the file still exists. */
 	exists: boolean,
+};
+
+/**  A chat template rendered on one fixed conversation: the prompt the model really sees. */
+export type RenderView = RenderView_Serialize | RenderView_Deserialize;
+
+/**  A chat template rendered on one fixed conversation: the prompt the model really sees. */
+export type RenderView_Deserialize = {
+	/**  Which template (`tokenizer.chat_template`, or a named one). */
+	template: string,
+	/**  The conversation (`system-user`, `multi-turn`, …). */
+	conversation: string,
+	/**  The rendered prompt, special tokens as text. */
+	prompt?: string | null,
+	/**  Why it did not render. */
+	error?: string | null,
+};
+
+/**  A chat template rendered on one fixed conversation: the prompt the model really sees. */
+export type RenderView_Serialize = {
+	/**  Which template (`tokenizer.chat_template`, or a named one). */
+	template: string,
+	/**  The conversation (`system-user`, `multi-turn`, …). */
+	conversation: string,
+	/**  The rendered prompt, special tokens as text. */
+	prompt: string | null,
+	/**  Why it did not render. */
+	error: string | null,
 };
 
 /**  One request in the live log. */
@@ -2348,6 +2544,104 @@ export type Stage =
 "apply" | 
 /**  Finished. */
 "done";
+
+/**  One metadata change. */
+export type SurgeryMetaView = SurgeryMetaView_Serialize | SurgeryMetaView_Deserialize;
+
+/**  One metadata change. */
+export type SurgeryMetaView_Deserialize = {
+	/**  The key. */
+	key: string,
+	/**  Before (absent: added). */
+	before?: string | null,
+	/**  After (absent: removed). */
+	after?: string | null,
+};
+
+/**  One metadata change. */
+export type SurgeryMetaView_Serialize = {
+	/**  The key. */
+	key: string,
+	/**  Before (absent: added). */
+	before: string | null,
+	/**  After (absent: removed). */
+	after: string | null,
+};
+
+/**  What a recipe would write. */
+export type SurgeryPreviewView = SurgeryPreviewView_Serialize | SurgeryPreviewView_Deserialize;
+
+/**  What a recipe would write. */
+export type SurgeryPreviewView_Deserialize = {
+	/**  The operations, described. */
+	ops: string[],
+	/**  Warnings (a conversion to a more precise type gains nothing, …). */
+	notes: string[],
+	/**  Tensors in the output. */
+	tensorCount: number,
+	/**  Tensors changed, added or removed. */
+	changed: number,
+	/**  Tensor data bytes of the output. */
+	dataBytes: number,
+	/**  Tensor data bytes of the input. */
+	inputBytes: number,
+	/**  Every output tensor, in order, then every removed one. */
+	tensors: SurgeryTensorView[],
+	/**  Metadata changes (`block_count`, per-layer arrays, …). */
+	metadata: SurgeryMetaView_Deserialize[],
+};
+
+/**  What a recipe would write. */
+export type SurgeryPreviewView_Serialize = {
+	/**  The operations, described. */
+	ops: string[],
+	/**  Warnings (a conversion to a more precise type gains nothing, …). */
+	notes: string[],
+	/**  Tensors in the output. */
+	tensorCount: number,
+	/**  Tensors changed, added or removed. */
+	changed: number,
+	/**  Tensor data bytes of the output. */
+	dataBytes: number,
+	/**  Tensor data bytes of the input. */
+	inputBytes: number,
+	/**  Every output tensor, in order, then every removed one. */
+	tensors: SurgeryTensorView[],
+	/**  Metadata changes (`block_count`, per-layer arrays, …). */
+	metadata: SurgeryMetaView_Serialize[],
+};
+
+/**  One tensor of the output (or one removed). */
+export type SurgeryTensorView = {
+	/**  Output name. */
+	name: string,
+	/**  Output type (empty when removed). */
+	ty: string,
+	/**  The type of the data it comes from. */
+	sourceTy: string,
+	/**  Dimensions, ggml order (fastest first). */
+	dims: number[],
+	/**  Output bytes. */
+	bytes: number,
+	/**  Where it comes from (`this model: blk.3.attn_q.weight`, `merge of 2 models`, …). */
+	origin: string,
+	/**  What happens to it: `unchanged`, `copied`, `removed`, or the steps. */
+	action: string,
+	/**  Whether it differs from the input's tensor of that name. */
+	changed: boolean,
+};
+
+/**  What a write produced. */
+export type SurgeryWritten = {
+	/**  The new file. */
+	path: string,
+	/**  Its size. */
+	fileSize: number,
+	/**  Tensors in it. */
+	tensors: number,
+	/**  Wall time of the write, in milliseconds. */
+	millis: number,
+};
 
 /**  A histogram of a tensor's finite values. */
 export type TensorHistogram = {
