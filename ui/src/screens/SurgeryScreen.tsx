@@ -580,7 +580,8 @@ export function SurgeryScreen() {
             <ol className="surgery-ops">
               {ops.map((op, i) => (
                 <li key={i} data-testid="surgery-op">
-                  <span className="mono">{describeOp(op)}</span>
+                  <span className="surgery-op-n">{i + 1}.</span>
+                  <span className="mono surgery-op-text">{describeOp(op)}</span>
                   <span className="surgery-op-tools">
                     <button type="button" className="ghost" disabled={i === 0} onClick={() => change(moveUp(ops, i))} title="Move up">
                       ↑
