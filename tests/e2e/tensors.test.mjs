@@ -134,6 +134,31 @@ describe("Tensors screen: click a weight, set a value, save (real app)", () => {
     await input.clearValue();
   });
 
+  it("colours by a robust range by default (outliers saturate), max |x| and symlog on request", async () => {
+    const legend = () =>
+      browser.execute((sel) => {
+        const e = document.querySelector(sel);
+        return e ? { scale: Number(e.getAttribute("data-scale")), range: e.getAttribute("data-range"), curve: e.getAttribute("data-curve"), text: e.textContent } : null;
+      }, testid("heatmap-legend"));
+    const stat = (l) => browser.execute((x) => Number(document.querySelector(`[data-testid="tensor-stats"] [data-stat="${x}"]`)?.getAttribute("data-raw")), l);
+    await browser.waitUntil(async () => (await legend())?.scale > 0, { timeout: 10000, timeoutMsg: "no legend scale" });
+    const robust = await legend();
+    assert.equal(robust.range, "robust");
+    assert.match(robust.text, /p99\.5/, "the legend says which range");
+    await browser.waitUntil(async () => Number.isFinite(await stat("max")), { timeout: 20000 });
+    const absMax = Math.max(Math.abs(await stat("min")), Math.abs(await stat("max")));
+    assert.ok(robust.scale > 0 && robust.scale <= absMax * (1 + 1e-6), `robust ${robust.scale} within max |x| ${absMax}`);
+    await browser.$(testid("heatmap-range-max")).click();
+    await browser.waitUntil(async () => (await legend()).range === "max", { timeout: 5000 });
+    assert.ok(Math.abs((await legend()).scale - absMax) <= 1e-6 * absMax, `max range ${(await legend()).scale} = the tensor's max |x| ${absMax}`);
+    await browser.$(testid("heatmap-symlog")).click();
+    await browser.waitUntil(async () => (await legend()).curve === "symlog", { timeout: 5000 });
+    assert.match((await legend()).text, /symlog/);
+    await browser.$(testid("heatmap-symlog")).click();
+    await browser.$(testid("heatmap-range-robust")).click();
+    await browser.waitUntil(async () => (await legend()).range === "robust", { timeout: 5000 });
+  });
+
   it("click a weight in the heatmap, preview, apply: the edit is staged", async () => {
     const info = layout(copy, TENSOR);
     const [cols, rows] = info.dims;

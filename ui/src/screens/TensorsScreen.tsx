@@ -201,6 +201,7 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
               version={`${name}@${revision}`}
               fixedScale={stats && stats.absMax > 0 ? stats.absMax : null}
               fixedScaleLabel="tensor"
+              defaultRange="robust"
               readValue={valueAt}
               onCellClick={(row, col) => setCell({ row, col })}
               highlight={cell}

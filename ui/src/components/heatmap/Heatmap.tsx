@@ -13,7 +13,7 @@
  */
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { describeFailure } from "../../lib/ipc";
-import { finiteAbsMax, legendGradient, paint } from "../../lib/heatmap/colormap";
+import { finiteAbsMax, legendGradient, paint, robustAbs, ROBUST_QUANTILE, type Curve } from "../../lib/heatmap/colormap";
 import type { Tile } from "../../lib/heatmap/tile";
 import {
   cellAt,
@@ -56,6 +56,12 @@ export interface HeatmapProps {
   fixedScale?: number | null;
   /** Label of the fixed scale in the toolbar ("tensor"). */
   fixedScaleLabel?: string;
+  /**
+   * The colour range offered first: `robust` (the 99.5th percentile of |x| of what is shown:
+   * outliers saturate, the bulk of real weights gets colour) or `max` (max |x|, the fixed or
+   * the view scale). Maps compared side by side keep `max` (one scale for all).
+   */
+  defaultRange?: "robust" | "max";
   /** Exact value of one element, for the hover readout when a cell holds many elements. */
   readValue?: (row: number, col: number) => Promise<number>;
   /** A click on the map (not a drag). */
@@ -88,6 +94,8 @@ export function Heatmap(props: HeatmapProps) {
   const [innerReduction, setInnerReduction] = useState<Reduction>("mean");
   const reduction = props.reduction ?? innerReduction;
   const [scaleChoice, setScaleMode] = useState<"fixed" | "view">("fixed");
+  const [range, setRange] = useState<"robust" | "max">(props.defaultRange ?? "max");
+  const [curve, setCurve] = useState<Curve>("linear");
   const scaleMode = props.fixedScale ? scaleChoice : "view";
   const [drawn, setDrawn] = useState<Drawn | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -194,7 +202,10 @@ export function Heatmap(props: HeatmapProps) {
   // ----- painting ------------------------------------------------------------------------
   const values = drawn ? (reduction === "mean" ? drawn.tile.mean : drawn.tile.peak) : null;
   const viewScale = useMemo(() => (values ? finiteAbsMax(values) : 0), [values]);
-  const scale = scaleMode === "fixed" && props.fixedScale ? props.fixedScale : viewScale;
+  const robustScale = useMemo(() => (values && range === "robust" ? robustAbs(values) : 0), [values, range]);
+  const maxScale = scaleMode === "fixed" && props.fixedScale ? props.fixedScale : viewScale;
+  const scale = range === "robust" && robustScale > 0 ? robustScale : maxScale;
+  const clipped = range === "robust" && robustScale > 0 && robustScale < viewScale;
 
   const image = useMemo(() => {
     if (!drawn || !values || typeof document === "undefined") return null;
@@ -205,10 +216,10 @@ export function Heatmap(props: HeatmapProps) {
     const ctx = c.getContext("2d");
     if (!ctx) return null;
     const img = ctx.createImageData(width, height);
-    paint(values, scale, img.data);
+    paint(values, scale, img.data, curve);
     ctx.putImageData(img, 0, 0);
     return c;
-  }, [drawn, values, scale]);
+  }, [drawn, values, scale, curve]);
 
   useEffect(() => {
     const canvas = canvasRef.current;
@@ -353,7 +364,28 @@ export function Heatmap(props: HeatmapProps) {
             </button>
           </div>
         )}
-        {props.fixedScale ? (
+        <div className="seg" role="group" aria-label="Colour range">
+          <button
+            className={range === "robust" ? "on" : ""}
+            onClick={() => setRange("robust")}
+            title={`Colour range: the ${(ROBUST_QUANTILE * 100).toFixed(1)}th percentile of |x| of what is shown (outliers saturate)`}
+            data-testid={`${testId}-range-robust`}
+          >
+            p{(ROBUST_QUANTILE * 100).toFixed(1)}
+          </button>
+          <button className={range === "max" ? "on" : ""} onClick={() => setRange("max")} title="Colour range: max |x|" data-testid={`${testId}-range-max`}>
+            max
+          </button>
+          <button
+            className={curve === "symlog" ? "on" : ""}
+            onClick={() => setCurve(curve === "symlog" ? "linear" : "symlog")}
+            title="Symmetric-log colour curve: linear near zero, logarithmic beyond, so small values keep a colour"
+            data-testid={`${testId}-symlog`}
+          >
+            symlog
+          </button>
+        </div>
+        {props.fixedScale && range === "max" ? (
           <div className="seg" role="group" aria-label="Colour scale">
             <button className={scaleMode === "fixed" ? "on" : ""} onClick={() => setScaleMode("fixed")} title="Colour scale from the whole matrix">
               {props.fixedScaleLabel ?? "fixed"}
@@ -396,10 +428,29 @@ export function Heatmap(props: HeatmapProps) {
         )}
       </div>
       <div className="heatmap-foot">
-        <div className="legend" title={`Colour: ${reduction === "mean" ? "mean of each cell" : "max |x| of each cell (signed)"}`}>
-          <span className="legend-end">{formatValue(-scale)}</span>
+        <div
+          className="legend"
+          data-testid={`${testId}-legend`}
+          data-scale={scale}
+          data-range={range}
+          data-curve={curve}
+          title={`Colour: ${reduction === "mean" ? "mean of each cell" : "max |x| of each cell (signed)"}; range ${
+            range === "robust" ? `the ${(ROBUST_QUANTILE * 100).toFixed(1)}th percentile of |x| shown` : "max |x|"
+          }${curve === "symlog" ? ", symmetric-log curve" : ", linear"}`}
+        >
+          <span className="legend-end">
+            {clipped ? "≤" : ""}
+            {formatValue(-scale)}
+          </span>
           <span className="legend-bar" style={{ background: legendGradient() }} />
-          <span className="legend-end">{formatValue(scale)}</span>
+          <span className="legend-end">
+            {clipped ? "≥" : ""}
+            {formatValue(scale)}
+          </span>
+          <span className="legend-kind muted">
+            {range === "robust" ? `p${(ROBUST_QUANTILE * 100).toFixed(1)}` : "max"}
+            {curve === "symlog" ? " · symlog" : ""}
+          </span>
           <span className="legend-nan" title="NaN">NaN</span>
         </div>
         <div className="readout" data-testid={`${testId}-readout`}>

@@ -64,8 +64,12 @@ const LUT: Uint8Array = (() => {
  * Paints `values` into RGBA pixels `out` (4 bytes per value) on a scale of half-width `scale`.
  * Uses a 1024-step table: a cell's colour is within one step of {@link colorOf}.
  */
-export function paint(values: Float32Array, scale: number, out: Uint8ClampedArray): void {
+export function paint(values: Float32Array, scale: number, out: Uint8ClampedArray, curve: Curve = "linear"): void {
   const inv = scale > 0 ? 1 / scale : 0;
+  // Symmetric log: linear within ±scale/SYMLOG_KNEE, logarithmic beyond, so values far below
+  // the scale still get a colour of their own.
+  const knee = scale / SYMLOG_KNEE;
+  const logInv = scale > 0 ? 1 / Math.log1p(SYMLOG_KNEE) : 0;
   for (let k = 0; k < values.length; k++) {
     const x = values[k]!;
     const o = k * 4;
@@ -78,7 +82,8 @@ export function paint(values: Float32Array, scale: number, out: Uint8ClampedArra
       out[o + 1] = c[1];
       out[o + 2] = c[2];
     } else {
-      const t = Math.max(-1, Math.min(1, x * inv));
+      const u = curve === "symlog" && knee > 0 ? Math.sign(x) * Math.log1p(Math.abs(x) / knee) * logInv : x * inv;
+      const t = Math.max(-1, Math.min(1, u));
       const i = Math.round(((t + 1) / 2) * 1023) * 3;
       out[o] = LUT[i]!;
       out[o + 1] = LUT[i + 1]!;
@@ -86,6 +91,33 @@ export function paint(values: Float32Array, scale: number, out: Uint8ClampedArra
     }
     out[o + 3] = 255;
   }
+}
+
+/** How values map to colours within ±scale. */
+export type Curve = "linear" | "symlog";
+
+/** The symmetric-log curve is linear up to scale / SYMLOG_KNEE. */
+export const SYMLOG_KNEE = 100;
+
+/** The quantile of |x| a robust range uses: outliers beyond it saturate instead of washing the rest out. */
+export const ROBUST_QUANTILE = 0.995;
+
+/**
+ * The `q` quantile of the finite |x| of `values` (0 when none), from at most `sample` evenly
+ * spaced values: a robust colour-scale half-width. Falls back to the largest |x| when the
+ * quantile is 0 (a mostly-zero view) so a lone non-zero value still shows.
+ */
+export function robustAbs(values: Float32Array, q = ROBUST_QUANTILE, sample = 65536): number {
+  const step = Math.max(1, Math.floor(values.length / sample));
+  const picked: number[] = [];
+  for (let k = 0; k < values.length; k += step) {
+    const a = Math.abs(values[k]!);
+    if (a === a && a !== Infinity) picked.push(a);
+  }
+  if (picked.length === 0) return 0;
+  picked.sort((x, y) => x - y);
+  const at = picked[Math.min(picked.length - 1, Math.floor(q * (picked.length - 1)))]!;
+  return at > 0 ? at : finiteAbsMax(values);
 }
 
 /** The largest finite |x| of `values` (0 when none): a view's own scale. */
