@@ -22,7 +22,20 @@ impl GgufFile {
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| GgufError::io(path, e))?;
-        let len = file.metadata().map_err(|e| GgufError::io(path, e))?.len();
+        let meta = file.metadata().map_err(|e| GgufError::io(path, e))?;
+        if !meta.is_file() {
+            // Mapping a directory fails with "No such device (os error 19)": say what it is.
+            let what = if meta.is_dir() {
+                "is a directory, not a GGUF file (open a .gguf file inside it)"
+            } else {
+                "is not a regular file (a device, socket or pipe), not a GGUF file"
+            };
+            return Err(GgufError::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, what),
+            ));
+        }
+        let len = meta.len();
         if len >= crate::MAX_FILE_SIZE {
             return Err(GgufError::FileTooLarge { size: len });
         }

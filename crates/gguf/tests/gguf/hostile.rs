@@ -651,3 +651,22 @@ fn parse_header_on_the_prefix_agrees_with_parse_on_the_file() {
         "a prefix longer than the declared file is refused"
     );
 }
+
+/// Regression (issue "Real models at full size", item 6): a directory opened as a model said
+/// "No such device (os error 19)"; it now says what it is, naming the path.
+#[test]
+fn a_directory_or_a_device_is_named_for_what_it_is() {
+    let dir = std::env::temp_dir().join(format!("hotpatch-dir-as-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let e = hotpatch_gguf::GgufModel::open(&dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&dir.display().to_string()), "{e}");
+    assert!(e.contains("is a directory, not a GGUF file"), "{e}");
+    assert!(!e.contains("os error 19"), "{e}");
+    let e = hotpatch_gguf::GgufModel::open("/dev/null")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
