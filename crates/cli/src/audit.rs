@@ -47,7 +47,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut report = match hotpatch_audit::audit_path(&a.model, &opts) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("hotpatch: {}", terminal_safe(&e.0));
+            eprintln!("hotpatch: {}", crate::output::safe(&e.0));
             return Ok(ExitCode::from(2));
         }
     };
@@ -64,7 +64,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 report.sort();
             }
             Err(e) => {
-                eprintln!("hotpatch: {}", terminal_safe(&e.to_string()));
+                eprintln!("hotpatch: {}", crate::output::safe(&e.to_string()));
                 return Ok(ExitCode::from(2));
             }
         }
@@ -103,7 +103,7 @@ fn human(out: &mut impl Write, r: &Report) -> io::Result<()> {
             .filter(|f| f.severity == Severity::Info)
             .count(),
     );
-    writeln!(out, "{}", terminal_safe(&r.file))?;
+    writeln!(out, "{}", crate::output::safe(&r.file))?;
     writeln!(
         out,
         "{}: {e} error(s), {w} warning(s), {i} note(s) (rules of {})",
@@ -116,40 +116,26 @@ fn human(out: &mut impl Write, r: &Report) -> io::Result<()> {
             "\n{:<7} {}  {}\n        {}",
             f.severity.name(),
             f.code,
-            terminal_safe(&f.location.display()),
-            terminal_safe(&f.message)
+            crate::output::safe(&f.location.display()),
+            crate::output::safe(&f.message)
         )?;
     }
     for rend in &r.renders {
         writeln!(
             out,
             "\n--- {} rendered on the '{}' conversation ---",
-            rend.template, rend.conversation
+            crate::output::safe(&rend.template),
+            crate::output::safe(&rend.conversation)
         )?;
         match (&rend.prompt, &rend.error) {
             (Some(p), _) => {
                 for line in p.split('\n') {
-                    writeln!(out, "| {}", terminal_safe(line))?;
+                    writeln!(out, "| {}", crate::output::safe(line))?;
                 }
             }
-            (None, Some(err)) => writeln!(out, "(not rendered: {})", terminal_safe(err))?,
+            (None, Some(err)) => writeln!(out, "(not rendered: {})", crate::output::safe(err))?,
             _ => {}
         }
     }
     Ok(())
-}
-
-/// Text from a file made safe for a terminal: control characters (escape sequences, carriage
-/// returns, bidirectional overrides, …) are shown as `\u{…}` escapes instead of acting.
-pub fn terminal_safe(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let hidden = hotpatch_audit::template::unicode::class_of(c).is_some();
-        if (c.is_control() && c != '\t') || hidden {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

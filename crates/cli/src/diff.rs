@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::Context;
 use hotpatch_core::diff::{diff_models, tensors_of, DiffOptions, DiffStatus};
 
-use crate::output::open_model;
+use crate::output::{open_model, safe};
 use crate::progress::Progress;
 
 /// Arguments of `hotpatch diff`.
@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             DiffStatus::Compared if t.identical => "identical values".to_string(),
             DiffStatus::Compared => format!("{} of {} differ", t.n_diff, t.n_elements),
             DiffStatus::ShapeMismatch => format!("shape {:?} vs {:?}", t.dims_a, t.dims_b),
-            DiffStatus::Unsupported(why) => why.clone(),
+            DiffStatus::Unsupported(why) => safe(why),
         };
         let snr = match (&t.status, t.snr_db) {
             (DiffStatus::Compared, None) => "inf".to_string(),
@@ -103,7 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{:<40} {:>7} {:>7} {:>12} {:>12} {:>10} {:>9}  {}",
-            t.name,
+            safe(&t.name),
             t.type_a,
             t.type_b,
             num(t.rmse),
@@ -114,10 +114,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )?;
     }
     for t in &report.only_in_a {
-        writeln!(out, "{:<40} {:>7} {:>7}  only in A", t.name, t.ty, "-")?;
+        writeln!(
+            out,
+            "{:<40} {:>7} {:>7}  only in A",
+            safe(&t.name),
+            t.ty,
+            "-"
+        )?;
     }
     for t in &report.only_in_b {
-        writeln!(out, "{:<40} {:>7} {:>7}  only in B", t.name, "-", t.ty)?;
+        writeln!(
+            out,
+            "{:<40} {:>7} {:>7}  only in B",
+            safe(&t.name),
+            "-",
+            t.ty
+        )?;
     }
     writeln!(
         out,

@@ -26,6 +26,7 @@ use hotpatch_core::config::{ApplyOptions, Configuration, ItemStatus, Preview};
 use hotpatch_core::manager::{Manager, ManagerError};
 use hotpatch_core::Mode;
 
+use crate::output::{safe, safe_path};
 use crate::progress::Progress;
 
 /// Where the result goes.
@@ -163,11 +164,7 @@ fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
 fn warn_llama_cpp(path: &std::path::Path) {
     if let Ok(issues) = hotpatch_gguf::llama::check_path(path) {
         if let Some(summary) = hotpatch_gguf::llama::summary(&issues) {
-            eprintln!(
-                "hotpatch: warning: {}: {}",
-                crate::audit::terminal_safe(&path.display().to_string()),
-                crate::audit::terminal_safe(&summary)
-            );
+            eprintln!("hotpatch: warning: {}: {}", safe_path(path), safe(&summary));
         }
     }
 }
@@ -189,7 +186,11 @@ pub fn run_edit(a: EditArgs) -> anyhow::Result<ExitCode> {
         match m.modify_weight(name, *index, *value) {
             Ok(e) => edits.push(e),
             Err(e) if refused(&e) => {
-                eprintln!("hotpatch: {name}[{index}]={value} refused: {e}");
+                eprintln!(
+                    "hotpatch: {}[{index}]={value} refused: {}",
+                    safe(name),
+                    safe(&e.to_string())
+                );
                 return Ok(ExitCode::from(1));
             }
             Err(e) => return Err(anyhow::Error::new(e).context(format!("{name}[{index}]"))),
@@ -204,7 +205,12 @@ pub fn run_edit(a: EditArgs) -> anyhow::Result<ExitCode> {
             write!(
                 out,
                 "{}[{}] ({}): {} -> {} (asked {})",
-                e.tensor, e.index, e.ty, e.previous, e.stored, e.requested
+                safe(&e.tensor),
+                e.index,
+                e.ty,
+                e.previous,
+                e.stored,
+                e.requested
             )?;
             if e.block_requantized {
                 write!(
@@ -241,7 +247,13 @@ fn print_preview(out: &mut impl Write, p: &Preview) -> std::io::Result<()> {
             ItemStatus::Mismatch => "MISMATCH",
             ItemStatus::Info => "info",
         };
-        writeln!(out, "{s:<9} {:<20} {:<32} {}", i.item, i.target, i.detail)?;
+        writeln!(
+            out,
+            "{s:<9} {:<20} {:<32} {}",
+            safe(&i.item),
+            safe(&i.target),
+            safe(&i.detail)
+        )?;
     }
     Ok(())
 }
@@ -285,8 +297,8 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
             };
             eprintln!(
                 "hotpatch: configuration does not fit {}: {}{hint}",
-                a.model.display(),
-                first.unwrap_or_default()
+                safe_path(&a.model),
+                safe(&first.unwrap_or_default())
             );
             return Ok(ExitCode::from(1));
         }
@@ -296,7 +308,7 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     let report = match m.apply_configuration_with(&config, &source, opts) {
         Ok(r) => r,
         Err(e) if refused(&e) => {
-            eprintln!("hotpatch: {e}");
+            eprintln!("hotpatch: {}", safe(&e.to_string()));
             return Ok(ExitCode::from(1));
         }
         Err(e) => return Err(e.into()),
@@ -346,8 +358,8 @@ fn run_surgery_config(a: &ApplyArgs, mut config: Configuration) -> anyhow::Resul
         if here.shape_fingerprint != want.shape_fingerprint {
             eprintln!(
                 "hotpatch: configuration was recorded on another model ({}), not {}",
-                want.file_name.as_deref().unwrap_or("unnamed"),
-                a.model.display()
+                safe(want.file_name.as_deref().unwrap_or("unnamed")),
+                safe_path(&a.model)
             );
             return Ok(ExitCode::from(1));
         }
@@ -390,8 +402,9 @@ fn run_surgery_config(a: &ApplyArgs, mut config: Configuration) -> anyhow::Resul
         Ok(_) => {}
         Err(e) if refused(&e) => {
             eprintln!(
-                "hotpatch: {e} (the surgery's result {} is kept)",
-                dest.display()
+                "hotpatch: {} (the surgery's result {} is kept)",
+                safe(&e.to_string()),
+                safe_path(dest)
             );
             return Ok(ExitCode::from(1));
         }

@@ -21,7 +21,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::output::{open_model, value_short, MetaJson};
+use crate::output::{open_model, safe, safe_path, value_short, MetaJson};
 
 /// Arguments of `hotpatch inspect`.
 #[derive(clap::Args)]
@@ -61,7 +61,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(&mut out, &InspectJson(&m, &llama_cpp))?;
         writeln!(out)?;
     } else {
-        writeln!(out, "{}", a.model.display())?;
+        writeln!(out, "{}", safe_path(&a.model))?;
         writeln!(
             out,
             "GGUF v{}, alignment {}, data at {:#x}, {} metadata entries, {} tensors{}",
@@ -86,7 +86,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             writeln!(out, "\nwarning: {build} {verdict}:")?;
             for i in &issues {
                 let kind = if i.refuses { "refuses" } else { "mishandles" };
-                let line = crate::audit::terminal_safe(&i.one_line());
+                let line = crate::output::safe(&i.one_line());
                 writeln!(out, "  {kind:<10} {:<26} {line}", i.code)?;
             }
         }
@@ -95,7 +95,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             writeln!(
                 out,
                 "  {:<40} {:<8} {}",
-                e.key,
+                safe(&e.key),
                 e.value.value_type().name(),
                 value_short(&e.value)
             )?;
@@ -111,7 +111,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             writeln!(
                 out,
                 "  {:<40} {:<8} [{}]  offset {:#x}  {} bytes{shard}",
-                t.name,
+                safe(&t.name),
                 t.ty.to_string(),
                 dims.join(", "),
                 t.offset,

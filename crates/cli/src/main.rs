@@ -126,7 +126,7 @@ fn main() -> ExitCode {
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("hotpatch: {msg}");
+            eprintln!("hotpatch: {}", output::safe(&msg));
             ExitCode::from(2)
         }
     }

@@ -1,11 +1,50 @@
 //! Output helpers shared by subcommands: JSON for metadata values and floats, model opening
-//! with errors that name the file.
+//! with errors that name the file, and [`safe`], the one escaping of untrusted text for a
+//! terminal.
 
 use std::io::{self, Write};
 use std::path::Path;
 
 use hotpatch_gguf::{GgufModel, MetaArray, MetaValue};
 use serde_json::{json, Value};
+
+/// Text that came from a file, a configuration, the network or the command line, made safe
+/// for a terminal: every control character (C0 including ESC, CR, LF and tab; DEL; C1) and every
+/// invisible or direction-changing character (bidi overrides and isolates U+202A–202E,
+/// U+2066–2069, marks, zero-width characters, tags, line/paragraph separators) is written as an
+/// escape (`\n`, `\r`, `\t`, otherwise `\u{1b}`), so a tensor name cannot move the cursor,
+/// recolor the screen, fake a line of output or reorder what is shown. Every human-readable
+/// output path of the CLI prints untrusted strings through this (JSON output is exact JSON
+/// instead: serde escapes control characters there).
+pub fn safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || hotpatch_audit::template::unicode::class_of(c).is_some() => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// [`safe`] for multi-line text shown as text (generated output): keeps newlines and tabs,
+/// escapes everything else [`safe`] escapes.
+pub fn safe_text(s: &str) -> String {
+    s.split('\n')
+        .map(|line| line.split('\t').map(safe).collect::<Vec<_>>().join("\t"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// [`safe`] of a path (paths come from the command line and from configurations).
+pub fn safe_path(p: &Path) -> String {
+    safe(&p.display().to_string())
+}
 
 /// Opens a model (split models included); errors name the file.
 pub fn open_model(path: &Path) -> anyhow::Result<GgufModel> {
@@ -230,10 +269,14 @@ pub fn write_f32_json(w: &mut impl Write, v: f32, buf: &mut ryu::Buffer) -> io::
 
 /// A short, one-line rendering of a metadata value for people.
 pub fn value_short(v: &MetaValue) -> String {
+    safe(&value_short_raw(v))
+}
+
+fn value_short_raw(v: &MetaValue) -> String {
     match v {
         MetaValue::String(s) => {
             let s = String::from_utf8_lossy(s);
-            let one: String = s.chars().take(80).collect::<String>().replace('\n', "\\n");
+            let one: String = s.chars().take(80).collect();
             if s.chars().count() > 80 {
                 format!("{one:?}… ({} bytes)", s.len())
             } else {

@@ -86,6 +86,11 @@ impl Progress {
         } else {
             ""
         };
-        let _ = writeln!(e, "{clear}{}: done: {summary}", self.what);
+        let _ = writeln!(
+            e,
+            "{clear}{}: done: {}",
+            self.what,
+            crate::output::safe(summary)
+        );
     }
 }

@@ -83,7 +83,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         if a.json {
             return true;
         }
-        match out.write_all(s.text.as_bytes()).and_then(|_| out.flush()) {
+        match out
+            .write_all(crate::output::safe_text(&s.text).as_bytes())
+            .and_then(|_| out.flush())
+        {
             Ok(()) => true,
             Err(e) => {
                 io_err = Some(e);

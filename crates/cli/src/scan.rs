@@ -14,7 +14,7 @@ use hotpatch_core::manager::Manager;
 use hotpatch_core::tensor::ValueQuery;
 use hotpatch_core::{Mode, Pattern};
 
-use crate::output::open_model;
+use crate::output::{open_model, safe};
 use crate::progress::Progress;
 
 /// Arguments of `hotpatch scan`.
@@ -93,19 +93,27 @@ pub fn run_scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
         for t in &r.tensors {
             let range = match (t.min, t.max) {
                 (Some(lo), Some(hi)) => format!("[{lo}, {hi}]"),
-                _ => t.skipped.clone().unwrap_or_default(),
+                _ => safe(t.skipped.as_deref().unwrap_or_default()),
             };
             writeln!(
                 out,
                 "{:<40} {:>7} {:>8} {:>8} {:>10} {:>9}  {range}",
-                t.tensor, t.ty, t.nan, t.inf, t.subnormal, t.outliers
+                safe(&t.tensor),
+                t.ty,
+                t.nan,
+                t.inf,
+                t.subnormal,
+                t.outliers
             )?;
         }
         for h in &r.hits {
             writeln!(
                 out,
                 "hit {}[{}] = {} ({:?})",
-                h.tensor, h.index, h.value, h.class
+                safe(&h.tensor),
+                h.index,
+                h.value,
+                h.class
             )?;
         }
         writeln!(out, "{} value(s) flagged", r.total_hits)?;
@@ -164,7 +172,7 @@ pub fn run_search(a: SearchArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             };
             match label(shard, offset) {
-                Some((n, w)) => writeln!(out, "{file}{offset:#x}  {n} +{w:#x}")?,
+                Some((n, w)) => writeln!(out, "{file}{offset:#x}  {} +{w:#x}", safe(&n))?,
                 None => writeln!(out, "{file}{offset:#x}  (header)")?,
             }
         }

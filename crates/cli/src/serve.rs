@@ -159,7 +159,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 ev = events.recv() => match ev {
                     Ok(e) => {
                         let mut out = std::io::stdout().lock();
-                        writeln!(out, "{}", event_line(&e))?;
+                        writeln!(out, "{}", crate::output::safe(&event_line(&e)))?;
                         out.flush()?;
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use hotpatch_core::surgery::{self, SurgeryOp, SurgeryPreview};
 
+use crate::output::{safe, safe_path};
 use crate::progress::Progress;
 
 /// Options shared by the surgery verbs.
@@ -80,7 +81,7 @@ pub fn write(plan: &surgery::Plan, dest: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(surgery::SurgeryError::Canceled) => {
-            eprintln!("hotpatch: canceled; {} was not written", dest.display());
+            eprintln!("hotpatch: canceled; {} was not written", safe_path(dest));
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(e.into()),
@@ -90,10 +91,10 @@ pub fn write(plan: &surgery::Plan, dest: &Path) -> anyhow::Result<ExitCode> {
 /// The preview for people: operations, notes, changed tensors, metadata changes, totals.
 pub fn print_preview(out: &mut impl Write, p: &SurgeryPreview, all: bool) -> std::io::Result<()> {
     for op in &p.ops {
-        writeln!(out, "op        {op}")?;
+        writeln!(out, "op        {}", safe(&op.to_string()))?;
     }
     for n in &p.notes {
-        writeln!(out, "note      {n}")?;
+        writeln!(out, "note      {}", safe(&n.to_string()))?;
     }
     let changed: Vec<_> = p.tensors.iter().filter(|t| t.changed).collect();
     const MAX: usize = 40;
@@ -105,7 +106,13 @@ pub fn print_preview(out: &mut impl Write, p: &SurgeryPreview, all: bool) -> std
         } else {
             format!("{}→{}", t.source_ty, t.ty)
         };
-        writeln!(out, "tensor    {:<36} {:<12} {}", t.name, ty, t.action)?;
+        writeln!(
+            out,
+            "tensor    {:<36} {:<12} {}",
+            safe(&t.name),
+            safe(&ty),
+            safe(&t.action.to_string())
+        )?;
     }
     if !all && changed.len() > MAX {
         writeln!(
@@ -118,9 +125,9 @@ pub fn print_preview(out: &mut impl Write, p: &SurgeryPreview, all: bool) -> std
         writeln!(
             out,
             "metadata  {:<36} {} → {}",
-            m.key,
-            m.before.as_deref().unwrap_or("absent"),
-            m.after.as_deref().unwrap_or("absent")
+            safe(&m.key),
+            safe(m.before.as_deref().unwrap_or("absent")),
+            safe(m.after.as_deref().unwrap_or("absent"))
         )?;
     }
     writeln!(

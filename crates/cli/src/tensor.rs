@@ -140,7 +140,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         sink.raw(
             format!(
                 "{} {ty} [{}] elements {}..{}\n",
-                t.name,
+                crate::output::safe(&t.name),
                 dims.join(", "),
                 a.start,
                 end
