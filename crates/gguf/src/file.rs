@@ -22,7 +22,18 @@ impl GgufFile {
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| GgufError::io(path, e))?;
-        let len = file.metadata().map_err(|e| GgufError::io(path, e))?.len();
+        let meta = file.metadata().map_err(|e| GgufError::io(path, e))?;
+        if meta.is_dir() {
+            // Mapping a directory fails with "No such device (os error 19)": say what it is.
+            return Err(GgufError::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "is a directory, not a GGUF file (open the .gguf file inside it)",
+                ),
+            ));
+        }
+        let len = meta.len();
         if len >= crate::MAX_FILE_SIZE {
             return Err(GgufError::FileTooLarge { size: len });
         }

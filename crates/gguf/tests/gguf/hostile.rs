@@ -651,3 +651,15 @@ fn parse_header_on_the_prefix_agrees_with_parse_on_the_file() {
         "a prefix longer than the declared file is refused"
     );
 }
+
+#[test]
+fn a_directory_opened_as_a_model_says_it_is_a_directory() {
+    let dir = super::common::tempdir();
+    let err = GgufFile::open(dir.path()).expect_err("a directory is not a model");
+    let msg = err.to_string();
+    assert!(msg.contains("is a directory"), "{msg}");
+    assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+    assert!(!msg.contains("os error 19"), "{msg}");
+    let err = hotpatch_gguf::GgufModel::open(dir.path()).expect_err("nor through GgufModel");
+    assert!(err.to_string().contains("is a directory"), "{err}");
+}
