@@ -45,25 +45,30 @@ export function textDiff(before: string, after: string): DiffPart[] {
   const b = after.slice(p, after.length - s);
   const la = splitLines(a);
   const lb = splitLines(b);
-  if (la.length > 1 && lb.length > 1 && la.length * lb.length <= MAX_LCS_LINES * MAX_LCS_LINES / 4) {
+  if (la.length > 1 && lb.length > 1 && la.length <= MAX_LCS_LINES && lb.length <= MAX_LCS_LINES) {
     const n = la.length;
     const m = lb.length;
-    const t: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
+    // t[i * (m + 1) + j]: length of the longest common subsequence of la[i..] and lb[j..].
+    const w = m + 1;
+    const t = new Int32Array((n + 1) * w);
+    const at = (i: number, j: number): number => t[i * w + j] ?? 0;
+    const line = (ls: string[], i: number): string => ls[i] ?? "";
     for (let i = n - 1; i >= 0; i--)
       for (let j = m - 1; j >= 0; j--)
-        t[i][j] = la[i] === lb[j] ? t[i + 1][j + 1] + 1 : Math.max(t[i + 1][j], t[i][j + 1]);
+        t[i * w + j] =
+          line(la, i) === line(lb, j) ? at(i + 1, j + 1) + 1 : Math.max(at(i + 1, j), at(i, j + 1));
     let i = 0;
     let j = 0;
     while (i < n && j < m) {
-      if (la[i] === lb[j]) {
-        push(parts, "same", la[i]);
+      if (line(la, i) === line(lb, j)) {
+        push(parts, "same", line(la, i));
         i++;
         j++;
-      } else if (t[i + 1][j] >= t[i][j + 1]) push(parts, "removed", la[i++]);
-      else push(parts, "added", lb[j++]);
+      } else if (at(i + 1, j) >= at(i, j + 1)) push(parts, "removed", line(la, i++));
+      else push(parts, "added", line(lb, j++));
     }
-    while (i < n) push(parts, "removed", la[i++]);
-    while (j < m) push(parts, "added", lb[j++]);
+    while (i < n) push(parts, "removed", line(la, i++));
+    while (j < m) push(parts, "added", line(lb, j++));
   } else {
     push(parts, "removed", a);
     push(parts, "added", b);
