@@ -17,7 +17,14 @@ vi.mock("./ipc", async (importOriginal) => {
   const real = await importOriginal<typeof import("./ipc")>();
   return {
     ...real,
-    commands: { ...real.commands, cancelJob: (id: number) => cancelJob(id), sessionRevision: async () => 0 },
+    commands: {
+      ...real.commands,
+      cancelJob: (id: number) => cancelJob(id),
+      sessionRevision: async () => 0,
+      openModel: async () => ({ status: "ok", data: { path: "/m/b.gguf" } }),
+      listTensors: async () => ({ status: "ok", data: [] }),
+      readMetadata: async () => ({ status: "ok", data: [] }),
+    },
   };
 });
 
@@ -121,5 +128,20 @@ describe("runJob with quietMs", () => {
     await act(async () => d.resolve());
     expect(session!.job).toBeNull();
     expect(session!.note?.text).toBe("save m.gguf: done");
+  });
+});
+
+describe("open", () => {
+  it("a job of the old model that ends after another model opened leaves no stale line", async () => {
+    const d = deferred<void>();
+    act(() => {
+      void session!.runJob("statistics of blk.1.attn_q.weight", () => d.promise);
+    });
+    await act(async () => {
+      await session!.open("/m/b.gguf");
+    });
+    expect(session!.note?.text).toBe("open b.gguf: done");
+    await act(async () => d.resolve());
+    expect(session!.note?.text).toBe("open b.gguf: done");
   });
 });

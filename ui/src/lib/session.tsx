@@ -141,11 +141,14 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       try {
         const out = await work(id, channel);
         seen.finished = true;
-        if (seen.shown) setNote({ text: seen.last?.message ?? `${label}: done`, messages: seen.messages });
+        // A job that ends after a newer one showed (an old model's statistics finishing after
+        // another model opened) leaves the newer job's line alone.
+        if (seen.shown && lastJob.current === id)
+          setNote({ text: seen.last?.message ?? `${label}: done`, messages: seen.messages });
         return out;
       } catch (e) {
         const d = describeFailure(e);
-        if (seen.shown) {
+        if (seen.shown && lastJob.current === id) {
           lastJob.current = 0;
           setNote({ text: d.code === "Canceled" ? `${label}: canceled` : `${label}: failed`, messages: seen.messages });
         }
@@ -181,6 +184,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     async (path: string): Promise<boolean> => {
       setOpening(true);
       setFailure(null);
+      // The last job's line belongs to the model being replaced.
+      setNote(null);
       try {
         const summary = await runJob(`open ${path.split(/[\\/]/).pop() ?? path}`, async (jobId, channel) =>
           unwrap(await commands.openModel(path, jobId, channel)),
