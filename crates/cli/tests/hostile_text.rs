@@ -62,7 +62,7 @@ fn hostile_gguf(dir: &Path) -> PathBuf {
         b.extend_from_slice(&0u32.to_le_bytes()); // F32
         b.extend_from_slice(&(i as u64 * 128).to_le_bytes());
     }
-    while b.len() % 32 != 0 {
+    while !b.len().is_multiple_of(32) {
         b.push(0);
     }
     for i in 0..64u32 {
