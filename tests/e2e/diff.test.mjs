@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { artifacts, root, startApp } from "./harness.mjs";
+import { artifacts, fill, root, startApp } from "./harness.mjs";
 
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
 const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
@@ -92,7 +92,7 @@ describe("Diff screen (real app under Xvfb)", () => {
     await browser.$('[data-testid="nav-diff"]').click();
     const field = await browser.$('[data-testid="diff-path"]');
     await field.waitForDisplayed({ timeout: 10000 });
-    await field.setValue(b);
+    await fill(browser, field, b);
     await browser.$('[data-testid="diff-open"]').click();
     await browser.waitUntil(async () => (await browser.$$('[data-testid="diff-row"]')).length === Object.keys(expected).length, {
       timeout: 30000,
@@ -178,7 +178,7 @@ describe("Diff screen (real app under Xvfb)", () => {
     await browser.waitUntil(async () => (await browser.$('[data-testid="diff-compare"]').getAttribute("data-name")) !== name, { timeout: 5000 });
     const kind = await browser.$('[data-testid="diff-copy-kind"]');
     await kind.selectByAttribute("value", "rows");
-    await browser.$('[data-testid="diff-copy-start"]').setValue("abc");
+    await fill(browser, await browser.$('[data-testid="diff-copy-start"]'), "abc");
     await browser.$('[data-testid="diff-copy-go"]').click();
     const err = await browser.$('[data-testid="diff-copy-error"]');
     await err.waitForExist({ timeout: 5000 });
@@ -187,7 +187,7 @@ describe("Diff screen (real app under Xvfb)", () => {
 
   it("a file that is not a model is refused with the backend's message", async () => {
     const field = await browser.$('[data-testid="diff-path"]');
-    await field.setValue(path.join(root, "package.json"));
+    await fill(browser, field, path.join(root, "package.json"));
     await browser.$('[data-testid="diff-open"]').click();
     const err = await browser.$('[data-testid="diff-open-error"]');
     await err.waitForExist({ timeout: 10000 });

@@ -52,7 +52,7 @@ describe("Model screen (real app under Xvfb)", () => {
   it("opens a copy of the demo through the Model screen's path field", async () => {
     await (await $("nav-model")).click();
     await (await $("screen-model")).waitForExist({ timeout: 20000 });
-    await (await $("model-open-path")).setValue(copy);
+    await fill(browser, await $("model-open-path"), copy);
     await (await $("model-open-button")).click();
     await browser.waitUntil(async () => (await openPath()) === copy, {
       timeout: 20000,
@@ -105,10 +105,9 @@ describe("Model screen (real app under Xvfb)", () => {
   it("edits the chat template in the multi-line editor", async () => {
     const area = await $("chat-template-input");
     await area.scrollIntoView();
-    await area.clearValue();
     // Typed as a user would: the line break is the Enter key.
     const [first, second] = TEMPLATE.split("\n");
-    await area.setValue(first);
+    await fill(browser, area, first);
     await browser.keys(["Enter"]);
     await area.addValue(second);
     assert.equal(await area.getValue(), TEMPLATE);

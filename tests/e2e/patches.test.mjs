@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { artifacts, root, startApp } from "./harness.mjs";
+import { artifacts, fill, root, startApp } from "./harness.mjs";
 
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
 const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
@@ -63,7 +63,8 @@ async function click(browser, testId) {
 async function setField(browser, testId, value) {
   const el = await browser.$(`[data-testid="${testId}"]`);
   await el.waitForEnabled({ timeout: 10000 });
-  await el.setValue(value);
+  // Not setValue: its clear does not reach React, so a prefilled field kept its text in front.
+  await fill(browser, el, value);
 }
 
 /** The path of the model the window has open (the top bar's title attribute). */
@@ -208,8 +209,7 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
     const area = await browser.$('[data-testid="chat-template-input"]');
     await area.waitForDisplayed({ timeout: 10000 });
     await area.scrollIntoView();
-    await area.clearValue();
-    await area.setValue(TEMPLATE);
+    await fill(browser, area, TEMPLATE);
     assert.equal(await area.getValue(), TEMPLATE);
     await click(browser, "chat-template-stage");
     await browser.waitUntil(async () => (await metaStatus(browser, "tokenizer.chat_template")) === "changed", {

@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { root, startApp } from "./harness.mjs";
+import { fill, root, startApp } from "./harness.mjs";
 
 const out = path.join(root, "docs/screenshots");
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
@@ -23,7 +23,7 @@ function perturbed() {
 async function setInput(browser, testid, value) {
   const el = await browser.$(`[data-testid="${testid}"]`);
   await el.waitForExist({ timeout: 5000 });
-  await el.setValue(value);
+  await fill(browser, el, value);
 }
 
 async function click(browser, testid) {

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { createServer } from "node:net";
 import path from "node:path";
-import { artifacts, root, startApp } from "./harness.mjs";
+import { artifacts, fill, root, startApp } from "./harness.mjs";
 
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
 
@@ -42,7 +42,7 @@ function startUpstream() {
 async function setField(browser, testId, value) {
   const el = await browser.$(`[data-testid="${testId}"]`);
   await el.waitForEnabled({ timeout: 10000 });
-  await el.setValue(value);
+  await fill(browser, el, value);
 }
 
 async function click(browser, testId) {
@@ -110,7 +110,7 @@ describe("Server screen: proxy, rules, request log (real app under Xvfb)", () =>
     assert.ok(fieldErrors.some((t) => /spaces/.test(t)), `id error shown: ${fieldErrors}`);
     assert.ok(fieldErrors.some((t) => /prompt/.test(t)), `prompt error shown: ${fieldErrors}`);
     await setField(browser, "rule-id", "pirate");
-    await (await browser.$('[data-testid="rule-text"]')).setValue("You are a pirate. Answer in pirate speak.");
+    await fill(browser, await browser.$('[data-testid="rule-text"]'), "You are a pirate. Answer in pirate speak.");
     await click(browser, "rule-save");
     await browser.$('[data-testid="rule-row-pirate"]').waitForDisplayed({ timeout: 10000 });
 

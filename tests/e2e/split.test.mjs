@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { artifacts, root, startApp } from "./harness.mjs";
+import { artifacts, fill, root, startApp } from "./harness.mjs";
 
 const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
 const TENSOR = "blk.3.ffn_down.weight"; // Q4_K, in the 4th file
@@ -86,7 +86,7 @@ describe("Split model: open, edit and save across files, bytes per file (real ap
     await browser.waitUntil(async () => Math.fround(await shown()) === want, { timeout: 10000 }).catch(() => {});
     assert.equal(Math.fround(await shown()), want);
     await cell.click();
-    await browser.$(testid("edit-value")).setValue("0.75");
+    await fill(browser, await browser.$(testid("edit-value")), "0.75");
     await browser.$(testid("edit-preview")).waitForDisplayed({ timeout: 5000 });
     await browser.$(testid("edit-apply")).click();
     await browser.$(testid("edit-result")).waitForDisplayed({ timeout: 5000 });
@@ -123,7 +123,7 @@ describe("Split model: open, edit and save across files, bytes per file (real ap
     });
     // A text search runs over the chosen file: its tensor names are in its header only.
     await browser.$(testid("search-text")).click();
-    await browser.$(testid("search-input")).setValue("output.weight");
+    await fill(browser, await browser.$(testid("search-input")), "output.weight");
     await browser.$(testid("search-run")).click();
     await browser.waitUntil(async () => (await browser.$(testid("search-count")).getText()) === "1 match", {
       timeout: 15000,

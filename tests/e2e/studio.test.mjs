@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { artifacts, root, startApp } from "./harness.mjs";
+import { artifacts, fill, root, startApp } from "./harness.mjs";
 
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
 const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
@@ -143,7 +143,7 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
     const bad = path.join(dir, "notes.txt");
     writeFileSync(bad, "these are notes, not a model\n");
     const input = await browser.$('[data-testid="open-path"]');
-    await input.setValue(bad);
+    await fill(browser, input, bad);
     await browser.$('[data-testid="open-button"]').click();
     const banner = await browser.$('[data-testid="error-banner"]');
     await banner.waitForDisplayed({ timeout: 10000, timeoutMsg: "no error banner for a non-GGUF file" });

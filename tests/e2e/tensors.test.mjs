@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { artifacts, root, startApp } from "./harness.mjs";
+import { artifacts, fill, root, startApp } from "./harness.mjs";
 
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
 const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
@@ -126,7 +126,7 @@ describe("Tensors screen: click a weight, set a value, save (real app)", () => {
     // Select element (0, 0) from the grid, then type garbage.
     await browser.$('[data-testid="grid-cell"][data-row="0"][data-col="0"]').click();
     const input = await browser.$(testid("edit-value"));
-    await input.setValue("abc");
+    await fill(browser, input, "abc");
     const err = await browser.$(testid("edit-error"));
     await err.waitForDisplayed({ timeout: 5000 });
     assert.match(await err.getText(), /abc.*not a number/);
@@ -190,7 +190,7 @@ describe("Tensors screen: click a weight, set a value, save (real app)", () => {
     assert.equal(Math.fround(Number(await browser.$(testid("edit-current")).getText())), Math.fround(before));
 
     // Type a value well outside the block's grid: the preview shows the rounding and the block.
-    await browser.$(testid("edit-value")).setValue("0.75");
+    await fill(browser, await browser.$(testid("edit-value")), "0.75");
     const preview = await browser.$(testid("edit-preview"));
     await preview.waitForDisplayed({ timeout: 5000 });
     const willStore = await browser.$(testid("edit-stored")).getText();
@@ -279,7 +279,7 @@ describe("Tensors screen: click a weight, set a value, save (real app)", () => {
     await browser.waitUntil(async () => (await browser.$(testid("lock-toggle")).getText()).includes("Locked"), { timeout: 5000 });
     // The selected element: the grid scrolled it to its middle, clear of the headers.
     await browser.$('[data-testid="grid-cell"].selected').click();
-    await browser.$(testid("edit-value")).setValue("0.5");
+    await fill(browser, await browser.$(testid("edit-value")), "0.5");
     const err = await browser.$(testid("edit-error"));
     await err.waitForDisplayed({ timeout: 5000 });
     assert.match(await err.getText(), /protect|lock/i);
@@ -307,7 +307,7 @@ describe("Tensors screen: click a weight, set a value, save (real app)", () => {
     await browser.$(`${testid("tensor-item")}[data-name="${name}"]`).click();
     await browser.$(testid("tf-op")).selectByAttribute("value", "scale");
     await browser.$(testid("tf-kind")).selectByAttribute("value", "all");
-    await browser.$(testid("tf-value")).setValue("2");
+    await fill(browser, await browser.$(testid("tf-value")), "2");
     await browser.$(testid("tf-apply")).click();
     const report = await browser.$(testid("tf-report"));
     await report.waitForDisplayed({ timeout: 20000, timeoutMsg: "no transform report" });

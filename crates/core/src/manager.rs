@@ -205,15 +205,14 @@ impl Default for Manager {
 }
 
 impl Manager {
-    /// A manager with a fresh engine, no model, default proxy settings, and the preset
-    /// directories: the user's (`<config dir>/hotpatch-studio/presets`) then the shipped
-    /// `presets/` of the workspace.
+    /// A manager with a fresh engine, no model, default proxy settings, and the user's preset
+    /// directory (`<config dir>/hotpatch-studio/presets`); the shipped presets are compiled in
+    /// ([`SHIPPED_PRESETS`]).
     pub fn initialize() -> Manager {
         let mut preset_dirs = Vec::new();
         if let Some(d) = user_config_dir() {
             preset_dirs.push(d.join("hotpatch-studio").join("presets"));
         }
-        preset_dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets"));
         Manager {
             engine: Engine::new(),
             model: RwLock::new(None),
@@ -228,7 +227,8 @@ impl Manager {
         }
     }
 
-    /// Replaces the preset directories (first = where [`Manager::save_preset`] writes).
+    /// Replaces the user's preset directories (first = where [`Manager::save_preset`] writes);
+    /// the shipped presets stay available after them.
     pub fn with_preset_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
         self.preset_dirs = dirs;
         self
@@ -1097,9 +1097,18 @@ impl Manager {
                 });
             }
         }
+        if let Some((_, text)) = SHIPPED_PRESETS.iter().find(|(n, _)| *n == name) {
+            return Configuration::from_json(text).map_err(|e| ManagerError::Preset {
+                name: name.into(),
+                why: format!("shipped preset: {e}"),
+            });
+        }
         Err(ManagerError::Preset {
             name: name.into(),
-            why: format!("not found in {:?}", self.preset_dirs),
+            why: format!(
+                "not found in {:?} nor among the shipped presets",
+                self.preset_dirs
+            ),
         })
     }
 
@@ -1118,6 +1127,7 @@ impl Manager {
                     .map(str::to_string)
             })
             .filter(|n| n != "schema" && !n.starts_with('.'))
+            .chain(SHIPPED_PRESETS.iter().map(|(n, _)| n.to_string()))
             .collect();
         v.sort();
         v.dedup();
@@ -1140,6 +1150,30 @@ impl LiveSteps {
         }
     }
 }
+
+/// The presets shipped with hotpatch (`presets/` of the workspace), compiled into the binary: an
+/// installed app or a build reused from another checkout has no workspace to read them from. A
+/// user preset of the same name takes precedence.
+pub const SHIPPED_PRESETS: &[(&str, &str)] = &[
+    (
+        "ablate-head",
+        include_str!("../../../presets/ablate-head.json"),
+    ),
+    (
+        "deterministic-assistant",
+        include_str!("../../../presets/deterministic-assistant.json"),
+    ),
+    ("nan-scrub", include_str!("../../../presets/nan-scrub.json")),
+    (
+        "protect-embeddings",
+        include_str!("../../../presets/protect-embeddings.json"),
+    ),
+    (
+        "redact-secrets",
+        include_str!("../../../presets/redact-secrets.json"),
+    ),
+    ("scale-ffn", include_str!("../../../presets/scale-ffn.json")),
+];
 
 fn check_preset_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()

@@ -504,3 +504,61 @@ fn transform_reports_progress_and_a_cancel_writes_nothing() {
     assert_eq!(rep.elements_selected, n);
     assert_eq!(m.engine().history().len(), history + 1, "one undo step");
 }
+
+/// Regression: the shipped presets were read at run time from the checkout the crate was
+/// compiled in (`CARGO_MANIFEST_DIR/../../presets`); a binary reused from another checkout
+/// (cargo does not rebuild a crate whose directory moved) or an installed app listed none
+/// ("No presets found." in the Patches screen, a red e2e run). They are compiled in now.
+#[test]
+fn shipped_presets_are_compiled_in_and_a_user_preset_overrides_one() {
+    use hotpatch_core::manager::SHIPPED_PRESETS;
+    let on_disk = shipped_presets();
+    let compiled: Vec<String> = SHIPPED_PRESETS
+        .iter()
+        .map(|(n, _)| format!("{n}.json"))
+        .collect();
+    let files: Vec<String> = on_disk.iter().map(|(f, _)| f.clone()).collect();
+    assert_eq!(
+        compiled, files,
+        "SHIPPED_PRESETS lists every file of presets/, sorted"
+    );
+    for ((_, text), (file, c)) in SHIPPED_PRESETS.iter().zip(&on_disk) {
+        assert_eq!(
+            &Configuration::from_json(text).unwrap(),
+            c,
+            "{file}: the compiled copy is the file"
+        );
+    }
+
+    // No preset directory on disk at all: every shipped preset is listed and loads.
+    let dir = tempdir();
+    let m = Manager::initialize().with_preset_dirs(vec![dir.path().join("missing")]);
+    let names: Vec<String> = SHIPPED_PRESETS.iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(m.list_presets(), names);
+    let scale = m.load_preset("scale-ffn").unwrap();
+    assert_eq!(
+        scale,
+        on_disk
+            .iter()
+            .find(|(f, _)| f == "scale-ffn.json")
+            .unwrap()
+            .1
+    );
+    let err = m.load_preset("no-such-preset").unwrap_err().to_string();
+    assert!(
+        err.contains("no-such-preset") && err.contains("shipped"),
+        "{err}"
+    );
+
+    // A user preset of a shipped name wins; the list still names it once.
+    let user = dir.path().join("user");
+    let m = Manager::initialize().with_preset_dirs(vec![user.clone()]);
+    let mut mine = scale.clone();
+    mine.description = Some("mine".into());
+    m.save_preset("scale-ffn", &mine).unwrap();
+    assert_eq!(
+        m.load_preset("scale-ffn").unwrap().description.as_deref(),
+        Some("mine")
+    );
+    assert_eq!(m.list_presets(), names);
+}
