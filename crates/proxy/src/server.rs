@@ -19,7 +19,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use axum::Router;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -29,7 +28,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
@@ -74,6 +73,8 @@ struct Shared {
     upstream: Upstream,
     response_timeout: Duration,
     idle_timeout: Duration,
+    /// Longest silence allowed while reading a client's request body.
+    body_read_timeout: Duration,
     body_limit: usize,
     response_limit: usize,
     rules: RwLock<Arc<RuleSet>>,
@@ -115,14 +116,18 @@ pub async fn start(settings: ServerSettings) -> Result<ProxyHandle, ProxyError> 
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)));
+    // The pool's idle timeout only works with a timer driving it: without one, idle upstream
+    // connections stayed open for good (267 after a burst, issue 18).
     let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_millis(settings.pool_idle_timeout_ms))
         .build(connector);
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(Shared {
         upstream,
         response_timeout: Duration::from_millis(settings.response_timeout_ms),
         idle_timeout: Duration::from_millis(settings.idle_timeout_ms),
+        body_read_timeout: Duration::from_millis(settings.body_read_timeout_ms),
         body_limit: settings.body_limit_bytes,
         response_limit: settings.response_limit_bytes,
         rules: RwLock::new(Arc::new(rules)),
@@ -132,18 +137,9 @@ pub async fn start(settings: ServerSettings) -> Result<ProxyHandle, ProxyError> 
         client,
     });
     let router = Router::new().fallback(handle).with_state(shared.clone());
-    let listener = listener.tap_io(|tcp| {
-        // Latency matters more than packet count for small JSON answers and SSE chunks.
-        let _ = tcp.set_nodelay(true);
-    });
+    let header_timeout = Duration::from_millis(settings.header_read_timeout_ms);
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let task = tokio::spawn(serve(listener, router, header_timeout, stopped));
     Ok(ProxyHandle {
         addr,
         shared,
@@ -239,6 +235,45 @@ impl Drop for ProxyHandle {
             let _ = stop.send(());
         }
     }
+}
+
+/// Accepts connections until `stopped`, each served by hyper's HTTP/1 server with a header read
+/// timeout (a client that trickles or stalls its request head, or keeps an idle keep-alive
+/// connection silent, is disconnected after `header_timeout`); then shuts down gracefully (idle
+/// connections close, requests in flight finish).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    loop {
+        let tcp = tokio::select! {
+            _ = &mut stopped => break,
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => tcp,
+                Err(_) => {
+                    // Out of file descriptors and the like: wait, as axum::serve does.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Latency matters more than packet count for small JSON answers and SSE chunks.
+        let _ = tcp.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = http.serve_connection(TokioIo::new(tcp), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 fn unix_ms() -> u64 {
@@ -397,6 +432,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     headers.remove(header::HOST);
     headers.insert(REQUEST_ID_HEADER, HeaderValue::from(id));
 
+    // A client that stalls its body is cut after the body read timeout (not held forever).
+    let body = ReadTimeout::new(body, shared.body_read_timeout);
     let Some(endpoint) = endpoint else {
         // Pass-through: body streamed to the upstream, bounded by the limit.
         let body = Body::new(Limited::new(body, shared.body_limit));
@@ -411,6 +448,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 shared.body_limit
             );
             return tracker.error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", msg);
+        }
+        Err(e) if e.is::<BodyTimeout>() => {
+            return tracker.error(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.to_string());
         }
         Err(e) => {
             return tracker.error(
@@ -504,6 +544,9 @@ fn classify(e: &hyper_util::client::legacy::Error) -> (StatusCode, &'static str)
         if s.is::<http_body_util::LengthLimitError>() {
             return (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
         }
+        if s.is::<BodyTimeout>() {
+            return (StatusCode::REQUEST_TIMEOUT, "body_timeout");
+        }
         src = s.source();
     }
     (StatusCode::BAD_GATEWAY, "upstream_unavailable")
@@ -550,6 +593,8 @@ async fn forward(
                     "request body exceeds the limit of {} bytes",
                     shared.body_limit
                 )
+            } else if status == StatusCode::REQUEST_TIMEOUT {
+                BodyTimeout(shared.body_read_timeout).to_string()
             } else {
                 format!("upstream {upstream} unreachable: {}", describe(&e))
             };
@@ -868,5 +913,70 @@ impl Drop for StreamBody {
         if self.tracker.is_some() {
             self.fail("client went away before the answer was complete".into());
         }
+    }
+}
+
+/// The client sent nothing of its request body for this long.
+#[derive(Debug)]
+struct BodyTimeout(Duration);
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body stalled: nothing received for {} ms",
+            self.0.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+/// A request body that fails with [`BodyTimeout`] when no frame arrives for `limit` (the
+/// timer restarts at each frame: a slow but steady upload is fine).
+struct ReadTimeout {
+    inner: Body,
+    limit: Duration,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl ReadTimeout {
+    fn new(inner: Body, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            sleep: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+impl http_body::Body for ReadTimeout {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(f) => {
+                let deadline = tokio::time::Instant::now() + this.limit;
+                this.sleep.as_mut().reset(deadline);
+                Poll::Ready(f.map(|r| r.map_err(BoxError::from)))
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout(this.limit))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

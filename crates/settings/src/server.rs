@@ -28,6 +28,15 @@ pub struct ServerSettings {
     pub response_timeout_ms: u64,
     /// Longest silence allowed inside a streamed upstream body, in ms (default 120000).
     pub idle_timeout_ms: u64,
+    /// Time a client has to send a request's head (request line and headers), in ms (default
+    /// 10000); also how long an idle keep-alive client connection stays open. A client slower
+    /// than that is disconnected.
+    pub header_read_timeout_ms: u64,
+    /// Longest silence allowed while a client sends a request body, in ms (default 30000); a
+    /// stalled body gets 408 and the connection is closed.
+    pub body_read_timeout_ms: u64,
+    /// How long an idle connection to the upstream is kept for reuse, in ms (default 30000).
+    pub pool_idle_timeout_ms: u64,
     /// Largest request body accepted, in bytes (default 8 MiB); larger gets 413.
     pub body_limit_bytes: usize,
     /// Largest non-streamed upstream answer the proxy reads to rewrite, in bytes (default 64 MiB).
@@ -47,6 +56,9 @@ impl Default for ServerSettings {
             connect_timeout_ms: 2_000,
             response_timeout_ms: 120_000,
             idle_timeout_ms: 120_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            pool_idle_timeout_ms: 30_000,
             body_limit_bytes: 8 << 20,
             response_limit_bytes: 64 << 20,
             rules: Vec::new(),
@@ -181,6 +193,9 @@ impl ServerSettings {
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("response_timeout_ms", self.response_timeout_ms),
             ("idle_timeout_ms", self.idle_timeout_ms),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("pool_idle_timeout_ms", self.pool_idle_timeout_ms),
         ] {
             if v == 0 {
                 return invalid(field, "must be at least 1");

@@ -6,3 +6,4 @@
 mod real;
 mod scripted;
 mod support;
+mod timeouts;
