@@ -357,3 +357,32 @@ fn protections_survive_a_save_that_rewrites_the_header() {
         .any(|p| matches!(p, Protection::Range { .. })));
     assert!(m.engine().memory().write(region, now + 4, &[1]).is_ok());
 }
+
+/// Found by the `meta_value` fuzz target: a long F64 array element typed by a user was parsed to
+/// a neighbour of the nearest f64 (serde_json's fast float path), so its edit text read back as
+/// another value. Every element is now the nearest f64, as Rust's own parser gives.
+#[test]
+fn typed_float_array_elements_are_the_nearest_float() {
+    use hotpatch_core::metadata::{edit_text, parse_array};
+    use hotpatch_gguf::{MetaArray, ValueType};
+    let big = format!("1{}e-7", "4".repeat(110));
+    let text = format!("[2.5, 7772.5, 2, {big}, 0.1, 1e-310]");
+    let v = parse_array("k", ValueType::F64, &text).unwrap();
+    let MetaValue::Array(MetaArray::F64(xs)) = &v else {
+        panic!("an F64 array: {v:?}");
+    };
+    let want: Vec<f64> = ["2.5", "7772.5", "2", big.as_str(), "0.1", "1e-310"]
+        .iter()
+        .map(|s| s.parse::<f64>().unwrap())
+        .collect();
+    assert_eq!(
+        xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+    let shown = edit_text(&v).unwrap();
+    assert_eq!(
+        parse_array("k", ValueType::F64, &shown).unwrap(),
+        v,
+        "{shown}"
+    );
+}
