@@ -6,9 +6,9 @@ import { useQuery, type Query } from "./query";
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
 /** Promises the test resolves by hand, one per fetch, keyed by what was asked. */
-let pending: { key: string; resolve: (v: string) => void; reject: (e: unknown) => void }[] = [];
-function ask(key: string): Promise<string> {
-  return new Promise((resolve, reject) => pending.push({ key, resolve, reject }));
+let pending: { key: string; signal: AbortSignal; resolve: (v: string) => void; reject: (e: unknown) => void }[] = [];
+function ask(key: string, signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => pending.push({ key, signal, resolve, reject }));
 }
 
 let q: Query<string> | null = null;
@@ -16,7 +16,7 @@ let host: HTMLDivElement;
 let root: Root;
 
 function Probe({ k, rev, keep }: { k: string | null; rev: number; keep?: boolean }) {
-  q = useQuery(() => (k === null ? null : ask(k)), [k], { keep: keep ?? false, on: [rev] });
+  q = useQuery((signal) => (k === null ? null : ask(k, signal)), [k], { keep: keep ?? false, on: [rev] });
   return null;
 }
 const render = (k: string | null, rev = 0, keep = false) => act(() => root.render(<Probe k={k} rev={rev} keep={keep} />));
@@ -40,6 +40,8 @@ describe("useQuery", () => {
     expect(q!.data).toBeNull();
     render("c");
     expect(pending.map((p) => p.key)).toEqual(["a", "b", "c"]);
+    // The superseded fetches were told (a job cancels its backend work on it).
+    expect(pending.map((p) => p.signal.aborted)).toEqual([true, true, false]);
     await settle(2, "C");
     await settle(1, "B (late)");
     expect(q!.data).toBe("C");
@@ -76,5 +78,11 @@ describe("useQuery", () => {
     expect(q!.error).toBeNull();
     await settle(1, "A");
     expect(q!.data).toBe("A");
+    // What a mutation returned shows at once.
+    act(() => q!.set("A, locked"));
+    expect(q!.data).toBe("A, locked");
+    act(() => root.unmount());
+    expect(pending[1]!.signal.aborted).toBe(true);
+    root = createRoot(host);
   });
 });

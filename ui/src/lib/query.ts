@@ -1,14 +1,15 @@
 /**
  * `useQuery(fetch, deps, opts)`: the one way a view reads data from the backend.
  *
- * `fetch()` runs after render whenever `deps` change (like `useEffect`; ESLint checks the list,
- * see eslint.config.js) and returns a promise, or `null` when there is nothing to read (no tensor
- * selected): then `data` is `null`. Only the latest call's outcome lands: an older one that
- * resolves late is dropped, as is everything after unmount. A change of `deps` clears `data`
+ * `fetch(signal)` runs after render whenever `deps` change (like `useEffect`; ESLint checks the
+ * list, see eslint.config.js) and returns a promise, or `null` when there is nothing to read (no
+ * tensor selected): then `data` is `null`. Only the latest call's outcome lands: an older one that
+ * resolves late is dropped, as is everything after unmount, and `signal` aborts then (a job can
+ * cancel its backend work on it). A change of `deps` clears `data`
  * first (the view shows its loading state, never the previous tensor's values) unless
  * `opts.keep`; `opts.on` lists values that refetch keeping the data shown (the session's
  * revision: an edit refreshes the numbers without a flash). `error` is the failure, for
- * {@link InlineError}; `reload()` fetches again.
+ * {@link InlineError}; `reload()` fetches again; `set(data)` shows what a mutation returned.
  */
 import { useCallback, useEffect, useRef, useState, type DependencyList } from "react";
 
@@ -24,6 +25,7 @@ export interface Query<T> {
   error: unknown;
   loading: boolean;
   reload: () => void;
+  set: (data: T) => void;
 }
 
 interface State<T> {
@@ -36,7 +38,7 @@ function same(a: DependencyList | null, b: DependencyList): boolean {
   return a !== null && a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
 }
 
-export function useQuery<T>(fetch: () => Promise<T> | null, deps: DependencyList, opts: QueryOptions = {}): Query<T> {
+export function useQuery<T>(fetch: (signal: AbortSignal) => Promise<T> | null, deps: DependencyList, opts: QueryOptions = {}): Query<T> {
   const [state, setState] = useState<State<T>>({ data: null, error: null, loading: false });
   const [nonce, setNonce] = useState(0);
   const lastDeps = useRef<DependencyList | null>(null);
@@ -46,9 +48,10 @@ export function useQuery<T>(fetch: () => Promise<T> | null, deps: DependencyList
   useEffect(
     () => {
       let live = true;
+      const abort = new AbortController();
       const moved = !same(lastDeps.current, deps);
       lastDeps.current = deps;
-      const p = fetch();
+      const p = fetch(abort.signal);
       if (p === null) {
         setState({ data: null, error: null, loading: false });
         return;
@@ -60,6 +63,7 @@ export function useQuery<T>(fetch: () => Promise<T> | null, deps: DependencyList
       );
       return () => {
         live = false;
+        abort.abort();
       };
     },
     // The caller's `deps` are checked at the call site (additionalHooks in eslint.config.js);
@@ -69,5 +73,6 @@ export function useQuery<T>(fetch: () => Promise<T> | null, deps: DependencyList
   );
 
   const reload = useCallback(() => setNonce((n) => n + 1), []);
-  return { ...state, reload };
+  const set = useCallback((data: T) => setState({ data, error: null, loading: false }), []);
+  return { ...state, reload, set };
 }

@@ -9,7 +9,7 @@ import { EventLog } from "../components/patches/EventLog";
 import { PresetsPanel } from "../components/patches/PresetsPanel";
 import { ApplyResult, PreviewPanel } from "../components/patches/PreviewPanel";
 import { ToolsPanel } from "../components/patches/ToolsPanel";
-import { InlineError } from "../components/server/InlineError";
+import { InlineError } from "../components/InlineError";
 import { coalesce } from "../lib/coalesce";
 import { commands, unwrap } from "../lib/ipc";
 import { refreshEditState } from "../lib/editState";

@@ -11,6 +11,7 @@ import { exactF32, formatValue, parseValue } from "../../lib/heatmap/format";
 import { rowCol } from "../../lib/tensors/grid";
 import { useQuery } from "../../lib/query";
 import { previewWeight, readValue, setWeight, type WeightEditView } from "../../lib/tensors/api";
+import { InlineError } from "../InlineError";
 
 interface Props {
   tensor: string;
@@ -161,11 +162,7 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
           Apply
         </button>
       </form>
-      {error && (
-        <div id="edit-error" className="inline-error" role="alert" data-testid="edit-error">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="edit-error" id="edit-error" />
       {shown && (
         <div className={`edit-preview ${shown.applied ? "applied" : ""}`} data-testid={shown.applied ? "edit-result" : "edit-preview"}>
           <div className="preview-line">

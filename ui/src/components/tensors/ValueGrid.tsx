@@ -10,6 +10,7 @@ import { describeFailure } from "../../lib/ipc";
 import { colorOf } from "../../lib/heatmap/colormap";
 import { exactF32 } from "../../lib/heatmap/format";
 import { contains, extent, firstVisible, flatIndex, grow, scrollFor, visibleWindow, type GridWindow } from "../../lib/tensors/grid";
+import { InlineError } from "../InlineError";
 
 const CELL = { w: 108, h: 22 };
 const HEAD = { w: 64, h: 22 };
@@ -205,11 +206,7 @@ export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, o
         </div>
         <div className="vg-spacer" style={{ width: HEAD.w + extent(cols, CELL.w), height: HEAD.h + extent(rows, CELL.h) }} />
       </div>
-      {error && (
-        <div className="inline-error vg-error" role="alert" data-testid="grid-error">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="grid-error" className="vg-error" />
     </div>
   );
 }
