@@ -25,7 +25,6 @@ for (let r = 0; r < runs; r++) {
   await seq.clearHistory();
   const first = tokens.slice(0, 4);
   let n = 0;
-  t = performance.now();
   let tFirst = 0;
   for await (const _ of seq.evaluate(first, { temperature: 0 })) {
     n += 1;

@@ -1,6 +1,6 @@
 // Greedy generation with real llama.cpp (node-llama-cpp, CPU, mmap) — a runtime for tests.
 // Usage: node generate.mjs MODEL.gguf [PROMPT] [N_TOKENS]   prints {"tokens":[...],"text":"..."}
-import { getLlama, LlamaCompletion } from "node-llama-cpp";
+import { getLlama } from "node-llama-cpp";
 
 const [model, prompt = "hello world", n = "16"] = process.argv.slice(2);
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });

@@ -1,9 +1,11 @@
 /** The status bar: the running job (label, progress bar, Cancel) or the last outcome, and model facts. */
 import { formatBytes } from "../lib/format";
+import { useJobs } from "../lib/jobs";
 import { useSession } from "../lib/session";
 
 export function StatusBar() {
-  const { summary, job, cancelJob, note, failure } = useSession();
+  const { summary, failure } = useSession();
+  const { job, cancelJob, note } = useJobs();
   const p = job?.progress ?? null;
   const pct = p && p.total > 0 ? Math.min(100, (p.done / p.total) * 100) : 0;
   const message = job ? (p?.message ?? job.label) : (note?.text ?? "ready");

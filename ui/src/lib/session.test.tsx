@@ -13,6 +13,8 @@ vi.mock("@tauri-apps/api/core", () => ({
   },
 }));
 const cancelJob = vi.fn();
+let backendRevision = 0;
+let patchChannel: { onmessage: ((p: unknown) => void) | null } | null = null;
 vi.mock("./ipc", async (importOriginal) => {
   const real = await importOriginal<typeof import("./ipc")>();
   return {
@@ -20,7 +22,11 @@ vi.mock("./ipc", async (importOriginal) => {
     commands: {
       ...real.commands,
       cancelJob: (id: number) => cancelJob(id),
-      sessionRevision: async () => 0,
+      sessionRevision: async () => backendRevision,
+      watchPatchEvents: async (c: { onmessage: ((p: unknown) => void) | null }) => {
+        patchChannel = c;
+        return { events: [], undoable: [], redoable: [] };
+      },
       openModel: async () => ({ status: "ok", data: { path: "/m/b.gguf" } }),
       listTensors: async () => ({ status: "ok", data: [] }),
       readMetadata: async () => ({ status: "ok", data: [] }),
@@ -29,24 +35,45 @@ vi.mock("./ipc", async (importOriginal) => {
 });
 
 import { IpcFailure } from "./ipc";
+import { useJobs, type Jobs } from "./jobs";
 import { SessionProvider, useSession, type Session } from "./session";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
 let host: HTMLDivElement | null = null;
 let root: Root | null = null;
-let session: Session | null = null;
+/** What the tests read: the session and the jobs, as one object. */
+let session: (Session & Jobs) | null = null;
+let sessionOnly: Session | null = null;
+/** How many times a component that reads only the session rendered. */
+let sessionRenders = 0;
 
 function Probe() {
-  session = useSession();
+  session = { ...useSession(), ...useJobs() };
   return null;
 }
+
+function SessionConsumer() {
+  sessionOnly = useSession();
+  sessionRenders += 1;
+  return null;
+}
+
+/** The channel of the job that started last (the session's own patch channel comes first). */
+const jobChannel = () => channels[channels.length - 1]!;
 
 function mount() {
   host = document.createElement("div");
   document.body.appendChild(host);
   root = createRoot(host);
-  act(() => root!.render(<SessionProvider>{<Probe />}</SessionProvider>));
+  act(() =>
+    root!.render(
+      <SessionProvider>
+        <Probe />
+        <SessionConsumer />
+      </SessionProvider>,
+    ),
+  );
 }
 
 /** A job the test finishes by hand. */
@@ -66,6 +93,9 @@ beforeEach(() => {
   vi.useFakeTimers();
   channels.length = 0;
   cancelJob.mockReset();
+  backendRevision = 0;
+  patchChannel = null;
+  sessionRenders = 0;
   mount();
 });
 afterEach(() => {
@@ -98,13 +128,13 @@ describe("runJob with quietMs", () => {
       // runJob rethrows the failure to its caller (the screen): keep it.
       outcome = session!.runJob("statistics of t", () => d.promise, { quietMs: 200 }).catch((e: unknown) => e);
     });
-    act(() => channels[0]!.onmessage!(progress(10, "statistics and histogram of t")));
+    act(() => jobChannel().onmessage!(progress(10, "statistics and histogram of t")));
     expect(session!.job).toBeNull();
     act(() => vi.advanceTimersByTime(200));
     expect(session!.job?.label).toBe("statistics of t");
     expect(session!.job?.progress?.done).toBe(10);
     expect(session!.job?.messages).toBe(1);
-    act(() => channels[0]!.onmessage!(progress(60, "statistics and histogram of t")));
+    act(() => jobChannel().onmessage!(progress(60, "statistics and histogram of t")));
     expect(session!.job?.progress?.done).toBe(60);
     // Cancel from the status bar reaches the backend with the job's id.
     act(() => session!.cancelJob());
@@ -143,5 +173,50 @@ describe("open", () => {
     expect(session!.note?.text).toBe("open b.gguf: done");
     await act(async () => d.resolve());
     expect(session!.note?.text).toBe("open b.gguf: done");
+  });
+});
+
+describe("what re-renders", () => {
+  it("progress messages re-render the jobs' consumers, not the session's", async () => {
+    const d = deferred<void>();
+    act(() => {
+      void session!.runJob("statistics of t", () => d.promise);
+    });
+    const before = sessionRenders;
+    for (let i = 1; i <= 20; i++) act(() => jobChannel().onmessage!(progress(i * 5, "statistics of t")));
+    expect(session!.job?.messages).toBe(20);
+    expect(sessionRenders).toBe(before);
+    await act(async () => d.resolve());
+    expect(session!.note?.text).toBe("statistics of t");
+    expect(sessionRenders).toBe(before);
+  });
+});
+
+describe("revision", () => {
+  const event = (id: number) => ({ id, change: id, layer: "tensor", operation: "write", target: "t", source: null, bytesChanged: 4, bytesWritten: 4, timeUnixMs: 0, undoable: true });
+
+  it("is pushed by a patch event, with no poll, and the event reaches the listeners", async () => {
+    expect(patchChannel).not.toBeNull();
+    expect(sessionOnly!.revision).toBe(0);
+    backendRevision = 3;
+    // Time alone changes nothing: there is no poll.
+    await act(async () => {
+      vi.advanceTimersByTime(5000);
+    });
+    expect(sessionOnly!.revision).toBe(0);
+    const seen: number[] = [];
+    const off = sessionOnly!.onPatchEvent((e) => seen.push(e.id));
+    await act(async () => {
+      patchChannel!.onmessage!(event(1));
+    });
+    expect(sessionOnly!.revision).toBe(3);
+    expect(seen).toEqual([1]);
+    off();
+    backendRevision = 4;
+    await act(async () => {
+      patchChannel!.onmessage!(event(2));
+    });
+    expect(sessionOnly!.revision).toBe(4);
+    expect(seen).toEqual([1]);
   });
 });

@@ -2,20 +2,26 @@
  * The studio's shared state, one React context for every screen:
  *
  * - the open model (`summary`, `tensors`, `metadata`) and `open(path)` / `reload()`;
- * - `revision`: the backend's count of patch events (edits, undo, redo, save…). It is polled
- *   (cheap) and refreshed right after `bumpRevision()`; views that show tensor values or bytes
- *   put it in their fetch dependencies so staged edits made anywhere show everywhere;
+ * - `revision`: the backend's count of patch events (edits, undo, redo, save…). The session
+ *   subscribes once to the patch-event channel (`watch_patch_events`) and re-reads the count when
+ *   an event arrives (edits made by any screen, a configuration import, the proxy), and right
+ *   after `bumpRevision()`; views that show tensor values or bytes put it in their fetch
+ *   dependencies so staged edits made anywhere show everywhere. `onPatchEvent(listener)` hands
+ *   the same events on (the Patches log);
  * - the selected tensor and the current screen;
- * - `runJob(label, work, opts)`: long work with a progress bar and a Cancel button in the status bar.
- *   `work(jobId, channel)` passes both to the command; Cancel calls `cancel_job(jobId)`. With
- *   `opts.quietMs` the bar shows only once the job has run that long: a job that finishes
- *   sooner (a small tensor's statistics) neither flashes the bar nor replaces the last note;
+ * - `runJob(label, work, opts)`: long work with progress in the status bar — the job state lives in
+ *   its own context (`./jobs`), so progress messages re-render the status bar, not every screen;
  * - `reportError(where, e)`: the fallback banner for failures that have no control to sit
  *   next to (screens show their own errors inline where the user acted).
  */
 import { Channel } from "@tauri-apps/api/core";
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { commands, describeFailure, unwrap, type ErrorCode, type MetaRow, type ModelSummary, type Progress, type TensorRow } from "./ipc";
+import type { PatchEventView_Serialize as PatchEventView } from "../bindings";
+import { coalesce } from "./coalesce";
+import { commands, describeFailure, unwrap, type ErrorCode, type MetaRow, type ModelSummary, type TensorRow } from "./ipc";
+import { JobsProvider, useJobActions, type RunJob } from "./jobs";
+
+export { newJobId, type JobOptions, type JobState } from "./jobs";
 
 export type ScreenName = "model" | "tensors" | "diff" | "bytes" | "server" | "patches" | "run" | "surgery";
 
@@ -33,22 +39,6 @@ export interface Failure {
   code: ErrorCode | null;
 }
 
-/** The job the status bar shows. */
-export interface JobState {
-  id: number;
-  label: string;
-  progress: Progress | null;
-  /** How many progress messages arrived (e2e tests check progress streamed). */
-  messages: number;
-  canceling: boolean;
-}
-
-/** How a job shows in the status bar. */
-export interface JobOptions {
-  /** Show the bar (and the outcome note) only if the job is still running after this long. */
-  quietMs?: number;
-}
-
 export interface Session {
   model: Loaded | null;
   summary: ModelSummary | null;
@@ -63,15 +53,12 @@ export interface Session {
   setSelected: (name: string | null) => void;
   screen: ScreenName;
   setScreen: (s: ScreenName) => void;
-  job: JobState | null;
-  runJob: <T>(label: string, work: (job: number, channel: Channel<Progress>) => Promise<T>, opts?: JobOptions) => Promise<T>;
-  cancelJob: () => void;
+  runJob: RunJob;
+  /** Calls `listener` with every patch event from now on; returns the unsubscribe function. */
+  onPatchEvent: (listener: (e: PatchEventView) => void) => () => void;
   failure: Failure | null;
   reportError: (where: string, e: unknown) => void;
   clearError: () => void;
-  /** The last finished job's outcome: its last progress line (e.g. "opened demo.gguf") and
-   * how many progress messages it streamed. */
-  note: { text: string; messages: number } | null;
 }
 
 const SessionContext = createContext<Session | null>(null);
@@ -83,90 +70,28 @@ export function useSession(): Session {
   return s;
 }
 
-let nextJob = 1;
-/** A fresh job id (unique within the window). */
-export function newJobId(): number {
-  return nextJob++;
+/** The session, inside the jobs context it starts its work in. */
+export function SessionProvider({ children }: { children: ReactNode }) {
+  return (
+    <JobsProvider>
+      <SessionState>{children}</SessionState>
+    </JobsProvider>
+  );
 }
 
-const REVISION_POLL_MS = 1000;
-
-export function SessionProvider({ children }: { children: ReactNode }) {
+function SessionState({ children }: { children: ReactNode }) {
+  const { runJob, say } = useJobActions();
   const [model, setModel] = useState<Loaded | null>(null);
   const [opening, setOpening] = useState(false);
   const [revision, setRevision] = useState(0);
   const [selected, setSelected] = useState<string | null>(null);
   const [screen, setScreen] = useState<ScreenName>("tensors");
-  const [job, setJob] = useState<JobState | null>(null);
   const [failure, setFailure] = useState<Failure | null>(null);
-  const [note, setNote] = useState<{ text: string; messages: number } | null>(null);
-  const jobRef = useRef<JobState | null>(null);
-  /** The id of the job that started last (its late progress may still update the note). */
-  const lastJob = useRef(0);
+  const listeners = useRef(new Set<(e: PatchEventView) => void>());
 
   const reportError = useCallback((where: string, e: unknown) => {
     const d = describeFailure(e);
     setFailure({ where, ...d });
-  }, []);
-
-  const runJob = useCallback(
-    async <T,>(label: string, work: (job: number, channel: Channel<Progress>) => Promise<T>, opts?: JobOptions): Promise<T> => {
-      const id = newJobId();
-      const channel = new Channel<Progress>();
-      const seen: { last: Progress | null; messages: number; finished: boolean; shown: boolean } = {
-        last: null,
-        messages: 0,
-        finished: false,
-        shown: false,
-      };
-      const show = () => {
-        const start: JobState = { id, label, progress: seen.last, messages: seen.messages, canceling: false };
-        seen.shown = true;
-        jobRef.current = start;
-        setJob(start);
-        setNote(null);
-        lastJob.current = id;
-      };
-      const quiet = opts?.quietMs ?? 0;
-      const timer = quiet > 0 ? window.setTimeout(show, quiet) : undefined;
-      if (quiet <= 0) show();
-      channel.onmessage = (p) => {
-        seen.last = p;
-        seen.messages += 1;
-        setJob((j) => (j && j.id === id ? { ...j, progress: p, messages: j.messages + 1 } : j));
-        // Channel messages are not ordered with the command's result: the last ones may land
-        // after it resolved. Keep the outcome line in step while this is still the latest job.
-        if (seen.finished && lastJob.current === id) setNote({ text: p.message, messages: seen.messages });
-      };
-      try {
-        const out = await work(id, channel);
-        seen.finished = true;
-        // A job that ends after a newer one showed (an old model's statistics finishing after
-        // another model opened) leaves the newer job's line alone.
-        if (seen.shown && lastJob.current === id)
-          setNote({ text: seen.last?.message ?? `${label}: done`, messages: seen.messages });
-        return out;
-      } catch (e) {
-        const d = describeFailure(e);
-        if (seen.shown && lastJob.current === id) {
-          lastJob.current = 0;
-          setNote({ text: d.code === "Canceled" ? `${label}: canceled` : `${label}: failed`, messages: seen.messages });
-        }
-        throw e;
-      } finally {
-        window.clearTimeout(timer);
-        setJob((j) => (j && j.id === id ? null : j));
-        if (jobRef.current?.id === id) jobRef.current = null;
-      }
-    },
-    [],
-  );
-
-  const cancelJob = useCallback(() => {
-    const j = jobRef.current;
-    if (!j) return;
-    setJob((cur) => (cur && cur.id === j.id ? { ...cur, canceling: true } : cur));
-    void commands.cancelJob(j.id);
   }, []);
 
   const bumpRevision = useCallback(async () => {
@@ -185,7 +110,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       setOpening(true);
       setFailure(null);
       // The last job's line belongs to the model being replaced.
-      setNote(null);
+      say(null);
       try {
         const summary = await runJob(`open ${path.split(/[\\/]/).pop() ?? path}`, async (jobId, channel) =>
           unwrap(await commands.openModel(path, jobId, channel)),
@@ -195,14 +120,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         return true;
       } catch (e) {
         reportError(`open ${path}`, e);
-        lastJob.current = 0;
-        setNote({ text: `could not open ${path}`, messages: 0 });
+        say(`could not open ${path}`);
         return false;
       } finally {
         setOpening(false);
       }
     },
-    [runJob, load, bumpRevision, reportError],
+    [runJob, say, load, bumpRevision, reportError],
   );
 
   const reload = useCallback(async () => {
@@ -214,14 +138,35 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     }
   }, [load, bumpRevision, reportError]);
 
-  // Poll the revision so edits made by any screen (or a configuration import) show everywhere.
+  // One subscription to the patch events for the window's life: each event re-reads the
+  // revision (coalesced: a burst of events costs one read after the one running) and goes to
+  // the listeners. The backend keeps one watcher, so nothing else subscribes.
   useEffect(() => {
-    if (!model) return;
-    const t = window.setInterval(() => {
-      void commands.sessionRevision().then((r) => setRevision((cur) => (cur === r ? cur : r)));
-    }, REVISION_POLL_MS);
-    return () => window.clearInterval(t);
-  }, [model]);
+    const channel = new Channel<PatchEventView>();
+    let live = true;
+    const refresh = coalesce(async () => {
+      const r = await commands.sessionRevision();
+      if (live) setRevision((cur) => (cur === r ? cur : r));
+    });
+    channel.onmessage = (e) => {
+      if (!live) return;
+      refresh();
+      for (const l of listeners.current) l(e);
+    };
+    // specta types a channel argument by the Deserialize shape; messages arrive in the
+    // Serialize shape (optional fields present as null), which is what we declare.
+    void commands.watchPatchEvents(channel as unknown as Parameters<typeof commands.watchPatchEvents>[0]);
+    return () => {
+      live = false;
+    };
+  }, []);
+
+  const onPatchEvent = useCallback((listener: (e: PatchEventView) => void) => {
+    listeners.current.add(listener);
+    return () => {
+      listeners.current.delete(listener);
+    };
+  }, []);
 
   const value = useMemo<Session>(
     () => ({
@@ -238,15 +183,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       setSelected,
       screen,
       setScreen,
-      job,
       runJob,
-      cancelJob,
+      onPatchEvent,
       failure,
       reportError,
       clearError: () => setFailure(null),
-      note,
     }),
-    [model, opening, open, reload, revision, bumpRevision, selected, screen, job, runJob, cancelJob, failure, reportError, note],
+    [model, opening, open, reload, revision, bumpRevision, selected, screen, runJob, onPatchEvent, failure, reportError],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

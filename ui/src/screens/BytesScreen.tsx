@@ -4,8 +4,8 @@
  * Layer 2 operation on a selected range, and an inspector for the bytes at the cursor. Reads go
  * through the session (staged edits show); every edit is journaled and undoable.
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import type { ByteStructure_Serialize, SpanView } from "../bindings";
+import { useCallback, useMemo, useRef, useState } from "react";
+import type { SpanView } from "../bindings";
 import { HexView, ROW_PX } from "../components/bytes/HexView";
 import { Inspector } from "../components/bytes/Inspector";
 import { OpsPanel } from "../components/bytes/OpsPanel";
@@ -14,6 +14,8 @@ import { StructureOutline } from "../components/bytes/StructureOutline";
 import { readBytes } from "../lib/binary";
 import { formatOffset, hexByte, parseOffset, revealRow, rowCount, rowsWindow, scrollGeometry, spanIndexAt } from "../lib/bytes/hex";
 import { commands, describeFailure, unwrap } from "../lib/ipc";
+import { InlineError } from "../components/InlineError";
+import { useQuery } from "../lib/query";
 import { useSession } from "../lib/session";
 import { NoModel } from "./NoModel";
 import "./bytes.css";
@@ -36,17 +38,9 @@ export function BytesScreen() {
 
 /** The file picker of a split model: which shard the hex view, search and operations work on. */
 function FilePicker({ shard, files, onShard }: { shard: number; files: number; onShard: (s: number) => void }) {
-  const [names, setNames] = useState<string[]>([]);
-  useEffect(() => {
-    let live = true;
-    commands
-      .modelShards()
-      .then((r) => live && setNames(unwrap(r).map((s) => s.fileName)))
-      .catch(() => live && setNames([]));
-    return () => {
-      live = false;
-    };
-  }, [files]);
+  // The files' names (the picker still works without them).
+  const shards = useQuery(async () => unwrap(await commands.modelShards()).map((s) => s.fileName), [], { on: [files] });
+  const names = shards.data ?? [];
   return (
     <label className="file-picker">
       <span className="muted small">File</span>
@@ -64,65 +58,45 @@ function FilePicker({ shard, files, onShard }: { shard: number; files: number; o
 
 function BytesWorkspace({ shard, files, onShard }: { shard: number; files: number; onShard: (s: number) => void }) {
   const { revision, bumpRevision } = useSession();
-  const [structure, setStructure] = useState<ByteStructure_Serialize | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
   const [topRow, setTopRow] = useState(0);
   const [viewPx, setViewPx] = useState(600);
   const [cursor, setCursor] = useState(0);
   const [anchor, setAnchor] = useState(0);
-  const [data, setData] = useState<{ start: number; bytes: Uint8Array } | null>(null);
-  const [inspBytes, setInspBytes] = useState<Uint8Array | null>(null);
   const [littleEndian, setLittleEndian] = useState(true);
   const [match, setMatch] = useState<{ offset: number; len: number } | null>(null);
   const [pending, setPending] = useState<number | null>(null);
   const [gotoText, setGotoText] = useState("");
   const [gotoError, setGotoError] = useState<string | null>(null);
   const [editError, setEditError] = useState<string | null>(null);
-  const fetchSeq = useRef(0);
 
+  // Structure: on open and after every change (a header edit moves labels).
+  const structureQ = useQuery(async () => unwrap(await commands.bytesStructure(shard)), [shard], { on: [revision] });
+  const structure = structureQ.data;
   const size = structure?.fileSize ?? 0;
   const spans = structure?.spans ?? [];
   const g = scrollGeometry(rowCount(size), ROW_PX, viewPx);
 
-  // Structure: on open and after every change (a header edit moves labels).
-  useEffect(() => {
-    let live = true;
-    commands
-      .bytesStructure(shard)
-      .then((r) => {
-        if (!live) return;
-        setStructure(unwrap(r));
-        setLoadError(null);
-      })
-      .catch((e) => live && setLoadError(describeFailure(e).detail));
-    return () => {
-      live = false;
-    };
-  }, [revision, shard]);
+  // The visible rows' bytes (only those), refetched when the view moves or the model changes;
+  // the rows shown stay until the next ones arrive.
+  const visibleRows = g.visibleRows;
+  const rowsQ = useQuery(
+    async () => {
+      if (!size) return null;
+      const w = rowsWindow(topRow, visibleRows + 1, size);
+      return { start: w.start, bytes: await readBytes(shard, w.start, w.end - w.start) };
+    },
+    [topRow, visibleRows, size, shard],
+    { keep: true, on: [revision] },
+  );
+  const data = rowsQ.data;
+  const loadError = structureQ.error ?? rowsQ.error;
 
-  // The visible rows' bytes (only those), refetched when the view moves or the model changes.
-  useEffect(() => {
-    if (!size) return;
-    const w = rowsWindow(topRow, g.visibleRows + 1, size);
-    const seq = ++fetchSeq.current;
-    readBytes(shard, w.start, w.end - w.start)
-      .then((bytes) => {
-        if (seq === fetchSeq.current) setData({ start: w.start, bytes });
-      })
-      .catch((e) => seq === fetchSeq.current && setLoadError(describeFailure(e).detail));
-  }, [topRow, g.visibleRows, size, revision, shard]);
-
-  // The inspector's 8 bytes at the cursor.
-  useEffect(() => {
-    if (!size) return;
-    let live = true;
-    readBytes(shard, cursor, Math.min(8, size - cursor))
-      .then((b) => live && setInspBytes(b))
-      .catch(() => live && setInspBytes(null));
-    return () => {
-      live = false;
-    };
-  }, [cursor, size, revision, shard]);
+  // The inspector's 8 bytes at the cursor (none when they cannot be read).
+  const inspQ = useQuery(async () => (size ? await readBytes(shard, cursor, Math.min(8, size - cursor)) : null), [cursor, size, shard], {
+    keep: true,
+    on: [revision],
+  });
+  const inspBytes = inspQ.error == null ? inspQ.data : null;
 
   const reveal = useCallback(
     (offset: number) => {
@@ -215,7 +189,7 @@ function BytesWorkspace({ shard, files, onShard }: { shard: number; files: numbe
   if (!structure) {
     return (
       <div className="screen empty-state" data-testid="screen-bytes">
-        {loadError ? <p className="inline-error">{loadError}</p> : <p className="muted">Reading the structure…</p>}
+        {loadError != null ? <InlineError error={loadError} /> : <p className="muted">Reading the structure…</p>}
       </div>
     );
   }
@@ -245,11 +219,7 @@ function BytesWorkspace({ shard, files, onShard }: { shard: number; files: numbe
               Go
             </button>
           </form>
-          {gotoError && (
-            <span className="inline-error" data-testid="goto-error">
-              {gotoError}
-            </span>
-          )}
+          <InlineError error={gotoError} testId="goto-error" inline />
           <span className="sel-info mono" data-testid="selection">
             {selLen > 1 ? `${formatOffset(selStart)} +${selLen}` : formatOffset(cursor)}
           </span>
@@ -266,12 +236,8 @@ function BytesWorkspace({ shard, files, onShard }: { shard: number; files: numbe
             </span>
           </span>
         </div>
-        {editError && (
-          <p className="inline-error edit-error" data-testid="edit-error">
-            {editError}
-          </p>
-        )}
-        {structure.ggufError && <p className="inline-error edit-error">The header no longer parses: {structure.ggufError}</p>}
+        <InlineError error={editError} testId="edit-error" className="edit-error" />
+        {structure.ggufError && <InlineError error={`The header no longer parses: ${structure.ggufError}`} className="edit-error" />}
         <HexView
           size={size}
           spans={spans}

@@ -20,6 +20,8 @@ import { TensorCompare } from "../components/diff/TensorCompare";
 import { DiffBehaviour } from "../components/diff/DiffBehaviour";
 import { NoModel } from "./NoModel";
 import "./diff.css";
+import { InlineError } from "../components/InlineError";
+import { useQuery } from "../lib/query";
 
 interface Kept {
   key: string;
@@ -36,7 +38,10 @@ let kept: Kept | null = null;
 
 export function DiffScreen() {
   const { summary, revision, runJob, bumpRevision } = useSession();
-  const [b, setB] = useState<DiffModelInfo | null>(null);
+  // Model B lives in the backend: ask which one is open when the screen mounts.
+  const bQ = useQuery(() => commands.diffModel(), []);
+  const b = bQ.data;
+  const setB = bQ.set;
   const key = `${summary?.path ?? ""}|${b?.path ?? ""}`;
   const restore = kept && kept.key === key ? kept : null;
   const [result, setResult] = useState<DiffResult | null>(restore?.result ?? null);
@@ -49,10 +54,6 @@ export function DiffScreen() {
   const [behaviour, setBehaviour] = useState(false);
   const [runError, setRunError] = useState<string | null>(null);
 
-  // Model B lives in the backend: ask which one is open when the screen mounts.
-  useEffect(() => {
-    void commands.diffModel().then((info) => setB(info));
-  }, []);
 
   useEffect(() => {
     kept = { key, result, revision: ranAt, sort, filter, changedOnly, selected };
@@ -133,11 +134,7 @@ export function DiffScreen() {
           )}
         </div>
       </header>
-      {runError && (
-        <div className="inline-error" role="alert" data-testid="diff-run-error">
-          {runError}
-        </div>
-      )}
+      <InlineError error={runError} testId="diff-run-error" />
       {stale && (
         <div className="stale-note" data-testid="diff-stale">
           A has changed since this comparison. <button className="link" onClick={() => void compare()}>Compare again</button>

@@ -18,6 +18,7 @@ import type { EditState, MetaEditRow } from "../lib/editState";
 import { setEditState, useEditState } from "../lib/editState";
 import { useSession } from "../lib/session";
 import "./model.css";
+import { InlineError } from "../components/InlineError";
 
 export function ModelScreen() {
   const { summary, revision, opening } = useSession();
@@ -49,11 +50,7 @@ export function ModelScreen() {
               <ModelOverview summary={summary} />
               <AuditCard summary={summary} />
               <ShardsCard path={summary.path} />
-              {error && (
-                <div className="inline-error" role="alert">
-                  {error}
-                </div>
-              )}
+              <InlineError error={error} />
               <MetadataEditor rows={rows} onChanged={changed} />
               <ChatTemplate row={rows.find((r) => r.key === CHAT_TEMPLATE_KEY)} onChanged={changed} />
             </>

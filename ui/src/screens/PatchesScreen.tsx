@@ -3,14 +3,13 @@
  * with a preview, then apply as one undo group), presets, and the safety scan / boost tools.
  */
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { Channel } from "@tauri-apps/api/core";
 import type { ApplyView_Serialize as ApplyView, ImportPreview_Serialize as ImportPreview, PatchEventView_Serialize as PatchEventView } from "../bindings";
 import { ConfigPanel } from "../components/patches/ConfigPanel";
 import { EventLog } from "../components/patches/EventLog";
 import { PresetsPanel } from "../components/patches/PresetsPanel";
 import { ApplyResult, PreviewPanel } from "../components/patches/PreviewPanel";
 import { ToolsPanel } from "../components/patches/ToolsPanel";
-import { InlineError } from "../components/server/InlineError";
+import { InlineError } from "../components/InlineError";
 import { coalesce } from "../lib/coalesce";
 import { commands, unwrap } from "../lib/ipc";
 import { refreshEditState } from "../lib/editState";
@@ -22,7 +21,7 @@ import "./patches.css";
 const LOG_LIMIT = 1000;
 
 export function PatchesScreen() {
-  const { summary, reload } = useSession();
+  const { summary, reload, onPatchEvent } = useSession();
   const [events, setEvents] = useState<PatchEventView[]>([]);
   const [undoable, setUndoable] = useState<number[]>([]);
   const [redoable, setRedoable] = useState<number[]>([]);
@@ -38,26 +37,30 @@ export function PatchesScreen() {
   }, []);
   const refreshSoon = useMemo(() => coalesce(refreshUndoable), [refreshUndoable]);
 
+  // The log as the backend has it, then every event the session's subscription hands on.
+  // Events that arrive before the snapshot are kept and merged by id (newest first).
   useEffect(() => {
-    const channel = new Channel<PatchEventView>();
     let live = true;
-    channel.onmessage = (ev) => {
-      if (!live) return;
-      setEvents((l) => [ev, ...l].slice(0, LOG_LIMIT));
+    let early: PatchEventView[] | null = [];
+    const off = onPatchEvent((ev) => {
+      if (early) early.unshift(ev);
+      else setEvents((l) => [ev, ...l].slice(0, LOG_LIMIT));
       refreshSoon();
-    };
-    // specta types a channel argument by the Deserialize shape; messages arrive in the
-    // Serialize shape (optional fields present as null), which is what we declare.
-    void commands.watchPatchEvents(channel as unknown as Parameters<typeof commands.watchPatchEvents>[0]).then((v) => {
+    });
+    void commands.patchLog().then((v) => {
       if (!live) return;
-      setEvents(v.events);
+      const newest = v.events[0]?.id ?? -1;
+      const later = (early ?? []).filter((e) => e.id > newest);
+      early = null;
+      setEvents([...later, ...v.events].slice(0, LOG_LIMIT));
       setUndoable(v.undoable);
       setRedoable(v.redoable);
     });
     return () => {
       live = false;
+      off();
     };
-  }, [refreshSoon]);
+  }, [onPatchEvent, refreshSoon]);
 
   const showPreview = (p: ImportPreview) => {
     setPending(p);

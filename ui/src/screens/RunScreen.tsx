@@ -12,13 +12,14 @@ import type { EngineView_Serialize as EngineView, RunToken } from "../bindings";
 import { AnswerCard } from "../components/run/AnswerCard";
 import { BehaviourCard } from "../components/run/BehaviourCard";
 import { NextTokenCard } from "../components/run/NextTokenCard";
-import { InlineError, InputError } from "../components/server/InlineError";
+import { InlineError, InputError } from "../components/InlineError";
 import { formatBytes } from "../lib/format";
 import { commands, unwrap } from "../lib/ipc";
 import { appendToken, checkRunInput, firstDivergence, keepRunState, restoreRunState, type RunState } from "../lib/run/run";
 import { newJobId, useSession } from "../lib/session";
 import "./ops.css";
 import "./run.css";
+import { useQuery } from "../lib/query";
 
 export function RunScreen() {
   const { summary, revision, bumpRevision } = useSession();
@@ -26,7 +27,8 @@ export function RunScreen() {
   const [st, setSt] = useState<RunState>(() => restoreRunState(modelPath));
   const [running, setRunning] = useState<number | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [engine, setEngine] = useState<EngineView | null>(null);
+  const engineQ = useQuery(() => commands.engineStatus(), []);
+  const engine = engineQ.data;
   const stopping = useRef(false);
 
   const update = useCallback((patch: Partial<RunState> | ((s: RunState) => Partial<RunState>)) => {
@@ -41,10 +43,7 @@ export function RunScreen() {
     if (st.model !== modelPath) setSt(restoreRunState(modelPath));
   }, [modelPath, st.model]);
 
-  const refreshEngine = useCallback(() => {
-    void commands.engineStatus().then(setEngine);
-  }, []);
-  useEffect(refreshEngine, [refreshEngine]);
+  const refreshEngine = engineQ.reload;
 
   const run = async () => {
     const input = checkRunInput(st.prompt, st.maxTokens);

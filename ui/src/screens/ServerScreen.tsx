@@ -6,7 +6,7 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { Channel } from "@tauri-apps/api/core";
 import type { RequestLogEntry_Serialize as RequestLogEntry, ServerView_Serialize as ServerView } from "../bindings";
 import { CachePanel } from "../components/server/CachePanel";
-import { InlineError } from "../components/server/InlineError";
+import { InlineError } from "../components/InlineError";
 import { ProxyPanel } from "../components/server/ProxyPanel";
 import { RequestLog } from "../components/server/RequestLog";
 import { RulesPanel } from "../components/server/RulesPanel";

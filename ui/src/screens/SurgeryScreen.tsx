@@ -32,6 +32,7 @@ import {
 } from "../lib/surgery/recipe";
 import "./ops.css";
 import "./surgery.css";
+import { InlineError } from "../components/InlineError";
 
 const KINDS: { kind: OpKind | "layers"; label: string }[] = [
   { kind: "convert", label: "Change types" },
@@ -352,11 +353,7 @@ function OperationForm({ onAdd }: { onAdd: (op: SurgeryOp) => Promise<string | n
           </>
         )}
       </div>
-      {error && (
-        <div className="inline-error" role="alert" data-testid="surgery-form-error">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="surgery-form-error" />
       <div className="actions">
         <button type="button" className="primary" data-testid="surgery-add" onClick={() => void add()}>
           Add to recipe
@@ -637,11 +634,7 @@ export function SurgeryScreen() {
           </section>
         </div>
         <div className="surgery-col">
-          {error && (
-            <div className="inline-error" role="alert" data-testid="surgery-error">
-              {error}
-            </div>
-          )}
+          <InlineError error={error} testId="surgery-error" />
           {note && (
             <div className="note ok small" data-testid="surgery-note">
               {note}

@@ -5,13 +5,15 @@
  * transforms on a selection. Every read goes through the session, so staged edits show at
  * once; the views refetch when the session revision moves (edits, undo, redo, save).
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useMemo, useRef, useState } from "react";
 import { TensorTree } from "../components/tensors/TensorTree";
 import { Heatmap } from "../components/heatmap/Heatmap";
 import { ValueGrid } from "../components/tensors/ValueGrid";
 import { Histogram } from "../components/tensors/Histogram";
 import { EditPanel, type EditPanelHandle } from "../components/tensors/EditPanel";
 import { TransformPanel } from "../components/tensors/TransformPanel";
+import { InlineError } from "../components/InlineError";
+import { useQuery } from "../lib/query";
 import { useSession } from "../lib/session";
 import { commands, describeFailure, type TensorRow } from "../lib/ipc";
 import { formatBytes, formatCount, formatDims, formatOffset, typeFamily } from "../lib/format";
@@ -25,8 +27,6 @@ import {
   setTensorLock,
   tensorHistogram,
   tensorLocked,
-  type TensorHistogram,
-  type TensorStats,
 } from "../lib/tensors/api";
 import { NoModel } from "./NoModel";
 import "./tensors.css";
@@ -58,68 +58,40 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
   const name = tensor.name;
   const shape = useMemo(() => matrixShape(tensor.dims), [tensor.dims]);
   const [cell, setCell] = useState<{ row: number; col: number } | null>(null);
-  const [stats, setStats] = useState<TensorStats | null>(null);
-  const [hist, setHist] = useState<TensorHistogram | null>(null);
-  /** The statistics job was canceled: no numbers are shown until Recompute. */
-  const [canceled, setCanceled] = useState(false);
-  const [recompute, setRecompute] = useState(0);
-  const [error, setError] = useState<string | null>(null);
-  const [locked, setLocked] = useState(false);
-  const [lockError, setLockError] = useState<string | null>(null);
+  const [lockError, setLockError] = useState<unknown>(null);
   const edit = useRef<EditPanelHandle>(null);
 
-  useEffect(() => {
-    let live = true;
-    tensorLocked(name).then(
-      (l) => live && setLocked(l),
-      (e) => live && setError(describeFailure(e).detail),
-    );
-    return () => {
-      live = false;
-    };
-  }, [name, revision]);
+  const lock = useQuery(() => tensorLocked(name), [name], { on: [revision] });
+  const locked = lock.data ?? false;
 
   // Statistics and histogram in one pass pair (the histogram carries the statistics), as a
   // cancelable job: Cancel in the status bar leaves a "canceled — Recompute" state, never
   // stale numbers. Leaving the tensor (or a new revision) cancels a job still running.
-  useEffect(() => {
-    let live = true;
-    let running: number | null = null;
-    setCanceled(false);
-    runJob(
-      `statistics of ${name}`,
-      (job, channel) => {
-        running = job;
-        return tensorHistogram(name, BINS, job, channel);
-      },
-      { quietMs: STATS_QUIET_MS },
-    ).then(
-      (h) => {
+  const statsQ = useQuery(
+    (signal) => {
+      let running: number | null = null;
+      signal.addEventListener("abort", () => {
+        if (running !== null) void commands.cancelJob(running);
+      });
+      return runJob(
+        `statistics of ${name}`,
+        (job, channel) => {
+          running = job;
+          return tensorHistogram(name, BINS, job, channel);
+        },
+        { quietMs: STATS_QUIET_MS },
+      ).finally(() => {
         running = null;
-        if (!live) return;
-        setStats(h.stats);
-        setHist(h);
-        setError(null);
-      },
-      (e) => {
-        running = null;
-        if (!live) return;
-        const d = describeFailure(e);
-        if (d.code === "Canceled") {
-          setStats(null);
-          setHist(null);
-          setCanceled(true);
-        } else {
-          setError(d.detail);
-        }
-      },
-    );
-    return () => {
-      live = false;
-      if (running !== null) void commands.cancelJob(running);
-    };
-  }, [name, revision, recompute, runJob]);
-  const again = () => setRecompute((n) => n + 1);
+      });
+    },
+    [name, runJob],
+    { on: [revision] },
+  );
+  const hist = statsQ.data;
+  const stats = hist?.stats ?? null;
+  const canceled = statsQ.error != null && describeFailure(statsQ.error).code === "Canceled";
+  const error = (statsQ.error != null && !canceled ? statsQ.error : null) ?? lock.error;
+  const again = statsQ.reload;
 
   const tile = useCallback((vp: Parameters<typeof fetchTile>[1], w: number, h: number) => fetchTile(name, vp, w, h), [name]);
   const windowOf = useCallback((w: GridWindow) => fetchWindow(name, w), [name]);
@@ -128,10 +100,10 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
 
   const toggleLock = async () => {
     try {
-      setLocked(await setTensorLock(name, !locked));
+      lock.set(await setTensorLock(name, !locked));
       setLockError(null);
     } catch (e) {
-      setLockError(describeFailure(e).detail);
+      setLockError(e);
     }
   };
 
@@ -186,12 +158,10 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
             {locked ? "Locked" : "Lock"}
           </button>
         </div>
-        {lockError && <div className="inline-error">{lockError}</div>}
+        <InlineError error={lockError} />
       </header>
-      {error ? (
-        <div className="inline-error pad-error" role="alert" data-testid="tensor-error">
-          {error}
-        </div>
+      {error != null ? (
+        <InlineError error={error} className="pad-error" testId="tensor-error" />
       ) : (
         <div className="tv-body">
           <div className="tv-map">

@@ -4,7 +4,7 @@
  * fetches only their bytes. Select by dragging (or Shift+click / Shift+arrows); type two hex
  * digits to overwrite the byte at the cursor.
  */
-import { useEffect, useRef, type KeyboardEvent as ReactKeyboardEvent } from "react";
+import { useEffect, useMemo, useRef, type KeyboardEvent as ReactKeyboardEvent } from "react";
 import type { ProtectedRange, SpanView } from "../../bindings";
 import {
   asciiChar,
@@ -64,26 +64,31 @@ export function HexView(p: HexViewProps) {
   const scroller = useRef<HTMLDivElement>(null);
   const dragging = useRef(false);
   const rows = rowCount(p.size);
-  const g = scrollGeometry(rows, ROW_PX, p.viewPx);
+  const viewPx = p.viewPx;
+  const topRow = p.topRow;
+  const g = useMemo(() => scrollGeometry(rows, ROW_PX, viewPx), [rows, viewPx]);
 
-  // Measure the view.
+  // Measure the view (once: the observer calls the latest onViewPx).
+  const onViewPx = useRef(p.onViewPx);
+  useEffect(() => {
+    onViewPx.current = p.onViewPx;
+  });
   useEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    const ro = new ResizeObserver(() => p.onViewPx(el.clientHeight));
+    const ro = new ResizeObserver(() => onViewPx.current(el.clientHeight));
     ro.observe(el);
-    p.onViewPx(el.clientHeight);
+    onViewPx.current(el.clientHeight);
     return () => ro.disconnect();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   // Keep the native scrollbar where the first row says.
   useEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    const want = scrollFromTopRow(p.topRow, g, p.viewPx);
+    const want = scrollFromTopRow(topRow, g, viewPx);
     if (Math.abs(el.scrollTop - want) > 1) el.scrollTop = want;
-  }, [p.topRow, g.trackPx, g.maxTop, p.viewPx]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [topRow, g, viewPx]);
 
   // The wheel moves whole rows (exact at any file size; a capped track would jump).
   useEffect(() => {

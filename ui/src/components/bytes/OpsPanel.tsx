@@ -9,6 +9,7 @@ import type { BitKind, ByteOp } from "../../bindings";
 import { formatOffset, parseHexBytes, parseOffset, type Parsed } from "../../lib/bytes/hex";
 import { pickOpenFile } from "../../lib/dialog";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
+import { InlineError } from "../InlineError";
 
 type OpName =
   | "write"
@@ -309,13 +310,9 @@ export function OpsPanel({ shard, size, selStart, selLen, onRange, onApplied }: 
         <button className="primary" disabled={busy} onClick={() => void apply()} data-testid="op-apply">
           {op === "compare" ? "Compare" : "Apply"}
         </button>
-        {rangeError && op !== "write" && <span className="inline-error">{rangeError}</span>}
+        {op !== "write" && <InlineError error={rangeError} inline />}
       </div>
-      {error && (
-        <p className="inline-error" data-testid="op-error">
-          {error}
-        </p>
-      )}
+      <InlineError error={error} testId="op-error" />
       {result && (
         <p className="op-result" data-testid="op-result">
           {result}

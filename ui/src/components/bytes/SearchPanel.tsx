@@ -10,6 +10,7 @@ import { describeFailure } from "../../lib/ipc";
 import { useSession } from "../../lib/session";
 import { useShortcut } from "../../lib/shortcuts";
 import { spanLabel } from "./HexView";
+import { InlineError } from "../InlineError";
 
 /** Most matches fetched (the search says when there are more). */
 export const SEARCH_LIMIT = 100_000;
@@ -104,11 +105,7 @@ export function SearchPanel({
           {busy ? "…" : "Find"}
         </button>
       </form>
-      {error && (
-        <p className="inline-error" data-testid="search-error">
-          {error}
-        </p>
-      )}
+      <InlineError error={error} testId="search-error" />
       {found && !error && (
         <>
           <div className="search-nav">

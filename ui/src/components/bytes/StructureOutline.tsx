@@ -4,6 +4,7 @@ import type { SpanView } from "../../bindings";
 import { formatOffset } from "../../lib/bytes/hex";
 import { formatBytes } from "../../lib/format";
 import { spanLabel } from "./HexView";
+import { InlineError } from "../InlineError";
 
 const GROUPS: { cls: SpanView["class"][]; title: string }[] = [
   { cls: ["header"], title: "Header" },
@@ -41,7 +42,7 @@ export function StructureOutline({
       <div className="outline-head">
         <input className="filter" placeholder="Filter structure…" value={filter} onChange={(e) => setFilter(e.target.value)} data-testid="outline-filter" />
       </div>
-      {error && <p className="inline-error pad">{error}</p>}
+      <InlineError error={error} className="pad" />
       <div className="outline-body">
         {groups.map((g) => {
           const open = !closed.has(g.title) || filter.trim() !== "";

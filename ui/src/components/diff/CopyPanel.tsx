@@ -9,6 +9,7 @@ import type { CopyRange, CopyResult } from "../../lib/diff/types";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
 import { formatBytes, formatCount } from "../../lib/format";
 import { parseRange, type MatrixShape } from "../../lib/diff/sync";
+import { InlineError } from "../InlineError";
 
 type Kind = "all" | "visible" | "rows" | "columns" | "elements";
 
@@ -121,11 +122,7 @@ export function CopyPanel(props: CopyPanelProps) {
         </button>
       </div>
       {disabledReason && <div className="muted small">{disabledReason}</div>}
-      {error && (
-        <div className="inline-error" role="alert" data-testid="diff-copy-error">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="diff-copy-error" />
       {done && (
         <div className="ok-note" data-testid="diff-copy-done">
           {done}

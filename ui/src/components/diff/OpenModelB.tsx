@@ -8,6 +8,7 @@ import { GGUF_FILTER, pickOpenFile } from "../../lib/dialog";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
 import { formatBytes, formatCount } from "../../lib/format";
 import type { DiffModelInfo } from "../../lib/diff/types";
+import { InlineError } from "../InlineError";
 
 export interface OpenModelBProps {
   info: DiffModelInfo | null;
@@ -106,11 +107,7 @@ export function OpenModelB({ info, onOpened, onClosed, pathA }: OpenModelBProps)
           {info.shards > 1 ? ` · ${info.shards} shards` : ""} · read-only
         </div>
       )}
-      {error && (
-        <div className="inline-error" role="alert" data-testid="diff-open-error">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="diff-open-error" />
     </div>
   );
 }

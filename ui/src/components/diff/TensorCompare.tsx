@@ -8,10 +8,12 @@
  * (Rust level of detail, shared with the Tensors screen), refetched when the session changes.
  */
 import { useCallback, useEffect, useMemo, useState } from "react";
-import type { CopyResult, DiffPointRow, DiffRow, DiffTensorInfo } from "../../lib/diff/types";
+import type { CopyResult, DiffPointRow, DiffRow } from "../../lib/diff/types";
 import { Heatmap, type Reduction } from "../heatmap/Heatmap";
 import { diffTile, type DiffSideName } from "../../lib/binary";
-import { commands, describeFailure, unwrap } from "../../lib/ipc";
+import { commands, unwrap } from "../../lib/ipc";
+import { useQuery } from "../../lib/query";
+import { InlineError } from "../InlineError";
 import { formatDims } from "../../lib/format";
 import { centerOn, visibleRows, type View } from "../../lib/diff/sync";
 import { formatMetric } from "../../lib/diff/rank";
@@ -46,66 +48,31 @@ function notComparable(row: DiffRow): string | null {
 export function TensorCompare({ row, revision, bKey, onCopied }: TensorCompareProps) {
   const name = row.name;
   const blocked = notComparable(row);
-  const [info, setInfo] = useState<DiffTensorInfo | null>(null);
-  const [infoError, setInfoError] = useState<string | null>(null);
   const [view, setView] = useState<View | null>(null);
   const [reduction, setReduction] = useState<Reduction>("peak");
   const [k, setK] = useState(50);
-  const [points, setPoints] = useState<DiffPointRow[] | null>(null);
-  const [topError, setTopError] = useState<string | null>(null);
-  const [topLoading, setTopLoading] = useState(false);
   const [focus, setFocus] = useState<{ row: number; col: number } | null>(null);
   const [pickedRow, setPickedRow] = useState<number | null>(null);
 
-  // Shape and colour scales (new tensor: back to the whole matrix).
+  // Shape and colour scales (new tensor: back to the whole matrix). Edits of A and a new B
+  // refetch them in place.
   useEffect(() => {
     setView(null);
     setFocus(null);
     setPickedRow(null);
   }, [name, bKey]);
+  const { data: info, error: infoError } = useQuery(async () => (blocked ? null : unwrap(await commands.diffTensorInfo(name))), [name, blocked], {
+    on: [bKey, revision],
+  });
   useEffect(() => {
-    if (blocked) return;
-    let live = true;
-    setInfoError(null);
-    commands
-      .diffTensorInfo(name)
-      .then(unwrap)
-      .then(
-        (i) => {
-          if (!live) return;
-          setInfo(i);
-          setView((v) => v ?? { col0: 0, row0: 0, cols: i.cols, rows: i.rows });
-        },
-        (e) => live && setInfoError(describeFailure(e).detail),
-      );
-    return () => {
-      live = false;
-    };
-  }, [name, bKey, revision, blocked]);
+    if (info) setView((v) => v ?? { col0: 0, row0: 0, cols: info.cols, rows: info.rows });
+  }, [info]);
 
-  // Largest differences.
-  useEffect(() => {
-    if (blocked) return;
-    let live = true;
-    setTopLoading(true);
-    setTopError(null);
-    commands
-      .diffTop(name, k)
-      .then(unwrap)
-      .then(
-        (p) => live && setPoints(p),
-        (e) => {
-          if (!live) return;
-          const d = describeFailure(e);
-          setTopError(`${d.title}: ${d.detail}`);
-          setPoints(null);
-        },
-      )
-      .finally(() => live && setTopLoading(false));
-    return () => {
-      live = false;
-    };
-  }, [name, k, bKey, revision, blocked]);
+  // Largest differences (the last list stays while the next one is found).
+  const top = useQuery(async () => (blocked ? null : unwrap(await commands.diffTop(name, k))), [name, k, blocked], {
+    keep: true,
+    on: [bKey, revision],
+  });
 
   const fetchFor = useCallback(
     (side: DiffSideName) => (vp: Viewport, w: number, h: number) => diffTile(name, side, vp, w, h),
@@ -178,11 +145,7 @@ export function TensorCompare({ row, revision, bKey, onCopied }: TensorComparePr
           </button>
         )}
       </div>
-      {infoError && (
-        <div className="inline-error" role="alert" data-testid="diff-info-error">
-          {infoError}
-        </div>
-      )}
+      <InlineError error={infoError} testId="diff-info-error" />
       {common && current && scaleAB !== null ? (
         <div className="compare-maps" data-testid="diff-maps">
           <Heatmap {...common} fetchTile={fetchA} fixedScale={scaleAB || null} fixedScaleLabel="A∪B" title="A" testId="diff-map-a" />
@@ -190,14 +153,14 @@ export function TensorCompare({ row, revision, bKey, onCopied }: TensorComparePr
           <Heatmap {...common} fetchTile={fetchD} fixedScale={current.absMaxDiff || null} fixedScaleLabel="max|Δ|" title="A − B" testId="diff-map-diff" />
         </div>
       ) : (
-        !infoError && <div className="compare-maps loading muted">Loading…</div>
+        infoError == null && <div className="compare-maps loading muted">Loading…</div>
       )}
     </section>
   );
   return (
     <>
       <div className="area-side">
-        <TopDifferences points={points} loading={topLoading} error={topError} k={k} onK={setK} active={focus} onJump={jump} />
+        <TopDifferences points={top.error == null ? top.data : null} loading={top.loading} error={top.error} k={k} onK={setK} active={focus} onJump={jump} />
         {shape && view && (
           <CopyPanel
             tensor={name}

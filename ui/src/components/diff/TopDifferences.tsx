@@ -4,11 +4,13 @@
  */
 import { formatCount } from "../../lib/format";
 import type { DiffPointRow } from "../../lib/diff/types";
+import { InlineError } from "../InlineError";
 
 export interface TopDifferencesProps {
   points: DiffPointRow[] | null;
   loading: boolean;
-  error: string | null;
+  /** The failure to find them (shown with the backend's words). */
+  error: unknown;
   k: number;
   onK: (k: number) => void;
   active: { row: number; col: number } | null;
@@ -39,13 +41,9 @@ export function TopDifferences({ points, loading, error, k, onK, active, onJump 
           </select>
         </label>
       </div>
-      {error && (
-        <div className="inline-error" role="alert" data-testid="diff-top-error">
-          {error}
-        </div>
-      )}
-      {!error && points && points.length === 0 && <div className="empty muted">A and B hold the same values here.</div>}
-      {!error && points && points.length > 0 && (
+      <InlineError error={error} testId="diff-top-error" />
+      {error == null && points && points.length === 0 && <div className="empty muted">A and B hold the same values here.</div>}
+      {error == null && points && points.length > 0 && (
         <div className="diff-top-scroll">
           <table className="diff-top-table">
             <thead>

@@ -104,13 +104,14 @@ export function Heatmap(props: HeatmapProps) {
   const [hover, setHover] = useState<{ row: number; col: number } | null>(null);
   const [exact, setExact] = useState<{ row: number; col: number; value: number } | null>(null);
 
+  const onViewChange = props.onViewChange;
   const setView = useCallback(
     (v: HeatmapView) => {
       const c = size.w > 0 ? clampView(v, shape, size) : v;
-      if (controlled) props.onViewChange?.(c);
+      if (controlled) onViewChange?.(c);
       else setInnerView(c);
     },
-    [controlled, props.onViewChange, shape, size],
+    [controlled, onViewChange, shape, size],
   );
   const setReduction = (r: Reduction) => {
     if (props.reduction !== undefined) props.onReductionChange?.(r);

@@ -11,6 +11,7 @@ import { formatOffset } from "../../lib/format";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
 import { auditBadge, findingTone, useAudit } from "../../lib/model/audit";
 import { useSession } from "../../lib/session";
+import { InlineError } from "../InlineError";
 
 export function FindingsTable({ findings, testId }: { findings: FindingView[]; testId: string }) {
   if (findings.length === 0) return null;
@@ -72,11 +73,7 @@ export function AuditCard({ summary }: { summary: ModelSummary }) {
         )}
       </div>
       {!audit && <p className="muted">Auditing the file…</p>}
-      {audit && !audit.ok && (
-        <div className="inline-error" role="alert">
-          {audit.message}
-        </div>
-      )}
+      {audit && !audit.ok && <InlineError error={audit.message} />}
       {audit?.ok && (
         <>
           <p className="muted small-text" data-testid="audit-summary">
@@ -125,11 +122,7 @@ export function AuditCard({ summary }: { summary: ModelSummary }) {
             Check
           </button>
         </div>
-        {provError && (
-          <div className="inline-error" role="alert" data-testid="audit-base-error">
-            {provError}
-          </div>
-        )}
+        <InlineError error={provError} testId="audit-base-error" />
         {prov && (
           <>
             <div className="small-text" data-testid="audit-provenance-summary">

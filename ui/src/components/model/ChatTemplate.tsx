@@ -3,8 +3,10 @@
  * text as a pending metadata edit (undoable, written by Save); "Revert" drops unstaged typing.
  */
 import { useEffect, useState } from "react";
-import { commands, describeFailure, unwrap } from "../../lib/ipc";
+import { commands, unwrap } from "../../lib/ipc";
 import { keepTextUndo, type EditState, type MetaEditRow } from "../../lib/editState";
+import { useQuery } from "../../lib/query";
+import { InlineError } from "../InlineError";
 
 export const CHAT_TEMPLATE_KEY = "tokenizer.chat_template";
 
@@ -12,36 +14,26 @@ export function ChatTemplate({ row, onChanged }: { row: MetaEditRow | undefined;
   const present = !!row && row.status !== "removed";
   const [saved, setSaved] = useState<string>("");
   const [text, setText] = useState<string>("");
-  const [error, setError] = useState<string | null>(null);
+  const [stageError, setStageError] = useState<unknown>(null);
   // The staged text changes with edits, undo and redo: reload it when the row's value does.
   const current = row && row.value.kind === "str" ? row.value.text : null;
-
+  const loaded = useQuery(async () => (present ? unwrap(await commands.metadataText(CHAT_TEMPLATE_KEY)) : ""), [present], {
+    on: [current],
+  });
+  const staged = loaded.data;
   useEffect(() => {
-    if (!present) {
-      setSaved("");
-      setText("");
-      return;
-    }
-    let live = true;
-    void commands.metadataText(CHAT_TEMPLATE_KEY).then((r) => {
-      if (!live) return;
-      if (r.status === "ok") {
-        setSaved(r.data);
-        setText(r.data);
-      } else setError(r.error.message);
-    });
-    return () => {
-      live = false;
-    };
-  }, [present, current]);
+    if (staged === null) return;
+    setSaved(staged);
+    setText(staged);
+  }, [staged]);
 
   const dirty = text !== saved;
   const stage = async () => {
-    setError(null);
+    setStageError(null);
     try {
       onChanged(unwrap(await commands.setMetadata(CHAT_TEMPLATE_KEY, "STRING", null, text)));
     } catch (e) {
-      setError(describeFailure(e).detail);
+      setStageError(e);
     }
   };
   const lines = text.split("\n").length;
@@ -68,11 +60,7 @@ export function ChatTemplate({ row, onChanged }: { row: MetaEditRow | undefined;
         onKeyDown={keepTextUndo}
         rows={10}
       />
-      {error && (
-        <div className="inline-error" data-testid="chat-template-error" role="alert">
-          {error}
-        </div>
-      )}
+      <InlineError error={stageError ?? loaded.error} testId="chat-template-error" />
       <div className="editor-buttons">
         <button className="tool primary" data-testid="chat-template-stage" disabled={!dirty} onClick={() => void stage()}>
           {present ? "Stage change" : "Add template"}

@@ -10,6 +10,7 @@ import { useShortcut } from "../../lib/shortcuts";
 import { pickSaveFile } from "../../lib/dialog";
 import { refreshEditState, setEditState, useEditState } from "../../lib/editState";
 import "../../screens/model.css";
+import { InlineError } from "../InlineError";
 
 /** The actions, shared by the buttons and the shortcuts (and the Model screen). */
 export function useEditActions() {
@@ -166,11 +167,7 @@ export function EditControls() {
               Browse…
             </button>
           </div>
-          {error && (
-            <div className="inline-error" data-testid="save-as-error" role="alert">
-              {error}
-            </div>
-          )}
+          <InlineError error={error} testId="save-as-error" />
           <div className="row end">
             <button type="button" className="ghost" onClick={() => setAsOpen(false)}>
               Close

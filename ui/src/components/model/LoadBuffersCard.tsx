@@ -5,8 +5,9 @@
  * not reach until a reload). And how to make llama-server see every edit (`--no-repack`).
  */
 import { useEffect, useMemo, useState } from "react";
-import type { LoadBuffersView_Serialize as LoadBuffersView } from "../../bindings";
-import { commands, describeFailure, unwrap } from "../../lib/ipc";
+import { InlineError } from "../InlineError";
+import { commands, unwrap } from "../../lib/ipc";
+import { useQuery } from "../../lib/query";
 import { useSession } from "../../lib/session";
 
 /** Models up to this size are measured when the screen opens; bigger ones on request (the
@@ -15,25 +16,18 @@ const AUTO_BYTES = 2 * 1024 ** 3;
 
 export function LoadBuffersCard({ path, fileSize }: { path: string; fileSize: number }) {
   const { runJob } = useSession();
-  const [view, setView] = useState<LoadBuffersView | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [all, setAll] = useState(false);
   const [asked, setAsked] = useState(fileSize <= AUTO_BYTES);
 
   useEffect(() => setAsked(fileSize <= AUTO_BYTES), [path, fileSize]);
 
-  useEffect(() => {
-    if (!asked) return;
-    let live = true;
-    setView(null);
-    setError(null);
-    runJob("measure what llama.cpp copies at load", async (job, channel) => unwrap(await commands.loadBuffers(job, channel)), { quietMs: 400 })
-      .then((v) => live && setView(v))
-      .catch((e) => live && setError(describeFailure(e).detail));
-    return () => {
-      live = false;
-    };
-  }, [path, runJob, asked]);
+  const { data: view, error } = useQuery(
+    () =>
+      asked
+        ? runJob(`measure what llama.cpp copies at load of ${path.split(/[\\/]/).pop() ?? path}`, async (job, channel) => unwrap(await commands.loadBuffers(job, channel)), { quietMs: 400 })
+        : null,
+    [path, runJob, asked],
+  );
 
   const copiedTypes = useMemo(() => [...new Set((view?.rows ?? []).filter((r) => r.copied).map((r) => r.ty))].sort(), [view]);
   const rows = useMemo(() => (view?.rows ?? []).filter((r) => all || r.copied), [view, all]);
@@ -58,12 +52,8 @@ export function LoadBuffersCard({ path, fileSize }: { path: string; fileSize: nu
           <span className="muted">(one default load of the model by the embedded llama.cpp)</span>
         </p>
       )}
-      {asked && !view && !error && <p className="muted small-text">Measuring with the embedded llama.cpp…</p>}
-      {error && (
-        <div className="inline-error" role="alert" data-testid="load-buffers-error">
-          {error}
-        </div>
-      )}
+      {asked && !view && error == null && <p className="muted small-text">Measuring with the embedded llama.cpp…</p>}
+      <InlineError error={error} testId="load-buffers-error" />
       {view && (
         <>
           <p className="small-text" data-testid="load-buffers-summary">

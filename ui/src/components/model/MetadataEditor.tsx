@@ -3,12 +3,14 @@
  * edit a value in place (typed input per GGUF type, checked as you type, the backend checks
  * again), delete a key, add one. Edits are staged: undoable, written by Save / Save As.
  */
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useMemo, useState, type FormEvent } from "react";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
 import { keepTextUndo, type EditState, type MetaEditRow } from "../../lib/editState";
 import { formatCount } from "../../lib/format";
 import { keyProblem, SCALAR_TYPES, valueProblem } from "../../lib/model/metaValue";
+import { useQuery } from "../../lib/query";
 import { metaText } from "../MetadataTable";
+import { InlineError } from "../InlineError";
 
 interface Props {
   rows: MetaEditRow[];
@@ -97,11 +99,7 @@ export function MetadataEditor({ rows, onChanged }: Props) {
                     {metaText(r.value)}
                   </span>
                 )}
-                {rowError?.key === r.key && (
-                  <div className="inline-error" role="alert">
-                    {rowError.text}
-                  </div>
-                )}
+                {rowError?.key === r.key && <InlineError error={rowError.text} />}
               </td>
               <td className="actions">
                 {r.status !== "removed" && editing !== r.key && (
@@ -135,27 +133,17 @@ export function MetadataEditor({ rows, onChanged }: Props) {
 
 /** The inline editor of one value. Long strings and arrays get a text area. */
 function ValueEditor({ row, onChanged, onClose }: { row: MetaEditRow; onChanged: (s: EditState) => void; onClose: () => void }) {
-  const [text, setText] = useState<string | null>(null);
+  // The value's text as stored, then as the user types it.
+  const loaded = useQuery(async () => unwrap(await commands.metadataText(row.key)), [row.key]);
+  const [typed, setText] = useState<string | null>(null);
+  const text = typed ?? loaded.data;
   const [error, setError] = useState<string | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
   const element = row.elementType ?? null;
 
-  useEffect(() => {
-    let live = true;
-    void commands.metadataText(row.key).then((r) => {
-      if (!live) return;
-      if (r.status === "ok") setText(r.data);
-      else setLoadError(r.error.message);
-    });
-    return () => {
-      live = false;
-    };
-  }, [row.key]);
-
-  if (loadError)
+  if (loaded.error != null)
     return (
-      <div className="inline-error" role="alert">
-        {loadError}{" "}
+      <div className="value-load-error">
+        <InlineError error={loaded.error} />
         <button className="link" onClick={onClose}>
           Close
         </button>
@@ -228,11 +216,7 @@ function ValueEditor({ row, onChanged, onClose }: { row: MetaEditRow; onChanged:
         </button>
         {row.valueType === "ARRAY" && <span className="muted hint">JSON list of {element}</span>}
       </div>
-      {shownError && (
-        <div className="inline-error" data-testid="meta-error" role="alert">
-          {shownError}
-        </div>
-      )}
+      <InlineError error={shownError} testId="meta-error" />
     </form>
   );
 }
@@ -288,11 +272,7 @@ function AddKey({ onChanged, onDone, existing }: { onChanged: (s: EditState) => 
       <button type="submit" className="tool primary" data-testid="meta-add-apply">
         {replaces ? "Replace" : "Add"}
       </button>
-      {error && (
-        <div className="inline-error full" data-testid="meta-add-error" role="alert">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="meta-add-error" className="full" />
     </form>
   );
 }

@@ -3,11 +3,13 @@
  * llama.cpp, at once) and the tensors a running llama.cpp on this machine will see live, with
  * the reasons (`hotpatch_core::live`: the verdicts depend on the CPU, which the panel names).
  */
-import { useEffect, useMemo, useState } from "react";
+import { useMemo, useState } from "react";
 import { commands, describeFailure, unwrap } from "../../lib/ipc";
-import type { LiveReport, ModelMode } from "../../bindings";
+import type { ModelMode } from "../../bindings";
 import type { EditState } from "../../lib/editState";
 import { formatBytes } from "../../lib/format";
+import { InlineError } from "../InlineError";
+import { useQuery } from "../../lib/query";
 
 interface Props {
   state: EditState | null;
@@ -17,19 +19,15 @@ interface Props {
 const ORDER: Record<string, number> = { copied: 0, unknown: 1, live: 2 };
 
 export function ModePanel({ state, onChanged }: Props) {
-  const [report, setReport] = useState<LiveReport | null>(null);
   const [confirm, setConfirm] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [filter, setFilter] = useState<"all" | "live" | "copied" | "unknown">("all");
   const mode = state?.mode ?? null;
 
-  useEffect(() => {
-    if (!state?.path) return;
-    void commands.liveTensors().then((r) => {
-      if (r.status === "ok") setReport(r.data);
-      else setError(r.error.message);
-    });
-  }, [state?.path]);
+  // Which tensors a running llama.cpp sees live, read again for another model.
+  const path = state?.path ?? null;
+  const live = useQuery(async () => (path ? unwrap(await commands.liveTensors()) : null), [path]);
+  const report = live.data;
 
   const rows = useMemo(() => report?.rows ?? [], [report]);
   const counts = useMemo(() => {
@@ -95,11 +93,7 @@ export function ModePanel({ state, onChanged }: Props) {
           </div>
         </div>
       )}
-      {error && (
-        <div className="inline-error" data-testid="mode-error" role="alert">
-          {error}
-        </div>
-      )}
+      <InlineError error={error ?? live.error} testId="mode-error" />
       <table className="why-table" data-testid="live-reasons">
         <tbody>
           {byVerdict.map((v) => (

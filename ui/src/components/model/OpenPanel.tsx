@@ -5,21 +5,20 @@ import type { RecentFile } from "../../bindings";
 import { pickOpenFile } from "../../lib/dialog";
 import { useSession } from "../../lib/session";
 import { useGuardedOpen } from "./GuardedOpen";
+import { InlineError } from "../InlineError";
+import { useQuery } from "../../lib/query";
 
 export function OpenPanel() {
   const { opening, summary } = useSession();
   const [path, setPath] = useState("");
   const [recent, setRecent] = useState<RecentFile[]>([]);
-  const [demo, setDemo] = useState<string | null>(null);
+  const demo = useQuery(() => commands.demoModelPath(), []).data;
   const [error, setError] = useState<string | null>(null);
 
   const loadRecent = useCallback(async () => setRecent(await commands.recentFiles()), []);
   useEffect(() => {
     void loadRecent();
   }, [loadRecent, summary?.path]);
-  useEffect(() => {
-    void commands.demoModelPath().then(setDemo);
-  }, []);
 
   const guard = useGuardedOpen((ok) => {
     if (!ok) setError("Could not open the file (details above).");
@@ -85,11 +84,7 @@ export function OpenPanel() {
         </button>
       </form>
       {guard.prompt}
-      {error && (
-        <div className="inline-error" data-testid="open-error" role="alert">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="open-error" />
       <div className="recent-head">
         <span>Recent files</span>
         {missing > 0 && (

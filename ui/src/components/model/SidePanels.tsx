@@ -1,33 +1,21 @@
 /** Smaller Model-screen cards: the files of a split model, and the undo history. */
-import { useEffect, useState } from "react";
-import { commands } from "../../lib/ipc";
-import type { ShardRow } from "../../bindings";
+import { commands, unwrap } from "../../lib/ipc";
+import { useQuery } from "../../lib/query";
+import { InlineError } from "../InlineError";
 import type { EditState } from "../../lib/editState";
 import { formatBytes, formatCount } from "../../lib/format";
 
 /** The shards of a split model (`-00001-of-0000N.gguf`), checked by the GGUF crate. */
 export function ShardsCard({ path }: { path: string }) {
-  const [shards, setShards] = useState<ShardRow[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    setError(null);
-    void commands.modelShards().then((r) => {
-      if (r.status === "ok") setShards(r.data);
-      else {
-        setShards(null);
-        setError(r.error.message);
-      }
-    });
-  }, [path]);
-  if (error)
+  // Read again when another model opens (`path`).
+  const { data: shards, error } = useQuery(async () => unwrap(await commands.modelShards()), [], { on: [path] });
+  if (error != null)
     return (
       <section className="card shards" data-testid="shards">
         <div className="card-title">
           <h3>Files</h3>
         </div>
-        <div className="inline-error" role="alert">
-          {error}
-        </div>
+        <InlineError error={error} />
       </section>
     );
   if (!shards || shards.length < 2) return null;

@@ -4,7 +4,7 @@ import type { ExportSummary_Serialize as ExportSummary, ImportPreview_Serialize 
 import { JSON_FILTER, pickOpenFile, pickSaveFile } from "../../lib/dialog";
 import { formatBytes } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
-import { InlineError } from "../server/InlineError";
+import { InlineError } from "../InlineError";
 
 const FILTERS = [JSON_FILTER];
 

@@ -4,7 +4,7 @@ import type { PatchEventView_Serialize as PatchEventView } from "../../bindings"
 import { formatBytes } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
 import { canUndo, formatClock, undoSteps } from "../../lib/patches/report";
-import { InlineError } from "../server/InlineError";
+import { InlineError } from "../InlineError";
 
 interface Props {
   events: readonly PatchEventView[];

@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useState } from "react";
 import type { ImportPreview_Serialize as ImportPreview, PresetInfo_Serialize as PresetInfo } from "../../bindings";
 import { commands, unwrap } from "../../lib/ipc";
-import { InlineError, InputError } from "../server/InlineError";
+import { InlineError, InputError } from "../InlineError";
 
 export function PresetsPanel({ onPreview }: { onPreview: (p: ImportPreview) => void }) {
   const [presets, setPresets] = useState<PresetInfo[]>([]);

@@ -6,7 +6,7 @@ import { formatBytes, formatCount } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
 import { boostSummary, formatFraction, safetySummary } from "../../lib/patches/report";
 import { useSession } from "../../lib/session";
-import { InlineError, InputError } from "../server/InlineError";
+import { InlineError, InputError } from "../InlineError";
 import { TransformTable } from "./PreviewPanel";
 
 export function ToolsPanel({ onChanged }: { onChanged: () => void }) {

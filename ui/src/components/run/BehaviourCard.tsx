@@ -9,7 +9,7 @@ import { pickOpenFile } from "../../lib/dialog";
 import { commands, unwrap, type Result } from "../../lib/ipc";
 import { checkEvalTokens, formatKl, formatPpl, klHeat, showToken } from "../../lib/run/run";
 import { useSession } from "../../lib/session";
-import { InlineError, InputError } from "../server/InlineError";
+import { InlineError, InputError } from "../InlineError";
 
 /** Tokens the per-token view draws (the backend sends at most 4096). */
 const VIEW_TOKENS = 4096;

@@ -3,7 +3,7 @@ import { useEffect, useState } from "react";
 import type { ServerView_Serialize as ServerView } from "../../bindings";
 import { formatBytes, formatCount } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
-import { InlineError, InputError } from "./InlineError";
+import { InlineError, InputError } from "../InlineError";
 
 const MIB = 1024 * 1024;
 

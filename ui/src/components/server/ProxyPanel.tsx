@@ -2,7 +2,7 @@
 import { useEffect, useState } from "react";
 import type { ServerView_Serialize as ServerView, UpstreamCheck_Serialize as UpstreamCheck } from "../../bindings";
 import { commands, unwrap } from "../../lib/ipc";
-import { InlineError, InputError } from "./InlineError";
+import { InlineError, InputError } from "../InlineError";
 
 export function ProxyPanel({ view, onView }: { view: ServerView; onView: (v: ServerView) => void }) {
   const [upstream, setUpstream] = useState(view.upstream ?? "");

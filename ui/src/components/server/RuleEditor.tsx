@@ -2,7 +2,7 @@
 import { useState } from "react";
 import type { RuleSpec_Serialize as RuleSpec } from "../../bindings";
 import { ENDPOINTS, RULE_KINDS, emptyForm, ruleFromForm, suggestId, type FormErrors, type RuleForm, type RuleKind } from "../../lib/server/rules";
-import { InlineError } from "./InlineError";
+import { InlineError } from "../InlineError";
 
 interface Props {
   initial: RuleForm;

@@ -4,7 +4,7 @@ import type { RuleSpec_Serialize as RuleSpec, ServerView_Serialize as ServerView
 import { formatCount } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
 import { describeRule, emptyForm, formFromRule, kindLabel, suggestId } from "../../lib/server/rules";
-import { InlineError } from "./InlineError";
+import { InlineError } from "../InlineError";
 import { RuleEditor } from "./RuleEditor";
 
 type Editing = { id: string | null; rule: RuleSpec | null } | null;

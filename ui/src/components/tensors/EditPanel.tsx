@@ -9,7 +9,9 @@ import { forwardRef, useEffect, useImperativeHandle, useRef, useState } from "re
 import { describeFailure } from "../../lib/ipc";
 import { exactF32, formatValue, parseValue } from "../../lib/heatmap/format";
 import { rowCol } from "../../lib/tensors/grid";
+import { useQuery } from "../../lib/query";
 import { previewWeight, readValue, setWeight, type WeightEditView } from "../../lib/tensors/api";
+import { InlineError } from "../InlineError";
 
 interface Props {
   tensor: string;
@@ -36,7 +38,6 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
   const input = useRef<HTMLInputElement>(null);
   useImperativeHandle(ref, () => ({ focus: () => input.current?.select() }), []);
   const [text, setText] = useState("");
-  const [current, setCurrent] = useState<number | null>(null);
   const [preview, setPreview] = useState<WeightEditView | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -52,17 +53,13 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
     setDone(null);
     setShowAll(false);
   }, [tensor, index]);
-  useEffect(() => {
-    if (!selected) return setCurrent(null);
-    let live = true;
-    readValue(tensor, selected.row, selected.col).then(
-      (v) => live && setCurrent(v),
-      () => live && setCurrent(null),
-    );
-    return () => {
-      live = false;
-    };
-  }, [tensor, selected?.row, selected?.col, revision]);
+  const row = selected?.row ?? null;
+  const col = selected?.col ?? null;
+  // The element's stored value ("…" while it loads or when it cannot be read); an edit anywhere
+  // (the revision) refreshes it in place.
+  const current = useQuery(() => (row === null || col === null ? null : readValue(tensor, row, col)), [tensor, row, col], {
+    on: [revision],
+  }).data;
 
   // Preview as the user types (debounced); the UI's parser refuses non-numbers at once.
   const seq = useRef(0);
@@ -165,11 +162,7 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
           Apply
         </button>
       </form>
-      {error && (
-        <div id="edit-error" className="inline-error" role="alert" data-testid="edit-error">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="edit-error" id="edit-error" />
       {shown && (
         <div className={`edit-preview ${shown.applied ? "applied" : ""}`} data-testid={shown.applied ? "edit-result" : "edit-preview"}>
           <div className="preview-line">

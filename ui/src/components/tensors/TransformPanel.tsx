@@ -10,6 +10,7 @@ import { describeFailure } from "../../lib/ipc";
 import { useSession } from "../../lib/session";
 import { OP_FIELDS, OP_LABELS, SEL_LABELS, toSelectionArgs, toTransformArgs, type OpName, type SelKind, type TransformForm } from "../../lib/tensors/transform";
 import { transformTensor, type TransformReportView } from "../../lib/tensors/api";
+import { InlineError } from "../InlineError";
 
 interface Props {
   tensor: string;
@@ -125,11 +126,7 @@ export function TransformPanel({ tensor, selected, cols, onApplied }: Props) {
           {busy ? "Applying…" : "Apply transform"}
         </button>
       </form>
-      {error && (
-        <div className="inline-error" role="alert" data-testid="tf-error">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="tf-error" />
       {report && (
         <div className="tf-report" data-testid="tf-report">
           <div>

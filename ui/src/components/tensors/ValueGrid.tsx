@@ -10,6 +10,7 @@ import { describeFailure } from "../../lib/ipc";
 import { colorOf } from "../../lib/heatmap/colormap";
 import { exactF32 } from "../../lib/heatmap/format";
 import { contains, extent, firstVisible, flatIndex, grow, scrollFor, visibleWindow, type GridWindow } from "../../lib/tensors/grid";
+import { InlineError } from "../InlineError";
 
 const CELL = { w: 108, h: 22 };
 const HEAD = { w: 64, h: 22 };
@@ -87,18 +88,25 @@ export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, o
     );
   }, [win, data, version, fetchWindow, total]);
 
-  // Bring the selection into view when it changes.
+  // Bring the selection into view when it changes. Only a change of selection scrolls (the
+  // user's own scrolling, a resize, does not snap back): the layout is read from a ref.
+  const layout = useRef({ view, rows, cols });
+  useEffect(() => {
+    layout.current = { view, rows, cols };
+  });
+  const selRow = selected?.row ?? null;
+  const selCol = selected?.col ?? null;
   useEffect(() => {
     const el = scrollRef.current;
-    if (!el || !selected || view.h === 0) return;
+    const { view, rows, cols } = layout.current;
+    if (!el || selRow === null || selCol === null || view.h === 0) return;
     const r = firstVisible(el.scrollTop, view.h, rows, CELL.h);
     const c = firstVisible(el.scrollLeft, view.w, cols, CELL.w);
     const vr = Math.floor(view.h / CELL.h);
     const vc = Math.floor(view.w / CELL.w);
-    if (selected.row < r || selected.row >= r + vr) el.scrollTop = scrollFor(Math.max(0, selected.row - Math.floor(vr / 2)), view.h, rows, CELL.h);
-    if (selected.col < c || selected.col >= c + vc) el.scrollLeft = scrollFor(Math.max(0, selected.col - Math.floor(vc / 2)), view.w, cols, CELL.w);
-    // Only a change of selection scrolls; the user's own scrolling does not snap back.
-  }, [selected?.row, selected?.col]);
+    if (selRow < r || selRow >= r + vr) el.scrollTop = scrollFor(Math.max(0, selRow - Math.floor(vr / 2)), view.h, rows, CELL.h);
+    if (selCol < c || selCol >= c + vc) el.scrollLeft = scrollFor(Math.max(0, selCol - Math.floor(vc / 2)), view.w, cols, CELL.w);
+  }, [selRow, selCol]);
 
   const onScroll = () => {
     const el = scrollRef.current;
@@ -198,11 +206,7 @@ export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, o
         </div>
         <div className="vg-spacer" style={{ width: HEAD.w + extent(cols, CELL.w), height: HEAD.h + extent(rows, CELL.h) }} />
       </div>
-      {error && (
-        <div className="inline-error vg-error" role="alert" data-testid="grid-error">
-          {error}
-        </div>
-      )}
+      <InlineError error={error} testId="grid-error" className="vg-error" />
     </div>
   );
 }

@@ -2,9 +2,9 @@
  * The audit of the open model (`hotpatch-audit` through `audit_model`), run once per opened or
  * saved model and shared by the top bar's badge and the Model screen's card.
  */
-import { useEffect, useState } from "react";
 import type { AuditView_Serialize as AuditView, FindingView_Serialize as FindingView, ModelSummary } from "../../bindings";
 import { commands } from "../ipc";
+import { useQuery } from "../query";
 
 export type AuditResult = { ok: true; view: AuditView } | { ok: false; message: string };
 
@@ -26,17 +26,8 @@ export function auditOf(summary: ModelSummary): Promise<AuditResult> {
 
 /** The audit of `summary`'s model, or null while it runs (or with no model). */
 export function useAudit(summary: ModelSummary | null): AuditResult | null {
-  const [result, setResult] = useState<{ of: ModelSummary; r: AuditResult } | null>(null);
-  useEffect(() => {
-    if (!summary) return;
-    let live = true;
-    void auditOf(summary).then((r) => {
-      if (live) setResult({ of: summary, r });
-    });
-    return () => {
-      live = false;
-    };
-  }, [summary]);
+  const result = useQuery(async () => (summary ? { of: summary, r: await auditOf(summary) } : null), [summary]).data;
+  // Until the effect ran for a new summary, the last result is another model's.
   return summary && result?.of === summary ? result.r : null;
 }
 
