@@ -1,4 +1,4 @@
-//! Layer 1 and Layer 2 operations against independent reference implementations.
+//! Memory-layer and bytes-layer operations against independent reference implementations.
 
 use hotpatch_core::*;
 
