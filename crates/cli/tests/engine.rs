@@ -1,17 +1,16 @@
 //! `hotpatch run`, `hotpatch eval` and `hotpatch serve --model` with the embedded llama.cpp on
 //! a real model (SmolLM2-135M-Instruct Q4_1, installed by `scripts/setup.sh`).
 
+mod cli_common;
+use cli_common::{hotpatch_cmd as hotpatch, listening_addr};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use hotpatch_testkit as kit;
 use serde_json::Value;
-
-fn hotpatch() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hotpatch"))
-}
 
 fn json_of(out: &std::process::Output) -> Value {
     assert!(
@@ -171,11 +170,7 @@ fn serve(model: &Path, config: Option<&Path>) -> Server {
         .expect("hotpatch serve runs");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("a first line").unwrap();
-    let addr = first
-        .strip_prefix("listening on http://")
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let addr = listening_addr(&first);
     assert!(
         first.contains("engine"),
         "names the built-in upstream: {first}"
