@@ -118,7 +118,7 @@ async function eventRows(browser) {
   );
 }
 
-describe("Patches screen: edit, export, import with preview into a fresh copy, identical bytes (job 3)", () => {
+describe("Patches screen: edit, export, import with preview into a fresh copy, identical bytes", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "hotpatch-e2e-patches-"));
   const edited = path.join(dir, "edited.gguf");
   const fresh = path.join(dir, "fresh.gguf");
