@@ -9,6 +9,7 @@
 use hotpatch_core::tensor::{encode_into, EncodeError, EncodeReport};
 use hotpatch_core::GgmlType;
 use hotpatch_quant::{dequantize, quantize};
+use hotpatch_testkit::Rng;
 
 /// Quantized types whose elements own their bits, and how many bits one element's code has.
 const EDITABLE: [(GgmlType, u32); 14] = [
@@ -27,27 +28,6 @@ const EDITABLE: [(GgmlType, u32); 14] = [
     (GgmlType::TQ2_0, 2),
     (GgmlType::MXFP4, 4),
 ];
-
-/// xorshift64*, so the fixtures need no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    fn sym(&mut self) -> f32 {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32
-    }
-}
 
 /// ggml's C dequantizer (`tests/oracle/ggml.py` through the quant crate's runner).
 fn ggml_dequantize(ty: GgmlType, blocks: &[u8]) -> Vec<f32> {
@@ -106,7 +86,7 @@ fn one_element_changes_and_nothing_else() {
         let (ts, bs) = (ty.type_size(), ty.block_size());
         let mut rng = Rng::new(0xB10C + ty.id() as u64);
         let values: Vec<f32> = (0..bs * 24)
-            .map(|k| rng.sym() * [0.02, 1.0, 300.0][k / bs % 3])
+            .map(|k| rng.sym() as f32 * [0.02, 1.0, 300.0][k / bs % 3])
             .collect();
         let mut blocks = vec![0u8; values.len() / bs * ts];
         quantize(ty, &values, &mut blocks).expect("quantize");
@@ -120,7 +100,7 @@ fn one_element_changes_and_nothing_else() {
             let target = match bi % 4 {
                 0 => cur,
                 1 => other,
-                2 => cur + rng.sym() * (cur.abs() + 1e-3),
+                2 => cur + rng.sym() as f32 * (cur.abs() + 1e-3),
                 _ => cur * 0.5,
             };
             let (bytes, report) = store(ty, blk, idx, target).expect("store");
@@ -245,7 +225,7 @@ fn nearest_on_non_uniform_iq4_nl_levels() {
 #[test]
 fn out_of_range_falls_back_to_requantize_with_side_effects() {
     let mut rng = Rng::new(9);
-    let x: Vec<f32> = (0..256).map(|_| rng.sym()).collect();
+    let x: Vec<f32> = (0..256).map(|_| rng.sym() as f32).collect();
     let mut q = vec![0u8; GgmlType::Q4_K.type_size()];
     quantize(GgmlType::Q4_K, &x, &mut q).unwrap();
     let (bytes, report) = store(GgmlType::Q4_K, &q, 7, 1e6).unwrap();
