@@ -22,6 +22,17 @@ fn json_of(out: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// `eval`'s options in these tests: JSON, 200 tokens, one thread, 128-token windows.
+const EVAL_ARGS: [&str; 7] = [
+    "--json",
+    "--max-tokens",
+    "200",
+    "--threads",
+    "1",
+    "--window",
+    "128",
+];
+
 #[test]
 fn run_answers_greedily_with_json_text() {
     let out = hotpatch()
@@ -74,15 +85,7 @@ fn eval_a_against_itself_has_zero_kl_and_full_agreement() {
         .arg(&m)
         .arg("--text")
         .arg(&text)
-        .args([
-            "--json",
-            "--max-tokens",
-            "200",
-            "--threads",
-            "1",
-            "--window",
-            "128",
-        ])
+        .args(EVAL_ARGS)
         .output()
         .unwrap();
     let v = json_of(&out);
@@ -95,15 +98,7 @@ fn eval_a_against_itself_has_zero_kl_and_full_agreement() {
     let alone = hotpatch()
         .arg("eval")
         .arg(&m)
-        .args([
-            "--json",
-            "--max-tokens",
-            "200",
-            "--threads",
-            "1",
-            "--window",
-            "128",
-        ])
+        .args(EVAL_ARGS)
         .output()
         .unwrap();
     let a = json_of(&alone);
