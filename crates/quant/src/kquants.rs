@@ -28,15 +28,7 @@ pub(crate) const QK_K: usize = 256;
 const GROUP_MAX_EPS: f32 = 1e-15;
 
 pub(crate) fn handles(ty: GgmlType) -> bool {
-    matches!(
-        ty,
-        GgmlType::Q2_K
-            | GgmlType::Q3_K
-            | GgmlType::Q4_K
-            | GgmlType::Q5_K
-            | GgmlType::Q6_K
-            | GgmlType::Q8_K
-    )
+    ty.is_k_quant()
 }
 
 pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
