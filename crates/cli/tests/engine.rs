@@ -35,37 +35,27 @@ const EVAL_ARGS: [&str; 7] = [
 
 #[test]
 fn run_answers_greedily_with_json_text() {
-    let out = hotpatch()
-        .args(["run"])
-        .arg(kit::smollm2())
-        .args([
-            "--prompt",
-            "The capital of France is",
-            "--max-tokens",
-            "3",
-            "--json",
-            "--threads",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let v = json_of(&out);
+    let run = |extra: &[&str]| {
+        hotpatch()
+            .args(["run"])
+            .arg(kit::smollm2())
+            .args([
+                "--prompt",
+                "The capital of France is",
+                "--max-tokens",
+                "3",
+                "--threads",
+                "1",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let v = json_of(&run(&["--json"]));
     let text = v["text"].as_str().unwrap();
     assert!(text.starts_with(" Paris"), "greedy SmolLM2: {text:?}");
     assert_eq!(v["tokens"].as_array().unwrap().len(), 3);
-    let plain = hotpatch()
-        .args(["run"])
-        .arg(kit::smollm2())
-        .args([
-            "--prompt",
-            "The capital of France is",
-            "--max-tokens",
-            "3",
-            "--threads",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let plain = run(&[]);
     assert_eq!(
         String::from_utf8_lossy(&plain.stdout).trim_end(),
         text.trim_end(),
