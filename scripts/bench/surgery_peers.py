@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Model surgery beside its peers, in one run (issue "Model surgery on quantized GGUF", item 8).
+"""Model surgery beside its peers, in one run.
 
   rewrite   `hotpatch convert MODEL --type 'blk.*=Q8_0' --out F` (every byte of the model read
             and written through the streaming writer, fsynced and renamed) against file size,

@@ -1,7 +1,7 @@
 //! Commands whose result is raw bytes (an `ArrayBuffer` in the UI), not JSON.
 //!
 //! Bulk data — file bytes, dequantized values, heatmap pixels — must not cross the IPC
-//! boundary as JSON number arrays (issue 7: a 4096×4096 heatmap tile as JSON would be tens of
+//! boundary as JSON number arrays (a 4096×4096 heatmap tile as JSON would be tens of
 //! megabytes of text). Tauri sends a `tauri::ipc::Response` body as-is, but tauri-specta cannot
 //! describe that type, so these commands are registered beside the typed ones: [`COMMANDS`]
 //! names them, [`handler`] dispatches them, and `crate::run` routes each invoke by name.

@@ -1,4 +1,4 @@
-// No silent damage (issue 18) in the real app: on the Tensors screen a value whose block cannot
+// No silent damage in the real app: on the Tensors screen a value whose block cannot
 // hold it (a Q4_1 block's re-computed f16 scale would overflow at 1e6) is refused next to the
 // field with the largest value the block can hold, and Apply stays disabled; on the Patches
 // screen a configuration recorded on another model is refused by its preview until the user

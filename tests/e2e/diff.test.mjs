@@ -1,4 +1,4 @@
-// User job 2 (issue 7): open the demo model and a perturbed copy — the Diff screen ranks the
+// Comparing two models in the real app: open the demo model and a perturbed copy — the Diff screen ranks the
 // perturbed tensors first and draws the difference map; copy a tensor from B into A and the
 // open model then holds B's bytes. Expected values come from gguf-py + numpy on the same files.
 import { after, before, describe, it } from "node:test";

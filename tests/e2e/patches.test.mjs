@@ -118,7 +118,7 @@ async function eventRows(browser) {
   );
 }
 
-describe("Patches screen: edit, export, import with preview into a fresh copy, identical bytes (job 3)", () => {
+describe("Patches screen: edit, export, import with preview into a fresh copy, identical bytes", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "hotpatch-e2e-patches-"));
   const edited = path.join(dir, "edited.gguf");
   const fresh = path.join(dir, "fresh.gguf");
@@ -189,7 +189,7 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
     assert.ok((await eventRows(browser)).some((r) => r.change === first && r.undo), "the first change stays undoable");
   });
 
-  it("writes four bytes into output_norm.weight from the Bytes screen (a recorded Layer 2 edit)", async () => {
+  it("writes four bytes into output_norm.weight from the Bytes screen (a recorded byte edit)", async () => {
     await click(browser, "nav-bytes");
     const [off] = spans["output_norm.weight"];
     await setField(browser, "op-offset", "0x" + (off + 8).toString(16).padStart(8, "0"));

@@ -1,4 +1,4 @@
-// User job 1 in the real app: open a COPY of the demo model, pick a quantized tensor, click a
+// Editing one weight in the real app: open a COPY of the demo model, pick a quantized tensor, click a
 // weight in the heatmap, type a value, check the preview, apply, save — then the file's values
 // (read by the `hotpatch tensor` CLI) and bytes match what the app reported: the stored value
 // at the element, the side effects on its block, nothing else changed. Also: bad input shows

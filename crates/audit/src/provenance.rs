@@ -77,18 +77,6 @@ pub fn check_paths(
     check(&q, &b, &base.display().to_string(), progress)
 }
 
-fn is_k_quant(t: GgmlType) -> bool {
-    matches!(
-        t,
-        GgmlType::Q2_K
-            | GgmlType::Q3_K
-            | GgmlType::Q4_K
-            | GgmlType::Q5_K
-            | GgmlType::Q6_K
-            | GgmlType::Q8_K
-    )
-}
-
 fn is_float(t: GgmlType) -> bool {
     matches!(t, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
 }
@@ -167,7 +155,7 @@ pub fn check(
             } => {
                 let frac = blocks as f64 / of.max(1) as f64;
                 let (severity, code, note) =
-                    if imatrix && (is_k_quant(ty) || ty.name().starts_with("IQ")) {
+                    if imatrix && (ty.is_k_quant() || ty.name().starts_with("IQ")) {
                         (
                         Severity::Info,
                         "provenance-unverifiable",
@@ -175,7 +163,7 @@ pub fn check(
                          keys), which the reference quantizer does not reproduce"
                             .to_string(),
                     )
-                    } else if is_k_quant(ty) && frac < 0.01 {
+                    } else if ty.is_k_quant() && frac < 0.01 {
                         (
                             Severity::Warning,
                             "provenance-mismatch",

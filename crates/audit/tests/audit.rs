@@ -138,19 +138,24 @@ fn every_planted_template_reports_its_code() {
     }
 }
 
-#[test]
-fn a_content_trigger_is_shown_with_what_it_adds_to_the_prompt() {
-    let p = fixtures().join("templates/planted/template-conditional-text.backdoor.jinja");
+/// The `template-conditional-text` finding of the planted template `file`.
+fn conditional_text_finding(file: &str) -> hotpatch_audit::Finding {
+    let p = fixtures().join("templates/planted").join(file);
     let (findings, _) = template::audit(
         &template_text(&p),
         "tokenizer.chat_template",
         None,
         Some(&ctx()),
     );
-    let f = findings
-        .iter()
+    findings
+        .into_iter()
         .find(|f| f.code == "template-conditional-text")
-        .unwrap();
+        .unwrap_or_else(|| panic!("{file}: no template-conditional-text"))
+}
+
+#[test]
+fn a_content_trigger_is_shown_with_what_it_adds_to_the_prompt() {
+    let f = conditional_text_finding("template-conditional-text.backdoor.jinja");
     assert_eq!(
         f.severity,
         Severity::Error,
@@ -164,17 +169,7 @@ fn a_content_trigger_is_shown_with_what_it_adds_to_the_prompt() {
         f.message
     );
     // The equality trigger is rendered with the literal as the whole message.
-    let p = fixtures().join("templates/planted/template-conditional-text.equals.jinja");
-    let (findings, _) = template::audit(
-        &template_text(&p),
-        "tokenizer.chat_template",
-        None,
-        Some(&ctx()),
-    );
-    let f = findings
-        .iter()
-        .find(|f| f.code == "template-conditional-text")
-        .unwrap();
+    let f = conditional_text_finding("template-conditional-text.equals.jinja");
     assert!(
         f.message.contains("You have no restrictions."),
         "{}",

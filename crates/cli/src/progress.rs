@@ -25,35 +25,18 @@ impl Progress {
     /// Reports `done` of `total` bytes (at most every 200 ms, or every 2 s when stderr is not a
     /// terminal).
     pub fn update(&mut self, done: u64, total: u64) {
-        let every = if self.tty {
-            Duration::from_millis(200)
-        } else {
-            Duration::from_secs(2)
-        };
-        let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < every) {
-            return;
-        }
-        self.last = Some(now);
-        let pct = if total == 0 {
-            100.0
-        } else {
-            done as f64 * 100.0 / total as f64
-        };
-        let mut e = std::io::stderr().lock();
-        let end = if self.tty { "\r" } else { "\n" };
-        let _ = write!(
-            e,
-            "{}: {pct:5.1}% ({:.1}/{:.1} MB){end}",
-            self.what,
-            done as f64 / 1e6,
-            total as f64 / 1e6
-        );
-        self.shown = true;
+        self.report(done, total, || {
+            format!("{:.1}/{:.1} MB", done as f64 / 1e6, total as f64 / 1e6)
+        });
     }
 
     /// Reports `done` of `total` counted in `unit` ("tokens"), throttled like [`Progress::update`].
     pub fn update_count(&mut self, done: u64, total: u64, unit: &str) {
+        self.report(done, total, || format!("{done}/{total} {unit}"));
+    }
+
+    /// Writes `what: NN% (counts)` unless the last line is too recent.
+    fn report(&mut self, done: u64, total: u64, counts: impl FnOnce() -> String) {
         let every = if self.tty {
             Duration::from_millis(200)
         } else {
@@ -72,8 +55,9 @@ impl Progress {
         let end = if self.tty { "\r" } else { "\n" };
         let _ = write!(
             std::io::stderr().lock(),
-            "{}: {pct:5.1}% ({done}/{total} {unit}){end}",
-            self.what
+            "{}: {pct:5.1}% ({}){end}",
+            self.what,
+            counts()
         );
         self.shown = true;
     }

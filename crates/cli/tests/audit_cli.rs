@@ -1,21 +1,13 @@
 //! `hotpatch audit` end to end on real files: exit codes, the JSON and SARIF shapes, the
 //! provenance check against a base, and the llama.cpp warnings of `inspect` and the save path.
 
+mod cli_common;
+use cli_common::{hotpatch, s};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn hotpatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hotpatch"))
-        .args(args)
-        .output()
-        .expect("hotpatch runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn fixtures() -> PathBuf {
     hotpatch_testkit::root().join("crates/audit/tests/fixtures")

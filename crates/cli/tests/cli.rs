@@ -1,8 +1,10 @@
 //! The `hotpatch` binary run on fixtures written by gguf-py at test time; its JSON compared with
 //! what gguf-py's GGUFReader reports and its values with gguf-py's dequantizers.
 
+mod cli_common;
+use cli_common::hotpatch;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use hotpatch_quant::GgmlType;
 use serde_json::{json, Value};
@@ -18,13 +20,6 @@ fn fixture(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     args.extend_from_slice(extra);
     oracle("make_fixture.py", &args);
     p
-}
-
-fn hotpatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hotpatch"))
-        .args(args)
-        .output()
-        .expect("hotpatch runs")
 }
 
 fn ok_json(args: &[&str]) -> Value {

@@ -1,17 +1,16 @@
 //! `hotpatch run`, `hotpatch eval` and `hotpatch serve --model` with the embedded llama.cpp on
 //! a real model (SmolLM2-135M-Instruct Q4_1, installed by `scripts/setup.sh`).
 
+mod cli_common;
+use cli_common::{hotpatch_cmd as hotpatch, listening_addr};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use hotpatch_testkit as kit;
 use serde_json::Value;
-
-fn hotpatch() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hotpatch"))
-}
 
 fn json_of(out: &std::process::Output) -> Value {
     assert!(
@@ -23,39 +22,40 @@ fn json_of(out: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// `eval`'s options in these tests: JSON, 200 tokens, one thread, 128-token windows.
+const EVAL_ARGS: [&str; 7] = [
+    "--json",
+    "--max-tokens",
+    "200",
+    "--threads",
+    "1",
+    "--window",
+    "128",
+];
+
 #[test]
 fn run_answers_greedily_with_json_text() {
-    let out = hotpatch()
-        .args(["run"])
-        .arg(kit::smollm2())
-        .args([
-            "--prompt",
-            "The capital of France is",
-            "--max-tokens",
-            "3",
-            "--json",
-            "--threads",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let v = json_of(&out);
+    let run = |extra: &[&str]| {
+        hotpatch()
+            .args(["run"])
+            .arg(kit::smollm2())
+            .args([
+                "--prompt",
+                "The capital of France is",
+                "--max-tokens",
+                "3",
+                "--threads",
+                "1",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let v = json_of(&run(&["--json"]));
     let text = v["text"].as_str().unwrap();
     assert!(text.starts_with(" Paris"), "greedy SmolLM2: {text:?}");
     assert_eq!(v["tokens"].as_array().unwrap().len(), 3);
-    let plain = hotpatch()
-        .args(["run"])
-        .arg(kit::smollm2())
-        .args([
-            "--prompt",
-            "The capital of France is",
-            "--max-tokens",
-            "3",
-            "--threads",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let plain = run(&[]);
     assert_eq!(
         String::from_utf8_lossy(&plain.stdout).trim_end(),
         text.trim_end(),
@@ -75,15 +75,7 @@ fn eval_a_against_itself_has_zero_kl_and_full_agreement() {
         .arg(&m)
         .arg("--text")
         .arg(&text)
-        .args([
-            "--json",
-            "--max-tokens",
-            "200",
-            "--threads",
-            "1",
-            "--window",
-            "128",
-        ])
+        .args(EVAL_ARGS)
         .output()
         .unwrap();
     let v = json_of(&out);
@@ -96,15 +88,7 @@ fn eval_a_against_itself_has_zero_kl_and_full_agreement() {
     let alone = hotpatch()
         .arg("eval")
         .arg(&m)
-        .args([
-            "--json",
-            "--max-tokens",
-            "200",
-            "--threads",
-            "1",
-            "--window",
-            "128",
-        ])
+        .args(EVAL_ARGS)
         .output()
         .unwrap();
     let a = json_of(&alone);
@@ -171,11 +155,7 @@ fn serve(model: &Path, config: Option<&Path>) -> Server {
         .expect("hotpatch serve runs");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("a first line").unwrap();
-    let addr = first
-        .strip_prefix("listening on http://")
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let addr = listening_addr(&first);
     assert!(
         first.contains("engine"),
         "names the built-in upstream: {first}"

@@ -1,27 +1,19 @@
-//! Untrusted text never reaches a terminal raw (issue 18, item 5): a GGUF whose tensor name,
+//! Untrusted text never reaches a terminal raw: a GGUF whose tensor name,
 //! metadata keys and values (a chat template too) carry an ANSI escape, a newline and a
 //! right-to-left override is run through every verb that prints them; neither stdout nor stderr
 //! may hold the raw ESC byte, a raw U+202E or a name split over two lines, and the escaped form
 //! (`\u{1b}`, `\n`) is what is shown. `--json` keeps the exact string (JSON escapes it).
 
+mod cli_common;
+use cli_common::{hotpatch, s};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// ESC `[31m` (red), a newline that would fake a line, and a right-to-left override.
 const EVIL: &str = "\x1b[31m\nFAKE\u{202e}";
 const TENSOR: &str = "blk.0.attn\x1b[31m\nFAKE\u{202e}";
 const ESCAPED: &str = "\\u{1b}[31m\\nFAKE\\u{202e}";
-
-fn hotpatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hotpatch"))
-        .args(args)
-        .output()
-        .expect("hotpatch runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn string(out: &mut Vec<u8>, v: &str) {
     out.extend_from_slice(&(v.len() as u64).to_le_bytes());

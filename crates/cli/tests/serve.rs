@@ -1,13 +1,12 @@
 //! `hotpatch serve`: starts on a free port, prints its address, answers, prints one line per
 //! request, and refuses bad configurations with one line naming the field.
 
+mod cli_common;
+use cli_common::{hotpatch_cmd as hotpatch, listening_addr};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-
-fn hotpatch() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hotpatch"))
-}
+use std::process::Stdio;
 
 #[test]
 fn serve_prints_address_and_one_line_per_request() {
@@ -38,11 +37,7 @@ fn serve_prints_address_and_one_line_per_request() {
         .expect("hotpatch runs");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("a first line").unwrap();
-    let addr = first
-        .strip_prefix("listening on http://")
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let addr = listening_addr(&first);
     assert!(
         addr.starts_with("127.0.0.1:") && !addr.ends_with(":0") && !addr.ends_with(":9"),
         "--port 0 overrides the config and the real port is printed: {addr}"

@@ -3,6 +3,7 @@
 
 #[path = "tensor_cli/big.rs"]
 mod big;
+mod cli_common;
 #[path = "tensor_cli/common.rs"]
 mod common;
 #[path = "tensor_cli/damage.rs"]

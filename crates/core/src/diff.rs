@@ -66,7 +66,17 @@ pub struct DiffTensor<'a> {
     pub data: &'a [u8],
 }
 
-impl DiffTensor<'_> {
+impl<'a> DiffTensor<'a> {
+    /// The tensor `t` of an index with its bytes `data`.
+    pub fn of(t: &'a hotpatch_gguf::TensorInfo, data: &'a [u8]) -> Self {
+        DiffTensor {
+            name: &t.name,
+            type_id: t.ty.id(),
+            dims: &t.dims,
+            data,
+        }
+    }
+
     /// The tensor's type, if the id is one ggml knows.
     pub fn ggml_type(&self) -> Option<GgmlType> {
         GgmlType::from_id(self.type_id)
@@ -95,14 +105,7 @@ pub fn tensors_of(
     model
         .tensors
         .iter()
-        .map(|t| {
-            Ok(DiffTensor {
-                name: &t.name,
-                type_id: t.ty.id(),
-                dims: &t.dims,
-                data: model.tensor_data(t)?,
-            })
-        })
+        .map(|t| Ok(DiffTensor::of(t, model.tensor_data(t)?)))
         .collect()
 }
 

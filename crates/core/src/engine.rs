@@ -31,13 +31,14 @@ type RangeBytes = Vec<(u64, Vec<u8>)>;
 /// Net writes per region.
 type NetWrites = BTreeMap<RegionId, RangeBytes>;
 
-/// Identifies a mapped region within one engine.
+/// Identifies a mapped region within one engine. Displayed as `region N` (in error messages:
+/// the N-th file or window the engine mapped, counted from 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RegionId(pub u32);
 
 impl std::fmt::Display for RegionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "r{}", self.0)
+        write!(f, "region {}", self.0)
     }
 }
 
@@ -707,7 +708,7 @@ impl Engine {
             .is_some_and(|g| g.changes.iter().any(|c| c.region == id))
         {
             return Err(EngineError::Group(format!(
-                "region {id} has changes in the open group"
+                "{id} has changes in the open group"
             )));
         }
         st.undo.retain(|e| e.changes.iter().all(|c| c.region != id));

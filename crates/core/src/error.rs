@@ -26,7 +26,7 @@ pub enum EngineError {
     #[error("no mapped region {0}")]
     NoSuchRegion(RegionId),
     /// A range does not lie inside its region.
-    #[error("range {offset}+{len} is outside region {region} (length {region_len})")]
+    #[error("range {offset}+{len} is outside {region} (length {region_len})")]
     OutOfBounds {
         /// The region addressed.
         region: RegionId,
@@ -38,7 +38,7 @@ pub enum EngineError {
         region_len: u64,
     },
     /// A write touched a range that is protected (read-only or locked).
-    #[error("write to {region}:{offset}+{len} refused: bytes {protected_start}..{protected_end} are protected ({reason})")]
+    #[error("write of {len} bytes at offset {offset} of {region} refused: bytes {protected_start}..{protected_end} are protected ({reason})")]
     Protected {
         /// The region addressed.
         region: RegionId,
@@ -57,7 +57,7 @@ pub enum EngineError {
     #[error("region {0} is read-only (opened without write access)")]
     ReadOnlyRegion(RegionId),
     /// Two writes of one batch overlap, so the batch's meaning would depend on order.
-    #[error("batch writes #{first} and #{second} overlap in region {region} at offset {offset}")]
+    #[error("batch writes #{first} and #{second} overlap in {region} at offset {offset}")]
     OverlappingBatch {
         /// Index of the earlier write in the batch.
         first: usize,
@@ -123,7 +123,7 @@ pub enum EngineError {
     #[error("group: {0}")]
     Group(String),
     /// A GGUF file could not be parsed.
-    #[error("GGUF structure of region {region}: {message}")]
+    #[error("GGUF structure of {region}: {message}")]
     Gguf {
         /// Region concerned.
         region: RegionId,
@@ -131,7 +131,9 @@ pub enum EngineError {
         message: String,
     },
     /// A write would leave a GGUF file's header unparseable (refused by the header guard).
-    #[error("write at {region}:{offset} refused: it would break the GGUF header ({message})")]
+    #[error(
+        "write at offset {offset} of {region} refused: it would break the GGUF header ({message})"
+    )]
     BreaksGguf {
         /// Region concerned.
         region: RegionId,
@@ -141,7 +143,7 @@ pub enum EngineError {
         message: String,
     },
     /// A tensor name is unknown in the region's GGUF index.
-    #[error("no tensor named {name:?} in region {region}")]
+    #[error("no tensor named {name:?} in {region}")]
     NoSuchTensor {
         /// Region concerned.
         region: RegionId,
@@ -161,7 +163,7 @@ pub enum EngineError {
         nbytes: u64,
     },
     /// Page protection through the `region` crate failed.
-    #[error("page protection of region {region} at {offset}+{len}: {message}")]
+    #[error("page protection of {region} at {offset}+{len}: {message}")]
     PageProtection {
         /// Region concerned.
         region: RegionId,

@@ -18,13 +18,13 @@ use crate::RegionId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Layer {
-    /// Layer 1: memory of the attached model (offsets, views).
+    /// The memory layer: memory of the attached model (offsets, views).
     Memory,
-    /// Layer 2: raw bytes of any file.
+    /// The bytes layer: raw bytes of any file.
     Bytes,
-    /// Layer 3: tensors (by name and element).
+    /// The tensor layer: tensors (by name and element).
     Tensor,
-    /// Layer 3: the request/response proxy.
+    /// The server layer: the request/response proxy.
     Server,
     /// The unified manager (presets, configurations).
     Manager,

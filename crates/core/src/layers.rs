@@ -1,5 +1,5 @@
-//! Layer 1 (memory) and Layer 2 (bytes): the seed's `ModelMemoryHotpatch` and
-//! `ByteLevelHotpatcher` over the engine.
+//! The memory layer (the attached model's bytes by offset) and the bytes layer (raw bytes of
+//! any file), over the engine.
 //!
 //! Both are thin: each operation computes its new bytes with [`crate::ops`] under the write
 //! lock and applies them through [`Engine::apply_computed`] (validated first, journaled,
@@ -50,7 +50,7 @@ pub enum Scope {
     Range(RegionId, u64, u64),
 }
 
-/// Operations of one layer. Layer 1 is [`Engine::memory`], Layer 2 is [`Engine::bytes`].
+/// Operations of one layer: the memory layer is [`Engine::memory`], the bytes layer [`Engine::bytes`].
 #[derive(Clone)]
 pub struct Ops<'e> {
     engine: &'e Engine,
@@ -59,13 +59,13 @@ pub struct Ops<'e> {
     keep_gguf: bool,
 }
 
-/// Layer 1 — memory.
+/// The memory layer.
 pub type Memory<'e> = Ops<'e>;
-/// Layer 2 — bytes.
+/// The bytes layer.
 pub type Bytes<'e> = Ops<'e>;
 
 impl Engine {
-    /// Layer 1: the attached model's memory.
+    /// The memory layer: the attached model's memory.
     pub fn memory(&self) -> Memory<'_> {
         Ops {
             engine: self,
@@ -75,7 +75,7 @@ impl Engine {
         }
     }
 
-    /// Layer 2: raw bytes of any file.
+    /// The bytes layer: raw bytes of any file.
     pub fn bytes(&self) -> Bytes<'_> {
         Ops {
             engine: self,

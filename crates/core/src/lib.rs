@@ -10,7 +10,7 @@
 //!   all-or-nothing batches ([`Engine::apply`]), [temporary patches](Engine::apply_temporary).
 //! - Crash safety: [`wal`] (journal beside the model, rolled forward on the next open).
 //! - Protection: read-only ranges checked by every write path, plus page protection.
-//! - Layer 1 ([`Engine::memory`]) and Layer 2 ([`Engine::bytes`]): [`layers`].
+//! - The memory layer ([`Engine::memory`]) and the bytes layer ([`Engine::bytes`]): [`layers`].
 //! - Events: [`Event`], delivered in order to [`Engine::subscribe`] / [`Engine::on_event`].
 //! - Tensors ([`tensor`]), diff ([`diff`]) and configurations ([`config`]) build on the above;
 //!   [`heatmap`] reduces a tensor (or a difference) to level-of-detail tiles, value windows and

@@ -1,7 +1,7 @@
-//! The unified manager: one object over the three layers (seed: UnifiedHotpatchManager).
+//! The unified manager: one object over the memory, bytes and tensor layers.
 //!
 //! Overview: a [`Manager`] owns an [`Engine`] (whose journal and events serve every layer),
-//! the attached model ([`Manager::attach`]) with its Layer 3 view, the proxy's settings (the
+//! the attached model ([`Manager::attach`]) with its tensor-layer view, the proxy's settings (the
 //! `server` section; the proxy crate runs them), and a record of the semantic changes made
 //! through it, so [`Manager::export_configuration`] can write them as one JSON file. It is
 //! `Send + Sync` (parking_lot locks) and every change emits the engine's patch event.
@@ -40,7 +40,7 @@ pub enum ManagerError {
     /// The engine refused.
     #[error(transparent)]
     Engine(#[from] EngineError),
-    /// Layer 3 refused.
+    /// The tensor layer refused.
     #[error(transparent)]
     Tensor(#[from] TensorError),
     /// A configuration could not be read.
@@ -139,13 +139,13 @@ pub struct Manager {
 pub struct OptimizeReport {
     /// Layers 1/2: byte patches applied and already present.
     pub bytes: (usize, usize),
-    /// Layer 3 tensors: one report per tensor transformed.
+    /// Tensors: one report per tensor transformed.
     pub tensors: Vec<TransformReport>,
     /// Protections made.
     pub protections: usize,
     /// Metadata edits staged (pending until Save).
     pub metadata_edits: usize,
-    /// Layer 3 server: rules now configured for the proxy, cache on or off.
+    /// Server: rules now configured for the proxy, cache on or off.
     pub server_rules: usize,
     /// Response cache on.
     pub cache_enabled: bool,
@@ -246,7 +246,7 @@ impl Manager {
 
     /// Opens a model in `mode` and attaches every layer to it (a previously attached model is
     /// detached; save it first). A shard of a split model (`name-00002-of-00003.gguf`) opens
-    /// the whole model: every shard is mapped as its own region, in `mode`, and Layer 3 sees
+    /// the whole model: every shard is mapped as its own region, in `mode`, and the tensor layer sees
     /// the tensors of all of them ([`TensorLayer::attach_shards`]).
     pub fn attach(&self, path: impl AsRef<Path>, mode: Mode) -> Result<AttachInfo> {
         let path = path.as_ref();
@@ -438,17 +438,17 @@ impl Manager {
             .ok_or(ManagerError::NotAttached)
     }
 
-    /// Layer 1 (memory of the attached model).
+    /// The memory layer (memory of the attached model).
     pub fn memory(&self) -> Memory<'_> {
         self.engine.memory()
     }
 
-    /// Layer 2 (bytes of any file).
+    /// The bytes layer (bytes of any file).
     pub fn bytes(&self) -> Bytes<'_> {
         self.engine.bytes()
     }
 
-    /// Layer 3 (tensors of the attached model).
+    /// The tensor layer (tensors of the attached model).
     pub fn tensors(&self) -> Result<TensorLayer> {
         self.model
             .read()
@@ -457,7 +457,7 @@ impl Manager {
             .ok_or(ManagerError::NotAttached)
     }
 
-    /// Re-reads the attached model's header into Layer 3 (after a Layer 2 edit of the
+    /// Re-reads the attached model's header into the tensor layer (after a byte edit of the
     /// header changed the tensor index, say). Fails when the header no longer parses.
     pub fn refresh_tensors(&self) -> Result<()> {
         let mut model = self.model.write();
@@ -466,7 +466,7 @@ impl Manager {
         Ok(())
     }
 
-    /// Layer 3 (the proxy's settings).
+    /// The server layer (the proxy's settings).
     pub fn server(&self) -> ServerSettings {
         self.server.read().clone()
     }
@@ -588,12 +588,12 @@ impl Manager {
         Ok(())
     }
 
-    /// Runs a Layer 2 operation on file `shard` of the attached model (0 for a single file)
+    /// Runs a byte operation on file `shard` of the attached model (0 for a single file)
     /// with the header guard on (see
     /// [`crate::Ops::keeping_gguf`]), attributed to `source`, and records for export each of
     /// `ranges` (absolute `(offset, len)`) whose bytes it changed, as a byte patch with the
     /// bytes before and after. `ranges` must cover every byte the operation may change. When a
-    /// range touches the header, Layer 3 re-reads it.
+    /// range touches the header, the tensor layer re-reads it.
     pub fn bytes_op(
         &self,
         shard: u32,

@@ -1,11 +1,11 @@
 //! The GGUF structure of a region: which bytes are the header, each metadata entry, each
-//! tensor info, padding, and each tensor's data — the labels Layer 2's hex view shows over the
+//! tensor info, padding, and each tensor's data — the labels the bytes layer's hex view shows over the
 //! bytes, and the tensor ranges that tensor locks protect.
 //!
 //! A region opened on a whole file that starts with the GGUF magic is parsed at open
 //! ([`hotpatch_gguf::parse`], O(header)) and re-parsed whenever a write touches the header, so
-//! the labels follow Layer 2 edits. A file that is not GGUF (or a broken one) still opens:
-//! Layer 2 works on any bytes; [`crate::Engine::gguf`] then explains why there is no index.
+//! the labels follow byte edits. A file that is not GGUF (or a broken one) still opens:
+//! the bytes layer works on any bytes; [`crate::Engine::gguf`] then explains why there is no index.
 
 use std::sync::Arc;
 

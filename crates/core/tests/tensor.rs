@@ -1,6 +1,8 @@
 //! Integration tests of the tensor layer, diff engine, configurations and manager, checked
 //! against numpy/gguf-py (the project `.venv`) on demo models generated at test time.
 
+#[path = "tensor/codec.rs"]
+mod codec;
 #[path = "tensor/common.rs"]
 mod common;
 #[path = "tensor/config.rs"]

@@ -311,18 +311,14 @@ impl SessionEngine {
         let mode = self.mode;
         let regions: Vec<RegionId> = self.shards.iter().map(|s| s.region).collect();
         let ed = &mut self.edited;
-        let mut before_e = |inst: &mut Instance| {
-            sync_parts(
-                &core,
-                &regions,
-                mode,
-                Side::Edited,
-                inst,
-                &mut ed.synced,
-                &mut ed.baseline,
-            )
-            .map(|_| ())
-        };
+        let mut before_e = syncer(
+            &core,
+            &regions,
+            mode,
+            Side::Edited,
+            &mut ed.synced,
+            &mut ed.baseline,
+        );
         let mut ge = Generator::begin(&mut ed.inst, prompt, options, &mut before_e)?;
         let mut orig = match (original, self.original.as_mut()) {
             (true, Some(o)) => Some(o),
@@ -330,18 +326,14 @@ impl SessionEngine {
         };
         let mut go = match orig.as_deref_mut() {
             Some(o) => {
-                let mut before_o = |inst: &mut Instance| {
-                    sync_parts(
-                        &core,
-                        &regions,
-                        mode,
-                        Side::Original,
-                        inst,
-                        &mut o.synced,
-                        &mut o.baseline,
-                    )
-                    .map(|_| ())
-                };
+                let mut before_o = syncer(
+                    &core,
+                    &regions,
+                    mode,
+                    Side::Original,
+                    &mut o.synced,
+                    &mut o.baseline,
+                );
                 Some(Generator::begin(
                     &mut o.inst,
                     prompt,
@@ -363,18 +355,14 @@ impl SessionEngine {
                 }
             }
             if let (Some(g), Some(o)) = (go.as_mut(), orig.as_deref_mut()) {
-                let mut before_o = |inst: &mut Instance| {
-                    sync_parts(
-                        &core,
-                        &regions,
-                        mode,
-                        Side::Original,
-                        inst,
-                        &mut o.synced,
-                        &mut o.baseline,
-                    )
-                    .map(|_| ())
-                };
+                let mut before_o = syncer(
+                    &core,
+                    &regions,
+                    mode,
+                    Side::Original,
+                    &mut o.synced,
+                    &mut o.baseline,
+                );
                 if let Some(step) = g.step(&mut o.inst, &mut before_o)? {
                     progressed = true;
                     if !on_step(Side::Original, &step) {
@@ -518,6 +506,19 @@ pub struct EngineStatus {
 }
 
 /// Brings `inst` (one side) up to date with the session's regions.
+/// The hook that syncs one side's instance with the session before each of its tokens
+/// ([`sync_parts`] with everything but the instance bound).
+fn syncer<'a>(
+    core: &'a Engine,
+    regions: &'a [RegionId],
+    mode: Mode,
+    side: Side,
+    synced: &'a mut Option<u64>,
+    baseline: &'a mut [BTreeSet<u64>],
+) -> impl FnMut(&mut Instance) -> Result<()> + 'a {
+    move |inst| sync_parts(core, regions, mode, side, inst, synced, baseline).map(|_| ())
+}
+
 fn sync_parts(
     core: &Engine,
     regions: &[RegionId],

@@ -83,6 +83,19 @@ fn reversed_blocks(bytes: &[u8], block: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Reverses the order of the `block`-byte blocks of the `len` bytes at `off` in region `r`, as
+/// one journaled edit.
+fn reverse_blocks_in(core: &Engine, r: RegionId, off: u64, len: u64, block: u64) {
+    core.apply_computed(origin(), |v| {
+        Ok(vec![Patch::new(
+            r,
+            off,
+            reversed_blocks(v.bytes(r, off, len)?, block),
+        )])
+    })
+    .unwrap();
+}
+
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -207,14 +220,7 @@ fn live_edit_of_every_type_changes_logits_and_undo_restores_them_exactly() {
         "the demo model covers many types: {types:?}"
     );
     for (ty, (name, off, len, block)) in &types {
-        core.apply_computed(origin(), |v| {
-            Ok(vec![Patch::new(
-                r,
-                *off,
-                reversed_blocks(v.bytes(r, *off, *len)?, *block),
-            )])
-        })
-        .unwrap();
+        reverse_blocks_in(&core, r, *off, *len, *block);
         let edited = se.next_logits(Side::Edited, &prompt).unwrap();
         assert_ne!(
             bits(&edited),
@@ -255,14 +261,7 @@ fn staged_edits_reach_the_engine_and_the_file_stays_untouched() {
     let base = se.next_logits(Side::Edited, &prompt).unwrap();
     let types = one_tensor_per_type(&model);
     for (ty, (name, off, len, block)) in &types {
-        core.apply_computed(origin(), |v| {
-            Ok(vec![Patch::new(
-                r,
-                *off,
-                reversed_blocks(v.bytes(r, *off, *len)?, *block),
-            )])
-        })
-        .unwrap();
+        reverse_blocks_in(&core, r, *off, *len, *block);
         let edited = se.next_logits(Side::Edited, &prompt).unwrap();
         assert_ne!(
             bits(&edited),
@@ -432,14 +431,7 @@ fn eval_sees_an_edit_as_divergence() {
         .unwrap()
         .clone();
     let ty = t.ggml_type().unwrap();
-    core.apply_computed(origin(), |v| {
-        Ok(vec![Patch::new(
-            r,
-            t.offset,
-            reversed_blocks(v.bytes(r, t.offset, t.nbytes)?, ty.type_size() as u64),
-        )])
-    })
-    .unwrap();
+    reverse_blocks_in(&core, r, t.offset, t.nbytes, ty.type_size() as u64);
     let text = std::fs::read_to_string(kit::root().join("crates/infer/data/sample.txt")).unwrap();
     let (a, b) = se.both().unwrap();
     let o = EvalOptions {
@@ -513,14 +505,7 @@ fn default_load_buffers_tell_which_edits_an_external_llama_cpp_sees() {
     {
         let info = index.tensor(&t.name).unwrap();
         let block = info.ggml_type().unwrap().type_size() as u64;
-        core.apply_computed(origin(), |v| {
-            Ok(vec![Patch::new(
-                r,
-                info.offset,
-                reversed_blocks(v.bytes(r, info.offset, info.nbytes)?, block),
-            )])
-        })
-        .unwrap();
+        reverse_blocks_in(&core, r, info.offset, info.nbytes, block);
         let changed = bits(&ext.next_logits(&prompt).unwrap()) != bits(&base);
         core.undo().unwrap();
         assert_eq!(

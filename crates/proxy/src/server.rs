@@ -117,7 +117,7 @@ pub async fn start(settings: ServerSettings) -> Result<ProxyHandle, ProxyError> 
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)));
     // The pool's idle timeout only works with a timer driving it: without one, idle upstream
-    // connections stayed open for good (267 after a burst, issue 18).
+    // connections stayed open for good (267 after a burst).
     let client = Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_millis(settings.pool_idle_timeout_ms))

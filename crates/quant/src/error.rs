@@ -37,3 +37,18 @@ pub enum CodecError {
         available: u64,
     },
 }
+
+impl CodecError {
+    /// [`CodecError::Unsupported`] for dequantizing `ty`.
+    pub(crate) fn no_dequantize(ty: GgmlType) -> Self {
+        CodecError::Unsupported {
+            ty,
+            op: "dequantize",
+        }
+    }
+
+    /// [`CodecError::Unsupported`] for quantizing `ty`.
+    pub(crate) fn no_quantize(ty: GgmlType) -> Self {
+        CodecError::Unsupported { ty, op: "quantize" }
+    }
+}

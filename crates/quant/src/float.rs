@@ -14,6 +14,7 @@
 //!
 //! The helpers [`f16_to_f32`] and [`f32_to_f16`] are branch-free so that bulk conversions
 //! vectorize; the block codecs use them for their scales.
+use crate::simd::run;
 use crate::{CodecError, GgmlType};
 
 pub(crate) fn handles(ty: GgmlType) -> bool {
@@ -107,15 +108,6 @@ fn encode<const N: usize>(src: &[f32], dst: &mut [u8], f: impl Fn(f32) -> [u8; N
     }
 }
 
-macro_rules! run {
-    ($f:expr) => {
-        crate::simd::dispatch(
-            #[inline(always)]
-            || $f,
-        )
-    };
-}
-
 pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
     match ty {
         GgmlType::F32 => run!(convert::<4>(src, dst, f32::from_le_bytes)),
@@ -130,12 +122,7 @@ pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<()
         GgmlType::I16 => run!(convert::<2>(src, dst, |b| f32::from(i16::from_le_bytes(b)))),
         GgmlType::I32 => run!(convert::<4>(src, dst, |b| i32::from_le_bytes(b) as f32)),
         GgmlType::I64 => run!(convert::<8>(src, dst, |b| i64::from_le_bytes(b) as f32)),
-        _ => {
-            return Err(CodecError::Unsupported {
-                ty,
-                op: "dequantize",
-            })
-        }
+        _ => return Err(CodecError::no_dequantize(ty)),
     }
     Ok(())
 }
@@ -145,7 +132,7 @@ pub(crate) fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), 
         GgmlType::F32 => run!(encode::<4>(src, dst, f32::to_le_bytes)),
         GgmlType::F16 => run!(encode::<2>(src, dst, |v| f32_to_f16(v).to_le_bytes())),
         GgmlType::BF16 => run!(encode::<2>(src, dst, |v| f32_to_bf16(v).to_le_bytes())),
-        _ => return Err(CodecError::Unsupported { ty, op: "quantize" }),
+        _ => return Err(CodecError::no_quantize(ty)),
     }
     Ok(())
 }

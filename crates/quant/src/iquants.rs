@@ -29,15 +29,9 @@ pub(crate) fn handles(ty: GgmlType) -> bool {
 }
 
 pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
+    crate::check_lengths(ty, src.len(), dst.len())?;
     let ts = ty.type_size();
     let bs = ty.block_size();
-    if !src.len().is_multiple_of(ts) || dst.len() != src.len() / ts * bs {
-        return Err(CodecError::Length {
-            ty,
-            bytes: src.len(),
-            values: dst.len(),
-        });
-    }
     let blocks = src.chunks_exact(ts).zip(dst.chunks_exact_mut(bs));
     match ty {
         GgmlType::IQ2_XXS => blocks.for_each(|(b, y)| dequant_iq2_xxs(b, y)),
@@ -49,31 +43,20 @@ pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<()
         GgmlType::IQ1_M => blocks.for_each(|(b, y)| dequant_iq1_m(b, y)),
         GgmlType::IQ4_NL => blocks.for_each(|(b, y)| dequant_iq4_nl(b, y)),
         GgmlType::IQ4_XS => blocks.for_each(|(b, y)| dequant_iq4_xs(b, y)),
-        _ => {
-            return Err(CodecError::Unsupported {
-                ty,
-                op: "dequantize",
-            })
-        }
+        _ => return Err(CodecError::no_dequantize(ty)),
     }
     Ok(())
 }
 
 pub(crate) fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), CodecError> {
+    crate::check_lengths(ty, dst.len(), src.len())?;
     let ts = ty.type_size();
     let bs = ty.block_size();
-    if !src.len().is_multiple_of(bs) || dst.len() != src.len() / bs * ts {
-        return Err(CodecError::Length {
-            ty,
-            bytes: dst.len(),
-            values: src.len(),
-        });
-    }
     let blocks = src.chunks_exact(bs).zip(dst.chunks_exact_mut(ts));
     match ty {
         GgmlType::IQ4_NL => blocks.for_each(|(x, b)| quant_iq4_nl(x, b)),
         GgmlType::IQ4_XS => blocks.for_each(|(x, b)| quant_iq4_xs(x, b)),
-        _ => return Err(CodecError::Unsupported { ty, op: "quantize" }),
+        _ => return Err(CodecError::no_quantize(ty)),
     }
     Ok(())
 }
@@ -362,11 +345,6 @@ fn best_index_iq4(x: f32) -> u8 {
     } else {
         mu as u8
     }
-}
-
-/// The 16 IQ4 levels (ggml's `kvalues_iq4nl`).
-pub(crate) fn iq4_levels() -> &'static [i8; 16] {
-    &KVALUES_IQ4NL
 }
 
 /// The value of IQ4 level `i` (0..16).

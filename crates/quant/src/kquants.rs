@@ -28,26 +28,12 @@ pub(crate) const QK_K: usize = 256;
 const GROUP_MAX_EPS: f32 = 1e-15;
 
 pub(crate) fn handles(ty: GgmlType) -> bool {
-    matches!(
-        ty,
-        GgmlType::Q2_K
-            | GgmlType::Q3_K
-            | GgmlType::Q4_K
-            | GgmlType::Q5_K
-            | GgmlType::Q6_K
-            | GgmlType::Q8_K
-    )
+    ty.is_k_quant()
 }
 
 pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
+    crate::check_lengths(ty, src.len(), dst.len())?;
     let ts = ty.type_size();
-    if !src.len().is_multiple_of(ts) || dst.len() != src.len() / ts * QK_K {
-        return Err(CodecError::Length {
-            ty,
-            bytes: src.len(),
-            values: dst.len(),
-        });
-    }
     let blocks = src.chunks_exact(ts).zip(dst.chunks_exact_mut(QK_K));
     match ty {
         GgmlType::Q2_K => blocks.for_each(|(b, y)| dequant_q2_k(b, y)),
@@ -56,25 +42,14 @@ pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<()
         GgmlType::Q5_K => blocks.for_each(|(b, y)| dequant_q5_k(b, y)),
         GgmlType::Q6_K => blocks.for_each(|(b, y)| dequant_q6_k(b, y)),
         GgmlType::Q8_K => blocks.for_each(|(b, y)| dequant_q8_k(b, y)),
-        _ => {
-            return Err(CodecError::Unsupported {
-                ty,
-                op: "dequantize",
-            })
-        }
+        _ => return Err(CodecError::no_dequantize(ty)),
     }
     Ok(())
 }
 
 pub(crate) fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), CodecError> {
+    crate::check_lengths(ty, dst.len(), src.len())?;
     let ts = ty.type_size();
-    if !src.len().is_multiple_of(QK_K) || dst.len() != src.len() / QK_K * ts {
-        return Err(CodecError::Length {
-            ty,
-            bytes: dst.len(),
-            values: src.len(),
-        });
-    }
     let blocks = src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(ts));
     match ty {
         GgmlType::Q2_K => blocks.for_each(|(x, b)| quant_q2_k(x, b)),
@@ -83,7 +58,7 @@ pub(crate) fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), 
         GgmlType::Q5_K => blocks.for_each(|(x, b)| quant_q4_k(x, b, 31)),
         GgmlType::Q6_K => blocks.for_each(|(x, b)| quant_q6_k(x, b)),
         GgmlType::Q8_K => blocks.for_each(|(x, b)| quant_q8_k(x, b)),
-        _ => return Err(CodecError::Unsupported { ty, op: "quantize" }),
+        _ => return Err(CodecError::no_quantize(ty)),
     }
     Ok(())
 }

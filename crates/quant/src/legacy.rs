@@ -24,6 +24,7 @@
 //! `quantize_row_q8_1_ref` (block `d: f16, s: f16 = d·Σq, qs: [i8; 32]`, C semantics for the
 //! maximum) and dequantized as `d * q`.
 use crate::float::{f16_to_f32, f32_to_f16};
+use crate::simd::run;
 use crate::{CodecError, GgmlType};
 
 pub(crate) fn handles(ty: GgmlType) -> bool {
@@ -186,17 +187,6 @@ fn blocks_q<const TS: usize, const BS: usize>(
 // Dispatch
 // ---------------------------------------------------------------------------------------------
 
-/// Runs one block loop, compiled with AVX2 when available (one instantiation per type, so
-/// each loop is vectorized on its own).
-macro_rules! run {
-    ($f:expr) => {
-        crate::simd::dispatch(
-            #[inline(always)]
-            || $f,
-        )
-    };
-}
-
 pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
     match ty {
         GgmlType::Q4_0 => run!(blocks_de(src, dst, deq_q4_0)),
@@ -209,12 +199,7 @@ pub(crate) fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<()
         GgmlType::TQ2_0 => run!(blocks_de(src, dst, deq_tq2_0)),
         GgmlType::MXFP4 => run!(blocks_de(src, dst, deq_mxfp4)),
         GgmlType::NVFP4 => run!(blocks_de(src, dst, deq_nvfp4)),
-        _ => {
-            return Err(CodecError::Unsupported {
-                ty,
-                op: "dequantize",
-            })
-        }
+        _ => return Err(CodecError::no_dequantize(ty)),
     }
     Ok(())
 }
@@ -230,7 +215,7 @@ pub(crate) fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), 
         GgmlType::TQ1_0 => run!(blocks_q(src, dst, q_tq1_0)),
         GgmlType::TQ2_0 => run!(blocks_q(src, dst, q_tq2_0)),
         GgmlType::MXFP4 => run!(blocks_q(src, dst, q_mxfp4)),
-        _ => return Err(CodecError::Unsupported { ty, op: "quantize" }),
+        _ => return Err(CodecError::no_quantize(ty)),
     }
     Ok(())
 }

@@ -24,7 +24,6 @@
 //! assert!((back[31] - src[31]).abs() < 0.02);
 //! ```
 
-pub mod block;
 mod error;
 mod types;
 
@@ -43,10 +42,7 @@ pub use types::GgmlType;
 pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
     check_lengths(ty, src.len(), dst.len())?;
     if !ty.can_dequantize() {
-        return Err(CodecError::Unsupported {
-            ty,
-            op: "dequantize",
-        });
+        return Err(CodecError::no_dequantize(ty));
     }
     if float::handles(ty) {
         float::dequantize(ty, src, dst)
@@ -57,10 +53,7 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Codec
     } else if iquants::handles(ty) {
         iquants::dequantize(ty, src, dst)
     } else {
-        Err(CodecError::Unsupported {
-            ty,
-            op: "dequantize",
-        })
+        Err(CodecError::no_dequantize(ty))
     }
 }
 
@@ -69,7 +62,7 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Codec
 pub fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), CodecError> {
     check_lengths(ty, dst.len(), src.len())?;
     if !ty.can_quantize() {
-        return Err(CodecError::Unsupported { ty, op: "quantize" });
+        return Err(CodecError::no_quantize(ty));
     }
     if float::handles(ty) {
         float::quantize(ty, src, dst)
@@ -80,11 +73,13 @@ pub fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), CodecEr
     } else if iquants::handles(ty) {
         iquants::quantize(ty, src, dst)
     } else {
-        Err(CodecError::Unsupported { ty, op: "quantize" })
+        Err(CodecError::no_quantize(ty))
     }
 }
 
-fn check_lengths(ty: GgmlType, bytes: usize, values: usize) -> Result<(), CodecError> {
+/// The length check opening every codec: `bytes` encoded bytes and `values` f32 values must be
+/// the same whole number of blocks of `ty`.
+pub(crate) fn check_lengths(ty: GgmlType, bytes: usize, values: usize) -> Result<(), CodecError> {
     let ts = ty.type_size();
     let bs = ty.block_size();
     if !bytes.is_multiple_of(ts) || !values.is_multiple_of(bs) || bytes / ts != values / bs {

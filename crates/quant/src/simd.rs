@@ -26,3 +26,15 @@ pub(crate) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
 unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
+
+/// Runs one codec loop through [`dispatch`], compiled with AVX2 when available (one
+/// instantiation per call site, so each loop is vectorized on its own).
+macro_rules! run {
+    ($f:expr) => {
+        crate::simd::dispatch(
+            #[inline(always)]
+            || $f,
+        )
+    };
+}
+pub(crate) use run;

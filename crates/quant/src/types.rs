@@ -287,6 +287,12 @@ impl GgmlType {
     pub fn is_quantized(self) -> bool {
         self.block_size() > 1
     }
+
+    /// One of the K-quants (Q2_K..Q6_K, Q8_K): 256-element super-blocks with sub-block scales.
+    pub fn is_k_quant(self) -> bool {
+        use GgmlType::*;
+        matches!(self, Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | Q8_K)
+    }
 }
 
 impl fmt::Display for GgmlType {

@@ -17,7 +17,7 @@ mod codecs;
 #[path = "quant/api.rs"]
 mod api;
 
-// K-quants, IQ types and the one-element block editor (their own oracle runner in kq/).
+// K-quants and IQ types (their own oracle runner in kq/).
 #[path = "kq/support.rs"]
 mod kq_support;
 
@@ -26,6 +26,3 @@ mod kquant;
 
 #[path = "kq/iquant.rs"]
 mod iquant;
-
-#[path = "kq/block.rs"]
-mod block_edit;

@@ -5,7 +5,9 @@
 //! generated at test time by `scripts/make_demo_model.py` (nothing large is committed). This
 //! crate finds the workspace ([`root`]) and the oracle python ([`python`]), runs repository
 //! scripts ([`run_py`]), writes demo models ([`demo_model`]) and shares one generated copy
-//! between the tests of a process ([`shared_demo`]), and makes temp dirs ([`tempdir`]).
+//! between the tests of a process ([`shared_demo`]), makes temp dirs ([`tempdir`]), checks that
+//! the real ggml is installed for the oracles that call it ([`ggml_python`]), and gives the tests
+//! one small deterministic RNG ([`Rng`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -105,6 +107,73 @@ pub fn tempdir() -> tempfile::TempDir {
         .prefix("hotpatch-test")
         .tempdir()
         .expect("temp dir")
+}
+
+/// xorshift64*: deterministic pseudo-random numbers for tests, with no dependency. The field is
+/// the raw state (never 0); [`Rng::new`] scrambles a seed into one.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A generator from any seed (0 included).
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `[-1, 1)`.
+    pub fn sym(&mut self) -> f64 {
+        2.0 * self.unit() - 1.0
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.unit().max(1e-300);
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+/// [`python`] for the oracles that call the real ggml through `tests/oracle/ggml.py`: also
+/// checks that ggml's library is installed (or named by `$HOTPATCH_LIBGGML_BASE`), and panics
+/// naming the setup script when it is not.
+pub fn ggml_python() -> PathBuf {
+    let p = python();
+    let lib = root()
+        .join("tests/oracle/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so");
+    assert!(
+        lib.exists() || std::env::var_os("HOTPATCH_LIBGGML_BASE").is_some(),
+        "{} not found: run scripts/setup-oracles.sh",
+        lib.display()
+    );
+    p
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The Bytes screen's commands: the GGUF structure over the bytes, wildcard search, and every
-//! Layer 2 operation on the open model.
+//! byte operation on the open model.
 //!
 //! Everything goes through the session ([`AppState::session`]): reads see staged edits, every
 //! operation is journaled, undoable and emits a patch event, and each is recorded for
@@ -139,7 +139,7 @@ pub enum BitKind {
     Shr,
 }
 
-/// One Layer 2 operation on the open model. Offsets are absolute file offsets; hex fields are
+/// One byte operation on the open model. Offsets are absolute file offsets; hex fields are
 /// bytes in hex (`"de ad be ef"`), no wildcards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
 #[serde(tag = "op", rename_all = "camelCase")]
@@ -436,7 +436,7 @@ fn check_len(len: u64) -> Result<(), IpcError> {
     Ok(())
 }
 
-/// Applies one Layer 2 operation to file `shard` of the open model (guarded, journaled,
+/// Applies one byte operation to file `shard` of the open model (guarded, journaled,
 /// recorded).
 pub fn apply(state: &AppState, shard: u32, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
     let m = state.session();
@@ -679,7 +679,7 @@ pub fn bytes_structure(shard: u32, state: State<'_, AppState>) -> Result<ByteStr
     structure(&state, shard)
 }
 
-/// Applies one Layer 2 operation to file `shard` of the open model (off the UI thread).
+/// Applies one byte operation to file `shard` of the open model (off the UI thread).
 #[tauri::command]
 #[specta::specta]
 pub async fn bytes_apply(

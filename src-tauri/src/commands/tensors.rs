@@ -3,7 +3,7 @@
 //! a dry-run preview.
 //!
 //! Everything reads through the session (`AppState::session`), so staged edits show. The work
-//! is done by `hotpatch_core::heatmap` (level of detail) and the manager's Layer 3; these
+//! is done by `hotpatch_core::heatmap` (level of detail) and the manager's tensor layer; these
 //! functions validate arguments, call it on a blocking thread and map the results.
 //!
 //! Statistics and histogram edges are finite by construction (finite values only) and cross as

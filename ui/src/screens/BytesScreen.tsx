@@ -1,7 +1,7 @@
 /**
  * The Bytes screen: the open model's bytes in a virtualized hex view labelled with the GGUF
  * structure (outline to jump, go-to-offset), wildcard search over the whole file, every
- * Layer 2 operation on a selected range, and an inspector for the bytes at the cursor. Reads go
+ * byte operation on a selected range, and an inspector for the bytes at the cursor. Reads go
  * through the session (staged edits show); every edit is journaled and undoable.
  */
 import { useCallback, useMemo, useRef, useState } from "react";

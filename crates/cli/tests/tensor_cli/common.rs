@@ -1,17 +1,8 @@
 //! Helpers: running the binary; the oracle python, demo models and temp dirs come from
 //! `hotpatch-testkit`.
 
-use std::process::{Command, Output};
-
+pub use crate::cli_common::hotpatch;
 pub use hotpatch_testkit::{demo_model, root, run_py, tempdir};
-
-/// Runs the built `hotpatch`.
-pub fn hotpatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hotpatch"))
-        .args(args)
-        .output()
-        .expect("hotpatch runs")
-}
 
 /// Runs `hotpatch`, expects exit 0, parses stdout as JSON.
 pub fn ok_json(args: &[&str]) -> serde_json::Value {

@@ -1,4 +1,4 @@
-//! "No silent damage" (issue 18) through the binary: each hole the issue reproduced, as the
+//! "No silent damage" through the binary: each way once found to damage a model silently, as the
 //! command that showed it, now refused with exit 1 (or 2 for an unreadable file) and the file
 //! left as it was.
 

@@ -32,12 +32,8 @@ pub fn with_attached<R>(
             .tensors
             .iter()
             .map(|t| {
-                Ok(DiffTensor {
-                    name: &t.name,
-                    type_id: t.ty.id(),
-                    dims: &t.dims,
-                    data: v.bytes(layer.region_of(t), t.offset, t.nbytes)?,
-                })
+                let data = v.bytes(layer.region_of(t), t.offset, t.nbytes)?;
+                Ok(DiffTensor::of(t, data))
             })
             .collect::<Result<Vec<_>, crate::EngineError>>()
             .map_err(|e| DiffError::Unreadable {

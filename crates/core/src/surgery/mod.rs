@@ -598,7 +598,7 @@ pub fn execute(
     let mut specs = Vec::with_capacity(plan.tensors.len());
     for t in &plan.tensors {
         let len = t.nbytes();
-        let data = match &t.source {
+        let (ty, kind) = match &t.source {
             Source::Copy { model, tensor } => {
                 let m = &models[*model];
                 let bytes = m
@@ -615,31 +615,17 @@ pub fn execute(
                     });
                     continue;
                 };
-                let shape = Shape::of(&t.dims).map_err(|e| SurgeryError::invalid(&t.name, e))?;
-                TensorReader::new(
-                    models,
-                    &shared,
-                    t.name.clone(),
-                    ty,
-                    shape,
-                    ReaderKind::Copy(bytes),
-                )
+                (ty, ReaderKind::Copy(bytes))
             }
             Source::Values(e) => {
                 let ty = t.ty.known().ok_or_else(|| {
                     SurgeryError::invalid(&t.name, "cannot compute values of an unknown type")
                 })?;
-                let shape = Shape::of(&t.dims).map_err(|e| SurgeryError::invalid(&t.name, e))?;
-                TensorReader::new(
-                    models,
-                    &shared,
-                    t.name.clone(),
-                    ty,
-                    shape,
-                    ReaderKind::Values(e.clone()),
-                )
+                (ty, ReaderKind::Values(e.clone()))
             }
         };
+        let shape = Shape::of(&t.dims).map_err(|e| SurgeryError::invalid(&t.name, e))?;
+        let data = TensorReader::new(models, &shared, t.name.clone(), ty, shape, kind);
         specs.push(TensorSpec {
             name: t.name.clone(),
             ty: t.ty,

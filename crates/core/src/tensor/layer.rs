@@ -1,4 +1,4 @@
-//! [`TensorLayer`]: Layer 3 operations on the attached model, through the engine's journal.
+//! [`TensorLayer`]: the tensor layer's operations on the attached model, through the engine's journal.
 //!
 //! Every change is computed under the engine's write lock from the current bytes
 //! ([`Engine::apply_computed`]), validated (bounds, protections) before any byte is written,
@@ -27,7 +27,7 @@ use crate::event::{Layer, Operation, Origin, Target};
 /// block size).
 const CHUNK: u64 = 64 * 1024;
 
-/// What Layer 3 refuses.
+/// What the tensor layer refuses.
 #[derive(Debug, thiserror::Error)]
 pub enum TensorError {
     /// The engine refused (protection, bounds, ...).
@@ -366,7 +366,7 @@ fn dequantize_range(ty: GgmlType, data: &[u8], range: Range<u64>) -> Result<Vec<
     Ok(v)
 }
 
-/// Layer 3 on one attached model: one region, or one region per shard of a split model.
+/// The tensor layer on one attached model: one region, or one region per shard of a split model.
 #[derive(Clone)]
 pub struct TensorLayer {
     engine: Engine,
@@ -411,12 +411,12 @@ pub fn head_geometry(index: &GgufIndex) -> Option<HeadGeometry> {
 }
 
 impl TensorLayer {
-    /// Attaches Layer 3 to a region holding a whole GGUF file (parses its header: O(header)).
+    /// Attaches the tensor layer to a region holding a whole GGUF file (parses its header: O(header)).
     pub fn attach(engine: &Engine, region: RegionId) -> Result<TensorLayer> {
         TensorLayer::attach_shards(engine, &[region])
     }
 
-    /// Attaches Layer 3 to the shards of a split model, one region per file in shard order
+    /// Attaches the tensor layer to the shards of a split model, one region per file in shard order
     /// (one region: a single-file model). Parses every header and checks the shards belong
     /// together ([`merge_shards`]); the model's metadata is the first shard's.
     pub fn attach_shards(engine: &Engine, regions: &[RegionId]) -> Result<TensorLayer> {
@@ -455,7 +455,7 @@ impl TensorLayer {
         self
     }
 
-    /// Re-reads the header (after a Layer 2 edit of the header, say).
+    /// Re-reads the header (after a byte edit of the header, say).
     pub fn refresh(&mut self) -> Result<()> {
         let fresh = TensorLayer::attach_shards(&self.engine, &self.regions)?;
         self.index = fresh.index;
@@ -567,7 +567,7 @@ impl TensorLayer {
         Ok(ty)
     }
 
-    // ----- tensor-scoped memory (Layer 1 within one tensor) ---------------------------------
+    // ----- tensor-scoped memory (the memory layer within one tensor) ---------------------------------
 
     fn tensor_range(&self, name: &str, offset: u64, len: u64) -> Result<(RegionId, u64, u64)> {
         let t = self.tensor(name)?;

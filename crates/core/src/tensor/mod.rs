@@ -1,7 +1,7 @@
-//! Layer 3: tensor-aware operations by tensor name and element index.
+//! The tensor layer: tensor-aware operations by tensor name and element index.
 //!
 //! Overview:
-//! - [`TensorLayer`] is Layer 3 on an attached model region: `modifyWeight(s)`,
+//! - [`TensorLayer`] is the tensor layer on an attached model region: `modifyWeight(s)`,
 //!   `extractTensorWeights`, `transformTensorWeights`, `cloneTensor`, `swapTensors`,
 //!   `injectTemporaryData`, `applyMemoryPatch`, value search, `lock/unlockMemoryRegion`, and
 //!   tensor-scoped byte access. Every change goes through the engine's journal (validated

@@ -14,28 +14,7 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// xorshift64*: deterministic pseudo-random numbers for tests.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+pub use hotpatch_testkit::Rng;
 
 /// A file of `len` deterministic bytes.
 pub fn data_file(dir: &std::path::Path, name: &str, len: usize, seed: u64) -> (PathBuf, Vec<u8>) {

@@ -258,7 +258,7 @@ fn header_guard_refuses_writes_that_break_the_gguf() {
     // Tensor data is never checked (not header).
     let (off, _) = e.tensor_span(r, "output.weight").unwrap();
     guarded.fill(r, off, 4, &[0xff]).unwrap();
-    // Without the guard, Layer 2 may still break the header on purpose.
+    // Without the guard, the bytes layer may still break the header on purpose.
     e.bytes().write(r, 0, b"XXXX").unwrap();
     assert!(matches!(e.gguf(r), Err(EngineError::Gguf { .. })));
     // And once the header is broken, the guard has nothing to protect (no index).

@@ -1,4 +1,4 @@
-//! Layer 1 and Layer 2 operations against independent reference implementations.
+//! Memory-layer and bytes-layer operations against independent reference implementations.
 
 use hotpatch_core::*;
 
@@ -129,7 +129,7 @@ fn search_matches_naive_scan() {
     let dir = scratch("search");
     let mut rng = Rng(99);
     // Low-entropy data so that wildcard patterns match often.
-    let data: Vec<u8> = (0..200_000).map(|_| (rng.next() % 4) as u8).collect();
+    let data: Vec<u8> = (0..200_000).map(|_| (rng.next_u64() % 4) as u8).collect();
     let path = dir.join("m.bin");
     std::fs::write(&path, &data).unwrap();
     let e = Engine::new();

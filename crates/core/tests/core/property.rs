@@ -33,7 +33,7 @@ fn run(seed: u64, n_ops: usize) {
     std::fs::write(&b_path, &b_file).unwrap();
     let e = Engine::new();
     let ra = e.open(&a_path, Mode::Staged).unwrap();
-    // Layer 2 works on a window of another file.
+    // The bytes layer works on a window of another file.
     let rb = e
         .bytes()
         .map_region(&b_path, 1000, 8 << 10, Mode::Staged)

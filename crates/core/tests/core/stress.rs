@@ -33,7 +33,7 @@ fn writers_readers_undo_and_save_concurrently() {
             let mut rng = Rng(t + 1);
             for _ in 0..400 {
                 let rec = rng.below(RECS);
-                let v = rng.next() as u8;
+                let v = rng.next_u64() as u8;
                 match rng.below(4) {
                     0 => {
                         e.memory().fill(r, rec * REC, REC, &[v]).unwrap();

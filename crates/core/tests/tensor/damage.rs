@@ -1,5 +1,5 @@
-//! Regression tests of "no silent damage" (issue 18): every way found to hurt a model without an
-//! error, pinned on the demo model (every type the issue names: Q4_1, Q8_0, Q4_K, Q6_K, F16,
+//! Regression tests of "no silent damage": every way found to hurt a model without an
+//! error, pinned on the demo model (every type it was found for: Q4_1, Q8_0, Q4_K, Q6_K, F16,
 //! BF16, F32).
 
 use hotpatch_core::config::Configuration;
@@ -48,7 +48,7 @@ fn an_edit_whose_block_scale_would_overflow_is_refused_with_the_largest_value_it
     let model = demo_model(dir.path(), "m.gguf", &[]);
     let m = attach(&model);
     // (tensor, its type, a value whose re-quantized scale overflows f16, or out of F16/BF16's
-    // range). The values are those the issue reproduced on SmolLM2 and the demo model.
+    // range). The values are those that reproduced it on SmolLM2 and the demo model.
     let cases = [
         ("blk.0.ffn_up.weight", "Q4_1", 1e6f32),
         ("token_embd.weight", "Q8_0", 1e7),
@@ -256,7 +256,7 @@ fn a_configuration_recorded_on_another_model_is_refused_unless_overridden() {
     let dir = tempdir();
     let a = demo_model(dir.path(), "a.gguf", &[]);
     // Another model with tensors of the same names: the demo model under another
-    // architecture (what the issue found: a SmolLM2 recipe written into another model).
+    // architecture (the case found: a SmolLM2 recipe written into another model).
     let b = dir.path().join("b.gguf");
     {
         let m = attach(&a);

@@ -414,7 +414,7 @@ fn layer2_operations_are_guarded_recorded_and_exported() {
     m.bytes_op(0, "test", &[(at + 2, 1)], |b, r| b.fill(r, at + 2, 1, &[0]))
         .unwrap();
 
-    // A header edit that keeps it valid refreshes Layer 3's index.
+    // A header edit that keeps it valid refreshes the tensor layer's index.
     let index = m.tensors().unwrap().index().clone();
     let key = index.entry("general.architecture").unwrap();
     let v = key.value_offset + 8;
@@ -423,7 +423,7 @@ fn layer2_operations_are_guarded_recorded_and_exported() {
     assert_eq!(
         m.tensors().unwrap().index().get_str("general.architecture"),
         Some("LLAMA"),
-        "Layer 3 re-read the header"
+        "the tensor layer re-read the header"
     );
 }
 

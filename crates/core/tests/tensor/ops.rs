@@ -1,4 +1,4 @@
-//! Layer 3 operations on the demo model, checked against numpy / gguf-py / ggml.
+//! Tensor-layer operations on the demo model, checked against numpy / gguf-py / ggml.
 
 use hotpatch_core::manager::Manager;
 use hotpatch_core::tensor::{Selection, TensorError, TransformOp, ValueQuery, WeightChange};
@@ -321,7 +321,7 @@ fn clone_swap_search_lock_temporary_and_byte_patch() {
     let t = l.tensor("token_embd.weight").unwrap().clone();
     assert!(
         m.memory().write(l.region(), t.offset + 10, &[1]).is_err(),
-        "Layer 1 refuses too"
+        "the memory layer refuses too"
     );
     l.unlock(id).unwrap();
     l.modify_weight("token_embd.weight", 0, 0.25).unwrap();

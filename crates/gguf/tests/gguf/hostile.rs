@@ -652,7 +652,7 @@ fn parse_header_on_the_prefix_agrees_with_parse_on_the_file() {
     );
 }
 
-/// Regression (issue "Real models at full size", item 6): a directory opened as a model said
+/// Regression: a directory opened as a model said
 /// "No such device (os error 19)"; it now says what it is, naming the path.
 #[test]
 fn a_directory_or_a_device_is_named_for_what_it_is() {

@@ -1,4 +1,4 @@
-//! Slow clients and idle upstream connections are timed out (issue 18, item 6), on real sockets
+//! Slow clients and idle upstream connections are timed out, on real sockets
 //! with short configured timeouts: a client trickling or stalling its request head, a silent
 //! keep-alive connection, a stalled request body (generation endpoint and pass-through), and
 //! the upstream connection pool after a burst (counted by a real TCP upstream). Each check

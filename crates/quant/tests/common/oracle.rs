@@ -15,7 +15,7 @@
 
 use hotpatch_quant::GgmlType;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// Which implementation answers.
@@ -38,18 +38,9 @@ impl Oracle {
 
 pub use hotpatch_testkit::root as workspace;
 
-/// The python that has gguf-py and numpy; panics with the setup hint if there is none.
-pub fn python() -> PathBuf {
-    let p = hotpatch_testkit::python();
-    let lib = workspace()
-        .join("tests/oracle/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so");
-    assert!(
-        lib.exists() || std::env::var_os("HOTPATCH_LIBGGML_BASE").is_some(),
-        "{} not found: run scripts/setup-oracles.sh",
-        lib.display()
-    );
-    p
-}
+/// The python that has gguf-py and numpy (and ggml installed); panics with the setup hint if
+/// there is none.
+pub use hotpatch_testkit::ggml_python as python;
 
 /// Runs a python snippet with the oracle python (cwd = workspace, `tests/oracle` importable)
 /// and returns its stdout; panics with stderr when it fails.

@@ -68,32 +68,7 @@ fn iq_dequantize_matches_ggml_and_gguf_py() {
 }
 
 fn check_iq4_quantize(ty: GgmlType, seed: u64) {
-    let (values, names) = fixture(seed, 256, 700);
-    let ts = ty.type_size();
-    let per256 = 256 / ty.block_size() * ts;
-    let mut ours = vec![0u8; values.len() / ty.block_size() * ts];
-    quantize(ty, &values, &mut ours).expect("quantize");
-    let theirs = ggml_quantize(ty.id(), &values);
-    assert_eq!(
-        ours.len(),
-        theirs.len(),
-        "{ty}: ggml wrote a different byte count"
-    );
-    let bad: Vec<usize> = (0..names.len())
-        .filter(|&b| ours[b * per256..(b + 1) * per256] != theirs[b * per256..(b + 1) * per256])
-        .collect();
-    if let Some(&b) = bad.first() {
-        let (o, t) = (
-            &ours[b * per256..(b + 1) * per256],
-            &theirs[b * per256..(b + 1) * per256],
-        );
-        panic!(
-            "{ty}: {} of {} 256-value runs differ from ggml; first: run {b} ({})\nours {o:02x?}\nggml {t:02x?}",
-            bad.len(),
-            names.len(),
-            names[b]
-        );
-    }
+    check_quantize_like_ggml(ty, seed, 700);
 }
 
 #[test]

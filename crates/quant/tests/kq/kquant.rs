@@ -17,34 +17,7 @@ const K_TYPES: [GgmlType; 6] = [
 const BLOCKS_PER_DIST: usize = 700;
 
 fn check_quantize(ty: GgmlType, seed: u64) {
-    let (values, names) = fixture(seed, 256, BLOCKS_PER_DIST);
-    let ts = ty.type_size();
-    let mut ours = vec![0u8; values.len() / 256 * ts];
-    quantize(ty, &values, &mut ours).expect("quantize");
-    let theirs = ggml_quantize(ty.id(), &values);
-    assert_eq!(
-        ours.len(),
-        theirs.len(),
-        "{ty}: ggml wrote a different byte count"
-    );
-    let bad: Vec<usize> = (0..names.len())
-        .filter(|&b| ours[b * ts..(b + 1) * ts] != theirs[b * ts..(b + 1) * ts])
-        .collect();
-    if let Some(&b) = bad.first() {
-        let (o, t) = (&ours[b * ts..(b + 1) * ts], &theirs[b * ts..(b + 1) * ts]);
-        let at = o.iter().zip(t).position(|(x, y)| x != y).unwrap_or(0);
-        panic!(
-            "{ty}: {} of {} blocks differ from ggml's quantize_row_{}_ref; first: block {b} ({}), byte {at}: ours {:#04x} ggml {:#04x}\nours {:02x?}\nggml {:02x?}",
-            bad.len(),
-            names.len(),
-            ty.name().to_lowercase(),
-            names[b],
-            o[at],
-            t[at],
-            o,
-            t
-        );
-    }
+    check_quantize_like_ggml(ty, seed, BLOCKS_PER_DIST);
 }
 
 fn check_dequantize(ty: GgmlType, seed: u64) {

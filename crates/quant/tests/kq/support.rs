@@ -6,20 +6,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use hotpatch_testkit::root as workspace;
+use hotpatch_quant::GgmlType;
 
-/// The oracle python: `$HOTPATCH_PYTHON` or `<workspace>/.venv/bin/python`.
-pub fn python() -> PathBuf {
-    let p = hotpatch_testkit::python();
-    let lib = workspace()
-        .join("tests/oracle/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so");
-    assert!(
-        lib.exists(),
-        "{} missing: run scripts/setup-oracles.sh",
-        lib.display()
-    );
-    p
-}
+/// The oracle python (with ggml installed).
+pub use hotpatch_testkit::ggml_python as python;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -78,36 +68,8 @@ pub fn bytes_f32(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-/// A small deterministic PRNG (xorshift64*), so fixtures need no dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Uniform in [-1, 1).
-    pub fn sym(&mut self) -> f64 {
-        2.0 * self.unit() - 1.0
-    }
-    /// Standard normal (Box–Muller).
-    pub fn normal(&mut self) -> f64 {
-        let u1 = self.unit().max(1e-300);
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-}
+/// A small deterministic PRNG (xorshift64*).
+pub use hotpatch_testkit::Rng;
 
 /// A named family of 256-value blocks.
 pub struct Dist {
@@ -254,6 +216,38 @@ pub fn assert_bits_eq_but_nan_sign(what: &str, ours: &[f32], theirs: &[f32]) {
             "{what}: element {i} differs: ours {a:e} ({:#010x}), oracle {b:e} ({:#010x})",
             a.to_bits(),
             b.to_bits()
+        );
+    }
+}
+
+/// Quantizes the fixture (`blocks_per_dist` 256-value runs of every family) with this crate and
+/// with ggml's reference quantizer and asserts the bytes are identical, naming the first run
+/// that differs (its family and first differing byte).
+pub fn check_quantize_like_ggml(ty: GgmlType, seed: u64, blocks_per_dist: usize) {
+    let (values, names) = fixture(seed, 256, blocks_per_dist);
+    let per256 = 256 / ty.block_size() * ty.type_size();
+    let mut ours = vec![0u8; values.len() / 256 * per256];
+    hotpatch_quant::quantize(ty, &values, &mut ours).expect("quantize");
+    let theirs = ggml_quantize(ty.id(), &values);
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "{ty}: ggml wrote a different byte count"
+    );
+    let run = |v: &[u8], b: usize| v[b * per256..(b + 1) * per256].to_vec();
+    let bad: Vec<usize> = (0..names.len())
+        .filter(|&b| run(&ours, b) != run(&theirs, b))
+        .collect();
+    if let Some(&b) = bad.first() {
+        let (o, t) = (run(&ours, b), run(&theirs, b));
+        let at = o.iter().zip(&t).position(|(x, y)| x != y).unwrap_or(0);
+        panic!(
+            "{ty}: {} of {} 256-value runs differ from ggml's reference quantizer; first: run {b} ({}), byte {at}: ours {:#04x} ggml {:#04x}\nours {o:02x?}\nggml {t:02x?}",
+            bad.len(),
+            names.len(),
+            names[b],
+            o[at],
+            t[at],
         );
     }
 }

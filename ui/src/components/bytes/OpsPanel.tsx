@@ -1,5 +1,5 @@
 /**
- * Every Layer 2 operation on a range of the open model: the range comes from the selection in
+ * Every byte operation on a range of the open model: the range comes from the selection in
  * the hex view or from the offset/length fields (hex or decimal). Each operation goes through
  * the session (journaled, undoable with Ctrl+Z, recorded for export); the backend's refusal
  * (protected range, out of bounds, a header write that would break the GGUF) shows here.

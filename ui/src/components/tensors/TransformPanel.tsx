@@ -1,5 +1,5 @@
 /**
- * Transforms on a selection of the tensor (Layer 3: scale, add, set, clamp, zero, negate,
+ * Transforms on a selection of the tensor (scale, add, set, clamp, zero, negate,
  * seeded noise, replace NaN/Inf, blend with another model) over the whole tensor, rows,
  * columns, a flat range, a list of elements or one attention head — one undo step — with the
  * report of how the values were stored (blocks whose scales were kept vs. re-quantized, side
