@@ -53,8 +53,7 @@ fn settings(a: &Args, upstream: Option<&str>) -> anyhow::Result<ServerSettings> 
     let mut settings = match &a.config {
         None => ServerSettings::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = hotpatch_core::config::file::read_text(path)?;
             // `from_json` validates the `server` section (the same check `apply` makes).
             let config =
                 Configuration::from_json(&text).with_context(|| format!("{}", path.display()))?;

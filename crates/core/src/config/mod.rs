@@ -29,6 +29,7 @@
 //! ```
 
 pub mod apply;
+pub mod file;
 pub mod metadata;
 pub mod server;
 
