@@ -28,13 +28,17 @@
 //! # Ok(()) }
 //! ```
 
+pub mod byte_ops;
 pub mod config;
 pub mod diff;
 mod engine;
 mod error;
 mod event;
+pub mod event_log;
 pub mod heatmap;
 mod image;
+pub mod jobs;
+pub mod launch;
 pub mod layers;
 pub mod live;
 pub mod manager;
@@ -47,6 +51,7 @@ pub mod residency;
 pub mod structure;
 pub mod surgery;
 pub mod tensor;
+pub mod tensor_args;
 pub mod wal;
 
 pub use engine::{

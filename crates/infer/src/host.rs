@@ -207,6 +207,42 @@ impl Default for RunRequest {
     }
 }
 
+/// Most tokens a run may generate per side.
+pub const MAX_RUN_TOKENS: usize = 1024;
+/// Most next-token candidates a run may compare.
+pub const MAX_RUN_TOP_K: usize = 50;
+/// Highest sampling temperature a run accepts.
+pub const MAX_RUN_TEMPERATURE: f32 = 5.0;
+
+impl RunRequest {
+    /// Checks the arguments a front end passes on: a prompt that is not blank, tokens in
+    /// `1..=1024`, candidates in `1..=50`, a finite temperature in `0..=5`. The error names the
+    /// argument (`max tokens: 0 is not in 1..=1024`).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &'static str, message: String| Err(InferError::Invalid { what, message });
+        if self.prompt.trim().is_empty() {
+            return bad("prompt", "empty (type a prompt first)".into());
+        }
+        if !(1..=MAX_RUN_TOKENS).contains(&self.max_tokens) {
+            return bad(
+                "max tokens",
+                format!("{} is not in 1..={MAX_RUN_TOKENS}", self.max_tokens),
+            );
+        }
+        if !(1..=MAX_RUN_TOP_K).contains(&self.top_k) {
+            return bad(
+                "top-k",
+                format!("{} is not in 1..={MAX_RUN_TOP_K}", self.top_k),
+            );
+        }
+        let t = self.sampling.temperature;
+        if !t.is_finite() || !(0.0..=MAX_RUN_TEMPERATURE).contains(&t) {
+            return bad("temperature", format!("{t} is not in 0..=5 (0 is greedy)"));
+        }
+        Ok(())
+    }
+}
+
 /// What a run produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
@@ -376,6 +412,60 @@ impl Backend for HostBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_requests_are_checked_naming_the_argument() {
+        let ok = RunRequest {
+            prompt: "The capital of France is".into(),
+            ..RunRequest::default()
+        };
+        assert!(ok.validate().is_ok());
+        let sampled = |t: f32| RunRequest {
+            sampling: Sampling {
+                temperature: t,
+                ..Sampling::default()
+            },
+            ..ok.clone()
+        };
+        assert!(sampled(5.0).validate().is_ok(), "the bound is accepted");
+        for (r, start) in [
+            (
+                RunRequest {
+                    prompt: "  ".into(),
+                    ..ok.clone()
+                },
+                "prompt: empty",
+            ),
+            (
+                RunRequest {
+                    max_tokens: 0,
+                    ..ok.clone()
+                },
+                "max tokens: 0 is not in 1..=1024",
+            ),
+            (
+                RunRequest {
+                    max_tokens: 1025,
+                    ..ok.clone()
+                },
+                "max tokens",
+            ),
+            (
+                RunRequest {
+                    top_k: 51,
+                    ..ok.clone()
+                },
+                "top-k: 51",
+            ),
+            (sampled(f32::NAN), "temperature"),
+            (sampled(-0.5), "temperature"),
+            (sampled(5.5), "temperature"),
+        ] {
+            let e = r.validate().unwrap_err();
+            assert!(matches!(e, InferError::Invalid { .. }), "{e}");
+            assert!(e.to_string().starts_with(start), "{start}: {e}");
+        }
+    }
 
     #[test]
     fn read_text_refuses_what_is_not_utf8_text_naming_the_file() {

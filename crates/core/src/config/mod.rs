@@ -31,6 +31,7 @@
 pub mod apply;
 pub mod file;
 pub mod metadata;
+pub mod pending;
 pub mod server;
 
 use std::fmt;
