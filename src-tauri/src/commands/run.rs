@@ -438,28 +438,9 @@ pub fn behaviour_view(r: &EvalReport, source: String) -> BehaviourView {
     }
 }
 
-/// Checks a run's arguments and turns them into the engine's request.
+/// Turns a run's arguments into the engine's request, checked by `RunRequest::validate`.
 pub fn run_request(spec: &RunSpec) -> Result<RunRequest, IpcError> {
-    let bad = |m: String| IpcError::new(ErrorCode::BadRequest, m);
-    if spec.prompt.trim().is_empty() {
-        return Err(bad("prompt: empty (type a prompt first)".into()));
-    }
-    if !(1..=1024).contains(&spec.max_tokens) {
-        return Err(bad(format!(
-            "max tokens: {} is not in 1..=1024",
-            spec.max_tokens
-        )));
-    }
-    if !(1..=50).contains(&spec.top_k) {
-        return Err(bad(format!("top-k: {} is not in 1..=50", spec.top_k)));
-    }
-    if !spec.temperature.is_finite() || !(0.0..=5.0).contains(&spec.temperature) {
-        return Err(bad(format!(
-            "temperature: {} is not in 0..=5 (0 is greedy)",
-            spec.temperature
-        )));
-    }
-    Ok(RunRequest {
+    let r = RunRequest {
         prompt: spec.prompt.clone(),
         chat: spec.chat,
         max_tokens: spec.max_tokens as usize,
@@ -470,7 +451,9 @@ pub fn run_request(spec: &RunSpec) -> Result<RunRequest, IpcError> {
             top_p: 0.95,
             seed: spec.seed as u64,
         },
-    })
+    };
+    r.validate()?;
+    Ok(r)
 }
 
 // ----- commands -------------------------------------------------------------------------------
