@@ -9,7 +9,6 @@
 //! every core, each piece written at its place in the file with one positional write (the
 //! whole path runs at the speed of ggml's C dequantizer plus one `write`, or faster).
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

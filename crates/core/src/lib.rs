@@ -35,6 +35,7 @@ mod engine;
 mod error;
 mod event;
 pub mod event_log;
+pub mod event_text;
 pub mod heatmap;
 mod image;
 pub mod jobs;

@@ -337,6 +337,15 @@ pub fn behaviour_diff(
 /// Most bytes of a text file [`read_text`] takes (an evaluation of more is hours of work).
 pub const MAX_TEXT_BYTES: u64 = 16 << 20;
 
+/// The evaluation text a front end names: the file at `path` ([`read_text`]; blank: none) or
+/// the bundled sample; with its name for the report (the path, or `sample`).
+pub fn eval_text(path: Option<&str>) -> Result<(String, String)> {
+    Ok(match path.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => (read_text(Path::new(p))?, p.to_owned()),
+        None => (crate::SAMPLE_TEXT.to_owned(), "sample".to_owned()),
+    })
+}
+
 /// Reads a user's evaluation text: a UTF-8 file of at most [`MAX_TEXT_BYTES`].
 pub fn read_text(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).map_err(|e| InferError::io("read", path, e))?;
@@ -412,6 +421,26 @@ impl Backend for HostBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_eval_text_is_the_file_or_the_sample() {
+        let (text, name) = eval_text(Some("  ")).unwrap();
+        assert_eq!(
+            (text.as_str(), name.as_str()),
+            (crate::SAMPLE_TEXT, "sample")
+        );
+        assert_eq!(eval_text(None).unwrap().1, "sample");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.txt");
+        std::fs::write(&p, "We hold these truths").unwrap();
+        let path = p.display().to_string();
+        let (text, name) = eval_text(Some(&format!(" {path} "))).unwrap();
+        assert_eq!(
+            (text.as_str(), name.as_str()),
+            ("We hold these truths", path.as_str())
+        );
+        assert!(eval_text(Some("/no/such/file.txt")).is_err());
+    }
 
     #[test]
     fn run_requests_are_checked_naming_the_argument() {

@@ -18,9 +18,10 @@ use hotpatch_core::config::{
     ApplyOptions, ApplyReport, Configuration, ItemStatus, Preview, SafetySettings,
 };
 use hotpatch_core::event_log::EventLog;
+use hotpatch_core::event_text;
 use hotpatch_core::manager::{BoostReport, Manager, OptimizeReport, SafetyReport};
 use hotpatch_core::tensor::{TransformReport, ValueClass};
-use hotpatch_core::{Engine, Event, Layer, Operation, Target};
+use hotpatch_core::{Engine, Event};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
@@ -360,72 +361,14 @@ pub struct PresetInfo {
 
 // ----- mapping --------------------------------------------------------------------------------
 
-fn layer_name(l: Layer) -> &'static str {
-    match l {
-        Layer::Memory => "memory",
-        Layer::Bytes => "bytes",
-        Layer::Tensor => "tensor",
-        Layer::Server => "server",
-        Layer::Manager => "manager",
-        Layer::Engine => "engine",
-        _ => "other",
-    }
-}
-
-fn operation_name(o: &Operation) -> String {
-    match o {
-        Operation::Write => "write".into(),
-        Operation::WriteBatch => "write batch".into(),
-        Operation::Fill => "fill".into(),
-        Operation::Copy => "copy".into(),
-        Operation::Swap => "swap".into(),
-        Operation::XorKey => "xor".into(),
-        Operation::BitOp(s) => format!("bit {s}"),
-        Operation::RotateRange => "rotate".into(),
-        Operation::Reverse => "reverse".into(),
-        Operation::ReverseElements => "reverse elements".into(),
-        Operation::Undo => "undo".into(),
-        Operation::Redo => "redo".into(),
-        Operation::Group => "group".into(),
-        Operation::TemporaryApply => "temporary apply".into(),
-        Operation::TemporaryRevert => "temporary revert".into(),
-        Operation::TemporaryRevertFailed(why) => format!("temporary revert failed: {why}"),
-        Operation::Save => "save".into(),
-        Operation::SaveAs => "save as".into(),
-        Operation::Recovered => "recovered".into(),
-        Operation::Protect => "protect".into(),
-        Operation::Unprotect => "unprotect".into(),
-        Operation::MapRegion => "map".into(),
-        Operation::UnmapRegion => "unmap".into(),
-        // Higher layers name their operations `layer:op_name` (`transform:scale`).
-        Operation::Other(s) => s.rsplit(':').next().unwrap_or(s).replace('_', " "),
-        other => format!("{other:?}").to_lowercase(),
-    }
-}
-
-fn target_text(t: &Target) -> String {
-    match t {
-        Target::Range { offset, len, .. } => format!("0x{offset:x} +{len} B"),
-        Target::Ranges { offset, count, .. } => format!("{count} ranges from 0x{offset:x}"),
-        Target::Tensor { name, .. } => name.clone(),
-        Target::Region(_) => "whole model".into(),
-        Target::File(p) => p.file_name().map_or_else(
-            || p.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ),
-        Target::None => "—".into(),
-        other => format!("{other:?}"),
-    }
-}
-
 impl From<&Event> for PatchEventView {
     fn from(e: &Event) -> Self {
         PatchEventView {
             id: e.id,
             change: e.change,
-            layer: layer_name(e.origin.layer).into(),
-            operation: operation_name(&e.origin.operation),
-            target: target_text(&e.origin.target),
+            layer: event_text::layer_name(e.origin.layer).into(),
+            operation: event_text::operation_name(&e.origin.operation),
+            target: event_text::target_text(&e.origin.target),
             source: e.origin.source.as_deref().map(str::to_owned),
             bytes_changed: e.bytes_changed,
             bytes_written: e.bytes_written,

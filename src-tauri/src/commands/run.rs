@@ -9,8 +9,6 @@
 //! token over a `Channel<RunToken>` and stops at `cancel_job(job)`; the behaviour diff streams
 //! [`Progress`] and is canceled the same way.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
@@ -680,15 +678,10 @@ pub fn diff_b(
     Ok(behaviour_view(&report, source))
 }
 
-/// The evaluation text: the file at `path` (UTF-8) or the bundled sample; and how to name it.
+/// The evaluation text: the file at `path` (UTF-8) or the bundled sample; and how to name it
+/// (`hotpatch_infer::eval_text`).
 fn eval_text(path: Option<&str>) -> Result<(String, String), IpcError> {
-    Ok(match path.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => (hotpatch_infer::read_text(Path::new(p))?, p.to_string()),
-        None => (
-            hotpatch_infer::SAMPLE_TEXT.to_string(),
-            "sample".to_string(),
-        ),
-    })
+    Ok(hotpatch_infer::eval_text(path)?)
 }
 
 /// An evaluation's `progress(done, total)` forwarded to the channel (about every 1 %),
