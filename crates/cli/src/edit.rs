@@ -225,7 +225,7 @@ pub fn run_edit(a: EditArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     if let Some(path) = &a.record {
         let c = m.export_configuration()?;
-        hotpatch_atomic::write(path, (c.to_json() + "\n").as_bytes())
+        hotpatch_core::config::file::write(path, &c)
             .with_context(|| format!("write {}", path.display()))?;
     }
     save(&m, &a.output)?;
@@ -263,8 +263,7 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     if !a.dry_run && !a.output.given() {
         bail!("give --out FILE, --in-place or --dry-run");
     }
-    let text =
-        std::fs::read_to_string(&a.config).with_context(|| a.config.display().to_string())?;
+    let text = hotpatch_core::config::file::read_text(&a.config)?;
     let config = Configuration::from_json(&text).with_context(|| a.config.display().to_string())?;
     if !config.surgery.is_empty() {
         return run_surgery_config(&a, config);

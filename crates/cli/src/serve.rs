@@ -13,12 +13,13 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use hotpatch_core::config::Configuration;
-use hotpatch_proxy::{ProxyEvent, ServerSettings};
+use hotpatch_proxy::{EventSink, ProxyEvent, ServerSettings, Supervisor};
 
 /// Arguments of `hotpatch serve`.
 #[derive(clap::Args)]
@@ -46,20 +47,22 @@ pub struct Args {
     bind: Option<IpAddr>,
 }
 
-/// The proxy settings: the configuration's `server` section with the flags applied.
-fn settings(a: &Args, upstream: &str) -> anyhow::Result<ServerSettings> {
+/// The proxy settings: the configuration's `server` section with the flags applied
+/// (`upstream`: the `--upstream` URL; `None` on the built-in upstream, which replaces it).
+fn settings(a: &Args, upstream: Option<&str>) -> anyhow::Result<ServerSettings> {
     let mut settings = match &a.config {
         None => ServerSettings::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = hotpatch_core::config::file::read_text(path)?;
             // `from_json` validates the `server` section (the same check `apply` makes).
             let config =
                 Configuration::from_json(&text).with_context(|| format!("{}", path.display()))?;
             config.server.unwrap_or_default()
         }
     };
-    settings.upstream = Some(upstream.to_string());
+    if let Some(u) = upstream {
+        settings.upstream = Some(u.to_owned());
+    }
     if let Some(p) = a.port {
         settings.port = p;
     }
@@ -106,10 +109,38 @@ pub fn event_line(e: &ProxyEvent) -> String {
     line
 }
 
+/// The pump's sink: one line per request on stdout; the first write error stops it (kept
+/// here for `run` to report).
+#[derive(Clone, Default)]
+struct Lines(std::sync::Arc<parking_lot::Mutex<Option<std::io::Error>>>);
+
+impl EventSink for Lines {
+    fn event(&mut self, e: &ProxyEvent) -> ControlFlow<()> {
+        let mut out = std::io::stdout().lock();
+        let written =
+            writeln!(out, "{}", crate::output::safe(&event_line(e))).and_then(|()| out.flush());
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                *self.0.lock() = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    fn lagged(&mut self, skipped: u64) -> ControlFlow<()> {
+        eprintln!("hotpatch: {skipped} request lines skipped (output too slow)");
+        ControlFlow::Continue(())
+    }
+}
+
 /// Runs the subcommand.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // Validate the configuration before loading a model.
-    settings(&a, a.upstream.as_deref().unwrap_or("http://127.0.0.1:1"))?;
+    settings(
+        &a,
+        Some(a.upstream.as_deref().unwrap_or("http://127.0.0.1:1")),
+    )?;
     let engine = match &a.model {
         Some(m) => Some(crate::run::load(m, a.threads, a.ctx, false)?),
         None => None,
@@ -119,61 +150,47 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("tokio runtime")?;
     rt.block_on(async move {
-        let (server, upstream) = match engine {
-            Some(inst) => {
-                let backend: std::sync::Arc<dyn hotpatch_infer::Backend> =
-                    std::sync::Arc::new(parking_lot::Mutex::new(inst));
-                let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-                let s = hotpatch_proxy::start_engine_server(backend, loopback).await?;
-                let label = format!(
-                    "engine {} at {}",
-                    a.model
-                        .as_deref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
-                    s.url()
-                );
-                let url = s.url();
-                (Some(s), (url, label))
-            }
-            None => {
-                let u = a.upstream.clone().unwrap_or_default();
-                (None, (u.clone(), u))
-            }
+        let backend = engine.map(|inst| {
+            let b: std::sync::Arc<dyn hotpatch_infer::Backend> =
+                std::sync::Arc::new(parking_lot::Mutex::new(inst));
+            b
+        });
+        let builtin = backend.is_some();
+        let upstream = a.upstream.clone().unwrap_or_default();
+        let flag = (!builtin).then_some(upstream.as_str());
+        let out = Lines::default();
+        let mut sup = Supervisor::start(settings(&a, flag)?, backend, out.clone()).await?;
+        let label = if builtin {
+            format!(
+                "engine {} at {}",
+                a.model
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                sup.upstream()
+            )
+        } else {
+            upstream
         };
-        let (upstream, label) = upstream;
-        let handle = hotpatch_proxy::start(settings(&a, &upstream)?).await?;
-        let mut events = handle.subscribe();
         {
-            let mut out = std::io::stdout().lock();
+            let mut o = std::io::stdout().lock();
             writeln!(
-                out,
+                o,
                 "listening on http://{} (upstream {label})",
-                handle.local_addr()
+                sup.handle().local_addr()
             )?;
-            out.flush()?;
+            o.flush()?;
         }
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                ev = events.recv() => match ev {
-                    Ok(e) => {
-                        let mut out = std::io::stdout().lock();
-                        writeln!(out, "{}", crate::output::safe(&event_line(&e)))?;
-                        out.flush()?;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        eprintln!("hotpatch: {n} request lines skipped (output too slow)");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
-            }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = sup.pump_finished() => {}
         }
-        handle.shutdown().await;
-        if let Some(s) = server {
-            s.shutdown().await;
+        sup.stop(None).await;
+        let failed = out.0.lock().take();
+        match failed {
+            Some(e) => Err(e.into()),
+            None => anyhow::Ok(()),
         }
-        anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }

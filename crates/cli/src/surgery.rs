@@ -49,7 +49,7 @@ pub fn run(model: &Path, ops: Vec<SurgeryOp>, c: &Common) -> anyhow::Result<Exit
     drop(out);
     if let Some(path) = &c.record {
         let config = surgery::record(&plan, &ops);
-        hotpatch_atomic::write(path, (config.to_json() + "\n").as_bytes())
+        hotpatch_core::config::file::write(path, &config)
             .with_context(|| format!("write {}", path.display()))?;
     }
     if c.dry_run {

@@ -9,7 +9,6 @@
 //! every core, each piece written at its place in the file with one positional write (the
 //! whole path runs at the speed of ggml's C dequantizer plus one `write`, or faster).
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -232,7 +231,7 @@ impl<W: Write> Sink for TextSink<W> {
 /// Writes elements `start..end` of a tensor of type `ty` (its data `data`) to `path` as
 /// little-endian f32: pieces of [`RAW_PIECE_ELEMENTS`] decoded on every core, each written
 /// with one positional write. Nothing is created when the range is not inside the data; a
-/// failed write removes the partial file.
+/// failed write leaves `path` as it was (`hotpatch_atomic::write_with`).
 fn write_raw_f32(
     path: &Path,
     name: &str,
@@ -248,57 +247,55 @@ fn write_raw_f32(
         .with_context(|| {
             format!("tensor '{name}': blocks {block0}..{block1} are outside its data")
         })?;
-    let file = File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
-    // Pieces are counted from the first block, so each one is whole blocks.
-    let first = block0 * bs;
-    let pieces = (block1 * bs - first).div_ceil(RAW_PIECE_ELEMENTS);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(pieces.max(1) as usize);
-    let next = AtomicU64::new(0);
-    let failed = AtomicBool::new(false);
-    let worker = || -> anyhow::Result<()> {
-        let mut vals = vec![0f32; RAW_PIECE_ELEMENTS.min(block1 * bs - first) as usize];
-        loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            if k >= pieces || failed.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            let p0 = first + k * RAW_PIECE_ELEMENTS;
-            let p1 = (p0 + RAW_PIECE_ELEMENTS).min(block1 * bs);
-            let src = &bytes[((p0 - first) / bs * ts) as usize..((p1 - first) / bs * ts) as usize];
-            let out = &mut vals[..(p1 - p0) as usize];
-            if let Err(e) = dequantize(ty, src, out) {
-                failed.store(true, Ordering::Relaxed);
-                return Err(anyhow::Error::new(e).context(format!("tensor '{name}'")));
-            }
-            let (from, to) = (start.max(p0), end.min(p1));
-            let out = &mut out[(from - p0) as usize..(to - p0) as usize];
-            if cfg!(target_endian = "big") {
-                for x in out.iter_mut() {
-                    *x = f32::from_bits(x.to_bits().swap_bytes());
+    // Through the shared atomic writer: the pieces go to a temporary file beside `path`, which
+    // replaces it only once complete (a failed write leaves `path` as it was).
+    hotpatch_atomic::write_with(path, |file, _tmp| -> anyhow::Result<()> {
+        // Pieces are counted from the first block, so each one is whole blocks.
+        let first = block0 * bs;
+        let pieces = (block1 * bs - first).div_ceil(RAW_PIECE_ELEMENTS);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(pieces.max(1) as usize);
+        let next = AtomicU64::new(0);
+        let failed = AtomicBool::new(false);
+        let worker = || -> anyhow::Result<()> {
+            let mut vals = vec![0f32; RAW_PIECE_ELEMENTS.min(block1 * bs - first) as usize];
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= pieces || failed.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let p0 = first + k * RAW_PIECE_ELEMENTS;
+                let p1 = (p0 + RAW_PIECE_ELEMENTS).min(block1 * bs);
+                let src =
+                    &bytes[((p0 - first) / bs * ts) as usize..((p1 - first) / bs * ts) as usize];
+                let out = &mut vals[..(p1 - p0) as usize];
+                if let Err(e) = dequantize(ty, src, out) {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(anyhow::Error::new(e).context(format!("tensor '{name}'")));
+                }
+                let (from, to) = (start.max(p0), end.min(p1));
+                let out = &mut out[(from - p0) as usize..(to - p0) as usize];
+                if cfg!(target_endian = "big") {
+                    for x in out.iter_mut() {
+                        *x = f32::from_bits(x.to_bits().swap_bytes());
+                    }
+                }
+                if let Err(e) = write_all_at(file, bytemuck::cast_slice(out), (from - start) * 4) {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(
+                        anyhow::Error::new(e).context(format!("{}: write failed", path.display()))
+                    );
                 }
             }
-            if let Err(e) = write_all_at(&file, bytemuck::cast_slice(out), (from - start) * 4) {
-                failed.store(true, Ordering::Relaxed);
-                return Err(
-                    anyhow::Error::new(e).context(format!("{}: write failed", path.display()))
-                );
-            }
-        }
-    };
-    let result = std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(worker)).collect();
-        let mine = worker();
-        helpers
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .fold(mine, |acc, r| acc.and(r))
-    });
-    if let Err(e) = result {
-        drop(file);
-        let _ = std::fs::remove_file(path);
-        return Err(e);
-    }
-    Ok(())
+        };
+        std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(worker)).collect();
+            let mine = worker();
+            helpers
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .fold(mine, |acc, r| acc.and(r))
+        })
+    })
 }

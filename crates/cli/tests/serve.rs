@@ -88,3 +88,23 @@ fn serve_refuses_bad_config_naming_the_field() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("server.upstream"));
 }
+
+#[test]
+fn serve_refuses_a_zero_cache_ttl_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ttl.json");
+    std::fs::write(
+        &config,
+        r#"{"version": 1, "server": {"cache": {"enabled": true, "ttl_secs": 0}}}"#,
+    )
+    .unwrap();
+    let out = hotpatch()
+        .args(["serve", "--upstream", "http://127.0.0.1:1", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server.cache.ttl_secs"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}

@@ -28,13 +28,18 @@
 //! # Ok(()) }
 //! ```
 
+pub mod byte_ops;
 pub mod config;
 pub mod diff;
 mod engine;
 mod error;
 mod event;
+pub mod event_log;
+pub mod event_text;
 pub mod heatmap;
 mod image;
+pub mod jobs;
+pub mod launch;
 pub mod layers;
 pub mod live;
 pub mod manager;
@@ -47,6 +52,7 @@ pub mod residency;
 pub mod structure;
 pub mod surgery;
 pub mod tensor;
+pub mod tensor_args;
 pub mod wal;
 
 pub use engine::{

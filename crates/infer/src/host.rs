@@ -207,6 +207,42 @@ impl Default for RunRequest {
     }
 }
 
+/// Most tokens a run may generate per side.
+pub const MAX_RUN_TOKENS: usize = 1024;
+/// Most next-token candidates a run may compare.
+pub const MAX_RUN_TOP_K: usize = 50;
+/// Highest sampling temperature a run accepts.
+pub const MAX_RUN_TEMPERATURE: f32 = 5.0;
+
+impl RunRequest {
+    /// Checks the arguments a front end passes on: a prompt that is not blank, tokens in
+    /// `1..=1024`, candidates in `1..=50`, a finite temperature in `0..=5`. The error names the
+    /// argument (`max tokens: 0 is not in 1..=1024`).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &'static str, message: String| Err(InferError::Invalid { what, message });
+        if self.prompt.trim().is_empty() {
+            return bad("prompt", "empty (type a prompt first)".into());
+        }
+        if !(1..=MAX_RUN_TOKENS).contains(&self.max_tokens) {
+            return bad(
+                "max tokens",
+                format!("{} is not in 1..={MAX_RUN_TOKENS}", self.max_tokens),
+            );
+        }
+        if !(1..=MAX_RUN_TOP_K).contains(&self.top_k) {
+            return bad(
+                "top-k",
+                format!("{} is not in 1..={MAX_RUN_TOP_K}", self.top_k),
+            );
+        }
+        let t = self.sampling.temperature;
+        if !t.is_finite() || !(0.0..=MAX_RUN_TEMPERATURE).contains(&t) {
+            return bad("temperature", format!("{t} is not in 0..=5 (0 is greedy)"));
+        }
+        Ok(())
+    }
+}
+
 /// What a run produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
@@ -301,6 +337,15 @@ pub fn behaviour_diff(
 /// Most bytes of a text file [`read_text`] takes (an evaluation of more is hours of work).
 pub const MAX_TEXT_BYTES: u64 = 16 << 20;
 
+/// The evaluation text a front end names: the file at `path` ([`read_text`]; blank: none) or
+/// the bundled sample; with its name for the report (the path, or `sample`).
+pub fn eval_text(path: Option<&str>) -> Result<(String, String)> {
+    Ok(match path.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => (read_text(Path::new(p))?, p.to_owned()),
+        None => (crate::SAMPLE_TEXT.to_owned(), "sample".to_owned()),
+    })
+}
+
 /// Reads a user's evaluation text: a UTF-8 file of at most [`MAX_TEXT_BYTES`].
 pub fn read_text(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).map_err(|e| InferError::io("read", path, e))?;
@@ -376,6 +421,80 @@ impl Backend for HostBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_eval_text_is_the_file_or_the_sample() {
+        let (text, name) = eval_text(Some("  ")).unwrap();
+        assert_eq!(
+            (text.as_str(), name.as_str()),
+            (crate::SAMPLE_TEXT, "sample")
+        );
+        assert_eq!(eval_text(None).unwrap().1, "sample");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.txt");
+        std::fs::write(&p, "We hold these truths").unwrap();
+        let path = p.display().to_string();
+        let (text, name) = eval_text(Some(&format!(" {path} "))).unwrap();
+        assert_eq!(
+            (text.as_str(), name.as_str()),
+            ("We hold these truths", path.as_str())
+        );
+        assert!(eval_text(Some("/no/such/file.txt")).is_err());
+    }
+
+    #[test]
+    fn run_requests_are_checked_naming_the_argument() {
+        let ok = RunRequest {
+            prompt: "The capital of France is".into(),
+            ..RunRequest::default()
+        };
+        assert!(ok.validate().is_ok());
+        let sampled = |t: f32| RunRequest {
+            sampling: Sampling {
+                temperature: t,
+                ..Sampling::default()
+            },
+            ..ok.clone()
+        };
+        assert!(sampled(5.0).validate().is_ok(), "the bound is accepted");
+        for (r, start) in [
+            (
+                RunRequest {
+                    prompt: "  ".into(),
+                    ..ok.clone()
+                },
+                "prompt: empty",
+            ),
+            (
+                RunRequest {
+                    max_tokens: 0,
+                    ..ok.clone()
+                },
+                "max tokens: 0 is not in 1..=1024",
+            ),
+            (
+                RunRequest {
+                    max_tokens: 1025,
+                    ..ok.clone()
+                },
+                "max tokens",
+            ),
+            (
+                RunRequest {
+                    top_k: 51,
+                    ..ok.clone()
+                },
+                "top-k: 51",
+            ),
+            (sampled(f32::NAN), "temperature"),
+            (sampled(-0.5), "temperature"),
+            (sampled(5.5), "temperature"),
+        ] {
+            let e = r.validate().unwrap_err();
+            assert!(matches!(e, InferError::Invalid { .. }), "{e}");
+            assert!(e.to_string().starts_with(start), "{start}: {e}");
+        }
+    }
 
     #[test]
     fn read_text_refuses_what_is_not_utf8_text_naming_the_file() {

@@ -47,8 +47,8 @@ pub use backend::{Backend, Generate};
 pub use error::{InferError, Result};
 pub use eval::{evaluate, quantile, EvalOptions, EvalReport, TokenDiff, TokenScore};
 pub use host::{
-    behaviour_diff, read_text, run_pair, studio_options, EngineHost, HostBackend, RunReport,
-    RunRequest, SessionRef, SessionSource,
+    behaviour_diff, eval_text, read_text, run_pair, studio_options, EngineHost, HostBackend,
+    RunReport, RunRequest, SessionRef, SessionSource,
 };
 pub use instance::{
     generate_with, tensor_index, GenOptions, Generation, Generator, Instance, InstanceOptions,

@@ -18,7 +18,9 @@
 //! - [`server`]: the running proxy ([`start`] → [`ProxyHandle`]) emitting a [`ProxyEvent`]
 //!   per request;
 //! - [`engine`]: the built-in upstream, an OpenAI-compatible server answering from the
-//!   embedded llama.cpp engine (`hotpatch-infer`), for a machine with no other LLM server.
+//!   embedded llama.cpp engine (`hotpatch-infer`), for a machine with no other LLM server;
+//! - [`supervisor`]: a running proxy for a front end ([`Supervisor`]: built-in upstream, event
+//!   pump into an [`EventSink`] such as the bounded [`RequestLog`]) and [`probe_upstream`].
 
 pub mod cache;
 pub mod engine;
@@ -29,6 +31,7 @@ pub mod response;
 pub mod rules;
 pub mod server;
 pub mod settings;
+pub mod supervisor;
 
 pub use cache::{CacheSettings, CacheStats, CachedResponse, ResponseCache};
 pub use engine::{start_engine_server, EngineServer, EngineServerError};
@@ -39,3 +42,6 @@ pub use response::{process_response, ProcessedResponse, SseError, SseOutput, Sse
 pub use rules::{FilterAction, InjectMode, Rule, RuleAction, RuleError, RuleSet, RuleStatus};
 pub use server::{start, ProxyError, ProxyHandle, CACHE_HEADER, REQUEST_ID_HEADER};
 pub use settings::{ServerSettings, SettingsError};
+pub use supervisor::{
+    probe_upstream, EventSink, RequestLog, Supervisor, SupervisorError, UpstreamProbe,
+};

@@ -92,6 +92,32 @@ impl Default for CacheSettings {
     }
 }
 
+/// The smallest `max_bytes` a cache may have (1 KiB).
+pub const MIN_CACHE_BYTES: usize = 1024;
+
+impl CacheSettings {
+    /// Check the limits serde cannot: an answer lives at least a second, the cache holds at
+    /// least one answer and 1 KiB. The error names the field (`server.cache.ttl_secs`).
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |field: &str, message: &str| {
+            Err(SettingsError::Invalid {
+                field: format!("cache.{field}"),
+                message: message.into(),
+            })
+        };
+        if self.ttl_secs == 0 {
+            return invalid("ttl_secs", "must be at least 1 second");
+        }
+        if self.max_entries == 0 {
+            return invalid("max_entries", "must be at least 1");
+        }
+        if self.max_bytes < MIN_CACHE_BYTES {
+            return invalid("max_bytes", "must be at least 1024 bytes");
+        }
+        Ok(())
+    }
+}
+
 /// Settings that cannot be used. The message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
@@ -207,6 +233,7 @@ impl ServerSettings {
         if self.response_limit_bytes == 0 {
             return invalid("response_limit_bytes", "must be at least 1");
         }
+        self.cache.validate()?;
         if let Some(u) = &self.upstream {
             parse_upstream(u)?;
         }
@@ -285,6 +312,38 @@ mod tests {
             e.to_string()
                 .starts_with("server.rules[0] (id \"a\").action.pattern"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn cache_limits_are_checked_naming_the_field() {
+        for (json, field) in [
+            (r#"{"cache": {"ttl_secs": 0}}"#, "server.cache.ttl_secs"),
+            (
+                r#"{"cache": {"max_entries": 0}}"#,
+                "server.cache.max_entries",
+            ),
+            (
+                r#"{"cache": {"max_bytes": 1023}}"#,
+                "server.cache.max_bytes",
+            ),
+        ] {
+            let e = ServerSettings::from_json(json).unwrap_err();
+            assert!(e.to_string().starts_with(field), "{json}: {e}");
+        }
+        let ok = CacheSettings {
+            ttl_secs: 1,
+            max_entries: 1,
+            max_bytes: MIN_CACHE_BYTES,
+            ..CacheSettings::default()
+        };
+        assert_eq!(ok.validate(), Ok(()), "the bounds themselves are accepted");
+        assert_eq!(CacheSettings::default().validate(), Ok(()));
+        let mut s = ServerSettings::default();
+        s.cache.ttl_secs = 0;
+        assert!(
+            s.validate().is_err(),
+            "ServerSettings::validate checks the cache"
         );
     }
 

@@ -7,12 +7,14 @@
 //! a write that would leave the GGUF header unparseable is refused with the parser's words
 //! (code `Refused`), before any byte changes.
 //!
-//! Each command has a plain function beside it taking `&AppState` (the logic, tested without a
-//! window); the `#[tauri::command]` wrapper only moves it off the UI thread. The search result
+//! The operations, their limits and descriptions are `hotpatch_core::byte_ops`; the types here
+//! are their IPC mirrors. Each command has a plain function beside it taking `&AppState`
+//! (tested without a window); the `#[tauri::command]` wrapper only moves it off the UI thread. The search result
 //! is bulk data and crosses as binary ([`bytes_search`], registered in [`crate::binary`]).
 
+use hotpatch_core::byte_ops;
 use hotpatch_core::structure::{Span, SpanKind};
-use hotpatch_core::{ops, BitOp, Pattern, Scope};
+use hotpatch_core::Pattern;
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
@@ -23,12 +25,7 @@ use crate::error::{ErrorCode, IpcError};
 use crate::ipc::{Progress, Stage};
 use crate::state::AppState;
 
-/// The largest range one operation may change (each one is journaled with the range's bytes
-/// before and after, and recorded for export, so the range is held in memory a few times).
-pub const MAX_OP_LEN: u64 = 256 << 20;
-
-/// The most search matches returned (the search stops at the next one and says so).
-pub const MAX_MATCHES: u32 = 1_000_000;
+pub use hotpatch_core::byte_ops::{MAX_MATCHES, MAX_OP_LEN};
 
 /// What a span of bytes is (the colour band the hex view draws).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
@@ -412,166 +409,72 @@ pub fn structure(state: &AppState, shard: u32) -> Result<ByteStructure, IpcError
     }
 }
 
-fn hex_arg(what: &str, text: &str) -> Result<Vec<u8>, IpcError> {
-    ops::parse_hex_bytes(text)
-        .map_err(|e| IpcError::new(ErrorCode::BadRequest, format!("{what}: {e}")))
+fn op_error(e: byte_ops::ByteOpError) -> IpcError {
+    use byte_ops::ByteOpError as B;
+    match e {
+        B::Invalid(m) => IpcError::new(ErrorCode::BadRequest, m),
+        B::NotFound(m) => IpcError::new(ErrorCode::NotFound, m),
+        B::Manager(e) => e.into(),
+        B::Engine(e) => e.into(),
+        B::File { path, source } => IpcError::from(source).with_context(&path),
+    }
 }
 
-fn check_len(len: u64) -> Result<(), IpcError> {
-    if len == 0 {
-        return Err(IpcError::new(
-            ErrorCode::BadRequest,
-            "length is 0: select at least one byte",
-        ));
+impl From<BitKind> for byte_ops::BitKind {
+    fn from(k: BitKind) -> Self {
+        match k {
+            BitKind::And => Self::And,
+            BitKind::Or => Self::Or,
+            BitKind::Xor => Self::Xor,
+            BitKind::Not => Self::Not,
+            BitKind::Shl => Self::Shl,
+            BitKind::Shr => Self::Shr,
+        }
     }
-    if len > MAX_OP_LEN {
-        return Err(IpcError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "length {len} is above the {} MiB one operation may change",
-                MAX_OP_LEN >> 20
-            ),
-        ));
+}
+
+impl From<&ByteOp> for byte_ops::ByteOp {
+    fn from(op: &ByteOp) -> Self {
+        use byte_ops::ByteOp as C;
+        match op.clone() {
+            ByteOp::Write { offset, hex } => C::Write { offset, hex },
+            ByteOp::Fill { offset, len, hex } => C::Fill { offset, len, hex },
+            ByteOp::Copy { from, to, len } => C::Copy { from, to, len },
+            ByteOp::Swap { a, b, len } => C::Swap { a, b, len },
+            ByteOp::Xor { offset, len, hex } => C::Xor { offset, len, hex },
+            ByteOp::Bits {
+                offset,
+                len,
+                kind,
+                bits,
+                hex,
+            } => C::Bits {
+                offset,
+                len,
+                kind: kind.into(),
+                bits,
+                hex,
+            },
+            ByteOp::RotateBits { offset, len, bits } => C::RotateBits { offset, len, bits },
+            ByteOp::RotateBytes { offset, len, n } => C::RotateBytes { offset, len, n },
+            ByteOp::Reverse { offset, len } => C::Reverse { offset, len },
+            ByteOp::ReverseElements { offset, len, width } => {
+                C::ReverseElements { offset, len, width }
+            }
+            ByteOp::Protect { offset, len } => C::Protect { offset, len },
+            ByteOp::Unprotect { offset, len } => C::Unprotect { offset, len },
+        }
     }
-    Ok(())
 }
 
 /// Applies one byte operation to file `shard` of the open model (guarded, journaled,
-/// recorded).
+/// recorded: `hotpatch_core::byte_ops::apply`).
 pub fn apply(state: &AppState, shard: u32, op: &ByteOp) -> Result<ByteOpOutcome, IpcError> {
-    let m = state.session();
-    let source = "bytes";
-    let (applied, what) = match op {
-        ByteOp::Write { offset, hex } => {
-            let bytes = hex_arg("bytes", hex)?;
-            let len = bytes.len() as u64;
-            check_len(len)?;
-            let a = m.bytes_op(shard, source, &[(*offset, len)], |b, r| {
-                b.write(r, *offset, &bytes)
-            })?;
-            (a, format!("write {len} bytes at {offset:#x}"))
-        }
-        ByteOp::Fill { offset, len, hex } => {
-            check_len(*len)?;
-            let pattern = hex_arg("fill pattern", hex)?;
-            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
-                b.fill(r, *offset, *len, &pattern)
-            })?;
-            (a, format!("fill {len} bytes at {offset:#x}"))
-        }
-        ByteOp::Copy { from, to, len } => {
-            check_len(*len)?;
-            let a = m.bytes_op(shard, source, &[(*to, *len)], |b, r| {
-                b.copy(r, *from, r, *to, *len)
-            })?;
-            (a, format!("copy {len} bytes {from:#x} → {to:#x}"))
-        }
-        ByteOp::Swap { a, b, len } => {
-            check_len(*len)?;
-            let ap = m.bytes_op(shard, source, &[(*a, *len), (*b, *len)], |x, r| {
-                x.swap(r, *a, r, *b, *len)
-            })?;
-            (ap, format!("swap {len} bytes {a:#x} ↔ {b:#x}"))
-        }
-        ByteOp::Xor { offset, len, hex } => {
-            check_len(*len)?;
-            let key = hex_arg("key", hex)?;
-            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
-                b.xor(r, *offset, *len, &key)
-            })?;
-            (a, format!("xor {len} bytes at {offset:#x}"))
-        }
-        ByteOp::Bits {
-            offset,
-            len,
-            kind,
-            bits,
-            hex,
-        } => {
-            check_len(*len)?;
-            let mask = hex_arg("mask", hex)?;
-            let bop = match kind {
-                BitKind::And => BitOp::And,
-                BitKind::Or => BitOp::Or,
-                BitKind::Xor => BitOp::Xor,
-                BitKind::Not => BitOp::Not,
-                BitKind::Shl => BitOp::Shl(*bits),
-                BitKind::Shr => BitOp::Shr(*bits),
-            };
-            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
-                b.bit_op(r, *offset, *len, bop, &mask)
-            })?;
-            (a, format!("{} {len} bytes at {offset:#x}", bop.name()))
-        }
-        ByteOp::RotateBits { offset, len, bits } => {
-            check_len(*len)?;
-            if !(-7..=7).contains(bits) {
-                return Err(IpcError::new(
-                    ErrorCode::BadRequest,
-                    format!("bit rotation {bits} is not in -7..=7"),
-                ));
-            }
-            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
-                b.rotate_bits(r, *offset, *len, *bits)
-            })?;
-            (
-                a,
-                format!("rotate the bits of each of {len} bytes at {offset:#x} by {bits}"),
-            )
-        }
-        ByteOp::RotateBytes { offset, len, n } => {
-            check_len(*len)?;
-            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
-                b.rotate_range(r, *offset, *len, *n)
-            })?;
-            (a, format!("rotate {len} bytes at {offset:#x} by {n} bytes"))
-        }
-        ByteOp::Reverse { offset, len } => {
-            check_len(*len)?;
-            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
-                b.reverse(r, *offset, *len)
-            })?;
-            (a, format!("reverse {len} bytes at {offset:#x}"))
-        }
-        ByteOp::ReverseElements { offset, len, width } => {
-            check_len(*len)?;
-            let a = m.bytes_op(shard, source, &[(*offset, *len)], |b, r| {
-                b.reverse_elements(r, *offset, *len, *width as usize)
-            })?;
-            (
-                a,
-                format!("swap byte order of {width}-byte elements in {len} bytes at {offset:#x}"),
-            )
-        }
-        ByteOp::Protect { offset, len } => {
-            check_len(*len)?;
-            let id = m.protect_range(shard, *offset, *len)?;
-            return Ok(ByteOpOutcome {
-                bytes_changed: 0,
-                change: None,
-                message: format!("protected {len} bytes at {offset:#x} (protection {id})"),
-            });
-        }
-        ByteOp::Unprotect { offset, len } => {
-            check_len(*len)?;
-            let n = m.unprotect_range(shard, *offset, *len)?;
-            if n == 0 {
-                return Err(IpcError::new(
-                    ErrorCode::NotFound,
-                    format!("no protection lies inside {offset:#x}+{len}"),
-                ));
-            }
-            return Ok(ByteOpOutcome {
-                bytes_changed: 0,
-                change: None,
-                message: format!("removed {n} protection(s) inside {offset:#x}+{len}"),
-            });
-        }
-    };
+    let o = byte_ops::apply(state.session(), shard, &op.into()).map_err(op_error)?;
     Ok(ByteOpOutcome {
-        bytes_changed: applied.bytes_changed,
-        change: applied.change,
-        message: format!("{what}: {} changed", applied.bytes_changed),
+        bytes_changed: o.bytes_changed,
+        change: o.change,
+        message: o.message,
     })
 }
 
@@ -584,30 +487,14 @@ pub fn compare(
     len: u64,
     with: &CompareWith,
 ) -> Result<CompareOutcome, IpcError> {
-    if len == 0 {
-        return Err(IpcError::new(ErrorCode::BadRequest, "length is 0"));
-    }
-    let m = state.session();
-    let region = m.shard_region(shard)?;
-    let c = match with {
-        CompareWith::Range { offset: other } => {
-            m.bytes().compare(region, offset, region, *other, len)?
-        }
-        CompareWith::File {
-            path,
-            offset: other,
-        } => {
-            if path.trim().is_empty() {
-                return Err(IpcError::new(
-                    ErrorCode::BadRequest,
-                    "no file to compare with",
-                ));
-            }
-            m.bytes()
-                .compare_file(region, offset, path, *other, len)
-                .map_err(|e| IpcError::from(e).with_context(path))?
-        }
+    let with = match with {
+        CompareWith::Range { offset } => byte_ops::CompareWith::Range { offset: *offset },
+        CompareWith::File { path, offset } => byte_ops::CompareWith::File {
+            path: path.clone(),
+            offset: *offset,
+        },
     };
+    let c = byte_ops::compare(state.session(), shard, offset, len, &with).map_err(op_error)?;
     Ok(CompareOutcome {
         len: c.len,
         differing: c.differing,
@@ -617,15 +504,7 @@ pub fn compare(
 
 /// Parses a search query: hex with wildcards, or text matched byte for byte (UTF-8).
 pub fn parse_query(query: &str, text: bool) -> Result<Pattern, IpcError> {
-    let p = if text {
-        if query.is_empty() {
-            return Err(IpcError::new(ErrorCode::BadRequest, "empty search text"));
-        }
-        Pattern::literal(query.as_bytes())
-    } else {
-        Pattern::parse_hex(query)
-    };
-    Ok(p?)
+    byte_ops::parse_query(query, text).map_err(op_error)
 }
 
 /// Searches the whole of file `shard` of the open model; returns the match offsets (ascending,
@@ -637,18 +516,7 @@ pub fn search(
     limit: u32,
     progress: hotpatch_core::ProgressFn<'_>,
 ) -> Result<(Vec<u64>, bool), IpcError> {
-    if limit == 0 || limit > MAX_MATCHES {
-        return Err(IpcError::new(
-            ErrorCode::BadRequest,
-            format!("match limit {limit} is not in 1..={MAX_MATCHES}"),
-        ));
-    }
-    let m = state.session();
-    let region = m.shard_region(shard)?;
-    let (found, more) =
-        m.bytes()
-            .search_upto(pattern, Scope::Region(region), limit as usize, progress)?;
-    Ok((found.into_iter().map(|h| h.offset).collect(), more))
+    byte_ops::search(state.session(), shard, pattern, limit, progress).map_err(op_error)
 }
 
 /// The binary layout of [`bytes_search`]: little-endian `f64`s — pattern length, `1` when

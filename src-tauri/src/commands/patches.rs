@@ -9,19 +9,19 @@
 //! one undo group (a preset through `Manager::optimize_model`). Every command only validates,
 //! calls `hotpatch_core::manager::Manager` and maps the result.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use hotpatch_core::config::file::{self as config_file, ConfigFileError};
+use hotpatch_core::config::pending::{Pending, PendingConfig, StalePreview};
 use hotpatch_core::config::{
-    ApplyOptions, ApplyReport, Configuration, ItemStatus, Preview, SafetySettings, MAX_CONFIG_BYTES,
+    ApplyOptions, ApplyReport, Configuration, ItemStatus, Preview, SafetySettings,
 };
+use hotpatch_core::event_log::EventLog;
+use hotpatch_core::event_text;
 use hotpatch_core::manager::{BoostReport, Manager, OptimizeReport, SafetyReport};
 use hotpatch_core::tensor::{TransformReport, ValueClass};
-use hotpatch_core::{Engine, Event, Layer, Operation, Target};
-use parking_lot::Mutex;
+use hotpatch_core::{Engine, Event};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
@@ -361,72 +361,14 @@ pub struct PresetInfo {
 
 // ----- mapping --------------------------------------------------------------------------------
 
-fn layer_name(l: Layer) -> &'static str {
-    match l {
-        Layer::Memory => "memory",
-        Layer::Bytes => "bytes",
-        Layer::Tensor => "tensor",
-        Layer::Server => "server",
-        Layer::Manager => "manager",
-        Layer::Engine => "engine",
-        _ => "other",
-    }
-}
-
-fn operation_name(o: &Operation) -> String {
-    match o {
-        Operation::Write => "write".into(),
-        Operation::WriteBatch => "write batch".into(),
-        Operation::Fill => "fill".into(),
-        Operation::Copy => "copy".into(),
-        Operation::Swap => "swap".into(),
-        Operation::XorKey => "xor".into(),
-        Operation::BitOp(s) => format!("bit {s}"),
-        Operation::RotateRange => "rotate".into(),
-        Operation::Reverse => "reverse".into(),
-        Operation::ReverseElements => "reverse elements".into(),
-        Operation::Undo => "undo".into(),
-        Operation::Redo => "redo".into(),
-        Operation::Group => "group".into(),
-        Operation::TemporaryApply => "temporary apply".into(),
-        Operation::TemporaryRevert => "temporary revert".into(),
-        Operation::TemporaryRevertFailed(why) => format!("temporary revert failed: {why}"),
-        Operation::Save => "save".into(),
-        Operation::SaveAs => "save as".into(),
-        Operation::Recovered => "recovered".into(),
-        Operation::Protect => "protect".into(),
-        Operation::Unprotect => "unprotect".into(),
-        Operation::MapRegion => "map".into(),
-        Operation::UnmapRegion => "unmap".into(),
-        // Higher layers name their operations `layer:op_name` (`transform:scale`).
-        Operation::Other(s) => s.rsplit(':').next().unwrap_or(s).replace('_', " "),
-        other => format!("{other:?}").to_lowercase(),
-    }
-}
-
-fn target_text(t: &Target) -> String {
-    match t {
-        Target::Range { offset, len, .. } => format!("0x{offset:x} +{len} B"),
-        Target::Ranges { offset, count, .. } => format!("{count} ranges from 0x{offset:x}"),
-        Target::Tensor { name, .. } => name.clone(),
-        Target::Region(_) => "whole model".into(),
-        Target::File(p) => p.file_name().map_or_else(
-            || p.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ),
-        Target::None => "—".into(),
-        other => format!("{other:?}"),
-    }
-}
-
 impl From<&Event> for PatchEventView {
     fn from(e: &Event) -> Self {
         PatchEventView {
             id: e.id,
             change: e.change,
-            layer: layer_name(e.origin.layer).into(),
-            operation: operation_name(&e.origin.operation),
-            target: target_text(&e.origin.target),
+            layer: event_text::layer_name(e.origin.layer).into(),
+            operation: event_text::operation_name(&e.origin.operation),
+            target: event_text::target_text(&e.origin.target),
             source: e.origin.source.as_deref().map(str::to_owned),
             bytes_changed: e.bytes_changed,
             bytes_written: e.bytes_written,
@@ -581,42 +523,32 @@ fn boost_view(b: &BoostReport) -> BoostView {
 
 // ----- state ----------------------------------------------------------------------------------
 
-type Watcher = Box<dyn Fn(&PatchEventView) -> bool + Send + Sync>;
+type Watcher = hotpatch_core::event_log::Watcher<PatchEventView>;
 
-#[derive(Default)]
-struct Inner {
-    events: Mutex<VecDeque<PatchEventView>>,
-    watcher: Mutex<Option<Watcher>>,
+fn stale_preview(e: StalePreview) -> IpcError {
+    IpcError::new(ErrorCode::BadRequest, e.to_string())
 }
 
-struct Pending {
-    token: u32,
-    source: String,
-    config: Configuration,
-    preset: bool,
-    /// The user's override for a configuration recorded on another model.
-    allow_other_model: bool,
-}
-
-fn stale_preview() -> IpcError {
-    IpcError::new(
-        ErrorCode::BadRequest,
-        "this preview is no longer current (preview the configuration again)",
-    )
-}
-
-/// The patch-event log and the previewed configuration (managed Tauri state).
-#[derive(Default)]
+/// The patch-event log (a `hotpatch_core::event_log::EventLog`) and the previewed
+/// configuration (`hotpatch_core::config::pending::PendingConfig`) (managed Tauri state).
 pub struct PatchLog {
-    inner: Arc<Inner>,
-    pending: Mutex<Option<Pending>>,
-    next_token: AtomicU32,
+    events: EventLog<PatchEventView>,
+    pending: PendingConfig,
+}
+
+impl Default for PatchLog {
+    fn default() -> Self {
+        Self {
+            events: EventLog::new(LOG_CAPACITY),
+            pending: PendingConfig::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for PatchLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PatchLog")
-            .field("events", &self.inner.events.lock().len())
+            .field("events", &self.events.len())
             .finish_non_exhaustive()
     }
 }
@@ -624,30 +556,17 @@ impl std::fmt::Debug for PatchLog {
 impl PatchLog {
     /// Records every event of `engine` from now on.
     pub fn attach(&self, engine: &Engine) {
-        let inner = Arc::clone(&self.inner);
-        engine.on_event(move |e| {
-            let v = PatchEventView::from(e);
-            {
-                let mut ev = inner.events.lock();
-                ev.push_front(v.clone());
-                ev.truncate(LOG_CAPACITY);
-            }
-            let mut w = inner.watcher.lock();
-            if let Some(f) = w.as_ref() {
-                if !f(&v) {
-                    *w = None;
-                }
-            }
-        });
+        let events = self.events.clone();
+        engine.on_event(move |e| events.record(PatchEventView::from(e)));
     }
 
     /// The log and the undoable entries; `watcher` then receives each new event.
     pub fn view(&self, engine: &Engine, watcher: Option<Watcher>) -> PatchLogView {
-        if watcher.is_some() {
-            *self.inner.watcher.lock() = watcher;
+        if let Some(w) = watcher {
+            self.events.watch(w);
         }
         PatchLogView {
-            events: self.inner.events.lock().iter().cloned().collect(),
+            events: self.events.entries(),
             undoable: engine.history().iter().map(|h| h.id).collect(),
             redoable: engine.redo_history().iter().map(|h| h.id).collect(),
         }
@@ -655,36 +574,17 @@ impl PatchLog {
 
     /// Keeps a parsed configuration for [`PatchLog::take`]; returns its token.
     fn keep(&self, source: String, config: Configuration, preset: bool) -> u32 {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed) + 1;
-        *self.pending.lock() = Some(Pending {
-            token,
-            source,
-            config,
-            preset,
-            allow_other_model: false,
-        });
-        token
+        self.pending.keep(source, config, preset)
     }
 
     /// Turns the override on for the pending configuration `token`; returns its source and
     /// configuration.
     fn allow_other_model(&self, token: u32) -> Result<(String, Configuration), IpcError> {
-        let mut p = self.pending.lock();
-        match p.as_mut() {
-            Some(x) if x.token == token => {
-                x.allow_other_model = true;
-                Ok((x.source.clone(), x.config.clone()))
-            }
-            _ => Err(stale_preview()),
-        }
+        self.pending.allow_other_model(token).map_err(stale_preview)
     }
 
     fn take(&self, token: u32) -> Result<Pending, IpcError> {
-        let mut p = self.pending.lock();
-        match p.as_ref() {
-            Some(x) if x.token == token => Ok(p.take().expect("checked")),
-            _ => Err(stale_preview()),
-        }
+        self.pending.take(token).map_err(stale_preview)
     }
 }
 
@@ -708,60 +608,24 @@ fn check_path(path: &str, what: &str) -> Result<PathBuf, IpcError> {
     Ok(PathBuf::from(p))
 }
 
-/// Reads a configuration file, refusing one larger than [`MAX_CONFIG_BYTES`] before reading.
-pub fn read_config_text(path: &Path) -> Result<String, IpcError> {
-    let io = |e: std::io::Error| IpcError::new(ErrorCode::Io, format!("{}: {e}", path.display()));
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.is_dir() {
-        return Err(IpcError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "{}: is a directory, not a configuration file",
-                path.display()
-            ),
-        ));
-    }
-    if meta.len() > MAX_CONFIG_BYTES as u64 {
-        return Err(IpcError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "{}: {} bytes; a configuration is at most {MAX_CONFIG_BYTES} bytes",
-                path.display(),
-                meta.len()
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(io)?;
-    String::from_utf8(bytes).map_err(|e| {
-        IpcError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "{}: not UTF-8 text (byte {}): not a configuration file",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ),
-        )
-    })
+fn file_error(e: ConfigFileError) -> IpcError {
+    let code = match e {
+        ConfigFileError::Io { .. } => ErrorCode::Io,
+        ConfigFileError::Refused { .. } => ErrorCode::BadRequest,
+    };
+    IpcError::new(code, e.to_string())
 }
 
-/// Writes `text` to `path` atomically (the shared atomic writer: temporary file in the same
-/// folder, fsync, rename; the mode of a file it replaces kept).
+/// Reads a configuration file, refusing one larger than
+/// [`MAX_CONFIG_BYTES`](hotpatch_core::config::MAX_CONFIG_BYTES) before reading
+/// (`hotpatch_core::config::file::read_text`).
+pub fn read_config_text(path: &Path) -> Result<String, IpcError> {
+    config_file::read_text(path).map_err(file_error)
+}
+
+/// Writes `text` to `path` atomically (`hotpatch_core::config::file::write_text`).
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), IpcError> {
-    let io =
-        |p: &Path, e: std::io::Error| IpcError::new(ErrorCode::Io, format!("{}: {e}", p.display()));
-    if path.is_dir() {
-        return Err(IpcError::new(
-            ErrorCode::BadRequest,
-            format!("{}: is a directory; give a file name", path.display()),
-        ));
-    }
-    if path.file_name().is_none() {
-        return Err(IpcError::new(
-            ErrorCode::BadRequest,
-            format!("{}: no file name", path.display()),
-        ));
-    }
-    hotpatch_atomic::write(path, text.as_bytes()).map_err(|e| io(&e.path.clone(), e.source))
+    config_file::write_text(path, text).map_err(file_error)
 }
 
 /// The session's changes as a configuration (with an optional name and description).
@@ -986,26 +850,14 @@ pub async fn safety_scan(
     job: u32,
     channel: Channel<Progress>,
 ) -> Result<SafetyView, IpcError> {
-    if let Some(t) = settings.outlier_threshold {
-        if !(t.is_finite() && t > 0.0) {
-            return Err(IpcError::new(
-                ErrorCode::BadRequest,
-                format!("outlier threshold: {t} must be a positive number"),
-            ));
-        }
-    }
-    if !settings.replacement.is_finite() {
-        return Err(IpcError::new(
-            ErrorCode::BadRequest,
-            "replacement: must be a finite number",
-        ));
-    }
     let s = SafetySettings {
         outlier_threshold: settings.outlier_threshold,
         repair: settings.repair,
         replacement: settings.replacement,
         response_filters: settings.response_filters,
     };
+    s.validate()
+        .map_err(|e| IpcError::new(ErrorCode::BadRequest, e.to_string()))?;
     let run = tauri::async_runtime::spawn_blocking(move || -> Result<SafetyView, IpcError> {
         let state = app.state::<AppState>();
         state.require_model()?;

@@ -9,8 +9,6 @@
 //! token over a `Channel<RunToken>` and stops at `cancel_job(job)`; the behaviour diff streams
 //! [`Progress`] and is canceled the same way.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
@@ -438,28 +436,9 @@ pub fn behaviour_view(r: &EvalReport, source: String) -> BehaviourView {
     }
 }
 
-/// Checks a run's arguments and turns them into the engine's request.
+/// Turns a run's arguments into the engine's request, checked by `RunRequest::validate`.
 pub fn run_request(spec: &RunSpec) -> Result<RunRequest, IpcError> {
-    let bad = |m: String| IpcError::new(ErrorCode::BadRequest, m);
-    if spec.prompt.trim().is_empty() {
-        return Err(bad("prompt: empty (type a prompt first)".into()));
-    }
-    if !(1..=1024).contains(&spec.max_tokens) {
-        return Err(bad(format!(
-            "max tokens: {} is not in 1..=1024",
-            spec.max_tokens
-        )));
-    }
-    if !(1..=50).contains(&spec.top_k) {
-        return Err(bad(format!("top-k: {} is not in 1..=50", spec.top_k)));
-    }
-    if !spec.temperature.is_finite() || !(0.0..=5.0).contains(&spec.temperature) {
-        return Err(bad(format!(
-            "temperature: {} is not in 0..=5 (0 is greedy)",
-            spec.temperature
-        )));
-    }
-    Ok(RunRequest {
+    let r = RunRequest {
         prompt: spec.prompt.clone(),
         chat: spec.chat,
         max_tokens: spec.max_tokens as usize,
@@ -470,7 +449,9 @@ pub fn run_request(spec: &RunSpec) -> Result<RunRequest, IpcError> {
             top_p: 0.95,
             seed: spec.seed as u64,
         },
-    })
+    };
+    r.validate()?;
+    Ok(r)
 }
 
 // ----- commands -------------------------------------------------------------------------------
@@ -697,15 +678,10 @@ pub fn diff_b(
     Ok(behaviour_view(&report, source))
 }
 
-/// The evaluation text: the file at `path` (UTF-8) or the bundled sample; and how to name it.
+/// The evaluation text: the file at `path` (UTF-8) or the bundled sample; and how to name it
+/// (`hotpatch_infer::eval_text`).
 fn eval_text(path: Option<&str>) -> Result<(String, String), IpcError> {
-    Ok(match path.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => (hotpatch_infer::read_text(Path::new(p))?, p.to_string()),
-        None => (
-            hotpatch_infer::SAMPLE_TEXT.to_string(),
-            "sample".to_string(),
-        ),
-    })
+    Ok(hotpatch_infer::eval_text(path)?)
 }
 
 /// An evaluation's `progress(done, total)` forwarded to the channel (about every 1 %),

@@ -11,15 +11,14 @@
 //! Requests stream to the UI as [`RequestLogEntry`] values over a `Channel` registered with
 //! [`watch_proxy_log`]; the newest [`LOG_CAPACITY`] stay in memory for a screen opened later.
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hotpatch_core::config::server as core_server;
 use hotpatch_core::config::ServerSettings;
 use hotpatch_core::manager::Manager;
-use hotpatch_proxy::{ProxyEvent, ProxyHandle};
+use hotpatch_proxy::{ProxyEvent, RequestLog, Supervisor, SupervisorError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use specta::Type;
@@ -31,7 +30,7 @@ use crate::error::{ErrorCode, IpcError};
 use crate::state::AppState;
 
 /// Requests kept in the in-memory log (newest first).
-pub const LOG_CAPACITY: usize = 500;
+pub const LOG_CAPACITY: usize = hotpatch_proxy::supervisor::LOG_CAPACITY;
 
 /// How long a stop waits for requests in flight before leaving them to finish alone.
 const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -554,25 +553,19 @@ impl CacheSpec {
         }
     }
 
+    /// The settings in the configuration's form, checked by `CacheSettings::validate`.
     fn to_core(&self) -> Result<core_server::CacheSettings, IpcError> {
-        if self.ttl_secs == 0 {
-            return Err(bad("cache.ttl_secs: must be at least 1 second"));
-        }
-        if self.max_entries == 0 {
-            return Err(bad("cache.max_entries: must be at least 1"));
-        }
-        if self.max_bytes < 1024 {
-            return Err(bad("cache.max_bytes: must be at least 1024 bytes"));
-        }
         let size = |v: u64, f: &str| {
             usize::try_from(v).map_err(|_| bad(format!("cache.{f}: {v} is too large")))
         };
-        Ok(core_server::CacheSettings {
+        let cache = core_server::CacheSettings {
             enabled: self.enabled,
             ttl_secs: self.ttl_secs,
             max_entries: size(self.max_entries, "max_entries")?,
             max_bytes: size(self.max_bytes, "max_bytes")?,
-        })
+        };
+        cache.validate().map_err(|e| bad(e.to_string()))?;
+        Ok(cache)
     }
 }
 
@@ -583,39 +576,23 @@ pub fn proxy_settings(s: &ServerSettings) -> Result<ServerSettings, IpcError> {
     Ok(s.clone())
 }
 
-fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 // ----- the running proxy ----------------------------------------------------------------------
 
 type Watcher = Box<dyn Fn(&RequestLogEntry) -> bool + Send + Sync>;
 
 struct Running {
-    handle: ProxyHandle,
-    upstream: String,
-    /// The built-in upstream this proxy forwards to, if it runs on one, and what it serves.
-    engine: Option<(hotpatch_proxy::EngineServer, String)>,
-    started_unix_ms: u64,
-    pump: tokio::task::JoinHandle<()>,
+    proxy: Supervisor,
+    /// What the built-in upstream serves, if the proxy runs on one.
+    builtin: Option<String>,
 }
 
-#[derive(Default)]
-struct Log {
-    entries: VecDeque<RequestLogEntry>,
-    requests: u64,
-}
-
-/// The running proxy and its request log (managed Tauri state).
+/// The running proxy (a `hotpatch_proxy::Supervisor`) and its request log (managed Tauri
+/// state); the log outlives a run.
 #[derive(Default)]
 pub struct ProxyControl {
     running: Mutex<Option<Running>>,
     starting: Mutex<bool>,
-    log: Arc<Mutex<Log>>,
-    watcher: Arc<Mutex<Option<Watcher>>>,
+    log: RequestLog,
 }
 
 impl std::fmt::Debug for ProxyControl {
@@ -637,7 +614,7 @@ impl ProxyControl {
     pub fn view(&self, session: &Manager) -> ServerView {
         let s = session.server();
         let running = self.running.lock();
-        let live = running.as_ref().map(|r| r.handle.rules());
+        let live = running.as_ref().map(|r| r.proxy.handle().rules());
         let rules = s
             .rules
             .iter()
@@ -652,7 +629,7 @@ impl ProxyControl {
                 }
             })
             .collect();
-        let requests = self.log.lock().requests;
+        let requests = self.log.requests();
         let status = match running.as_ref() {
             None => ProxyStatus {
                 running: false,
@@ -664,13 +641,13 @@ impl ProxyControl {
                 cache: None,
             },
             Some(r) => {
-                let c = r.handle.cache_stats();
+                let c = r.proxy.handle().cache_stats();
                 ProxyStatus {
                     running: true,
-                    listening: Some(format!("http://{}", r.handle.local_addr())),
-                    upstream: Some(r.upstream.clone()),
-                    builtin: r.engine.as_ref().map(|(_, label)| label.clone()),
-                    started_unix_ms: Some(r.started_unix_ms),
+                    listening: Some(format!("http://{}", r.proxy.handle().local_addr())),
+                    upstream: Some(r.proxy.upstream().to_owned()),
+                    builtin: r.builtin.clone(),
+                    started_unix_ms: Some(r.proxy.started_unix_ms()),
                     requests,
                     cache: Some(CacheCounters {
                         entries: c.entries as u64,
@@ -704,10 +681,11 @@ impl ProxyControl {
         let proxy = proxy_settings(&s)?;
         let running = self.running.lock();
         if let Some(r) = running.as_ref() {
-            r.handle
+            r.proxy
+                .handle()
                 .set_rules(&proxy.rules)
                 .map_err(|e| bad(format!("server.{e}")))?;
-            r.handle.set_cache_settings(proxy.cache.clone());
+            r.proxy.handle().set_cache_settings(proxy.cache.clone());
         }
         session.set_server(s);
         Ok(())
@@ -741,7 +719,7 @@ impl ProxyControl {
         session: &Manager,
         builtin: Option<(Arc<dyn hotpatch_infer::Backend>, String)>,
     ) -> Result<(), IpcError> {
-        let mut settings = proxy_settings(&session.server())?;
+        let settings = proxy_settings(&session.server())?;
         if builtin.is_none() && settings.upstream.is_none() {
             return Err(bad(
                 "server.upstream: not set (give the URL of the LLM server, e.g. http://127.0.0.1:8080, or start on the built-in engine)",
@@ -757,67 +735,23 @@ impl ProxyControl {
             }
             *starting = true;
         }
-        let mut engine = None;
-        if let Some((backend, label)) = builtin {
-            let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-            match hotpatch_proxy::start_engine_server(backend, loopback).await {
-                Ok(server) => {
-                    settings.upstream = Some(server.url());
-                    engine = Some((server, label));
-                }
-                Err(e) => {
-                    *self.starting.lock() = false;
-                    return Err(IpcError::new(ErrorCode::Io, e.to_string()));
-                }
-            }
-        }
-        let upstream = settings.upstream.clone().unwrap_or_default();
-        let started = hotpatch_proxy::start(settings).await;
+        let (backend, label) = builtin.unzip();
+        let started = Supervisor::start(settings, backend, self.log.clone()).await;
         let result = match started {
             Err(e) => {
                 let code = match e {
-                    hotpatch_proxy::ProxyError::Bind { .. } => ErrorCode::Io,
-                    _ => ErrorCode::BadRequest,
+                    SupervisorError::Engine(_)
+                    | SupervisorError::Proxy(hotpatch_proxy::ProxyError::Bind { .. }) => {
+                        ErrorCode::Io
+                    }
+                    SupervisorError::Proxy(_) => ErrorCode::BadRequest,
                 };
-                if let Some((server, _)) = engine.take() {
-                    server.shutdown().await;
-                }
                 Err(IpcError::new(code, e.to_string()))
             }
-            Ok(handle) => {
-                let mut events = handle.subscribe();
-                let log = Arc::clone(&self.log);
-                let watcher = Arc::clone(&self.watcher);
-                let pump = tokio::spawn(async move {
-                    use tokio::sync::broadcast::error::RecvError;
-                    loop {
-                        match events.recv().await {
-                            Ok(e) => {
-                                let entry = RequestLogEntry::from(&e);
-                                {
-                                    let mut l = log.lock();
-                                    l.requests += 1;
-                                    l.entries.push_front(entry.clone());
-                                    l.entries.truncate(LOG_CAPACITY);
-                                }
-                                let mut w = watcher.lock();
-                                if let Some(f) = w.as_ref() {
-                                    if !f(&entry) {
-                                        *w = None;
-                                    }
-                                }
-                            }
-                            Err(RecvError::Lagged(n)) => log.lock().requests += n,
-                            Err(RecvError::Closed) => break,
-                        }
-                    }
-                });
+            Ok(proxy) => {
                 *self.running.lock() = Some(Running {
-                    handle,
-                    upstream,
-                    engine,
-                    started_unix_ms: now_unix_ms(),
-                    pump,
+                    proxy,
+                    builtin: label,
                 });
                 Ok(())
             }
@@ -834,27 +768,28 @@ impl ProxyControl {
                 "the proxy is not running",
             ));
         };
-        let _ = tokio::time::timeout(STOP_GRACE, r.handle.shutdown()).await;
-        if let Some((server, _)) = r.engine {
-            // A generation in flight ends at its next token once its client is gone.
-            let _ = tokio::time::timeout(STOP_GRACE, server.shutdown()).await;
-        }
-        r.pump.abort();
+        r.proxy.stop(Some(STOP_GRACE)).await;
         Ok(())
     }
 
     /// The log, newest first; `watcher` (if any) then receives every new entry until it
     /// returns false or another watcher replaces it.
     pub fn watch(&self, watcher: Option<Watcher>) -> Vec<RequestLogEntry> {
-        *self.watcher.lock() = watcher;
-        self.log.lock().entries.iter().cloned().collect()
+        let watcher = watcher.map(|f| -> hotpatch_proxy::supervisor::Watcher {
+            Box::new(move |e| f(&RequestLogEntry::from(e)))
+        });
+        self.log
+            .watch(watcher)
+            .iter()
+            .map(RequestLogEntry::from)
+            .collect()
     }
 
     /// Empties the running proxy's response cache (counters stay).
     pub fn clear_cache(&self) -> Result<(), IpcError> {
         match self.running.lock().as_ref() {
             Some(r) => {
-                r.handle.clear_cache();
+                r.proxy.handle().clear_cache();
                 Ok(())
             }
             None => Err(IpcError::new(
@@ -866,30 +801,20 @@ impl ProxyControl {
 
     /// Empties the log (the request counter stays).
     pub fn clear_log(&self) {
-        self.log.lock().entries.clear();
+        self.log.clear();
     }
 }
 
 /// Probes `url`'s host and port with a TCP connection.
 pub async fn probe_upstream(url: &str) -> Result<UpstreamCheck, IpcError> {
-    let u = hotpatch_proxy::settings::parse_upstream(url.trim()).map_err(|e| bad(e.to_string()))?;
-    let t = Instant::now();
-    let outcome =
-        tokio::time::timeout(CHECK_TIMEOUT, tokio::net::TcpStream::connect(&u.authority)).await;
-    let (reachable, connect_ms, error) = match outcome {
-        Ok(Ok(_)) => (true, Some(t.elapsed().as_secs_f64() * 1000.0), None),
-        Ok(Err(e)) => (false, None, Some(e.to_string())),
-        Err(_) => (
-            false,
-            None,
-            Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
-        ),
-    };
+    let p = hotpatch_proxy::probe_upstream(url, CHECK_TIMEOUT)
+        .await
+        .map_err(|e| bad(e.to_string()))?;
     Ok(UpstreamCheck {
-        reachable,
-        authority: u.authority,
-        connect_ms,
-        error,
+        reachable: p.reachable,
+        authority: p.authority,
+        connect_ms: p.connect.map(|d| d.as_secs_f64() * 1000.0),
+        error: p.error,
     })
 }
 

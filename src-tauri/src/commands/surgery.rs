@@ -174,23 +174,8 @@ pub fn surgery_layer_slices(
             "this model has no <arch>.block_count: it has no layers to change",
         )
     })?;
-    let list = list.trim().to_string();
-    let edit = match mode.as_str() {
-        "drop" => LayerEdit::Drop(list),
-        "keep" => LayerEdit::Keep(list),
-        "repeat" => LayerEdit::Repeat(list),
-        "insert" => LayerEdit::Insert {
-            list,
-            from: from.map(|f| f.trim().to_string()).filter(|f| !f.is_empty()),
-            at,
-        },
-        other => {
-            return Err(IpcError::new(
-                ErrorCode::BadRequest,
-                format!("layers: '{other}' is not one of drop, keep, repeat, insert"),
-            ))
-        }
-    };
+    let edit = LayerEdit::from_mode(&mode, &list, from.as_deref(), at)
+        .map_err(|e| IpcError::new(ErrorCode::BadRequest, e))?;
     let slices = edit
         .slices(n)
         .map_err(|e| IpcError::new(ErrorCode::BadRequest, format!("layers: {e}")))?;
@@ -286,8 +271,14 @@ pub async fn surgery_record(app: AppHandle, recipe: String, path: String) -> Res
         let plan = surgery::plan(&model, &ops, &dir)?;
         let config = surgery::record(&plan, &ops);
         let dest = PathBuf::from(path.trim());
-        hotpatch_atomic::write(&dest, (config.to_json() + "\n").as_bytes()).map_err(|e| {
-            IpcError::new(ErrorCode::Io, format!("{}: {}", e.path.display(), e.source))
+        hotpatch_core::config::file::write(&dest, &config).map_err(|e| {
+            let code = match e {
+                hotpatch_core::config::file::ConfigFileError::Io { .. } => ErrorCode::Io,
+                hotpatch_core::config::file::ConfigFileError::Refused { .. } => {
+                    ErrorCode::BadRequest
+                }
+            };
+            IpcError::new(code, e.to_string())
         })
     })
     .await

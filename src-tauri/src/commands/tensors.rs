@@ -13,6 +13,7 @@
 
 use hotpatch_core::heatmap::{self, LodError, Viewport};
 use hotpatch_core::tensor::{Selection, TransformOp};
+use hotpatch_core::tensor_args;
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
@@ -298,43 +299,15 @@ pub fn histogram(
 
 // ----- element edits -----------------------------------------------------------------------
 
-/// An f32 as text: the shortest decimal that reads back as the same f32, or `NaN`,
-/// `Infinity`, `-Infinity` (what TypeScript's `Number()` reads).
-pub fn f32_text(x: f32) -> String {
-    if x.is_nan() {
-        "NaN".into()
-    } else if x.is_infinite() {
-        if x > 0.0 { "Infinity" } else { "-Infinity" }.into()
-    } else {
-        // Debug is the shortest round-trip form, with an exponent for very large/small values.
-        format!("{x:?}")
-    }
+pub use hotpatch_core::tensor_args::f32_text;
+
+fn arg_error(e: tensor_args::ArgError) -> IpcError {
+    IpcError::new(ErrorCode::BadRequest, e.0)
 }
 
-/// Parses a value typed by the user: a decimal number (`0.5`, `-1e-3`) or `nan`, `inf`,
-/// `-inf`, `infinity` (any case). Refuses anything else, and finite text outside the f32 range.
+/// Parses a value typed by the user (`hotpatch_core::tensor_args::parse_value`).
 pub fn parse_value(text: &str) -> Result<f32, IpcError> {
-    let t = text.trim();
-    let bad = |why: &str| IpcError::new(ErrorCode::BadRequest, format!("value \"{t}\": {why}"));
-    if t.is_empty() {
-        return Err(bad("empty (type a number)"));
-    }
-    let lower = t.to_ascii_lowercase();
-    let word = lower.trim_start_matches(['+', '-']);
-    if matches!(word, "nan" | "inf" | "infinity") {
-        return lower.parse::<f32>().map_err(|_| bad("not a number"));
-    }
-    if !t
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-    {
-        return Err(bad("not a number"));
-    }
-    let v: f32 = t.parse().map_err(|_| bad("not a number"))?;
-    if v.is_infinite() {
-        return Err(bad("outside the f32 range (±3.4e38)"));
-    }
-    Ok(v)
+    tensor_args::parse_value(text).map_err(arg_error)
 }
 
 /// An element that moved because its block was re-quantized.
@@ -534,93 +507,30 @@ pub struct TransformArgs {
     pub model: Option<String>,
 }
 
-fn need<T>(v: Option<T>, op: &str, field: &str) -> Result<T, IpcError> {
-    v.ok_or_else(|| {
-        IpcError::new(
-            ErrorCode::BadRequest,
-            format!("transform {op}: '{field}' is required"),
-        )
-    })
-}
-
-/// The core selection for `args`.
+/// The core selection for `args` (`hotpatch_core::tensor_args::selection_of`).
 pub fn selection_of(a: &SelectionArgs) -> Result<Selection, IpcError> {
-    let k = a.kind.as_str();
-    Ok(match k {
-        "all" => Selection::All,
-        "rows" => Selection::Rows {
-            start: need(a.start, k, "start")?,
-            end: need(a.end, k, "end")?,
-        },
-        "columns" => Selection::Columns {
-            start: need(a.start, k, "start")?,
-            end: need(a.end, k, "end")?,
-        },
-        "range" => Selection::Range {
-            start: need(a.start, k, "start")?,
-            end: need(a.end, k, "end")?,
-        },
-        "elements" => {
-            let indices = need(a.indices.clone(), k, "indices")?;
-            if indices.is_empty() {
-                return Err(IpcError::new(
-                    ErrorCode::BadRequest,
-                    "selection elements: the list of indices is empty",
-                ));
-            }
-            Selection::Elements { indices }
-        }
-        "head" => Selection::Head {
-            head: need(a.head, k, "head")?,
-        },
-        other => {
-            return Err(IpcError::new(
-                ErrorCode::BadRequest,
-                format!(
-                    "unknown selection kind '{other}' (all, rows, columns, range, elements, head)"
-                ),
-            ))
-        }
+    tensor_args::selection_of(&tensor_args::SelectionArgs {
+        kind: a.kind.clone(),
+        start: a.start,
+        end: a.end,
+        indices: a.indices.clone(),
+        head: a.head,
     })
+    .map_err(arg_error)
 }
 
-/// The core operation for `args`.
+/// The core operation for `args` (`hotpatch_core::tensor_args::op_of`).
 pub fn op_of(a: &TransformArgs) -> Result<TransformOp, IpcError> {
-    let o = a.op.as_str();
-    Ok(match o {
-        "scale" => TransformOp::Scale {
-            factor: need(a.value, o, "value")?,
-        },
-        "add" => TransformOp::Add {
-            value: need(a.value, o, "value")?,
-        },
-        "set" => TransformOp::Set {
-            value: need(a.value, o, "value")?,
-        },
-        "clamp" => TransformOp::Clamp {
-            min: need(a.min, o, "min")?,
-            max: need(a.max, o, "max")?,
-        },
-        "zero" => TransformOp::Zero,
-        "negate" => TransformOp::Negate,
-        "noise" => TransformOp::Noise {
-            seed: need(a.seed, o, "seed")?,
-            std: need(a.std, o, "std")?,
-        },
-        "replace_non_finite" => TransformOp::ReplaceNonFinite {
-            value: need(a.value, o, "value")?,
-        },
-        "lerp" => TransformOp::Lerp {
-            model: need(a.model.clone(), o, "model")?,
-            t: need(a.value, o, "value")?,
-        },
-        other => {
-            return Err(IpcError::new(
-                ErrorCode::BadRequest,
-                format!("unknown transform '{other}' (scale, add, set, clamp, zero, negate, noise, replace_non_finite, lerp)"),
-            ))
-        }
+    tensor_args::op_of(&tensor_args::TransformArgs {
+        op: a.op.clone(),
+        value: a.value,
+        min: a.min,
+        max: a.max,
+        seed: a.seed,
+        std: a.std,
+        model: a.model.clone(),
     })
+    .map_err(arg_error)
 }
 
 /// What a transform did.
@@ -729,30 +639,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_parse_strictly() {
+    fn bad_arguments_cross_as_bad_requests_naming_them() {
+        // The parsing itself is tested in `hotpatch_core::tensor_args`.
         assert_eq!(parse_value(" 0.5 ").unwrap(), 0.5);
-        assert_eq!(parse_value("-1e-3").unwrap(), -0.001);
-        assert!(parse_value("NaN").unwrap().is_nan());
-        assert_eq!(parse_value("-inf").unwrap(), f32::NEG_INFINITY);
-        assert_eq!(parse_value("Infinity").unwrap(), f32::INFINITY);
         for bad in ["abc", "", "0x10", "1,5", "1e39", "5 5"] {
             let e = parse_value(bad).unwrap_err();
             assert_eq!(e.code, ErrorCode::BadRequest, "{bad}");
             assert!(e.message.contains(bad.trim()), "{bad}: {}", e.message);
         }
-    }
-
-    #[test]
-    fn f32_text_reads_back_exactly() {
-        for x in [0.1f32, -1.5, 1e-7, 3.402_823_5e38, 1e-45, 0.0] {
-            assert_eq!(f32_text(x).parse::<f32>().unwrap().to_bits(), x.to_bits());
-        }
-        assert_eq!(f32_text(f32::NAN), "NaN");
-        assert_eq!(f32_text(f32::NEG_INFINITY), "-Infinity");
-    }
-
-    #[test]
-    fn transform_args_name_what_is_missing() {
         let a = TransformArgs {
             op: "clamp".into(),
             value: None,
@@ -763,6 +657,7 @@ mod tests {
             model: None,
         };
         let e = op_of(&a).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadRequest);
         assert!(e.message.contains("'max'"), "{}", e.message);
         let s = SelectionArgs {
             kind: "diagonal".into(),
@@ -772,5 +667,6 @@ mod tests {
             head: None,
         };
         assert!(selection_of(&s).unwrap_err().message.contains("diagonal"));
+        assert_eq!(f32_text(f32::NAN), "NaN");
     }
 }

@@ -29,7 +29,10 @@
 //! ```
 
 pub mod apply;
+pub mod file;
 pub mod metadata;
+pub mod pending;
+pub mod safety;
 pub mod server;
 
 use std::fmt;

@@ -562,6 +562,33 @@ pub enum LayerEdit {
 }
 
 impl LayerEdit {
+    /// The edit a front end names by `mode` (`drop`, `keep`, `repeat`, `insert`), with its
+    /// list (trimmed) and, for `insert`, the other model (blank: this one) and the layer it goes
+    /// before. The error names the mode.
+    pub fn from_mode(
+        mode: &str,
+        list: &str,
+        from: Option<&str>,
+        at: Option<u32>,
+    ) -> Result<LayerEdit, String> {
+        let list = list.trim().to_owned();
+        Ok(match mode {
+            "drop" => LayerEdit::Drop(list),
+            "keep" => LayerEdit::Keep(list),
+            "repeat" => LayerEdit::Repeat(list),
+            "insert" => LayerEdit::Insert {
+                list,
+                from: from.map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()),
+                at,
+            },
+            other => {
+                return Err(format!(
+                    "layers: '{other}' is not one of drop, keep, repeat, insert"
+                ))
+            }
+        })
+    }
+
     /// The output layer sequence of this edit on a model of `n` layers. Errors name the list
     /// and what is wrong (a layer that does not exist, every layer dropped, overlapping
     /// repeats).
@@ -697,6 +724,24 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn layer_edits_by_mode_name() {
+        assert_eq!(
+            LayerEdit::from_mode("drop", " 1-2 ", None, None),
+            Ok(LayerEdit::Drop("1-2".into()))
+        );
+        assert_eq!(
+            LayerEdit::from_mode("insert", "0", Some("  "), Some(3)),
+            Ok(LayerEdit::Insert {
+                list: "0".into(),
+                from: None,
+                at: Some(3)
+            })
+        );
+        let e = LayerEdit::from_mode("shuffle", "0", None, None).unwrap_err();
+        assert!(e.starts_with("layers: 'shuffle'"), "{e}");
+    }
 
     #[test]
     fn layer_lists() {
