@@ -1,12 +1,13 @@
-//! What the shell holds between commands: the open model, the edit session over it, the
-//! running jobs and the launch arguments.
+//! What the shell holds between commands: the edit session, the running jobs and the launch
+//! arguments.
 //!
-//! Two views of the open file live here on purpose. [`AppState::model`] is the parsed index
-//! as it was opened (tensor list, metadata) — cheap to clone and share. [`AppState::session`]
-//! is the unified manager (`hotpatch-core`) with the same file attached: every read of tensor
-//! values or bytes and every edit goes through it, so staged (unsaved) changes show everywhere
-//! and every change is journaled, undoable and emits a patch event. [`AppState::revision`]
-//! counts those events; views refetch when it moves.
+//! [`AppState::session`] is the unified manager (`hotpatch-core`) and the one home of the open
+//! model: it holds the file as opened ([`AppState::require_model`]: the parsed index, tensor
+//! list, metadata — re-read by the session itself when a save re-attaches), model B of the
+//! Diff screen (`Manager::other`), and every read of tensor values or bytes and every edit goes
+//! through it, so staged (unsaved) changes show everywhere and every change is journaled,
+//! undoable and emits a patch event. [`AppState::revision`] counts those events; views refetch
+//! when it moves.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,21 +15,16 @@ use std::sync::Arc;
 
 use hotpatch_core::manager::Manager;
 use hotpatch_gguf::GgufModel;
-use parking_lot::RwLock;
 
 use crate::error::{ErrorCode, IpcError};
 use crate::jobs::Jobs;
 
 /// Managed Tauri state (one per app).
 pub struct AppState {
-    /// The model the window shows, if any. Replaced whole on every open.
-    pub model: RwLock<Option<Arc<GgufModel>>>,
-    /// The edit session: the unified manager with the open model attached.
+    /// The edit session: the unified manager with the open model (and model B) attached.
     pub session: Manager,
     /// Long-running work the UI may cancel.
     pub jobs: Jobs,
-    /// Model B of the Diff screen (read-only), if one is open.
-    pub diff: RwLock<Option<Arc<crate::commands::diff::DiffSide>>>,
     /// The embedded engine (llama.cpp) running the session's model, edited and original: one
     /// for the app, shared by the Run screen and the built-in upstream of the proxy.
     pub engine: Arc<hotpatch_infer::EngineHost>,
@@ -40,14 +36,7 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field(
-                "model",
-                &self
-                    .model
-                    .read()
-                    .as_ref()
-                    .map(|m| m.shards[0].path().to_path_buf()),
-            )
+            .field("model", &self.session.attached().ok().map(|(p, _)| p))
             .field("startup", &self.startup)
             .field("revision", &self.revision())
             .finish_non_exhaustive()
@@ -70,10 +59,8 @@ impl AppState {
             counter.fetch_add(1, Ordering::SeqCst);
         });
         AppState {
-            model: RwLock::new(None),
             session,
             jobs: Jobs::default(),
-            diff: RwLock::new(None),
             engine: Arc::new(hotpatch_infer::EngineHost::default()),
             startup,
             revision,
@@ -85,9 +72,9 @@ impl AppState {
         AppState::new(crate::startup::startup_model(args))
     }
 
-    /// The open model, or `None`.
+    /// The open model (the session's, as opened), or `None`.
     pub fn current(&self) -> Option<Arc<GgufModel>> {
-        self.model.read().clone()
+        self.session.model().ok()
     }
 
     /// The open model, or the `NoModel` error every command returns without one.

@@ -40,7 +40,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 mod attached;
 mod top;
 
-pub use attached::{diff_attached, pair, top_differences_attached, with_attached};
+pub use attached::{
+    diff_attached, pair, top_differences_attached, with_attached, OtherDiffError, PROGRESS_REPORTS,
+};
 pub use top::{top_differences, DiffPoint, MAX_TOP_K};
 
 use hotpatch_quant::GgmlType;

@@ -49,6 +49,7 @@ mod platform;
 pub mod rangeset;
 pub mod recent;
 pub mod residency;
+pub mod session;
 pub mod structure;
 pub mod surgery;
 pub mod tensor;

@@ -16,6 +16,9 @@
 //!   then the shipped `presets/`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hotpatch_gguf::GgufModel;
 
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -26,8 +29,8 @@ use crate::config::{
 };
 use crate::residency::{self, FileMap, Pinned};
 use crate::tensor::{
-    Selection, TensorError, TensorLayer, TransformOp, TransformReport, ValueQuery, ValueSearch,
-    WeightEdit,
+    OtherModel, Selection, TensorError, TensorLayer, TransformOp, TransformReport, ValueQuery,
+    ValueSearch, WeightEdit,
 };
 use crate::{Bytes, Engine, EngineError, Memory, Mode, RegionId};
 
@@ -43,6 +46,9 @@ pub enum ManagerError {
     /// The tensor layer refused.
     #[error(transparent)]
     Tensor(#[from] TensorError),
+    /// No second model is attached ([`Manager::attach_other`]).
+    #[error("no second model is open (open model B first)")]
+    NoOther,
     /// A configuration could not be read.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -78,6 +84,8 @@ struct Attached {
     /// Every file, in shard order, with its region (`tensors.regions()` in the same order).
     shards: Vec<(PathBuf, RegionId)>,
     tensors: TensorLayer,
+    /// The files as opened, read-only (the parsed index of every shard, as in the file).
+    file: Arc<GgufModel>,
 }
 
 /// A recorded semantic change, tied to the undo step that made it.
@@ -123,6 +131,8 @@ struct BaseLayout {
 pub struct Manager {
     engine: Engine,
     model: RwLock<Option<Attached>>,
+    /// The second model (model B of a diff, the source of a copy), read-only.
+    other: RwLock<Option<Arc<OtherModel>>>,
     server: RwLock<ServerSettings>,
     response_filters_enabled: RwLock<bool>,
     pinned: Mutex<Option<Pinned>>,
@@ -210,12 +220,13 @@ impl Manager {
     /// ([`SHIPPED_PRESETS`]).
     pub fn initialize() -> Manager {
         let mut preset_dirs = Vec::new();
-        if let Some(d) = user_config_dir() {
+        if let Some(d) = crate::platform::user_config_dir() {
             preset_dirs.push(d.join("hotpatch-studio").join("presets"));
         }
         Manager {
             engine: Engine::new(),
             model: RwLock::new(None),
+            other: RwLock::new(None),
             server: RwLock::new(ServerSettings::default()),
             response_filters_enabled: RwLock::new(false),
             pinned: Mutex::new(None),
@@ -249,12 +260,17 @@ impl Manager {
     /// the whole model: every shard is mapped as its own region, in `mode`, and the tensor layer sees
     /// the tensors of all of them ([`TensorLayer::attach_shards`]).
     pub fn attach(&self, path: impl AsRef<Path>, mode: Mode) -> Result<AttachInfo> {
-        let path = path.as_ref();
         self.detach()?;
-        let paths = {
-            let probe = hotpatch_gguf::GgufFile::open(path)?;
-            hotpatch_gguf::split_paths(path, &probe.index)?
-        };
+        let file = GgufModel::open(path.as_ref())?;
+        self.attach_model(Arc::new(file), mode)
+    }
+
+    /// [`Manager::attach`] of a model already opened (read-only) by the caller: its files are
+    /// mapped again as the engine's regions, in `mode`; `file` stays the session's view of
+    /// them as opened ([`Manager::model`]).
+    pub fn attach_model(&self, file: Arc<GgufModel>, mode: Mode) -> Result<AttachInfo> {
+        self.detach()?;
+        let paths: Vec<PathBuf> = file.shards.iter().map(|s| s.path().to_path_buf()).collect();
         let mut shards: Vec<(PathBuf, RegionId)> = Vec::with_capacity(paths.len());
         let unmap_all = |shards: &[(PathBuf, RegionId)]| {
             for (_, r) in shards {
@@ -290,6 +306,7 @@ impl Manager {
             path: first,
             shards,
             tensors,
+            file,
         });
         let layout = self.model.read().as_ref().map(|m| {
             let index = m.tensors.index();
@@ -438,6 +455,60 @@ impl Manager {
             .ok_or(ManagerError::NotAttached)
     }
 
+    /// The attached model as opened: every file mapped read-only with its parsed index (the
+    /// header as in the file; staged edits are read through [`Manager::tensors`]).
+    pub fn model(&self) -> Result<Arc<GgufModel>> {
+        self.model
+            .read()
+            .as_ref()
+            .map(|m| m.file.clone())
+            .ok_or(ManagerError::NotAttached)
+    }
+
+    /// Opens `path` read-only as the session's second model (model B of a diff), replacing
+    /// the previous one. It stays attached when model A changes.
+    pub fn attach_other(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> std::result::Result<Arc<OtherModel>, hotpatch_gguf::GgufError> {
+        let p = path.as_ref();
+        let other = Arc::new(OtherModel::from_model(p, GgufModel::open(p)?));
+        *self.other.write() = Some(other.clone());
+        Ok(other)
+    }
+
+    /// The second model, if one is attached.
+    pub fn other(&self) -> Option<Arc<OtherModel>> {
+        self.other.read().clone()
+    }
+
+    /// Closes the second model.
+    pub fn detach_other(&self) {
+        *self.other.write() = None;
+    }
+
+    /// Copies `select` of `tensor` from the second model into the attached one: one undo
+    /// step, recorded (and exported) as a `lerp` with `t = 1` towards the second model's file.
+    /// Same-type blocks arrive byte for byte; across types the values are re-encoded.
+    pub fn copy_from_other(&self, tensor: &str, select: &Selection) -> Result<TransformReport> {
+        let other = self.other().ok_or(ManagerError::NoOther)?;
+        let path = other
+            .path()
+            .to_str()
+            .ok_or_else(|| EngineError::InvalidArgument {
+                what: "model B's path",
+                why: format!(
+                    "{} is not valid UTF-8 (a configuration could not name it)",
+                    other.path().display()
+                ),
+            })?;
+        let op = TransformOp::Lerp {
+            model: path.to_string(),
+            t: 1.0,
+        };
+        self.transform(tensor, select, &op)
+    }
+
     /// The memory layer (memory of the attached model).
     pub fn memory(&self) -> Memory<'_> {
         self.engine.memory()
@@ -533,13 +604,20 @@ impl Manager {
         op: &TransformOp,
         progress: crate::ProgressFn<'_>,
     ) -> Result<TransformReport> {
+        // The second model when the lerp goes towards its file (a copy from B), else the file
+        // opened for this transform.
         let other = match op {
-            TransformOp::Lerp { model, .. } => Some(crate::tensor::OtherModel::open(model)?),
+            TransformOp::Lerp { model, .. } => Some(
+                match self.other().filter(|o| o.path() == Path::new(model)) {
+                    Some(o) => o,
+                    None => Arc::new(OtherModel::open(model)?),
+                },
+            ),
             _ => None,
         };
         let rep = self
             .tensors()?
-            .transform_with(tensor, select, op, other.as_ref(), progress)?;
+            .transform_with(tensor, select, op, other.as_deref(), progress)?;
         self.recorded.lock().push(Recorded {
             live: Live::Engine(rep.change),
             patch: RecordedPatch::Tensor(TensorPatch {
@@ -1189,20 +1267,4 @@ fn check_preset_name(name: &str) -> Result<()> {
             why: "names use letters, digits, '-' and '_' only".into(),
         })
     }
-}
-
-/// The OS's per-user configuration directory: `$XDG_CONFIG_HOME` or `~/.config` on Linux,
-/// `~/Library/Application Support` on macOS, `%APPDATA%` on Windows.
-pub fn user_config_dir() -> Option<PathBuf> {
-    if cfg!(windows) {
-        return std::env::var_os("APPDATA").map(PathBuf::from);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    if cfg!(target_os = "macos") {
-        return home.map(|h| h.join("Library/Application Support"));
-    }
-    std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| home.map(|h| h.join(".config")))
 }

@@ -571,6 +571,40 @@ impl Pattern {
     }
 }
 
+/// Lower-case hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Parses hex digits (two per byte, whitespace not allowed).
+pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) {
+        return Err(format!(
+            "hex string has an odd number of digits ({})",
+            s.len()
+        ));
+    }
+    let digit = |c: u8, at: usize| match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        b'A'..=b'F' => Ok(c - b'A' + 10),
+        _ => Err(format!(
+            "'{}' at position {at} is not a hex digit",
+            c as char
+        )),
+    };
+    s.as_bytes()
+        .chunks_exact(2)
+        .enumerate()
+        .map(|(i, p)| Ok(digit(p[0], 2 * i)? << 4 | digit(p[1], 2 * i + 1)?))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Small platform shims: positional file I/O and directory fsync.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{EngineError, Result};
 
@@ -102,4 +102,20 @@ fn amx_int8() -> bool {
         }
     }
     false
+}
+
+/// The OS's per-user configuration directory: `$XDG_CONFIG_HOME` or `~/.config` on Linux,
+/// `~/Library/Application Support` on macOS, `%APPDATA%` on Windows.
+pub(crate) fn user_config_dir() -> Option<PathBuf> {
+    if cfg!(windows) {
+        return std::env::var_os("APPDATA").map(PathBuf::from);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if cfg!(target_os = "macos") {
+        return home.map(|h| h.join("Library/Application Support"));
+    }
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| h.join(".config")))
 }

@@ -41,7 +41,7 @@ impl RecentFiles {
 
     /// `<user config dir>/hotpatch-studio/recent.json`, if the OS has a config dir.
     pub fn default_location() -> Option<PathBuf> {
-        crate::manager::user_config_dir().map(|d| d.join("hotpatch-studio").join("recent.json"))
+        crate::platform::user_config_dir().map(|d| d.join("hotpatch-studio").join("recent.json"))
     }
 
     /// The file the list lives in.

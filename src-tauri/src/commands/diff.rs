@@ -9,14 +9,11 @@
 //! undoable and exported in configurations like any transform). These functions validate,
 //! run the work on a blocking thread and map results and errors.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use hotpatch_core::diff::{self, DiffError, DiffOptions, DiffStatus, MAX_TOP_K};
+use hotpatch_core::diff::{self, DiffError, DiffStatus, MAX_TOP_K};
 use hotpatch_core::heatmap::{self, LodError, QuantMatrix, Viewport};
-use hotpatch_core::tensor::{Selection, TransformOp};
-use hotpatch_gguf::GgufModel;
+use hotpatch_core::tensor::{OtherModel, Selection};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
@@ -26,15 +23,6 @@ use tauri::{AppHandle, State};
 use crate::error::{ErrorCode, IpcError};
 use crate::ipc::{Progress, Stage};
 use crate::state::AppState;
-
-/// The second model of a diff, opened read-only (held in [`AppState::diff`]).
-#[derive(Debug)]
-pub struct DiffSide {
-    /// Its file (the first shard of a split model).
-    pub path: PathBuf,
-    /// The mapped model.
-    pub model: GgufModel,
-}
 
 /// What the UI shows about model B.
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
@@ -262,6 +250,13 @@ fn diff_error(e: DiffError) -> IpcError {
     IpcError::new(code, e.to_string())
 }
 
+fn other_diff_error(e: diff::OtherDiffError) -> IpcError {
+    match e {
+        diff::OtherDiffError::Session(e) => e.into(),
+        diff::OtherDiffError::Diff(e) => diff_error(e),
+    }
+}
+
 /// `what` names the tensor (and the model) in the message.
 fn lod_error(what: &str, e: LodError) -> IpcError {
     let code = match e {
@@ -271,9 +266,9 @@ fn lod_error(what: &str, e: LodError) -> IpcError {
     IpcError::new(code, format!("{what}: {e}"))
 }
 
-/// Model B, or the error every diff command returns without one.
-pub fn require_b(state: &AppState) -> Result<Arc<DiffSide>, IpcError> {
-    state.diff.read().clone().ok_or_else(|| {
+/// Model B (the session's second model), or the error every diff command returns without one.
+pub fn require_b(state: &AppState) -> Result<Arc<OtherModel>, IpcError> {
+    state.session().other().ok_or_else(|| {
         IpcError::new(
             ErrorCode::NoModel,
             "no second model is open for the diff (open model B first)",
@@ -301,30 +296,25 @@ pub fn open_b(state: &AppState, path: &str) -> Result<DiffModelInfo, IpcError> {
             "no file path given for model B",
         ));
     }
-    let p = Path::new(path);
-    let model = GgufModel::open(p).map_err(|e| IpcError::from(e).with_context(path))?;
-    let side = DiffSide {
-        path: p.to_path_buf(),
-        model,
-    };
-    let info = side.info();
-    *state.diff.write() = Some(Arc::new(side));
-    Ok(info)
+    let b = state
+        .session()
+        .attach_other(path)
+        .map_err(|e| IpcError::from(e).with_context(path))?;
+    Ok(info(&b))
 }
 
-impl DiffSide {
-    /// What the UI shows about it.
-    pub fn info(&self) -> DiffModelInfo {
-        DiffModelInfo {
-            path: self.path.display().to_string(),
-            file_name: self.path.file_name().map_or_else(
-                || self.path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
-            tensor_count: self.model.tensors.len() as u64,
-            tensor_bytes: self.model.tensors.iter().map(|t| t.nbytes).sum(),
-            shards: self.model.shards.len() as u32,
-        }
+/// What the UI shows about model B.
+pub fn info(b: &OtherModel) -> DiffModelInfo {
+    let (path, model) = (b.path(), b.model());
+    DiffModelInfo {
+        path: path.display().to_string(),
+        file_name: path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        tensor_count: model.tensors.len() as u64,
+        tensor_bytes: model.tensors.iter().map(|t| t.nbytes).sum(),
+        shards: model.shards.len() as u32,
     }
 }
 
@@ -332,14 +322,14 @@ impl DiffSide {
 #[tauri::command]
 #[specta::specta]
 pub fn diff_model(state: State<'_, AppState>) -> Option<DiffModelInfo> {
-    state.diff.read().as_ref().map(|d| d.info())
+    state.session().other().map(|b| info(&b))
 }
 
 /// Closes model B.
 #[tauri::command]
 #[specta::specta]
 pub fn close_diff_model(state: State<'_, AppState>) {
-    *state.diff.write() = None;
+    state.session().detach_other();
 }
 
 // ----- ranking ---------------------------------------------------------------------------
@@ -364,38 +354,25 @@ pub fn rank(
 ) -> Result<DiffResult, IpcError> {
     let job = state.jobs.register(job);
     let b = require_b(state)?;
-    let layer = state.session().tensors()?;
-    let stop = AtomicBool::new(false);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let started = std::time::Instant::now();
-    let mut last = 0u64;
-    let mut progress = |p: diff::DiffProgress| {
-        let step = (p.total_bytes / 200).max(1);
-        if p.done_bytes >= p.total_bytes || p.done_bytes.saturating_sub(last) >= step {
-            last = p.done_bytes;
-            job.send(
-                channel,
-                Stage::Compare,
-                p.done_bytes,
-                p.total_bytes,
-                format!(
-                    "comparing tensors: {} of {}",
-                    p.done_tensors, p.total_tensors
-                ),
-            );
-        }
-        if job.is_canceled() {
-            stop.store(true, Ordering::Relaxed);
-        }
-    };
-    let report = diff::diff_attached(
-        &layer,
-        &b.model,
-        &DiffOptions { map: None, threads },
-        &mut progress,
-        Some(&stop),
-    )
-    .map_err(diff_error)?;
+    let report = state
+        .session()
+        .diff_other(
+            &mut |p| {
+                job.send(
+                    channel,
+                    Stage::Compare,
+                    p.done_bytes,
+                    p.total_bytes,
+                    format!(
+                        "comparing tensors: {} of {}",
+                        p.done_tensors, p.total_tensors
+                    ),
+                )
+            },
+            &|| job.is_canceled(),
+        )
+        .map_err(other_diff_error)?;
     job.check()?;
     let mut rows: Vec<DiffRow> = report.tensors.iter().map(row_of).collect();
     for (t, status) in report
@@ -445,7 +422,7 @@ pub fn rank(
         ),
     );
     Ok(DiffResult {
-        path_b: b.path.display().to_string(),
+        path_b: b.path().display().to_string(),
         rows,
         identical: report.identical_count as u64,
         bytes_compared: report.bytes_compared,
@@ -502,10 +479,11 @@ pub fn top(state: &AppState, tensor: &str, k: u32) -> Result<Vec<DiffPointRow>, 
             format!("k = {k}: list between 1 and {MAX_TOP_K} differences"),
         ));
     }
-    let b = require_b(state)?;
-    let layer = state.session().tensors()?;
-    let points = diff::top_differences_attached(&layer, &b.model, tensor, k as usize, None)
-        .map_err(diff_error)?;
+    require_b(state)?;
+    let points = state
+        .session()
+        .top_differences_other(tensor, k as usize)
+        .map_err(other_diff_error)?;
     Ok(points
         .iter()
         .map(|p| DiffPointRow {
@@ -570,12 +548,12 @@ fn with_pair<R>(
 ) -> Result<R, IpcError> {
     let b = require_b(state)?;
     let layer = state.session().tensors()?;
-    let tb = b.model.tensor(name).ok_or_else(|| {
+    let tb = b.model().tensor(name).ok_or_else(|| {
         IpcError::new(
             ErrorCode::NotFound,
             format!(
                 "model B ({}) has no tensor named '{name}'",
-                b.path.display()
+                b.path().display()
             ),
         )
     })?;
@@ -585,7 +563,7 @@ fn with_pair<R>(
             format!("tensor '{name}' in model B: unknown type id {}", tb.ty.id()),
         )
     })?;
-    let data_b = b.model.tensor_data(tb)?;
+    let data_b = b.model().tensor_data(tb)?;
     let mb = QuantMatrix::new(ty_b, data_b, &tb.dims)
         .map_err(|e| lod_error(&format!("tensor '{name}' in model B"), e))?;
     layer.matrix(name, |ma| f(ma, &mb))?
@@ -687,21 +665,10 @@ pub async fn copy_from_b(
 
 /// [`copy_from_b`] without Tauri.
 pub fn copy(state: &AppState, tensor: &str, range: &CopyRange) -> Result<CopyResult, IpcError> {
-    let b = require_b(state)?;
-    let path = b.path.to_str().ok_or_else(|| {
-        IpcError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "model B's path {} is not valid UTF-8 (a configuration could not name it)",
-                b.path.display()
-            ),
-        )
-    })?;
-    let op = TransformOp::Lerp {
-        model: path.to_string(),
-        t: 1.0,
-    };
-    let rep = state.session().transform(tensor, &range.selection(), &op)?;
+    require_b(state)?;
+    let rep = state
+        .session()
+        .copy_from_other(tensor, &range.selection())?;
     Ok(CopyResult {
         elements: rep.elements_selected,
         changed: rep.encode.elements_changed,
@@ -715,6 +682,9 @@ pub fn copy(state: &AppState, tensor: &str, range: &CopyRange) -> Result<CopyRes
 mod tests {
     use super::*;
     use crate::commands::model::{attach_session, open_with_progress};
+    use hotpatch_core::tensor::TransformOp;
+    use hotpatch_gguf::GgufModel;
+    use std::path::{Path, PathBuf};
 
     const PERTURBED: [&str; 3] = [
         "blk.0.attn_q.weight",      // Q4_K

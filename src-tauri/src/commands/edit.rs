@@ -8,14 +8,14 @@
 //! the new header.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use hotpatch_core::manager::Manager;
 use hotpatch_core::metadata::{
-    edit_text, parse_array, parse_value, value_type_from_name, EntryStatus, StepKind,
+    edit_text, parse_array, parse_value, value_type_from_name, EntryStatus,
 };
+use hotpatch_core::session::StepKind;
 use hotpatch_core::Mode;
-use hotpatch_gguf::{GgufModel, ValueType};
+use hotpatch_gguf::ValueType;
 use serde::Serialize;
 use specta::Type;
 use specta_typescript::Number;
@@ -236,33 +236,14 @@ fn finish(
     r
 }
 
-/// Validates a Save As destination: non-empty, a `.gguf` file name, in an existing directory.
+/// Validates a Save As destination ([`hotpatch_core::session::check_save_as_dest`]).
 pub fn check_dest(path: &str) -> Result<PathBuf, IpcError> {
-    let bad = |m: String| IpcError::new(ErrorCode::BadRequest, m);
-    let t = path.trim();
-    if t.is_empty() {
-        return Err(bad("no destination path given".into()));
-    }
-    let p = PathBuf::from(t);
-    if p.is_dir() {
-        return Err(bad(format!("{t} is a directory; give a file name")));
-    }
-    if p.extension()
-        .is_none_or(|e| !e.eq_ignore_ascii_case("gguf"))
-    {
-        return Err(bad(format!("{t}: the file name should end in .gguf")));
-    }
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(d) = dir {
-        if !d.is_dir() {
-            return Err(bad(format!("folder {} does not exist", d.display())));
-        }
-    }
-    Ok(p)
+    hotpatch_core::session::check_save_as_dest(path)
+        .map_err(|m| IpcError::new(ErrorCode::BadRequest, m))
 }
 
-/// Save (`dest = None`) or Save As, then refresh the shell's parsed index if the file was
-/// rewritten. Runs on a blocking thread.
+/// Save (`dest = None`) or Save As (a save that rewrote the file re-attaches it: the session
+/// then holds the new file's index). Runs on a blocking thread.
 pub fn save_with(
     state: &AppState,
     dest: Option<PathBuf>,
@@ -273,11 +254,6 @@ pub fn save_with(
         None => m.save(progress)?,
         Some(d) => m.save_as(&d, progress)?,
     };
-    if out.reattached {
-        let file = GgufModel::open(&out.path)
-            .map_err(|e| IpcError::from(e).with_context(&out.path.display().to_string()))?;
-        *state.model.write() = Some(Arc::new(file));
-    }
     if let Some(list) = crate::commands::model::recent_list() {
         let _ = list.touch(&out.path);
     }

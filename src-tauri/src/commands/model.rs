@@ -194,19 +194,17 @@ pub async fn open_model(
     Ok(summary)
 }
 
-/// Makes `file` the open model and attaches `path` to the session in staged mode (every shard
-/// of a split model). On failure nothing changes: the previous model stays open.
+/// Makes `file` (opened from `path`, every shard of a split model) the session's model,
+/// attached in staged mode. On failure the session has no model attached.
 pub fn attach_session(
     state: &AppState,
     path: &std::path::Path,
     file: GgufModel,
 ) -> Result<(), IpcError> {
-    let mut model = state.model.write();
     state
         .session()
-        .attach(path, hotpatch_core::Mode::Staged)
+        .attach_model(Arc::new(file), hotpatch_core::Mode::Staged)
         .map_err(|e| IpcError::from(e).with_context(&path.display().to_string()))?;
-    *model = Some(Arc::new(file));
     Ok(())
 }
 
@@ -268,37 +266,27 @@ pub fn open_with_progress(
     job: u32,
     send: impl Fn(Progress),
 ) -> Result<GgufModel, IpcError> {
-    let size = std::fs::metadata(&path)
-        .map_err(|e| IpcError::new(ErrorCode::Io, format!("{}: {e}", path.display())))?
-        .len();
-    send(Progress {
-        job,
-        stage: Stage::Parse,
-        done: 0,
-        total: size,
-        message: format!("reading header of {}", path.display()),
-    });
-    let file = GgufModel::open(&path)
-        .map_err(|e| IpcError::from(e).with_context(&path.display().to_string()))?;
-    let n = file.tensors.len() as u64;
-    send(Progress {
-        job,
-        stage: Stage::Index,
-        done: n,
-        total: n,
-        message: format!(
-            "indexed {n} tensors and {} metadata entries",
-            file.index().metadata.len()
-        ),
-    });
-    send(Progress {
-        job,
-        stage: Stage::Done,
-        done: size,
-        total: size,
-        message: format!("opened {}", path.display()),
-    });
-    Ok(file)
+    use hotpatch_core::session::{open_model, OpenStage};
+    let mut report = |stage, done, total, message| {
+        let stage = match stage {
+            OpenStage::Parse => Stage::Parse,
+            OpenStage::Index => Stage::Index,
+            OpenStage::Done => Stage::Done,
+        };
+        send(Progress {
+            job,
+            stage,
+            done,
+            total,
+            message,
+        })
+    };
+    open_model(&path, &mut report).map_err(|e| match e {
+        hotpatch_core::manager::ManagerError::Model(e) => {
+            IpcError::from(e).with_context(&path.display().to_string())
+        }
+        e => e.into(),
+    })
 }
 
 /// The summary of an open model.

@@ -637,10 +637,9 @@ pub fn diff_b(
     let (text, source) = eval_text(text_path)?;
     let session = state.session_ref()?;
     let b = state
-        .diff
-        .read()
-        .as_ref()
-        .map(|d| d.path.clone())
+        .session()
+        .other()
+        .map(|d| d.path().to_path_buf())
         .ok_or_else(|| {
             IpcError::new(
                 ErrorCode::BadRequest,

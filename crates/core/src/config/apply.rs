@@ -287,7 +287,7 @@ fn overlaps(a: u64, alen: u64, b: u64, blen: u64) -> bool {
 /// The first protection of `config` covering tensor `t` (by name, or a range over its data).
 fn protection_of_tensor(config: &Configuration, t: &hotpatch_gguf::TensorInfo) -> Option<usize> {
     config.protections.iter().position(|p| match p {
-        Protection::Tensor { name } => super::glob_match(name, &t.name),
+        Protection::Tensor { name } => crate::tensor::glob_match(name, &t.name),
         Protection::Range { shard, offset, len } => {
             *shard as usize == t.shard && overlaps(*offset, *len, t.offset, t.nbytes)
         }

@@ -34,6 +34,7 @@ pub mod metadata;
 pub mod pending;
 pub mod safety;
 pub mod server;
+pub mod surgery;
 
 use std::fmt;
 
@@ -49,6 +50,7 @@ pub use apply::{
 pub use metadata::{MetadataPatch, TypedValue};
 pub use server::ServerSettings;
 
+pub use crate::ops::{from_hex, to_hex};
 use crate::tensor::{Selection, TransformOp};
 
 /// The newest configuration format version this build reads and writes (2: the `metadata`
@@ -94,7 +96,7 @@ pub struct Configuration {
     /// types, layers, tensors; merge, LoRA, ablation), run in order before the other sections,
     /// which then apply to the result. See [`crate::surgery`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub surgery: Vec<crate::surgery::SurgeryOp>,
+    pub surgery: Vec<surgery::SurgeryOp>,
     /// Ranges or tensors locked against changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protections: Vec<Protection>,
@@ -296,40 +298,6 @@ impl JsonSchema for HexBytes {
             "description": "Bytes as hexadecimal digits, two per byte."
         })
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-/// Parses hex digits (two per byte, whitespace not allowed).
-pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
-        return Err(format!(
-            "hex string has an odd number of digits ({})",
-            s.len()
-        ));
-    }
-    let digit = |c: u8, at: usize| match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(format!(
-            "'{}' at position {at} is not a hex digit",
-            c as char
-        )),
-    };
-    s.as_bytes()
-        .chunks_exact(2)
-        .enumerate()
-        .map(|(i, p)| Ok(digit(p[0], 2 * i)? << 4 | digit(p[1], 2 * i + 1)?))
-        .collect()
 }
 
 /// A configuration that cannot be read. The message names the field.
@@ -558,30 +526,6 @@ pub fn json_schema() -> String {
     s
 }
 
-/// Whether `name` matches `pattern`, where `*` matches any run of characters (including none)
-/// and every other character matches itself.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n) = (pattern.as_bytes(), name.as_bytes());
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ni));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == n[ni] {
-            pi += 1;
-            ni += 1;
-        } else if let Some((sp, sn)) = star {
-            pi = sp + 1;
-            ni = sn + 1;
-            star = Some((sp, sn + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
-
 impl ModelIdentity {
     /// Identifies a model from its parsed index (every tensor of every shard) and the header
     /// bytes of each of its files in shard order, each `file[..its data_offset]`: O(header).
@@ -624,18 +568,6 @@ pub fn shape_fingerprint(index: &GgufIndex) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(
-            "blk.*.ffn_down.weight",
-            "blk.12.ffn_down.weight"
-        ));
-        assert!(!glob_match("blk.*.ffn_down.weight", "blk.12.ffn_up.weight"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("a*b*c", "aXbYbc"));
-        assert!(!glob_match("a*b", "a"));
-    }
 
     #[test]
     fn errors_name_the_field() {

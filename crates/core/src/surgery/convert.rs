@@ -6,7 +6,7 @@ use hotpatch_gguf::{GgmlType, MetaValue, TensorType};
 
 use super::ops::TypeRule;
 use super::{check_encodable, Plan, SurgeryError};
-use crate::config::glob_match;
+use crate::tensor::glob_match;
 
 /// Bits per weight of a type.
 fn bpw(t: GgmlType) -> f64 {

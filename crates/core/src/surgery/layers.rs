@@ -8,7 +8,7 @@ use hotpatch_gguf::{MetaArray, MetaValue};
 use super::eval::Source;
 use super::ops::{parse_layer_list, LayerSlice};
 use super::{file_label, layer_of, Plan, Planned, SurgeryError};
-use crate::config::glob_match;
+use crate::tensor::glob_match;
 
 /// Where one output layer comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

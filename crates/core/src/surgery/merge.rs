@@ -5,7 +5,7 @@ use hotpatch_gguf::{GgmlType, TensorType};
 use super::eval::{dare_stream, Expr, MergeExpr, Source};
 use super::ops::{MergeMethod, MergeOp, Param};
 use super::{check_encodable, file_label, layer_of, Plan, SurgeryError};
-use crate::config::glob_match;
+use crate::tensor::glob_match;
 
 /// mergekit's position of a tensor along the layers: `layer / (n − 1)` for layer tensors (1
 /// for a single layer), 0 for the token embeddings (before the layers), 1 for everything else

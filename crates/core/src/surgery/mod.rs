@@ -31,7 +31,8 @@ mod eval;
 pub mod files;
 mod layers;
 mod merge;
-pub mod ops;
+/// The operations (the configuration's `surgery` section), defined in [`crate::config::surgery`].
+pub use crate::config::surgery as ops;
 
 use std::path::{Path, PathBuf};
 

@@ -294,10 +294,20 @@ pub struct ValueSearch {
     pub total_hits: u64,
 }
 
-/// Another model opened read-only, for [`TransformOp::Lerp`].
+/// Another model opened read-only, for [`TransformOp::Lerp`] (and model B of a diff, which
+/// the session holds: [`crate::manager::Manager::attach_other`]).
 pub struct OtherModel {
     path: String,
+    file: std::path::PathBuf,
     model: GgufModel,
+}
+
+impl std::fmt::Debug for OtherModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtherModel")
+            .field("path", &self.file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OtherModel {
@@ -308,10 +318,27 @@ impl OtherModel {
             path: p.display().to_string(),
             why: e.to_string(),
         })?;
-        Ok(OtherModel {
+        Ok(OtherModel::from_model(p, model))
+    }
+
+    /// The model `model`, opened from `path`.
+    pub fn from_model(path: impl AsRef<Path>, model: GgufModel) -> OtherModel {
+        let p = path.as_ref();
+        OtherModel {
             path: p.display().to_string(),
+            file: p.to_path_buf(),
             model,
-        })
+        }
+    }
+
+    /// The file it was opened from (the first shard of a split model, or the shard named).
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+
+    /// The mapped model.
+    pub fn model(&self) -> &GgufModel {
+        &self.model
     }
 
     fn values(&self, name: &str, dims: &[u64], range: Range<u64>) -> Result<Vec<f32>> {
@@ -522,7 +549,7 @@ impl TensorLayer {
         self.index
             .tensors
             .iter()
-            .filter(|t| crate::config::glob_match(pattern, &t.name))
+            .filter(|t| crate::tensor::glob_match(pattern, &t.name))
             .collect()
     }
 
@@ -1159,8 +1186,8 @@ impl TensorLayer {
                         &mut failure,
                         TensorError::Mismatch {
                             offset,
-                            expected: crate::config::to_hex(original),
-                            found: crate::config::to_hex(found),
+                            expected: crate::ops::to_hex(original),
+                            found: crate::ops::to_hex(found),
                         },
                     ));
                 }

@@ -41,5 +41,5 @@ pub use layer::{
     head_geometry, OtherModel, TensorError, TensorLayer, TensorScan, TransformReport, ValueClass,
     ValueHit, ValueQuery, ValueSearch, WeightChange, WeightEdit,
 };
-pub use selection::{count, HeadGeometry, Selection, SelectionError};
+pub use selection::{count, glob_match, HeadGeometry, Selection, SelectionError};
 pub use transform::{noise_z, splitmix64, TransformError, TransformOp};

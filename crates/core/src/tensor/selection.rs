@@ -235,9 +235,45 @@ pub fn count(ranges: &[Range<u64>]) -> u64 {
     ranges.iter().map(|r| r.end - r.start).sum()
 }
 
+/// Whether `name` matches `pattern`, where `*` matches any run of characters (including none)
+/// and every other character matches itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == n[ni] {
+            pi += 1;
+            ni += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(
+            "blk.*.ffn_down.weight",
+            "blk.12.ffn_down.weight"
+        ));
+        assert!(!glob_match("blk.*.ffn_down.weight", "blk.12.ffn_up.weight"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "aXbYbc"));
+        assert!(!glob_match("a*b", "a"));
+    }
 
     const G: HeadGeometry = HeadGeometry {
         n_head: 4,

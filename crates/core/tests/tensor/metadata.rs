@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use hotpatch_core::manager::Manager;
-use hotpatch_core::metadata::{EntryStatus, StepKind};
+use hotpatch_core::metadata::EntryStatus;
+use hotpatch_core::session::StepKind;
 use hotpatch_core::{EngineError, Mode};
 use hotpatch_gguf::MetaValue;
 use serde_json::Value;

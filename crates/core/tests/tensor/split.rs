@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use hotpatch_core::manager::Manager;
-use hotpatch_core::metadata::split_destinations;
+use hotpatch_core::session::split_destinations;
 use hotpatch_core::Mode;
 use hotpatch_gguf::{GgufModel, MetaValue};
 use serde_json::Value;
