@@ -47,6 +47,7 @@ pub mod residency;
 pub mod structure;
 pub mod surgery;
 pub mod tensor;
+pub mod tokens;
 pub mod wal;
 
 pub use engine::{
