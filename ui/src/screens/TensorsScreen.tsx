@@ -198,7 +198,7 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
               className="mono"
               value={goText}
               onChange={(e) => setGoText(e.target.value)}
-              placeholder={tokenRows ? "token id, row, col, #elem" : "row, col or #elem"}
+              placeholder={tokenRows ? "token id · row, col · #n" : "row · row, col · #n"}
               aria-label="Go to a row, an element (row, col) or a flat element index (#n)"
               title={`Go to: a row${tokenRows ? " (= token id)" : ""}, "row, col", or "#" and a flat element index`}
               aria-invalid={goError !== null}

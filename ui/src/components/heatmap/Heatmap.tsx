@@ -34,7 +34,6 @@ import {
   wheelFactor,
   zoomAt,
   zoomOf,
-  type ZoomAxis,
   type HeatmapView,
   type MatrixShape,
   type Size,
@@ -333,7 +332,7 @@ export function Heatmap(props: HeatmapProps) {
     return () => canvas.removeEventListener("wheel", onWheel);
   }, [setView, shape, size]);
 
-  const zoomCenter = (factor: number, axis: ZoomAxis = "both") => setView(zoomAt(clampView(view, shape, size), factor, 0.5, 0.5, axis));
+  const zoomCenter = (factor: number) => setView(zoomAt(clampView(view, shape, size), factor, 0.5, 0.5));
   const reset = () => setView(fitView(shape));
 
   // "Go to": once per new key, when the canvas has a size.
@@ -380,7 +379,14 @@ export function Heatmap(props: HeatmapProps) {
   const label = hover && rowLabel ? rowLabel(hover.row) : undefined;
 
   return (
-    <div className="heatmap" data-testid={testId} data-last-ms={lastMs ?? ""} data-loading={loading ? "1" : "0"} data-tile={drawn ? `${drawn.tile.width}x${drawn.tile.height}` : ""}>
+    <div
+      className="heatmap"
+      data-testid={testId}
+      data-view={`${v.col0},${v.row0},${v.cols},${v.rows}`}
+      data-last-ms={lastMs ?? ""}
+      data-loading={loading ? "1" : "0"}
+      data-tile={drawn ? `${drawn.tile.width}x${drawn.tile.height}` : ""}
+    >
       <div className="heatmap-bar">
         {title && <span className="heatmap-title">{title}</span>}
         {props.reduction === undefined && (
@@ -440,17 +446,21 @@ export function Heatmap(props: HeatmapProps) {
         <button onClick={() => zoomCenter(1.5)} title="Zoom in" aria-label="Zoom in" data-testid={`${testId}-zoom-in`}>
           +
         </button>
-        <button onClick={() => zoomCenter(1.5, "y")} title="Zoom the rows only (Shift+wheel)" aria-label="Zoom rows in" data-testid={`${testId}-zoom-rows`}>
-          +↕
+        <button
+          onClick={() => setView(fitWidth(v, shape, size))}
+          title="Fit width: every column across, the rows zoomed to the same pixel size (Shift+wheel zooms the rows only, Alt+wheel the columns only)"
+          aria-label="Fit width"
+          data-testid={`${testId}-fit-width`}
+        >
+          ↔
         </button>
-        <button onClick={() => zoomCenter(1.5, "x")} title="Zoom the columns only (Alt+wheel)" aria-label="Zoom columns in" data-testid={`${testId}-zoom-cols`}>
-          +↔
-        </button>
-        <button onClick={() => setView(fitWidth(v, shape, size))} title="Every column across, rows at the same pixel size" data-testid={`${testId}-fit-width`}>
-          Fit width
-        </button>
-        <button onClick={() => setView(fitHeight(v, shape, size))} title="Every row down, columns at the same pixel size" data-testid={`${testId}-fit-height`}>
-          Fit height
+        <button
+          onClick={() => setView(fitHeight(v, shape, size))}
+          title="Fit height: every row down, the columns zoomed to the same pixel size"
+          aria-label="Fit height"
+          data-testid={`${testId}-fit-height`}
+        >
+          ↕
         </button>
         <button onClick={reset} disabled={atFit} title="Show the whole matrix" data-testid={`${testId}-reset`}>
           Fit
