@@ -48,6 +48,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::tensors::transform_tensor,
         commands::tensors::set_tensor_lock,
         commands::tensors::tensor_locked,
+        commands::tokens::token_texts,
         commands::bytes::bytes_structure,
         commands::bytes::bytes_apply,
         commands::bytes::bytes_compare,

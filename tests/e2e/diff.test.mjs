@@ -193,4 +193,56 @@ describe("Diff screen (real app under Xvfb)", () => {
     await err.waitForExist({ timeout: 10000 });
     assert.match(await err.getText(), /package\.json/);
   });
+
+  it("keeps its state when you leave and come back: B, the ranking, selection, sort and filter, not recomputed", async () => {
+    // Each progress line of a comparison says what the bar says: the share of the data compared
+    // (the bar counts bytes), then the tensors done. The command run directly, its channel's
+    // messages recorded (the status bar shows only the latest, and a demo model is quick).
+    const progress = await browser.executeAsync((done) => {
+      const got = [];
+      const T = window.__TAURI_INTERNALS__;
+      const id = T.transformCallback((m) => got.push(m && typeof m === "object" && "message" in m && "index" in m ? m.message : m));
+      T.invoke("run_diff", { job: 990001, onProgress: `__CHANNEL__:${id}` }).then(
+        () => setTimeout(() => done({ got }), 300),
+        (e) => done({ err: e }),
+      );
+    });
+    assert.ok(!progress.err, JSON.stringify(progress.err));
+    const reports = progress.got.filter((p) => p && typeof p.message === "string"); // not the channel's end marker
+    const lines = reports.map((p) => [p.done, p.total, p.message]).filter(([, , m]) => !m.startsWith("compared "));
+    assert.match(reports.at(-1).message, /^compared \d+ tensors/, "the outcome line comes last");
+    assert.ok(lines.length > 0, "progress was streamed");
+    for (const [doneBytes, total, message] of lines) {
+      const m = /^comparing tensors: (\d+) % of the data \((\d+) of (\d+) tensors done\)$/.exec(message);
+      assert.ok(m, `progress line "${message}"`);
+      assert.equal(Number(m[1]), Math.floor((doneBytes * 100) / total), `"${message}" says what the bar (${doneBytes} / ${total}) says`);
+    }
+    assert.match(lines.at(-1)[2], /^comparing tensors: 100 % of the data \((\d+) of \1 tensors done\)$/);
+    await fill(browser, await browser.$('[data-testid="diff-filter"]'), "attn");
+    await browser.$('[data-testid="diff-sort-name"]').click();
+    const rows = () => browser.execute(() => [...document.querySelectorAll('[data-testid="diff-row"]')].map((e) => e.getAttribute("data-name")));
+    const shown = await rows();
+    assert.ok(shown.length > 1 && shown.every((n) => n.includes("attn")), "filtered");
+    const pick = shown[1];
+    await browser.$(`[data-testid="diff-row"][data-name="${pick}"] td.name`).click();
+    await browser.waitUntil(async () => (await browser.$('[data-testid="diff-compare"]').getAttribute("data-name")) === pick, { timeout: 5000 });
+    const info = await browser.$('[data-testid="diff-run-info"]').getText();
+    const messages = await browser.$('[data-testid="status-message"]').getAttribute("data-progress-count");
+
+    await browser.$('[data-testid="nav-tensors"]').click();
+    await browser.$('[data-testid="screen-tensors"]').waitForExist({ timeout: 5000 });
+    await browser.$('[data-testid="nav-diff"]').click();
+    // At once: the same rows in the same order, the same selection, no new comparison.
+    await browser.$('[data-testid="diff-table"]').waitForExist({ timeout: 2000 });
+    assert.deepEqual(await rows(), shown);
+    assert.equal(await browser.$('[data-testid="diff-filter"]').getValue(), "attn");
+    assert.equal(await browser.$(`[data-testid="diff-row"][data-name="${pick}"]`).getAttribute("aria-selected"), "true");
+    assert.equal(await browser.$('[data-testid="diff-compare"]').getAttribute("data-name"), pick);
+    assert.equal(await browser.$('[data-testid="diff-path"]').getValue(), b);
+    await browser.pause(1000);
+    assert.equal(await browser.$('[data-testid="diff-run-info"]').getText(), info, "the ranking was not recomputed");
+    assert.equal(await browser.$('[data-testid="diff-run"]').getText(), "Compare again");
+    assert.equal(await browser.$('[data-testid="status-message"]').getAttribute("data-progress-count"), messages, "no job ran");
+    await browser.saveScreenshot(path.join(artifacts, "diff-kept.png"));
+  });
 });

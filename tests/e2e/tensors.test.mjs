@@ -450,3 +450,164 @@ print(json.dumps({"min": float(v.min()), "max": float(v.max()), "mean": float(v.
     assert.ok(await browser.$(testid("histogram")).isDisplayed());
   });
 });
+
+// Issue 15 item 4: find things in a tensor whose rows are token ids (the demo's token_embd.weight:
+// 279 tokens × 256 columns, Q8_0), and zoom one axis at a time; item 6: one dimension order.
+describe("Tensors screen: go to a token, token texts, zoom per axis (real app)", () => {
+  let app;
+  let browser;
+  const NAME = "token_embd.weight";
+
+  before(async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "hotpatch-e2e-find-"));
+    const copy = path.join(dir, "model.gguf");
+    copyFileSync(demo, copy);
+    app = await startApp([copy]);
+    browser = app.browser;
+    await browser.waitUntil(async () => (await browser.$$(testid("tensor-item"))).length > 0, { timeout: 20000 });
+    const nav = await browser.$(testid("nav-tensors"));
+    if (await nav.isExisting()) await nav.click();
+    await browser.$(`[data-testid="tensor-item"][data-name="${NAME}"]`).click();
+    await browser.waitUntil(async () => (await browser.$(testid("detail-name")).getText()) === NAME, { timeout: 10000 });
+    await settled();
+  });
+
+  after(async () => {
+    await app?.stop();
+  });
+
+  async function settled() {
+    await browser.waitUntil(
+      async () => {
+        const el = await browser.$(testid("heatmap"));
+        return (await el.getAttribute("data-tile")) !== "" && (await el.getAttribute("data-loading")) === "0";
+      },
+      { timeout: 15000, timeoutMsg: "the heatmap never painted a tile" },
+    );
+  }
+
+  /** The heatmap's view (col0, row0, cols, rows), its zoom per axis and the canvas size. */
+  async function view() {
+    return browser.execute(() => {
+      const h = document.querySelector('[data-testid="heatmap"]');
+      const [col0, row0, cols, rows] = h.getAttribute("data-view").split(",").map(Number);
+      const z = h.querySelector('[data-testid="heatmap-zoom"]');
+      const r = h.querySelector('[data-testid="heatmap-canvas"]').getBoundingClientRect();
+      return { col0, row0, cols, rows, zx: Number(z.getAttribute("data-zoom-x")), zy: Number(z.getAttribute("data-zoom-y")), w: r.width, h: r.height };
+    });
+  }
+
+  async function wheel(opts) {
+    await browser.execute((o) => {
+      const c = document.querySelector('[data-testid="heatmap-canvas"]');
+      const r = c.getBoundingClientRect();
+      c.dispatchEvent(new WheelEvent("wheel", { ...o, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true, cancelable: true }));
+    }, opts);
+    await settled();
+  }
+
+  const selected = () =>
+    browser.execute(() => {
+      const e = document.querySelector('[data-testid="grid-cell"].selected');
+      return e ? [Number(e.getAttribute("data-row")), Number(e.getAttribute("data-col"))] : null;
+    });
+
+  async function goTo(text) {
+    await fill(browser, await browser.$(testid("goto-input")), text);
+    await browser.$(testid("goto-go")).click();
+  }
+
+  it("dimensions read the same way in the header and on the heatmap: ne0 × ne1 (columns × rows)", async () => {
+    const dims = await browser.$(testid("detail-dims"));
+    const mapDims = await browser.$(testid("heatmap-dims"));
+    assert.equal(await dims.getText(), "256 × 279");
+    assert.equal(await mapDims.getText(), "256 × 279");
+    for (const el of [dims, mapDims]) assert.match(await el.getAttribute("title"), /^ne0 × ne1 \(columns × rows\)/);
+  });
+
+  it("shows each row's token text in the grid's row header and in the heatmap's readout", async () => {
+    const label = (row) =>
+      browser.execute((r) => document.querySelector(`[data-testid="grid-rowhead"][data-row="${r}"] [data-testid="grid-token"]`)?.textContent ?? null, row);
+    await browser.waitUntil(async () => (await label(0)) !== null, { timeout: 10000, timeoutMsg: "no token text in the row header" });
+    assert.equal(await label(0), '"<unk>"');
+    assert.equal(await label(1), '"<s>"');
+    assert.equal(await label(3), '"<0x00>"');
+    // Hover row 259 on the heatmap: its token is "▁hello" (scripts/make_demo_model.py).
+    const v = await view();
+    await browser.execute(
+      (y) => {
+        const c = document.querySelector('[data-testid="heatmap-canvas"]');
+        const r = c.getBoundingClientRect();
+        c.dispatchEvent(new PointerEvent("pointermove", { clientX: r.left + 10, clientY: r.top + y, bubbles: true }));
+      },
+      ((259.5 - v.row0) * v.h) / v.rows,
+    );
+    const readout = () => browser.execute(() => document.querySelector('[data-testid="heatmap-readout"]').textContent);
+    const token = () => browser.execute(() => document.querySelector('[data-testid="heatmap-token"]')?.textContent ?? null);
+    await browser.waitUntil(async () => (await token()) !== null, {
+      timeout: 10000,
+      timeoutMsg: async () => `no token text in the hover readout: ${await readout()}`,
+    });
+    assert.match(await readout(), /row 259, col \d+/);
+    assert.equal(await token(), '"\u2581hello"');
+  });
+
+  it("goes to a token id: its row is selected, in the grid and in the middle of the zoomed heatmap", async () => {
+    await goTo("260");
+    await browser.waitUntil(async () => (await selected())?.[0] === 260, { timeout: 10000, timeoutMsg: "row 260 was not selected" });
+    assert.deepEqual(await selected(), [260, 0]);
+    await browser.waitUntil(
+      async () => (await browser.execute(() => document.querySelector('[data-testid="grid-rowhead"][data-row="260"] [data-testid="grid-token"]')?.textContent)) === '"\u2581world"',
+      { timeout: 10000, timeoutMsg: "row 260's header does not show its token" },
+    );
+    await settled();
+    const v = await view();
+    assert.ok(v.row0 <= 260 && 260 < v.row0 + v.rows, `row 260 is in view (${v.row0} + ${v.rows})`);
+    assert.ok(v.h / v.rows >= 6, `rows zoomed in to be seen: ${(v.h / v.rows).toFixed(1)} px each`);
+    assert.equal(v.cols, 256, "a row alone leaves the columns as they were");
+    assert.equal(v.zx, 1);
+    assert.ok(v.zy > 1);
+  });
+
+  it("goes to row, col and to a flat element; refuses a place outside the tensor, naming the last row", async () => {
+    await goTo("3, 7");
+    await browser.waitUntil(async () => JSON.stringify(await selected()) === "[3,7]", { timeout: 10000, timeoutMsg: "element (3, 7) was not selected" });
+    await goTo("#515"); // 2 · 256 + 3
+    await browser.waitUntil(async () => JSON.stringify(await selected()) === "[2,3]", { timeout: 10000, timeoutMsg: "element #515 was not selected" });
+    await goTo("279");
+    const err = await browser.$(testid("goto-error"));
+    await err.waitForExist({ timeout: 5000 });
+    assert.equal(await err.getText(), "Token id 279 is past the last row (278).");
+    assert.deepEqual(await selected(), [2, 3], "a refused place leaves the selection alone");
+    await goTo("4");
+    await browser.waitUntil(async () => !(await browser.$(testid("goto-error")).isExisting()), { timeout: 5000, timeoutMsg: "the error stayed" });
+  });
+
+  it("zooms the rows only with Shift+wheel, the columns only with Alt+wheel; Fit width and Fit height", async () => {
+    await browser.$(testid("heatmap-reset")).click();
+    await settled();
+    let v = await view();
+    assert.deepEqual([v.zx, v.zy], [1, 1]);
+    await wheel({ deltaY: -400, shiftKey: true });
+    v = await view();
+    assert.equal(v.zx, 1, "Shift+wheel leaves the columns");
+    assert.ok(v.zy > 2, `Shift+wheel zooms the rows (${v.zy})`);
+    const zy = v.zy;
+    await wheel({ deltaY: -200, altKey: true });
+    v = await view();
+    assert.ok(v.zx > 1.4, `Alt+wheel zooms the columns (${v.zx})`);
+    assert.equal(v.zy, zy, "Alt+wheel leaves the rows");
+    assert.match(await browser.$(testid("heatmap-zoom")).getText(), /↔.*↕/);
+
+    await browser.$(testid("heatmap-fit-width")).click();
+    await settled();
+    v = await view();
+    assert.deepEqual([v.col0, v.cols], [0, 256], "every column across");
+    assert.ok(Math.abs(v.w / v.cols - v.h / v.rows) < 1e-6 || v.rows === 279, "square pixels (or every row, if they all fit)");
+    await browser.$(testid("heatmap-fit-height")).click();
+    await settled();
+    v = await view();
+    assert.deepEqual([v.row0, v.rows], [0, 279], "every row down");
+    await browser.saveScreenshot(path.join(artifacts, "tensors-find.png"));
+  });
+});

@@ -87,6 +87,8 @@ export const commands = {
 	setTensorLock: (tensor: string, locked: boolean) => typedError<boolean, IpcError>(__TAURI_INVOKE("set_tensor_lock", { tensor, locked })),
 	/**  Whether a whole tensor is locked. */
 	tensorLocked: (tensor: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("tensor_locked", { tensor })),
+	/**  The texts of token ids `start .. start + count` (count capped at 4096). */
+	tokenTexts: (start: number, count: number) => typedError<TokenTextsView, IpcError>(__TAURI_INVOKE("token_texts", { start, count })),
 	/**
 	 *  The structure of the bytes of file `shard` of the open model (spans, data offset,
 	 *  protections).
@@ -2752,6 +2754,19 @@ export type TokenScoreView = {
 	kld: number,
 	/**  Both models' most likely token is the same. */
 	agree: boolean,
+};
+
+/**
+ *  Token texts `start ..` of the open model's vocabulary (`tokenizer.ggml.tokens`, pending
+ *  edits included).
+ */
+export type TokenTextsView = {
+	/**  Tokens in the vocabulary (0 when the model has none). */
+	vocab: number,
+	/**  The id of `texts[0]`. */
+	start: number,
+	/**  Texts of ids `start ..` (fewer than asked at the end; at most 4096; non-UTF-8 bytes as U+FFFD). */
+	texts: string[],
 };
 
 /**  What a transform does. */

@@ -54,6 +54,7 @@ pub mod structure;
 pub mod surgery;
 pub mod tensor;
 pub mod tensor_args;
+pub mod tokens;
 pub mod wal;
 
 pub use engine::{

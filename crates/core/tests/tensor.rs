@@ -25,3 +25,5 @@ mod metadata;
 mod ops;
 #[path = "tensor/split.rs"]
 mod split;
+#[path = "tensor/tokens.rs"]
+mod tokens;

@@ -364,9 +364,16 @@ pub fn rank(
                     Stage::Compare,
                     p.done_bytes,
                     p.total_bytes,
+                    // The bar counts bytes (one big embedding is most of a model): the message
+                    // leads with the same figure, the tensors finished after it.
                     format!(
-                        "comparing tensors: {} of {}",
-                        p.done_tensors, p.total_tensors
+                        "comparing tensors: {} % of the data ({} of {} tensors done)",
+                        p.done_bytes
+                            .saturating_mul(100)
+                            .checked_div(p.total_bytes)
+                            .unwrap_or(100),
+                        p.done_tensors,
+                        p.total_tensors
                     ),
                 )
             },

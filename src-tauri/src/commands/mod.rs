@@ -13,6 +13,7 @@ pub mod run;
 pub mod server;
 pub mod surgery;
 pub mod tensors;
+pub mod tokens;
 
 use tauri::{AppHandle, Manager as _, Runtime};
 

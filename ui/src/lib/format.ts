@@ -26,7 +26,16 @@ export function formatOffset(n: number): string {
   return `0x${n.toString(16).padStart(8, "0")}`;
 }
 
-/** ggml dims (ne[0] first) as `256 × 279`. An empty shape is a scalar. */
+/**
+ * What every dimension in the UI means: GGUF order, `ne0 × ne1` (as gguf-py prints), which for
+ * a matrix is columns × rows. Shown as the tooltip of each dimension text.
+ */
+export const DIMS_HINT = "ne0 × ne1 (columns × rows), GGUF order as gguf-py prints it";
+
+/**
+ * ggml dims (ne[0] first) as `256 × 279` — columns × rows for a matrix ({@link DIMS_HINT}). The
+ * one way the UI writes dimensions. An empty shape is a scalar.
+ */
 export function formatDims(dims: readonly number[]): string {
   return dims.length === 0 ? "scalar" : dims.map(formatCount).join(" × ");
 }

@@ -5,14 +5,16 @@
  * differences (click to jump), and copies from B into A as undoable, recorded patches.
  * **Behaviour** runs both models over a text (perplexity, KL, top-1 agreement, per token).
  *
- * The ranking survives switching screens (kept in a module-level cache keyed by A and B); it
- * is marked stale when A changes (an edit anywhere, undo) and re-run after a copy.
+ * The screen's state survives switching screens (`lib/diff/keep.ts`: model B, the ranking, the
+ * selection, sort and filter, and a comparison still running, which the screen joins again);
+ * the ranking is marked stale when A changes (an edit anywhere, undo) and re-run after a copy.
  */
-import { useCallback, useEffect, useRef, useState } from "react";
-import type { CopyResult, DiffModelInfo, DiffResult } from "../lib/diff/types";
+import { useCallback, useEffect, useState } from "react";
+import type { CopyResult, DiffModelInfo } from "../lib/diff/types";
 import { commands, describeFailure, unwrap } from "../lib/ipc";
 import { useSession } from "../lib/session";
-import { DEFAULT_SORT, sortRows, type SortState } from "../lib/diff/rank";
+import type { SortState } from "../lib/diff/rank";
+import { compareOnce, diffKey, freshDiff, keepDiff, reconcileB, restoreDiff, withResult, type DiffKept } from "../lib/diff/keep";
 import { formatBytes } from "../lib/format";
 import { OpenModelB } from "../components/diff/OpenModelB";
 import { DiffTable } from "../components/diff/DiffTable";
@@ -23,82 +25,73 @@ import "./diff.css";
 import { InlineError } from "../components/InlineError";
 import { useQuery } from "../lib/query";
 
-interface Kept {
-  key: string;
-  result: DiffResult | null;
-  revision: number;
-  sort: SortState;
-  filter: string;
-  changedOnly: boolean;
-  selected: string | null;
-}
-
-/** What the screen shows, kept while another screen is open. */
-let kept: Kept | null = null;
-
 export function DiffScreen() {
   const { summary, revision, runJob, bumpRevision } = useSession();
+  const pathA = summary?.path ?? "";
+  // What the screen showed last time (for this A), at once; then B is confirmed below.
+  const [st, setSt] = useState<DiffKept>(() => restoreDiff(pathA) ?? freshDiff(pathA));
   // Model B lives in the backend: ask which one is open when the screen mounts.
-  const bQ = useQuery(() => commands.diffModel(), []);
-  const b = bQ.data;
-  const setB = bQ.set;
-  const key = `${summary?.path ?? ""}|${b?.path ?? ""}`;
-  const restore = kept && kept.key === key ? kept : null;
-  const [result, setResult] = useState<DiffResult | null>(restore?.result ?? null);
-  const [ranAt, setRanAt] = useState<number>(restore?.revision ?? -1);
-  const [sort, setSort] = useState<SortState>(restore?.sort ?? DEFAULT_SORT);
-  const [filter, setFilter] = useState(restore?.filter ?? "");
-  const [changedOnly, setChangedOnly] = useState(restore?.changedOnly ?? false);
-  const [selected, setSelected] = useState<string | null>(restore?.selected ?? null);
+  const bQ = useQuery(async () => ({ info: await commands.diffModel() }), []);
+  const bKnown = bQ.data !== null;
   const [running, setRunning] = useState(false);
   const [behaviour, setBehaviour] = useState(false);
   const [runError, setRunError] = useState<string | null>(null);
+  const { b, result, ranAt, sort, filter, changedOnly, selected } = st;
+  const key = diffKey(st);
 
-
+  // The backend's B: the same file keeps the ranking, another clears it.
+  const answeredB = bQ.data;
   useEffect(() => {
-    kept = { key, result, revision: ranAt, sort, filter, changedOnly, selected };
-  }, [key, result, ranAt, sort, filter, changedOnly, selected]);
+    if (answeredB) setSt((s) => reconcileB(s, answeredB.info));
+  }, [answeredB]);
+
+  // Another model opened as A: start afresh (a fresh ranking runs below).
+  useEffect(() => {
+    setSt((s) => (s.pathA === pathA ? s : { ...freshDiff(pathA), b: s.b, sort: s.sort }));
+    setRunError(null);
+  }, [pathA]);
+
+  // Remember the state once B is confirmed (before that it is only what was remembered).
+  useEffect(() => {
+    if (bKnown) keepDiff(st);
+  }, [st, bKnown]);
+
+  const update = useCallback((patch: Partial<DiffKept>) => setSt((s) => ({ ...s, ...patch })), []);
+  const setSort = useCallback((sort: SortState) => update({ sort }), [update]);
+  const setFilter = useCallback((filter: string) => update({ filter }), [update]);
+  const setChangedOnly = useCallback((changedOnly: boolean) => update({ changedOnly }), [update]);
+  const setSelected = useCallback((selected: string | null) => update({ selected }), [update]);
 
   const compare = useCallback(async () => {
     setRunning(true);
     setRunError(null);
     try {
-      // The revision the comparison sees (A's edits up to now).
-      const at = await commands.sessionRevision();
-      const r = await runJob("diff A ↔ B", async (job, channel) => unwrap(await commands.runDiff(job, channel)));
-      setResult(r);
-      setRanAt(at);
-      setSelected((cur) => (cur && r.rows.some((x) => x.name === cur) ? cur : (sortRows(r.rows, sort)[0]?.name ?? null)));
+      // Joins the comparison of this A and B if one is still running (the screen came back).
+      const c = await compareOnce(key, async () => {
+        // The revision the comparison sees (A's edits up to now).
+        const at = await commands.sessionRevision();
+        const r = await runJob("diff A ↔ B", async (job, channel) => unwrap(await commands.runDiff(job, channel)));
+        return { result: r, at };
+      });
+      setSt((s) => (diffKey(s) === key ? withResult(s, c.result, c.at) : s));
     } catch (e) {
       const d = describeFailure(e);
       setRunError(d.code === "Canceled" ? "Comparison canceled." : `${d.title}: ${d.detail}`);
     } finally {
       setRunning(false);
     }
-  }, [runJob, sort]);
+  }, [runJob, key]);
 
-  // Another model opened as A: the ranking is for the old one (a fresh one runs below).
-  const pathA = summary?.path ?? null;
-  const shownA = useRef(pathA);
+  // A freshly opened B is compared right away; back on the screen while its comparison still
+  // runs, that one is joined (compareOnce), not started again.
   useEffect(() => {
-    if (shownA.current === pathA) return;
-    shownA.current = pathA;
-    setResult(null);
-    setSelected(null);
-    setRunError(null);
-  }, [pathA]);
-
-  // A freshly opened B is compared right away.
-  useEffect(() => {
-    if (summary && b && result === null && !running && runError === null) void compare();
-  }, [summary, b, result, running, runError, compare]);
+    if (summary && b && bKnown && result === null && !running && runError === null) void compare();
+  }, [summary, b, bKnown, result, running, runError, compare]);
 
   if (!summary) return <NoModel screen="diff" />;
 
   const onOpened = (info: DiffModelInfo | null) => {
-    setB(info);
-    setResult(null);
-    setSelected(null);
+    setSt((s) => reconcileB({ ...s, result: null, ranAt: -1, selected: null }, info));
     setRunError(null);
   };
 

@@ -4,6 +4,10 @@
  * the histogram, and the editors — one element with a preview of what will be stored, and
  * transforms on a selection. Every read goes through the session, so staged edits show at
  * once; the views refetch when the session revision moves (edits, undo, redo, save).
+ *
+ * "Go to" takes a row (a token id, for the embedding and output matrices), "row, col" or
+ * "#element" and brings it into view on the heatmap and the grid, selected. Where rows are
+ * token ids the token's text shows beside each row number and in the heatmap's readout.
  */
 import { useCallback, useMemo, useRef, useState } from "react";
 import { TensorTree } from "../components/tensors/TensorTree";
@@ -16,10 +20,12 @@ import { InlineError } from "../components/InlineError";
 import { useQuery } from "../lib/query";
 import { useSession } from "../lib/session";
 import { commands, describeFailure, type TensorRow } from "../lib/ipc";
-import { formatBytes, formatCount, formatDims, formatOffset, typeFamily } from "../lib/format";
+import { DIMS_HINT, formatBytes, formatCount, formatDims, formatOffset, typeFamily } from "../lib/format";
 import { formatValue } from "../lib/heatmap/format";
 import { matrixShape } from "../lib/heatmap/view";
 import type { GridWindow } from "../lib/tensors/grid";
+import { parseGoTo, rowsAreTokens, tokenLabel } from "../lib/tensors/find";
+import { useTokenTexts } from "../lib/tensors/tokens";
 import {
   fetchTile,
   fetchWindow,
@@ -60,6 +66,33 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
   const [cell, setCell] = useState<{ row: number; col: number } | null>(null);
   const [lockError, setLockError] = useState<unknown>(null);
   const edit = useRef<EditPanelHandle>(null);
+  const [goText, setGoText] = useState("");
+  const [goError, setGoError] = useState<string | null>(null);
+  const [goTo, setGoTo] = useState<{ row: number; col: number | null; key: number } | null>(null);
+
+  // Token texts beside the rows of the embedding and output matrices (rows = token ids).
+  const maybeTokens = /(^|\.)(token_embd|output)\.weight$/.test(name) && !name.startsWith("blk.");
+  const tokens = useTokenTexts(maybeTokens, revision);
+  const tokenRows = rowsAreTokens(name, shape.rows, tokens.vocab ?? 0);
+  const rowLabel = useMemo(() => {
+    if (!tokenRows) return undefined;
+    return (row: number) => {
+      const t = tokens.text(row);
+      return t === undefined ? undefined : tokenLabel(t);
+    };
+  }, [tokenRows, tokens]);
+
+  const go = () => {
+    const r = parseGoTo(goText, shape, tokenRows);
+    if (!r.ok) {
+      setGoError(r.error);
+      return;
+    }
+    setGoError(null);
+    const { row, col } = r.target;
+    setCell({ row, col: col ?? (cell?.col ?? 0) });
+    setGoTo((g) => ({ row, col, key: (g?.key ?? 0) + 1 }));
+  };
 
   const lock = useQuery(() => tensorLocked(name), [name], { on: [revision] });
   const locked = lock.data ?? false;
@@ -118,7 +151,7 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
           <span className={`badge big ${typeFamily(tensor.ty)}`} data-testid="detail-type">
             {tensor.ty}
           </span>
-          <span className="muted mono" data-testid="detail-dims">
+          <span className="muted mono" data-testid="detail-dims" title={DIMS_HINT}>
             {formatDims(tensor.dims)}
           </span>
           <span className="muted">
@@ -154,11 +187,34 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
               <Stat label="NaN/Inf" raw={nonFinite} value={formatCount(nonFinite)} warn={nonFinite > 0} />
             </>
           )}
+          <form
+            className="tv-goto"
+            onSubmit={(e) => {
+              e.preventDefault();
+              go();
+            }}
+          >
+            <input
+              className="mono"
+              value={goText}
+              onChange={(e) => setGoText(e.target.value)}
+              placeholder={tokenRows ? "token id · row, col · #n" : "row · row, col · #n"}
+              aria-label="Go to a row, an element (row, col) or a flat element index (#n)"
+              title={`Go to: a row${tokenRows ? " (= token id)" : ""}, "row, col", or "#" and a flat element index`}
+              aria-invalid={goError !== null}
+              data-testid="goto-input"
+              spellCheck={false}
+            />
+            <button type="submit" className="small" data-testid="goto-go">
+              Go
+            </button>
+          </form>
           <button className={`lock-btn ${locked ? "on" : ""}`} onClick={() => void toggleLock()} data-testid="lock-toggle" title={locked ? "Unlock: allow edits again" : "Lock: refuse every edit of this tensor"}>
             {locked ? "Locked" : "Lock"}
           </button>
         </div>
         <InlineError error={lockError} />
+        <InlineError error={goError} testId="goto-error" />
       </header>
       {error != null ? (
         <InlineError error={error} className="pad-error" testId="tensor-error" />
@@ -175,6 +231,8 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
               readValue={valueAt}
               onCellClick={(row, col) => setCell({ row, col })}
               highlight={cell}
+              goTo={goTo}
+              rowLabel={rowLabel}
               testId="heatmap"
             />
           </div>
@@ -188,6 +246,7 @@ function TensorView({ tensor }: { tensor: TensorRow }) {
               selected={cell}
               onSelect={(row, col) => setCell({ row, col })}
               onEdit={() => edit.current?.focus()}
+              rowLabel={rowLabel}
             />
           </div>
           <div className="tv-side">

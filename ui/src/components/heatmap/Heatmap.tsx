@@ -1,7 +1,9 @@
 /**
  * A heatmap of a matrix of any size: canvas rendering of level-of-detail tiles computed by the
  * caller (`fetchTile` — for a tensor, the `heatmap_tile` raw command), diverging colour map
- * with a legend, hover readout (row, col, value), wheel zoom around the cursor, drag pan, reset.
+ * with a legend, hover readout (row, col, value), wheel zoom around the cursor (Shift: rows only,
+ * Alt: columns only — a 262,144-row embedding needs the rows zoomed, not the 640 columns), drag
+ * pan, fit (whole matrix, width, height), and "go to" a row or element from outside (`goTo`).
  *
  * The view (which rectangle of the matrix is shown) is internal unless `view` +
  * `onViewChange` are given: then it is controlled from outside, so several heatmaps can keep
@@ -20,18 +22,25 @@ import {
   cellOfElement,
   cellSpan,
   clampView,
+  fitHeight,
   fitView,
+  fitWidth,
   panBy,
   sameView,
   tileRequest,
+  viewAround,
+  wheelAxis,
+  wheelDelta,
   wheelFactor,
   zoomAt,
+  zoomOf,
   type HeatmapView,
   type MatrixShape,
   type Size,
   type Viewport,
 } from "../../lib/heatmap/view";
 import { formatValue } from "../../lib/heatmap/format";
+import { DIMS_HINT, formatDims } from "../../lib/format";
 import "./heatmap.css";
 
 export type Reduction = "mean" | "peak";
@@ -68,6 +77,13 @@ export interface HeatmapProps {
   onCellClick?: (row: number, col: number) => void;
   /** An element to outline. */
   highlight?: { row: number; col: number } | null;
+  /**
+   * Show this row (`col` null) or element in the middle, zoomed in enough to see it; a new
+   * `key` goes there again (the same place typed twice).
+   */
+  goTo?: { row: number; col: number | null; key: number } | null;
+  /** A label of a row for the hover readout (a token's text when rows are token ids). */
+  rowLabel?: (row: number) => string | undefined;
   /** Title shown in the toolbar. */
   title?: string;
   /** `data-testid` of the root (default `heatmap`). */
@@ -83,7 +99,7 @@ interface Drawn {
 const DRAG_THRESHOLD = 3;
 
 export function Heatmap(props: HeatmapProps) {
-  const { shape, fetchTile, version, readValue, onCellClick, highlight, title } = props;
+  const { shape, fetchTile, version, readValue, onCellClick, highlight, title, goTo, rowLabel } = props;
   const testId = props.testId ?? "heatmap";
   const wrapRef = useRef<HTMLDivElement>(null);
   const canvasRef = useRef<HTMLCanvasElement>(null);
@@ -310,7 +326,7 @@ export function Heatmap(props: HeatmapProps) {
       const fx = (e.clientX - r.left) / r.width;
       const fy = (e.clientY - r.top) / r.height;
       const cur = clampView(viewRef.current, shape, size);
-      setView(zoomAt(cur, wheelFactor(e.deltaY, e.deltaMode), fx, fy));
+      setView(zoomAt(cur, wheelFactor(wheelDelta(e), e.deltaMode), fx, fy, wheelAxis(e)));
     };
     canvas.addEventListener("wheel", onWheel, { passive: false });
     return () => canvas.removeEventListener("wheel", onWheel);
@@ -318,6 +334,14 @@ export function Heatmap(props: HeatmapProps) {
 
   const zoomCenter = (factor: number) => setView(zoomAt(clampView(view, shape, size), factor, 0.5, 0.5));
   const reset = () => setView(fitView(shape));
+
+  // "Go to": once per new key, when the canvas has a size.
+  const wentTo = useRef<number | null>(null);
+  useEffect(() => {
+    if (!goTo || size.w === 0 || wentTo.current === goTo.key) return;
+    wentTo.current = goTo.key;
+    setView(viewAround(viewRef.current, shape, size, goTo.row, goTo.col));
+  }, [goTo, size, shape, setView]);
 
   // Hover readout: the tile's cell, plus the exact value when the cell holds many elements.
   const hoverCell = useMemo(() => {
@@ -348,11 +372,21 @@ export function Heatmap(props: HeatmapProps) {
   const exactHere = exact && hover && exact.row === hover.row && exact.col === hover.col ? exact.value : null;
 
   const v = size.w > 0 ? clampView(view, shape, size) : view;
-  const zoomX = shape.cols / v.cols;
+  const zoom = zoomOf(v, shape);
   const atFit = sameView(v, fitView(shape));
+  const fmtZoom = (z: number) => `${z < 10 ? z.toFixed(2) : z.toFixed(0)}×`;
+  const sameZoom = Math.abs(zoom.x - zoom.y) < 1e-3 * Math.max(zoom.x, zoom.y);
+  const label = hover && rowLabel ? rowLabel(hover.row) : undefined;
 
   return (
-    <div className="heatmap" data-testid={testId} data-last-ms={lastMs ?? ""} data-loading={loading ? "1" : "0"} data-tile={drawn ? `${drawn.tile.width}x${drawn.tile.height}` : ""}>
+    <div
+      className="heatmap"
+      data-testid={testId}
+      data-view={`${v.col0},${v.row0},${v.cols},${v.rows}`}
+      data-last-ms={lastMs ?? ""}
+      data-loading={loading ? "1" : "0"}
+      data-tile={drawn ? `${drawn.tile.width}x${drawn.tile.height}` : ""}
+    >
       <div className="heatmap-bar">
         {title && <span className="heatmap-title">{title}</span>}
         {props.reduction === undefined && (
@@ -397,14 +431,36 @@ export function Heatmap(props: HeatmapProps) {
           </div>
         ) : null}
         <span className="spacer" />
-        <span className="heatmap-zoom muted" data-testid={`${testId}-zoom`}>
-          {zoomX < 10 ? zoomX.toFixed(2) : zoomX.toFixed(0)}×
+        <span
+          className="heatmap-zoom muted"
+          data-testid={`${testId}-zoom`}
+          data-zoom-x={zoom.x}
+          data-zoom-y={zoom.y}
+          title={`Zoom: columns ${fmtZoom(zoom.x)}, rows ${fmtZoom(zoom.y)} (Shift+wheel: rows only, Alt+wheel: columns only)`}
+        >
+          {sameZoom ? fmtZoom(zoom.x) : `${fmtZoom(zoom.x)} ↔ · ${fmtZoom(zoom.y)} ↕`}
         </span>
         <button onClick={() => zoomCenter(1 / 1.5)} title="Zoom out" disabled={atFit} aria-label="Zoom out">
           −
         </button>
         <button onClick={() => zoomCenter(1.5)} title="Zoom in" aria-label="Zoom in" data-testid={`${testId}-zoom-in`}>
           +
+        </button>
+        <button
+          onClick={() => setView(fitWidth(v, shape, size))}
+          title="Fit width: every column across, the rows zoomed to the same pixel size (Shift+wheel zooms the rows only, Alt+wheel the columns only)"
+          aria-label="Fit width"
+          data-testid={`${testId}-fit-width`}
+        >
+          ↔
+        </button>
+        <button
+          onClick={() => setView(fitHeight(v, shape, size))}
+          title="Fit height: every row down, the columns zoomed to the same pixel size"
+          aria-label="Fit height"
+          data-testid={`${testId}-fit-height`}
+        >
+          ↕
         </button>
         <button onClick={reset} disabled={atFit} title="Show the whole matrix" data-testid={`${testId}-reset`}>
           Fit
@@ -460,6 +516,11 @@ export function Heatmap(props: HeatmapProps) {
               <span>
                 row <b>{hover.row}</b>, col <b>{hover.col}</b>
               </span>
+              {label !== undefined && (
+                <span className="readout-token mono" data-testid={`${testId}-token`} title={`token ${hover.row}: ${label}`}>
+                  {label}
+                </span>
+              )}
               {hoverCell &&
                 (single ? (
                   <span>
@@ -473,14 +534,17 @@ export function Heatmap(props: HeatmapProps) {
                       </span>
                     )}
                     <span className="muted">
-                      cell {hoverCell.rows}×{hoverCell.cols}: mean {formatValue(hoverCell.mean)}, max|x| {formatValue(hoverCell.peak)}
+                      cell {formatDims([hoverCell.cols, hoverCell.rows])}: mean {formatValue(hoverCell.mean)}, max|x| {formatValue(hoverCell.peak)}
                     </span>
                   </>
                 ))}
             </>
           ) : (
             <span className="muted">
-              {shape.rows}×{shape.cols} · wheel: zoom · drag: pan{onCellClick ? " · click: select" : ""}
+              <span title={DIMS_HINT} data-testid={`${testId}-dims`}>
+                {formatDims([shape.cols, shape.rows])}
+              </span>{" "}
+              · wheel: zoom (Shift: rows, Alt: columns) · drag: pan{onCellClick ? " · click: select" : ""}
               {lastMs !== null ? ` · ${lastMs.toFixed(0)} ms` : ""}
             </span>
           )}

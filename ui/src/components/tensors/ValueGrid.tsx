@@ -3,7 +3,8 @@
  * dequantized value, row and column headers. Virtualized: only the visible cells are rendered
  * and only their values are fetched (as binary, a window at a time, with a margin to scroll
  * into). A click selects an element; the selection scrolls into view when it changes elsewhere
- * (a click on the heatmap). Arrow keys move the selection, Enter asks to edit it.
+ * (a click on the heatmap). Arrow keys move the selection, Enter asks to edit it. With
+ * `rowLabel` (rows that are token ids) each row header shows the token's text beside the id.
  */
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { describeFailure } from "../../lib/ipc";
@@ -13,7 +14,9 @@ import { contains, extent, firstVisible, flatIndex, grow, scrollFor, visibleWind
 import { InlineError } from "../InlineError";
 
 const CELL = { w: 108, h: 22 };
-const HEAD = { w: 64, h: 22 };
+const BASE_HEAD = { w: 64, h: 22 };
+/** Row-header width with a label (token text) beside the row number. */
+const LABELLED_HEAD_W = 170;
 
 interface Props {
   rows: number;
@@ -28,6 +31,8 @@ interface Props {
   onSelect: (row: number, col: number) => void;
   /** Enter on the selected cell. */
   onEdit?: () => void;
+  /** A label shown beside a row's number (the token text of an embedding row). */
+  rowLabel?: (row: number) => string | undefined;
 }
 
 interface Fetched {
@@ -36,7 +41,9 @@ interface Fetched {
   version: string;
 }
 
-export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, onSelect, onEdit }: Props) {
+export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, onSelect, onEdit, rowLabel }: Props) {
+  const headW = rowLabel ? LABELLED_HEAD_W : BASE_HEAD.w;
+  const HEAD = { w: headW, h: BASE_HEAD.h };
   const scrollRef = useRef<HTMLDivElement>(null);
   const [scroll, setScroll] = useState({ top: 0, left: 0 });
   const [view, setView] = useState({ w: 0, h: 0 });
@@ -46,12 +53,12 @@ export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, o
   useLayoutEffect(() => {
     const el = scrollRef.current;
     if (!el) return;
-    const measure = () => setView({ w: Math.max(0, el.clientWidth - HEAD.w), h: Math.max(0, el.clientHeight - HEAD.h) });
+    const measure = () => setView({ w: Math.max(0, el.clientWidth - headW), h: Math.max(0, el.clientHeight - BASE_HEAD.h) });
     measure();
     const ro = typeof ResizeObserver !== "undefined" ? new ResizeObserver(measure) : null;
     ro?.observe(el);
     return () => ro?.disconnect();
-  }, []);
+  }, [headW]);
 
   // A new tensor: back to the top-left corner.
   useEffect(() => {
@@ -155,9 +162,18 @@ export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, o
     );
   }
   for (let r = win.row0; r < win.row0 + win.rows; r++) {
+    const label = rowLabel?.(r);
     rowHeads.push(
-      <div key={`r${r}`} className="vg-rowhead" style={{ top: top(r), height: CELL.h }}>
-        {r}
+      <div
+        key={`r${r}`}
+        className={`vg-rowhead${rowLabel ? " labelled" : ""}`}
+        style={{ top: top(r), height: CELL.h, width: headW }}
+        data-testid="grid-rowhead"
+        data-row={r}
+        title={label !== undefined ? `row ${r}: token ${r} ${label}` : undefined}
+      >
+        <span className="vg-rownum">{r}</span>
+        {label !== undefined && <span className="vg-rowlabel" data-testid="grid-token">{label}</span>}
       </div>,
     );
     for (let c = win.col0; c < win.col0 + win.cols; c++) {
@@ -199,10 +215,12 @@ export function ValueGrid({ rows, cols, fetchWindow, version, scale, selected, o
           <div className="vg-colheads" style={{ width: HEAD.w + view.w }}>
             {colHeads}
           </div>
-          <div className="vg-rowheads" style={{ height: HEAD.h + view.h }}>
+          <div className="vg-rowheads" style={{ height: HEAD.h + view.h, width: headW }}>
             {rowHeads}
           </div>
-          <div className="vg-corner">row\col</div>
+          <div className="vg-corner" style={{ width: headW }}>
+            {rowLabel ? "token \\ col" : "row\\col"}
+          </div>
         </div>
         <div className="vg-spacer" style={{ width: HEAD.w + extent(cols, CELL.w), height: HEAD.h + extent(rows, CELL.h) }} />
       </div>

@@ -4,13 +4,20 @@ import {
   cellOfElement,
   cellSpan,
   clampView,
+  fitHeight,
   fitView,
+  fitWidth,
+  GOTO_PX,
   matrixShape,
   MAX_PX_PER_ELEMENT,
   panBy,
   tileRequest,
+  viewAround,
+  wheelAxis,
+  wheelDelta,
   wheelFactor,
   zoomAt,
+  zoomOf,
 } from "./view";
 
 const shape = { rows: 4096, cols: 4096 };
@@ -136,5 +143,92 @@ describe("cellSpan / cellOfElement", () => {
     expect(seen.size).toBe(37 * 53);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     expect(cellOfElement(vp, w, h, 6, 3)).toBeNull();
+  });
+});
+
+// A real token embedding: 262,144 rows of 640 columns, on an 800 × 500 canvas.
+const tall = { rows: 262_144, cols: 640 };
+const canvas = { w: 800, h: 500 };
+
+describe("zoom per axis", () => {
+  it("zooms the rows only, keeping the row under the cursor and every column", () => {
+    const v = fitView(tall);
+    const z = zoomAt(v, 8, 0.5, 0.25, "y");
+    expect(z.cols).toBe(640);
+    expect(z.col0).toBe(0);
+    expect(z.rows).toBe(262_144 / 8);
+    // The row under the cursor (a quarter down) stays there.
+    expect(z.row0 + 0.25 * z.rows).toBeCloseTo(v.row0 + 0.25 * v.rows, 9);
+    expect(zoomOf(z, tall)).toEqual({ x: 1, y: 8 });
+  });
+
+  it("zooms the columns only", () => {
+    const v = { col0: 0, row0: 1000, cols: 640, rows: 400 };
+    const z = zoomAt(v, 4, 0.75, 0.5, "x");
+    expect(z.rows).toBe(400);
+    expect(z.row0).toBe(1000);
+    expect(z.cols).toBe(160);
+    expect(z.col0).toBeCloseTo(0.75 * (640 - 160), 9);
+  });
+
+  it("Shift+wheel zooms rows, Alt+wheel columns, a plain wheel both; Shift's horizontal delta counts", () => {
+    expect(wheelAxis({ shiftKey: true, altKey: false })).toBe("y");
+    expect(wheelAxis({ shiftKey: false, altKey: true })).toBe("x");
+    expect(wheelAxis({ shiftKey: false, altKey: false })).toBe("both");
+    expect(wheelAxis({ shiftKey: true, altKey: true })).toBe("both");
+    expect(wheelDelta({ deltaX: 0, deltaY: -120 })).toBe(-120);
+    expect(wheelDelta({ deltaX: -120, deltaY: 0 })).toBe(-120);
+  });
+
+  it("fit width: every column across, square pixels down, around the middle row", () => {
+    const v = { col0: 0, row0: 100_000, cols: 640, rows: 20_000 }; // middle row 110,000
+    const f = fitWidth(v, tall, canvas);
+    expect(f.col0).toBe(0);
+    expect(f.cols).toBe(640);
+    // 800 px / 640 columns = 1.25 px per column; 500 px / 1.25 = 400 rows.
+    expect(f.rows).toBeCloseTo(400, 9);
+    expect(f.row0 + f.rows / 2).toBeCloseTo(110_000, 9);
+    expect(canvas.w / f.cols).toBeCloseTo(canvas.h / f.rows, 9);
+    // At the top, it stays inside the matrix.
+    expect(fitWidth(fitView(tall), tall, canvas).row0).toBeCloseTo(131_072 - 200, 9);
+    expect(fitWidth({ ...v, row0: 0, rows: 10 }, tall, canvas).row0).toBe(0);
+  });
+
+  it("fit height: every row down; a wide matrix gets square pixels across", () => {
+    const wide = { rows: 640, cols: 262_144 };
+    const f = fitHeight({ col0: 0, row0: 0, cols: 1000, rows: 10 }, wide, canvas);
+    expect(f.row0).toBe(0);
+    expect(f.rows).toBe(640);
+    expect(f.cols).toBeCloseTo(800 / (500 / 640), 9);
+    expect(f.col0).toBe(0);
+    // A tall matrix at fit height is the whole matrix (its columns all fit).
+    expect(fitHeight({ col0: 100, row0: 5, cols: 10, rows: 10 }, tall, canvas)).toEqual(fitView(tall));
+  });
+});
+
+describe("viewAround (go to)", () => {
+  it("centres a row of a tall tensor, zooming the rows in until a row is visible", () => {
+    const v = viewAround(fitView(tall), tall, canvas, 151_000, null);
+    expect(v.rows).toBeCloseTo(500 / GOTO_PX, 9);
+    expect(v.cols).toBe(640); // columns untouched: 1.25 px each, as before
+    expect(v.row0 + v.rows / 2).toBeCloseTo(151_000.5, 9);
+    expect(cellAt(v, tall, canvas, 400, 250)!.row).toBe(151_000);
+  });
+
+  it("centres an element, zooming the columns too; keeps a zoom that is enough", () => {
+    const v = viewAround(fitView(tall), tall, canvas, 7, 320);
+    expect(v.row0).toBe(0); // clamped at the top: row 7 is 7 rows of 12 px down
+    expect(cellAt(v, tall, canvas, 400, 7.5 * GOTO_PX)).toEqual({ row: 7, col: 320 });
+    expect(v.cols).toBeCloseTo(800 / GOTO_PX, 9);
+    const zoomed = { col0: 0, row0: 0, cols: 40, rows: 25 }; // 20 px per element
+    const w = viewAround(zoomed, tall, canvas, 1000, 600);
+    expect(w.cols).toBe(40);
+    expect(w.rows).toBe(25);
+    expect(cellAt(w, tall, canvas, 400, 250)).toEqual({ row: 1000, col: 600 });
+    expect(w.col0).toBeCloseTo(600.5 - 20, 9);
+    // The last column: clamped at the right edge, the element in the last 20 px.
+    const e = viewAround(zoomed, tall, canvas, 1000, 639);
+    expect(e.col0 + e.cols).toBe(640);
+    expect(cellAt(e, tall, canvas, 799, 250)).toEqual({ row: 1000, col: 639 });
   });
 });

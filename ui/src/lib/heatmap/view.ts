@@ -69,19 +69,87 @@ export function clampView(v: HeatmapView, shape: MatrixShape, size: Size): Heatm
   return { col0, row0, cols, rows };
 }
 
+/** Which axes a zoom changes: both, the columns only (x) or the rows only (y). */
+export type ZoomAxis = "both" | "x" | "y";
+
 /**
  * Zooms by `factor` (> 1 zooms in) keeping the matrix point under the cursor fixed; `fx`, `fy`
- * are the cursor's position as a fraction (0…1) of the canvas width and height.
+ * are the cursor's position as a fraction (0…1) of the canvas width and height. `axis` zooms
+ * one axis only (a tall tensor: rows without squeezing the columns).
  */
-export function zoomAt(v: HeatmapView, factor: number, fx: number, fy: number): HeatmapView {
-  const cols = v.cols / factor;
-  const rows = v.rows / factor;
+export function zoomAt(v: HeatmapView, factor: number, fx: number, fy: number, axis: ZoomAxis = "both"): HeatmapView {
+  const cols = axis === "y" ? v.cols : v.cols / factor;
+  const rows = axis === "x" ? v.rows : v.rows / factor;
   return {
     col0: v.col0 + fx * (v.cols - cols),
     row0: v.row0 + fy * (v.rows - rows),
     cols,
     rows,
   };
+}
+
+/**
+ * The axis a wheel event zooms: Shift = rows only, Alt = columns only, neither = both. (With
+ * Shift held, browsers may report the wheel as horizontal: see {@link wheelDelta}.)
+ */
+export function wheelAxis(e: { shiftKey: boolean; altKey: boolean }): ZoomAxis {
+  return e.shiftKey && !e.altKey ? "y" : e.altKey && !e.shiftKey ? "x" : "both";
+}
+
+/** The wheel's delta, vertical or, when the vertical one is 0 (Shift+wheel), horizontal. */
+export function wheelDelta(e: { deltaX: number; deltaY: number }): number {
+  return e.deltaY !== 0 ? e.deltaY : e.deltaX;
+}
+
+/**
+ * The zoom of each axis relative to the whole matrix ("fit" is 1 × 1): `x` for the columns,
+ * `y` for the rows.
+ */
+export function zoomOf(v: HeatmapView, shape: MatrixShape): { x: number; y: number } {
+  return { x: shape.cols / v.cols, y: shape.rows / v.rows };
+}
+
+/**
+ * Every column across the canvas, rows zoomed to square pixels (as many rows as fit at the
+ * columns' pixel size), around the row now in the middle. For a tall tensor (262,144 × 640):
+ * the 640 columns across, a few hundred rows down.
+ */
+export function fitWidth(v: HeatmapView, shape: MatrixShape, size: Size): HeatmapView {
+  const px = size.w / shape.cols;
+  const rows = Math.min(shape.rows, px > 0 ? size.h / px : shape.rows);
+  const mid = v.row0 + v.rows / 2;
+  return clampView({ col0: 0, cols: shape.cols, row0: mid - rows / 2, rows }, shape, size);
+}
+
+/** Every row down the canvas, columns zoomed to square pixels, around the middle column. */
+export function fitHeight(v: HeatmapView, shape: MatrixShape, size: Size): HeatmapView {
+  const px = size.h / shape.rows;
+  const cols = Math.min(shape.cols, px > 0 ? size.w / px : shape.cols);
+  const mid = v.col0 + v.cols / 2;
+  return clampView({ row0: 0, rows: shape.rows, col0: mid - cols / 2, cols }, shape, size);
+}
+
+/** Pixels per element below which "go to" zooms in (a row thinner than this is not visible). */
+export const GOTO_MIN_PX = 6;
+/** Pixels per element "go to" zooms to when it must zoom. */
+export const GOTO_PX = 12;
+
+/**
+ * The view that shows element (`row`, `col`) in the middle of the canvas (`col` null: the
+ * row, columns left as they are). An axis whose elements are thinner than {@link GOTO_MIN_PX}
+ * is zoomed to {@link GOTO_PX} pixels per element first, so the target can be seen and
+ * clicked; an axis already zoomed enough keeps its zoom.
+ */
+export function viewAround(v: HeatmapView, shape: MatrixShape, size: Size, row: number, col: number | null): HeatmapView {
+  const c = clampView(v, shape, size);
+  const rows = size.h / c.rows < GOTO_MIN_PX ? size.h / GOTO_PX : c.rows;
+  const out = { ...c, rows, row0: row + 0.5 - rows / 2 };
+  if (col !== null) {
+    const cols = size.w / c.cols < GOTO_MIN_PX ? size.w / GOTO_PX : c.cols;
+    out.cols = cols;
+    out.col0 = col + 0.5 - cols / 2;
+  }
+  return clampView(out, shape, size);
 }
 
 /** The zoom factor of one wheel event (`deltaY` < 0 zooms in). */
