@@ -26,7 +26,7 @@ pub enum EngineError {
     #[error("the file is no longer open (it was closed or replaced)")]
     NoSuchRegion(RegionId),
     /// A range does not lie inside its region.
-    #[error("range {offset}+{len} ({offset:#x}) is past the end of the file ({region_len} bytes)")]
+    #[error("range {offset}+{len} ({offset:#x}) is outside the file ({region_len} bytes)")]
     OutOfBounds {
         /// The region addressed.
         region: RegionId,

@@ -213,7 +213,7 @@ describe("what re-renders", () => {
 });
 
 describe("revision", () => {
-  const event = (id: number) => ({ id, change: id, layer: "tensor", operation: "write", target: "t", source: null, bytesChanged: 4, bytesWritten: 4, timeUnixMs: 0, undoable: true });
+  const event = (id: number) => ({ id, change: id, layer: "tensor", operation: "write", target: "t", source: null, file: null, bytesChanged: 4, bytesWritten: 4, timeUnixMs: 0, undoable: true });
 
   it("is pushed by a patch event, with no poll, and the event reaches the listeners", async () => {
     expect(patchChannel).not.toBeNull();
