@@ -217,6 +217,16 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
       timeoutMsg: "the chat template edit was not staged",
     });
     await click(browser, "nav-patches");
+    // The log lists the pending metadata edit, and names the file of each event.
+    await browser.waitUntil(
+      async () =>
+        (await browser.execute(() => [...document.querySelectorAll('[data-testid="meta-step"]')].map((li) => li.textContent ?? ""))).some((t) =>
+          t.includes("tokenizer.chat_template"),
+        ),
+      { timeout: 5000, timeoutMsg: "the Patches log does not list the chat template edit" },
+    );
+    const files = await browser.execute(() => [...document.querySelectorAll('[data-testid="event-file"]')].map((e) => e.textContent));
+    assert.ok(files.length > 0 && files.every((f) => f === "edited.gguf"), `every change names its file: ${JSON.stringify(files)}`);
   });
 
   it("saves the edited model: the header is rewritten, only the edited tensors changed", async () => {
@@ -300,6 +310,20 @@ describe("Patches screen: edit, export, import with preview into a fresh copy, i
     );
     assert.match(from, /^STRING "\{% for m in messages %\}<\|.*…"$/, from);
     assert.ok(to.startsWith(`STRING "${TEMPLATE.slice(0, 40)}`), to);
+    // ... and the whole change as a text diff: without its removed parts it reads as the new
+    // template, and only the part that changed is marked added.
+    const whole = await browser.$('[data-testid="preview-text-diff-whole"]');
+    if (await whole.isExisting()) await whole.click();
+    const [after, added] = await browser.execute(() => {
+      const pre = document.querySelector('[data-testid="preview-text-diff"] pre');
+      const parts = [...(pre?.childNodes ?? [])];
+      return [
+        parts.filter((n) => n.nodeName !== "DEL").map((n) => n.textContent).join(""),
+        parts.filter((n) => n.nodeName === "INS").map((n) => n.textContent).join(""),
+      ];
+    });
+    assert.equal(after, TEMPLATE, "the diff's new side is the template");
+    assert.ok(added.length > 0 && added.length < TEMPLATE.length, `only the changed part is marked added: ${added}`);
     assert.match(await browser.$('[data-testid="import-verdict"]').getText(), /exact file layout/);
     assert.equal(sha256(fresh), sha256(demo), "a preview changes nothing");
     await browser.saveScreenshot(path.join(artifacts, "patches.png"));

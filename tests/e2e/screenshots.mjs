@@ -2,7 +2,7 @@
 // Run through `scripts/screenshots.sh` (builds the app, runs this under Xvfb at 1440×900).
 // Each screen may set itself up first (open a second model, start the proxy...) through
 // PREPARE below, so the picture shows the screen at work, not empty.
-import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
@@ -41,11 +41,37 @@ const PREPARE = {
     await browser.$('[data-testid="diff-compare"]').waitForExist({ timeout: 30000, timeoutMsg: "the diff maps did not show" });
     await browser.pause(1500);
   },
-  // Select a quantized weight so the edit panel shows the stored value and its block.
+  // Select a quantized weight and type a value: the edit panel previews what will be stored and
+  // the other elements of its block that change (the side effects of re-quantizing).
   tensors: async (browser) => {
     const item = await browser.$('[data-testid="tensor-item"][data-name="blk.0.attn_q.weight"]');
     if (await item.isExisting()) await item.click();
+    const cell = await browser.$('[data-testid="grid-cell"][data-row="3"][data-col="5"]');
+    await cell.waitForExist({ timeout: 15000 });
+    await cell.click();
+    await setInput(browser, "edit-value", "0.75");
+    await browser.$('[data-testid="edit-side-effects"]').waitForExist({ timeout: 10000, timeoutMsg: "no side effects previewed" });
     await browser.pause(800);
+  },
+  // An import preview of a configuration that appends a line to the chat template: the
+  // preview shows the text diff (the end of the template and the added line).
+  patches: async (browser) => {
+    const tpl = await browser.executeAsync((done) => {
+      window.__TAURI_INTERNALS__.invoke("metadata_text", { key: "tokenizer.chat_template" }).then(done, () => done(""));
+    });
+    const cfg = path.join(work, "append-to-template.hotpatch.json");
+    const patched = `${tpl}\n{{- 'Always answer in French.' -}}`;
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        version: 2,
+        name: "append to the chat template",
+        metadata: [{ key: "tokenizer.chat_template", original: { type: "STRING", value: tpl }, patched: { type: "STRING", value: patched } }],
+      }),
+    );
+    await setInput(browser, "import-path", cfg);
+    await click(browser, "import-preview-run");
+    await browser.$('[data-testid="preview-text-diff"]').waitForExist({ timeout: 15000, timeoutMsg: "no text diff in the preview" });
   },
   // A recipe of two operations: drop a layer, re-encode the attention queries; the preview shows.
   surgery: async (browser) => {

@@ -4,12 +4,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { artifacts, fill, root, startApp } from "./harness.mjs";
 
 const demo = path.join(root, "demo/hotpatch-demo.gguf");
+const smol = path.join(root, "demo/SmolLM2-135M-Instruct.Q4_1.gguf");
 const python = process.env.HOTPATCH_PYTHON ?? path.join(root, ".venv/bin/python");
 
 /** gguf-py (llama.cpp's reader) on the demo model: the oracle for what the UI must show. */
@@ -173,5 +174,87 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
     );
     assert.equal(status, `could not open ${bad}`, "the status bar says the open failed");
     await browser.saveScreenshot(path.join(artifacts, "studio-error.png"));
+  });
+
+  const scratch = mkdtempSync(path.join(tmpdir(), "hotpatch-e2e-studio-"));
+  const status = () => browser.execute(() => document.querySelector('[data-testid="status-message"]')?.textContent ?? "");
+  const modified = () => browser.execute(() => document.querySelector('[data-testid="modified-indicator"]')?.textContent ?? "");
+  const openPath = (p) => browser.execute(() => document.querySelector('[data-testid="model-title"] .model-path')?.getAttribute("title") ?? "").then((t) => t === p);
+  async function openFile(p) {
+    await fill(browser, await browser.$('[data-testid="open-path"]'), p);
+    await browser.$('[data-testid="open-button"]').click();
+  }
+
+  it("says a directory opened as a model is a directory, naming it", async () => {
+    const dir = path.join(scratch, "folder.gguf");
+    mkdirSync(dir);
+    await openFile(dir);
+    const banner = await browser.$('[data-testid="error-banner"]');
+    await browser.waitUntil(async () => (await browser.$('[data-testid="error-message"]').getText().catch(() => "")).includes(dir), {
+      timeout: 10000,
+      timeoutMsg: "no error naming the directory",
+    });
+    assert.ok(await banner.isDisplayed());
+    const message = await browser.$('[data-testid="error-message"]').getText();
+    assert.match(message, /is a directory, not a GGUF file/, message);
+    assert.doesNotMatch(message, /os error 19|No such device/, message);
+  });
+
+  it("never shows a job of a model no longer open in the status bar (another model opened mid-job)", async (t) => {
+    if (!existsSync(smol)) {
+      t.skip("no SmolLM2 model in demo/");
+      return;
+    }
+    await openFile(smol);
+    await browser.waitUntil(() => openPath(smol), { timeout: 30000, timeoutMsg: "SmolLM2 did not open" });
+    await browser.$('[data-testid="nav-tensors"]').click();
+    // The biggest tensor: its statistics run long enough in this build to open another model meanwhile.
+    await browser.$('[data-testid="tensor-item"][data-name="token_embd.weight"]').click();
+    const copy = path.join(scratch, "demo-copy.gguf");
+    copyFileSync(demo, copy);
+    // Mid-job: the statistics started (shown or still in their quiet period).
+    await browser.pause(150);
+    await openFile(copy);
+    await browser.waitUntil(() => openPath(copy), { timeout: 30000, timeoutMsg: "the demo copy did not open" });
+    const seen = [];
+    for (let i = 0; i < 30; i++) {
+      seen.push(await status());
+      await browser.pause(200);
+    }
+    const stale = seen.filter((m) => m.includes("token_embd"));
+    assert.deepEqual(stale, [], `the status bar showed the old model's job: ${JSON.stringify([...new Set(seen)])}`);
+  });
+
+  it("'Modified' clears when undo returns to the saved state, and redo sets it again", async () => {
+    const copy = path.join(scratch, "demo-copy.gguf");
+    assert.ok(await openPath(copy), "the demo copy is open (previous test)");
+    const setWeight = (value) =>
+      browser.executeAsync((v, done) => {
+        window.__TAURI_INTERNALS__
+          .invoke("set_weight", { args: { tensor: "blk.0.attn_q.weight", index: 5, value: v } })
+          .then(() => done(null))
+          .catch((e) => done(e));
+      }, value);
+    const waitFor = (text, why) => browser.waitUntil(async () => (await modified()) === text, { timeout: 10000, timeoutMsg: `${why}: ${text} expected` });
+    const key = async (...keys) => {
+      await browser.execute(() => document.activeElement?.blur());
+      await browser.keys(keys);
+    };
+    assert.equal(await setWeight("0.5"), null);
+    await waitFor("● Modified", "after an edit");
+    await key("Control", "z");
+    await waitFor("Saved", "undo back to the file as opened");
+    await key("Control", "Shift", "z");
+    await waitFor("● Modified", "redo");
+    await key("Control", "s");
+    await waitFor("Saved", "after Save");
+    assert.equal(await setWeight("-0.25"), null);
+    await waitFor("● Modified", "an edit after Save");
+    await key("Control", "z");
+    await waitFor("Saved", "undo back to the saved state");
+    await key("Control", "y");
+    await waitFor("● Modified", "redo after Save");
+    await key("Control", "z");
+    await waitFor("Saved", "undo again");
   });
 });

@@ -1604,6 +1604,11 @@ export type PatchEventView_Deserialize = {
 	target: string,
 	/**  Who asked (a preset, a configuration file, `ui`), if known. */
 	source?: string | null,
+	/**
+	 *  The file the change addressed (its name), when the event names one: the region's file
+	 *  for a tensor or byte change, the file saved to for a save.
+	 */
+	file?: string | null,
 	/**  Bytes whose value changed. */
 	bytesChanged: number,
 	/**  Bytes written. */
@@ -1628,6 +1633,11 @@ export type PatchEventView_Serialize = {
 	target: string,
 	/**  Who asked (a preset, a configuration file, `ui`), if known. */
 	source: string | null,
+	/**
+	 *  The file the change addressed (its name), when the event names one: the region's file
+	 *  for a tensor or byte change, the file saved to for a save.
+	 */
+	file: string | null,
 	/**  Bytes whose value changed. */
 	bytesChanged: number,
 	/**  Bytes written. */
@@ -1714,6 +1724,10 @@ export type PreviewRow_Deserialize = {
 	from?: string | null,
 	/**  ... and the value after it. */
 	to?: string | null,
+	/**  When both values are text (a chat template): the whole text now, for a text diff. */
+	fromText?: string | null,
+	/**  ... and the whole text after it. */
+	toText?: string | null,
 };
 
 /**  One line of a preview. */
@@ -1733,6 +1747,10 @@ export type PreviewRow_Serialize = {
 	from: string | null,
 	/**  ... and the value after it. */
 	to: string | null,
+	/**  When both values are text (a chat template): the whole text now, for a text diff. */
+	fromText: string | null,
+	/**  ... and the whole text after it. */
+	toText: string | null,
 };
 
 /**  What one item of a preview would do. */

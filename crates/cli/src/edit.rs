@@ -126,8 +126,15 @@ fn refused(e: &ManagerError) -> bool {
 
 fn attach(model: &Path) -> anyhow::Result<Manager> {
     let m = Manager::initialize();
-    m.attach(model, Mode::Staged)
-        .with_context(|| model.display().to_string())?;
+    // The path once: the reader's own errors name it already ("X: is a directory, ...").
+    m.attach(model, Mode::Staged).map_err(|e| {
+        let shown = model.display().to_string();
+        if e.to_string().contains(&shown) {
+            anyhow::Error::new(e)
+        } else {
+            anyhow::Error::new(e).context(shown)
+        }
+    })?;
     Ok(m)
 }
 

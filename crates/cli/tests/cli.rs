@@ -307,6 +307,33 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_bad_input(&["frobnicate"], "frobnicate");
 }
 
+/// A directory given as the model says so, naming it once (not "No such device (os error 19)")
+/// — read-only commands and those that attach an edit session alike.
+#[test]
+fn a_directory_given_as_the_model_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("model.gguf");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let f = folder.to_str().expect("utf-8");
+    let out = dir.path().join("out.gguf");
+    for args in [
+        vec!["inspect", f],
+        vec!["scan", f],
+        vec![
+            "edit",
+            f,
+            "--set",
+            "x[0]=1",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    ] {
+        let err = assert_bad_input(&args, "is a directory, not a GGUF file");
+        assert_eq!(err.matches(f).count(), 1, "{args:?}: the path once: {err}");
+        assert!(!err.contains("os error 19"), "{err}");
+    }
+}
+
 #[test]
 fn split_model_inspects_as_one() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -737,6 +737,13 @@ impl Engine {
         Ok(info(slot))
     }
 
+    /// Whether the region's bytes differ from its file now: false once a save wrote them, and
+    /// false again when undo (or redo) returned every changed byte to the saved value.
+    pub fn differs_from_file(&self, id: RegionId) -> Result<bool> {
+        let st = self.inner.state.read();
+        Ok(st.region(id)?.differs_from_file())
+    }
+
     /// Every mapped region.
     pub fn regions(&self) -> Vec<RegionInfo> {
         self.inner.state.read().regions.values().map(info).collect()

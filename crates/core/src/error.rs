@@ -23,10 +23,10 @@ pub enum EngineError {
         source: std::io::Error,
     },
     /// No region with this id is mapped (never was, or was unmapped).
-    #[error("no mapped region {0}")]
+    #[error("the file is no longer open (it was closed or replaced)")]
     NoSuchRegion(RegionId),
     /// A range does not lie inside its region.
-    #[error("range {offset}+{len} is outside {region} (length {region_len})")]
+    #[error("range {offset}+{len} ({offset:#x}) is outside the file ({region_len} bytes)")]
     OutOfBounds {
         /// The region addressed.
         region: RegionId,
@@ -38,7 +38,7 @@ pub enum EngineError {
         region_len: u64,
     },
     /// A write touched a range that is protected (read-only or locked).
-    #[error("write of {len} bytes at offset {offset} of {region} refused: bytes {protected_start}..{protected_end} are protected ({reason})")]
+    #[error("write of {len} bytes at offset {offset} ({offset:#x}) refused: bytes {protected_start}..{protected_end} are protected ({reason})")]
     Protected {
         /// The region addressed.
         region: RegionId,
@@ -54,10 +54,10 @@ pub enum EngineError {
         reason: String,
     },
     /// The region was opened read-only.
-    #[error("region {0} is read-only (opened without write access)")]
+    #[error("the file is read-only (opened without write access)")]
     ReadOnlyRegion(RegionId),
     /// Two writes of one batch overlap, so the batch's meaning would depend on order.
-    #[error("batch writes #{first} and #{second} overlap in {region} at offset {offset}")]
+    #[error("batch writes #{first} and #{second} overlap at offset {offset} ({offset:#x})")]
     OverlappingBatch {
         /// Index of the earlier write in the batch.
         first: usize,
@@ -123,7 +123,7 @@ pub enum EngineError {
     #[error("group: {0}")]
     Group(String),
     /// A GGUF file could not be parsed.
-    #[error("GGUF structure of {region}: {message}")]
+    #[error("GGUF structure: {message}")]
     Gguf {
         /// Region concerned.
         region: RegionId,
@@ -131,9 +131,7 @@ pub enum EngineError {
         message: String,
     },
     /// A write would leave a GGUF file's header unparseable (refused by the header guard).
-    #[error(
-        "write at offset {offset} of {region} refused: it would break the GGUF header ({message})"
-    )]
+    #[error("write at offset {offset} ({offset:#x}) refused: it would break the GGUF header ({message})")]
     BreaksGguf {
         /// Region concerned.
         region: RegionId,
@@ -143,7 +141,7 @@ pub enum EngineError {
         message: String,
     },
     /// A tensor name is unknown in the region's GGUF index.
-    #[error("no tensor named {name:?} in {region}")]
+    #[error("no tensor named {name:?} in this model")]
     NoSuchTensor {
         /// Region concerned.
         region: RegionId,
@@ -163,7 +161,7 @@ pub enum EngineError {
         nbytes: u64,
     },
     /// Page protection through the `region` crate failed.
-    #[error("page protection of {region} at {offset}+{len}: {message}")]
+    #[error("page protection at offset {offset} ({offset:#x}) +{len}: {message}")]
     PageProtection {
         /// Region concerned.
         region: RegionId,
@@ -234,3 +232,64 @@ impl EngineError {
 
 /// Result alias for the engine.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Messages reach users as is (the Bytes screen, the CLI): they speak of offsets in the
+    /// file, never of the engine's internal region ids ("r6:0").
+    #[test]
+    fn messages_name_no_region_id() {
+        let r = RegionId(6);
+        let errors = [
+            EngineError::Protected {
+                region: r,
+                offset: 0,
+                len: 4,
+                protected_start: 0,
+                protected_end: 24,
+                reason: "GGUF header".into(),
+            },
+            EngineError::BreaksGguf {
+                region: r,
+                offset: 0,
+                message: "bad magic".into(),
+            },
+            EngineError::OutOfBounds {
+                region: r,
+                offset: 100,
+                len: 8,
+                region_len: 64,
+            },
+            EngineError::OverlappingBatch {
+                first: 0,
+                second: 1,
+                region: r,
+                offset: 16,
+            },
+            EngineError::ReadOnlyRegion(r),
+            EngineError::NoSuchRegion(r),
+            EngineError::Gguf {
+                region: r,
+                message: "truncated".into(),
+            },
+            EngineError::NoSuchTensor {
+                region: r,
+                name: "x".into(),
+            },
+        ];
+        for e in &errors {
+            let m = e.to_string();
+            assert!(!m.contains("r6"), "{m}");
+        }
+        assert_eq!(
+            errors[0].to_string(),
+            "write of 4 bytes at offset 0 (0x0) refused: bytes 0..24 are protected (GGUF header)"
+        );
+        assert_eq!(
+            errors[1].to_string(),
+            "write at offset 0 (0x0) refused: it would break the GGUF header (bad magic)"
+        );
+    }
+}

@@ -100,6 +100,22 @@ impl Region {
         window: Option<(u64, u64)>,
         live_sync: LiveSync,
     ) -> Result<(Region, Option<RecoveryReport>)> {
+        // A directory (or a device) is not a model: mapping one fails with "No such device
+        // (os error 19)", which names neither the path's kind nor what to do.
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !meta.is_file() {
+                let what = if meta.is_dir() {
+                    "is a directory, not a GGUF file (open a .gguf file inside it)"
+                } else {
+                    "is not a regular file (a device, socket or pipe), not a GGUF file"
+                };
+                return Err(EngineError::io(
+                    "open",
+                    path,
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, what),
+                ));
+            }
+        }
         // What interrupted rewrites of this file left beside it (never a live writer's).
         if mode != Mode::ReadOnly {
             hotpatch_atomic::clean_stale(path);
@@ -210,6 +226,32 @@ impl Region {
             Some(Err(_)) => self.len,
             None => 4,
         }
+    }
+
+    /// Whether a staged region's bytes differ from its file: some dirty range no longer holds
+    /// what the file holds (an undo back to the saved state leaves ranges dirty whose bytes
+    /// are the file's again). Stops at the first difference; a read error counts as one.
+    pub fn differs_from_file(&self) -> bool {
+        const CHUNK: u64 = 1 << 20;
+        let bytes = self.bytes();
+        let mut buf = Vec::new();
+        for (s, e) in self.dirty.iter() {
+            let mut at = s;
+            while at < e {
+                let n = (e - at).min(CHUNK);
+                buf.resize(n as usize, 0);
+                if crate::platform::read_exact_at(&self.file, &mut buf, self.file_offset + at)
+                    .is_err()
+                {
+                    return true;
+                }
+                if bytes[at as usize..(at + n) as usize] != buf[..] {
+                    return true;
+                }
+                at += n;
+            }
+        }
+        false
     }
 
     /// The whole region's bytes.

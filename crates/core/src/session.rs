@@ -451,8 +451,8 @@ impl Manager {
         }
         self.region()
             .ok()
-            .and_then(|r| self.engine().region_info(r).ok())
-            .is_some_and(|i| i.dirty_bytes > 0)
+            .and_then(|r| self.engine().differs_from_file(r).ok())
+            .unwrap_or(false)
     }
 
     /// Whether [`Manager::undo`] has something to undo.

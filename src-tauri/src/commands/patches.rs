@@ -59,6 +59,9 @@ pub struct PatchEventView {
     pub target: String,
     /// Who asked (a preset, a configuration file, `ui`), if known.
     pub source: Option<String>,
+    /// The file the change addressed (its name), when the event names one: the region's file
+    /// for a tensor or byte change, the file saved to for a save.
+    pub file: Option<String>,
     /// Bytes whose value changed.
     #[specta(type = Number)]
     pub bytes_changed: u64,
@@ -147,6 +150,10 @@ pub struct PreviewRow {
     pub from: Option<String>,
     /// ... and the value after it.
     pub to: Option<String>,
+    /// When both values are text (a chat template): the whole text now, for a text diff.
+    pub from_text: Option<String>,
+    /// ... and the whole text after it.
+    pub to_text: Option<String>,
 }
 
 /// A configuration checked against the open model, kept under `token` until applied.
@@ -361,9 +368,41 @@ pub struct PresetInfo {
 
 // ----- mapping --------------------------------------------------------------------------------
 
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+impl PatchEventView {
+    /// The view of `e`, its file named from the engine's regions (a region unmapped since has
+    /// no file).
+    pub fn of(e: &Event, engine: &Engine) -> Self {
+        let region = match &e.origin.target {
+            Target::Range { region, .. }
+            | Target::Ranges { region, .. }
+            | Target::Tensor { region, .. } => Some(*region),
+            Target::Region(region) => Some(*region),
+            _ => None,
+        };
+        let file = match &e.origin.target {
+            Target::File(p) => Some(file_name(p)),
+            _ => region
+                .and_then(|r| engine.region_info(r).ok())
+                .map(|i| file_name(&i.path)),
+        };
+        PatchEventView {
+            file,
+            ..PatchEventView::from(e)
+        }
+    }
+}
+
 impl From<&Event> for PatchEventView {
     fn from(e: &Event) -> Self {
         PatchEventView {
+            file: None,
             id: e.id,
             change: e.change,
             layer: event_text::layer_name(e.origin.layer).into(),
@@ -415,6 +454,8 @@ fn preview_view(
                 detail: i.detail.clone(),
                 from: i.values.as_ref().map(|v| v.from.clone()),
                 to: i.values.as_ref().map(|v| v.to.clone()),
+                from_text: i.values.as_ref().and_then(|v| v.from_text.clone()),
+                to_text: i.values.as_ref().and_then(|v| v.to_text.clone()),
             })
             .collect(),
         applicable: p.applicable(),
@@ -557,7 +598,8 @@ impl PatchLog {
     /// Records every event of `engine` from now on.
     pub fn attach(&self, engine: &Engine) {
         let events = self.events.clone();
-        engine.on_event(move |e| events.record(PatchEventView::from(e)));
+        let eng = engine.clone();
+        engine.on_event(move |e| events.record(PatchEventView::of(e, &eng)));
     }
 
     /// The log and the undoable entries; `watcher` then receives each new event.

@@ -52,7 +52,9 @@ export function TopBar({ theme, onCycleTheme }: Props) {
       <div className="model-title" data-testid="model-title">
         {summary ? (
           <>
-            <span className="model-name">{summary.name ?? summary.fileName}</span>
+            <span className="model-name" title={`${summary.name ?? summary.fileName} — ${summary.path}`}>
+              {summary.name ?? summary.fileName}
+            </span>
             {badge && (
               <button type="button" className={`sev sev-${badge.tone}`} data-testid="audit-badge" title={badge.title} onClick={showAudit}>
                 {badge.label}

@@ -95,6 +95,9 @@ export function JobsProvider({ children }: { children: ReactNode }) {
       shown: false,
     };
     const show = () => {
+      // A newer job showed while this one was quiet (another model opened while the old
+      // one's statistics were starting): this one is no longer what the user is waiting for.
+      if (lastJob.current > id) return;
       const start: JobState = { id, label, progress: seen.last, messages: seen.messages, canceling: false };
       seen.shown = true;
       jobRef.current = start;

@@ -174,6 +174,26 @@ describe("open", () => {
     await act(async () => d.resolve());
     expect(session!.note?.text).toBe("open b.gguf: done");
   });
+
+  it("a quiet job of the old model never shows once another model opened (its quiet period ends later)", async () => {
+    const d = deferred<void>();
+    act(() => {
+      void session!.runJob("statistics of blk.1.attn_q.weight", () => d.promise, { quietMs: 300 });
+    });
+    expect(session!.job).toBeNull();
+    await act(async () => {
+      await session!.open("/m/b.gguf");
+    });
+    expect(session!.note?.text).toBe("open b.gguf: done");
+    // The statistics job's quiet period ends while it still runs: the bar stays on the open.
+    await act(async () => {
+      vi.advanceTimersByTime(1000);
+    });
+    expect(session!.job).toBeNull();
+    expect(session!.note?.text).toBe("open b.gguf: done");
+    await act(async () => d.resolve());
+    expect(session!.note?.text).toBe("open b.gguf: done");
+  });
 });
 
 describe("what re-renders", () => {
@@ -193,7 +213,7 @@ describe("what re-renders", () => {
 });
 
 describe("revision", () => {
-  const event = (id: number) => ({ id, change: id, layer: "tensor", operation: "write", target: "t", source: null, bytesChanged: 4, bytesWritten: 4, timeUnixMs: 0, undoable: true });
+  const event = (id: number) => ({ id, change: id, layer: "tensor", operation: "write", target: "t", source: null, file: null, bytesChanged: 4, bytesWritten: 4, timeUnixMs: 0, undoable: true });
 
   it("is pushed by a patch event, with no poll, and the event reaches the listeners", async () => {
     expect(patchChannel).not.toBeNull();

@@ -12,7 +12,7 @@ import { ToolsPanel } from "../components/patches/ToolsPanel";
 import { InlineError } from "../components/InlineError";
 import { coalesce } from "../lib/coalesce";
 import { commands, unwrap } from "../lib/ipc";
-import { refreshEditState } from "../lib/editState";
+import { refreshEditState, useEditState } from "../lib/editState";
 import { useSession } from "../lib/session";
 import "./ops.css";
 import "./patches.css";
@@ -21,7 +21,8 @@ import "./patches.css";
 const LOG_LIMIT = 1000;
 
 export function PatchesScreen() {
-  const { summary, reload, onPatchEvent } = useSession();
+  const { summary, reload, onPatchEvent, revision } = useSession();
+  const editState = useEditState(revision, summary?.path ?? null);
   const [events, setEvents] = useState<PatchEventView[]>([]);
   const [undoable, setUndoable] = useState<number[]>([]);
   const [redoable, setRedoable] = useState<number[]>([]);
@@ -110,7 +111,13 @@ export function PatchesScreen() {
   return (
     <div className="screen ops patches-screen" data-testid="screen-patches">
       <div className="patches-grid">
-        <EventLog events={events} undoable={undoable} redoable={redoable} onChanged={() => void refreshUndoable().then(reload)} />
+        <EventLog
+          events={events}
+          undoable={undoable}
+          redoable={redoable}
+          metadata={editState?.history.filter((h) => h.kind === "metadata") ?? []}
+          onChanged={() => void refreshUndoable().then(reload).then(refreshEditState)}
+        />
         <div className="patches-col">
           <ConfigPanel onPreview={showPreview} modelName={summary.fileName} />
           {(pending || result || applyError != null) && (

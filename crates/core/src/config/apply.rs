@@ -62,6 +62,20 @@ pub struct ValueChange {
     pub from: String,
     /// The value after the edit, or `absent` for a removal.
     pub to: String,
+    /// When both are UTF-8 strings: the whole text now, for a text diff (`from` is clipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_text: Option<String>,
+    /// ... and the whole text after the edit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_text: Option<String>,
+}
+
+/// The whole text of a UTF-8 string value (`None` for other values).
+fn whole_text(v: Option<&MetaValue>) -> Option<String> {
+    match v {
+        Some(MetaValue::String(s)) => std::str::from_utf8(s).ok().map(str::to_owned),
+        _ => None,
+    }
 }
 
 /// The preview of a configuration against a model.
@@ -199,9 +213,17 @@ fn metadata_items(
                 ),
             )
         };
-        let values = (status == ItemStatus::WillChange).then(|| ValueChange {
-            from: describe(found),
-            to: describe(new),
+        let values = (status == ItemStatus::WillChange).then(|| {
+            let (from_text, to_text) = match (whole_text(found), whole_text(new)) {
+                (Some(a), Some(b)) => (Some(a), Some(b)),
+                _ => (None, None),
+            };
+            ValueChange {
+                from: describe(found),
+                to: describe(new),
+                from_text,
+                to_text,
+            }
         });
         items.push(PreviewItem {
             item: format!("metadata[{i}]"),

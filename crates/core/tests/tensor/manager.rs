@@ -562,3 +562,50 @@ fn shipped_presets_are_compiled_in_and_a_user_preset_overrides_one() {
     );
     assert_eq!(m.list_presets(), names);
 }
+
+/// "Modified" follows the bytes, not the history: after Save, an edit and its undo leave the
+/// image equal to the file (not modified); redo makes it modified again. Before any save, an
+/// edit undone is not modified either.
+#[test]
+fn modified_clears_when_undo_returns_to_the_saved_state() {
+    let dir = tempdir();
+    let model = demo_model(dir.path(), "m.gguf", &[]);
+    let m = Manager::initialize();
+    m.attach(&model, Mode::Staged).unwrap();
+    assert!(!m.is_modified());
+    m.modify_weight("blk.0.attn_q.weight", 3, 0.5).unwrap();
+    assert!(m.is_modified());
+    m.undo().unwrap();
+    assert!(!m.is_modified(), "undo back to the opened file");
+    m.redo().unwrap();
+    assert!(m.is_modified(), "redo");
+
+    m.save(&mut |_| true).unwrap();
+    assert!(!m.is_modified(), "after save");
+    m.modify_weight("blk.1.attn_k.weight", 7, -0.25).unwrap();
+    assert!(m.is_modified());
+    m.undo().unwrap();
+    assert!(!m.is_modified(), "undo back to the saved state");
+    m.redo().unwrap();
+    assert!(m.is_modified(), "redo after save");
+    // Undo past the save: the image differs from the file that holds the first edit.
+    m.undo().unwrap();
+    m.undo().unwrap();
+    assert!(m.is_modified(), "undo past the save point");
+}
+
+/// A directory given as a model is named for what it is, in every mode (not "No such device
+/// (os error 19)", what mapping a directory says).
+#[test]
+fn a_directory_opened_as_a_model_says_so() {
+    let dir = tempdir();
+    let sub = dir.path().join("model.gguf");
+    std::fs::create_dir(&sub).unwrap();
+    for mode in [Mode::Staged, Mode::Live, Mode::ReadOnly] {
+        let m = Manager::initialize();
+        let e = m.attach(&sub, mode).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{mode:?}: {e}");
+        assert!(e.contains(&sub.display().to_string()), "{mode:?}: {e}");
+        assert!(!e.contains("os error 19"), "{mode:?}: {e}");
+    }
+}

@@ -1,6 +1,10 @@
-/** The live patch-event log: every change any layer made, newest first; undo back to an entry. */
+/**
+ * The live patch-event log: every change any layer made, newest first, each with the file it
+ * changed; undo back to an entry. Metadata edits (staged beside the byte journal, written by
+ * Save) are listed above the events with their state.
+ */
 import { useState } from "react";
-import type { PatchEventView_Serialize as PatchEventView } from "../../bindings";
+import type { HistoryRow, PatchEventView_Serialize as PatchEventView } from "../../bindings";
 import { formatBytes } from "../../lib/format";
 import { commands, unwrap } from "../../lib/ipc";
 import { canUndo, formatClock, undoSteps } from "../../lib/patches/report";
@@ -10,10 +14,12 @@ interface Props {
   events: readonly PatchEventView[];
   undoable: readonly number[];
   redoable: readonly number[];
+  /** The session's metadata steps (the edit state's history rows of kind `metadata`). */
+  metadata?: readonly HistoryRow[];
   onChanged: () => void;
 }
 
-export function EventLog({ events, undoable, redoable, onChanged }: Props) {
+export function EventLog({ events, undoable, redoable, metadata = [], onChanged }: Props) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const live = new Set(undoable);
@@ -41,9 +47,25 @@ export function EventLog({ events, undoable, redoable, onChanged }: Props) {
         </span>
       </header>
       <InlineError error={error} testId="event-error" />
-      {events.length === 0 ? (
+      {metadata.length > 0 && (
+        <div className="meta-steps" data-testid="meta-steps">
+          <div className="muted small">
+            Metadata edits · {metadata.filter((m) => !m.undone).length} pending until Save
+          </div>
+          <ul>
+            {metadata.map((m) => (
+              <li key={m.id} data-testid="meta-step" data-undone={m.undone ? "true" : "false"}>
+                <span className="layer layer-metadata">metadata</span>
+                <span className="mono meta-step-label">{m.label}</span>
+                <span className="muted small">{m.undone ? "undone: redo brings it back" : "pending until Save"}</span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {events.length === 0 && metadata.length === 0 ? (
         <p className="empty">No changes yet. Edits from every screen, imports and presets appear here as they happen.</p>
-      ) : (
+      ) : events.length === 0 ? null : (
         <div className="table-scroll">
           <table className="table events-table" data-testid="patch-events">
             <colgroup>
@@ -59,7 +81,7 @@ export function EventLog({ events, undoable, redoable, onChanged }: Props) {
                 <th>#</th>
                 <th>Time</th>
                 <th>Change</th>
-                <th>Target</th>
+                <th>Target · file</th>
                 <th className="num">Bytes</th>
                 <th />
               </tr>
@@ -81,8 +103,13 @@ export function EventLog({ events, undoable, redoable, onChanged }: Props) {
                         {e.source && ` · ${e.source}`}
                       </div>
                     </td>
-                    <td className="mono ellipsis" title={e.target}>
-                      {e.target}
+                    <td className="mono" title={e.file ? `${e.target} — ${e.file}` : e.target}>
+                      <div className="ellipsis">{e.target}</div>
+                      {e.file && e.file !== e.target && (
+                        <div className="muted small ellipsis" data-testid="event-file">
+                          {e.file}
+                        </div>
+                      )}
                     </td>
                     <td className="num mono" title={`${e.bytesChanged} bytes changed of ${e.bytesWritten} written`}>
                       {formatBytes(e.bytesChanged)}

@@ -28,8 +28,8 @@ const preview: ImportPreview = {
   sameFile: false,
   sameModel: true,
   items: [
-    { item: "tensor_patches[0]", target: "blk.1.ffn_down.weight", status: "willChange", detail: "all 65536 elements (Q4_0)", from: null, to: null },
-    { item: "byte_patches[0]", target: "offset 0x40", status: "mismatch", detail: "expected 00ff, found 1234", from: null, to: null },
+    { item: "tensor_patches[0]", target: "blk.1.ffn_down.weight", status: "willChange", detail: "all 65536 elements (Q4_0)", from: null, to: null, fromText: null, toText: null },
+    { item: "byte_patches[0]", target: "offset 0x40", status: "mismatch", detail: "expected 00ff, found 1234", from: null, to: null, fromText: null, toText: null },
     {
       item: "metadata[0]",
       target: "tokenizer.chat_template",
@@ -37,6 +37,8 @@ const preview: ImportPreview = {
       detail: 'STRING "{% for m in messages %}" → STRING "{{ messages }}"',
       from: 'STRING "{% for m in messages %}"',
       to: 'STRING "{{ messages }}"',
+      fromText: null,
+      toText: null,
     },
   ],
   applicable: false,
@@ -89,7 +91,7 @@ describe("PreviewPanel", () => {
       sameModel: false,
       otherModel: true,
       items: [
-        { item: "model", target: "smol.gguf", status: "mismatch", detail: "recorded on another model", from: null, to: null },
+        { item: "model", target: "smol.gguf", status: "mismatch", detail: "recorded on another model", from: null, to: null, fromText: null, toText: null },
         preview.items[0]!,
       ],
       applicable: false,
@@ -114,6 +116,39 @@ describe("PreviewPanel", () => {
     expect(el2.querySelector('[data-testid="import-allow-other-model"]')).toBeNull();
     expect(el2.querySelector<HTMLButtonElement>('[data-testid="import-apply"]')!.disabled).toBe(false);
     expect(el2.querySelector('[data-testid="import-verdict"]')?.textContent).toContain("applied to this one anyway");
+  });
+});
+
+describe("PreviewPanel text changes", () => {
+  it("shows a text diff of a template with text appended: the appended text, not 60 identical characters", () => {
+    const tpl = Array.from({ length: 80 }, (_, i) => `{% if m.role == 'r${i}' %}<|r${i}|>{% endif %}\n`).join("");
+    const appended = "Always answer in French.\n";
+    const p: ImportPreview = {
+      ...preview,
+      items: [
+        {
+          item: "metadata[0]",
+          target: "tokenizer.chat_template",
+          status: "willChange",
+          detail: "",
+          from: `STRING "${tpl.slice(0, 60)}…"`,
+          to: `STRING "${tpl.slice(0, 60)}…"`,
+          fromText: tpl,
+          toText: tpl + appended,
+        },
+      ],
+      applicable: true,
+    };
+    const el = render(<PreviewPanel preview={p} busy={false} onApply={() => {}} onDiscard={() => {}} applyLabel="Apply" />);
+    const diff = el.querySelector('[data-testid="preview-text-diff"]')!;
+    expect([...diff.querySelectorAll('[data-testid="diff-added"]')].map((x) => x.textContent)).toEqual([appended]);
+    expect(diff.querySelectorAll('[data-testid="diff-removed"]').length).toBe(0);
+    // The long unchanged start is left out, the template's last line is shown next to the change.
+    expect(diff.querySelector('[data-testid="diff-skip"]')?.textContent).toMatch(/unchanged characters/);
+    expect(diff.querySelector("pre")?.textContent).toContain("{% if m.role == 'r79' %}");
+    expect(diff.querySelector('[data-testid="preview-text-diff-added"]')?.textContent).toBe(`+${appended.length}`);
+    act(() => diff.querySelector<HTMLButtonElement>('[data-testid="preview-text-diff-whole"]')!.click());
+    expect(diff.querySelector("pre")?.textContent).toBe(tpl + appended);
   });
 });
 

@@ -1,12 +1,14 @@
 /**
- * An import preview: fingerprint verdict, counts, one row per item (a metadata edit that will
- * change the model gets a second line: the value now and the new value, full text on hover);
+ * An import preview: fingerprint verdict, counts, one row per item, its target and detail
+ * wrapping in the row (nothing clipped); a metadata edit that will change the model gets a
+ * second line: the value now and the new value, and for text (a chat template) a text diff;
  * apply as one undo group. A configuration recorded on another model does not fit until the
  * user overrides it explicitly (the `model` row then says it is applied anyway).
  */
 import { Fragment } from "react";
 import type { ApplyView_Serialize as ApplyView, ImportPreview_Serialize as ImportPreview } from "../../bindings";
 import { fingerprintVerdict, previewCounts } from "../../lib/patches/report";
+import { TextDiff } from "../TextDiff";
 
 const STATUS_LABEL = {
   willChange: "will change",
@@ -57,46 +59,47 @@ export function PreviewPanel({
           <table className="table preview-table">
             <colgroup>
               <col className="c-item" />
-              <col className="c-target" />
-              <col className="c-effect" />
               <col />
+              <col className="c-effect" />
             </colgroup>
             <thead>
               <tr>
                 <th>Item</th>
-                <th>Target</th>
+                <th>Target · detail</th>
                 <th>Effect</th>
-                <th>Detail</th>
               </tr>
             </thead>
             <tbody>
               {preview.items.map((i) => (
                 <Fragment key={`${i.item} ${i.target}`}>
                   <tr data-testid="preview-row" data-status={i.status} data-target={i.target} className={i.from != null ? "has-change" : undefined}>
-                    <td className="mono small ellipsis" title={i.item}>
-                      {i.item}
-                    </td>
-                    <td className="mono target" title={i.target}>
-                      {i.target}
+                    <td className="mono small item">{i.item}</td>
+                    <td className="target-detail">
+                      <div className="mono target">{i.target}</div>
+                      <div className="detail small" data-testid="preview-detail">
+                        {i.from != null ? "written by Save" : i.detail}
+                      </div>
                     </td>
                     <td>
                       <span className={`badge status-${i.status}`}>{STATUS_LABEL[i.status]}</span>
                     </td>
-                    <td className="detail">{i.from != null ? "written by Save" : i.detail}</td>
                   </tr>
                   {i.from != null && i.to != null && (
                     <tr className="value-change" data-testid="preview-change" data-target={i.target}>
-                      <td colSpan={4}>
+                      <td colSpan={3}>
                         <div className="value-change-grid">
                           <span className="muted">now</span>
-                          <code className="ellipsis" title={i.from} data-testid="preview-from">
+                          <code title={i.from} data-testid="preview-from">
                             {i.from}
                           </code>
                           <span className="muted">new</span>
-                          <code className="ellipsis" title={i.to} data-testid="preview-to">
+                          <code title={i.to} data-testid="preview-to">
                             {i.to}
                           </code>
                         </div>
+                        {i.fromText != null && i.toText != null && (
+                          <TextDiff before={i.fromText} after={i.toText} testId="preview-text-diff" />
+                        )}
                       </td>
                     </tr>
                   )}

@@ -18,6 +18,7 @@ const ev = (over: Partial<PatchEventView>): PatchEventView => ({
   operation: "scale",
   target: "blk.0.attn_q.weight",
   source: null,
+  file: null,
   bytesChanged: 10,
   bytesWritten: 10,
   timeUnixMs: 0,

@@ -82,3 +82,54 @@ export function side(parts: DiffPart[], which: "before" | "after"): string {
   const skip = which === "before" ? "added" : "removed";
   return parts.filter((x) => x.kind !== skip).map((x) => x.text).join("");
 }
+
+/** A part to show: a diff part, or unchanged text left out (`skip` characters, `lines` of them). */
+export type ShownPart = DiffPart | { kind: "skip"; chars: number; lines: number };
+
+/**
+ * The parts as a reader sees them: unchanged text longer than `2 × context` characters keeps
+ * only `context` characters next to each change (cut at a line break when one is near) and the
+ * rest is one `skip` part, so a 5,000-character template with a line appended shows the end
+ * of the template and the new line, not 60 identical characters of before and after.
+ */
+export function condense(parts: DiffPart[], context = 160): ShownPart[] {
+  const out: ShownPart[] = [];
+  const countLines = (s: string) => (s.match(/\n/g) ?? []).length;
+  parts.forEach((p, i) => {
+    if (p.kind !== "same") {
+      out.push(p);
+      return;
+    }
+    const first = i === 0;
+    const last = i === parts.length - 1;
+    const keepHead = first ? 0 : context;
+    const keepTail = last ? 0 : context;
+    if (p.text.length <= keepHead + keepTail + 40) {
+      out.push(p);
+      return;
+    }
+    let head = p.text.slice(0, keepHead);
+    let tail = p.text.slice(p.text.length - keepTail);
+    // Prefer whole lines: cut the kept head after its last line break, the tail after its first.
+    const hb = head.lastIndexOf("\n");
+    if (hb > keepHead / 2) head = head.slice(0, hb + 1);
+    const tb = tail.indexOf("\n");
+    if (tb >= 0 && tb < keepTail / 2) tail = tail.slice(tb + 1);
+    const skipped = p.text.slice(head.length, p.text.length - tail.length);
+    if (head) out.push({ kind: "same", text: head });
+    out.push({ kind: "skip", chars: skipped.length, lines: countLines(skipped) });
+    if (tail) out.push({ kind: "same", text: tail });
+  });
+  return out;
+}
+
+/** Characters removed and added. */
+export function diffCounts(parts: DiffPart[]): { removed: number; added: number } {
+  let removed = 0;
+  let added = 0;
+  for (const p of parts) {
+    if (p.kind === "removed") removed += p.text.length;
+    else if (p.kind === "added") added += p.text.length;
+  }
+  return { removed, added };
+}
