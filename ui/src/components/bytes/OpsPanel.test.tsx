@@ -92,7 +92,7 @@ describe("OpsPanel", () => {
   it("shows the backend's refusal next to the control", async () => {
     bytesApply.mockResolvedValue({
       status: "error",
-      error: { code: "Refused", message: "write to r0:16+4 refused: bytes 16..32 are protected (read-only)" },
+      error: { code: "Refused", message: "write of 4 bytes at offset 16 (0x10) refused: bytes 16..32 are protected (read-only)" },
     });
     mount();
     type(q("op-select"), "reverseElements");
