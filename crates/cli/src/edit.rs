@@ -24,7 +24,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use hotpatch_core::config::{ApplyOptions, Configuration, ItemStatus, Preview};
 use hotpatch_core::manager::{Manager, ManagerError};
-use hotpatch_core::Mode;
 
 use crate::output::{safe, safe_path};
 use crate::progress::Progress;
@@ -124,20 +123,6 @@ fn refused(e: &ManagerError) -> bool {
     }
 }
 
-fn attach(model: &Path) -> anyhow::Result<Manager> {
-    let m = Manager::initialize();
-    // The path once: the reader's own errors name it already ("X: is a directory, ...").
-    m.attach(model, Mode::Staged).map_err(|e| {
-        let shown = model.display().to_string();
-        if e.to_string().contains(&shown) {
-            anyhow::Error::new(e)
-        } else {
-            anyhow::Error::new(e).context(shown)
-        }
-    })?;
-    Ok(m)
-}
-
 /// Saves every file of the model (each shard of a split model; `--out NAME` then names the
 /// shards `NAME-0000k-of-0000n.gguf`).
 fn save(m: &Manager, output: &Output) -> anyhow::Result<()> {
@@ -187,7 +172,7 @@ pub fn run_edit(a: EditArgs) -> anyhow::Result<ExitCode> {
     if !a.output.given() {
         bail!("give --out FILE or --in-place");
     }
-    let m = attach(&a.model)?;
+    let m = crate::output::attach_session(&a.model)?;
     let mut edits = Vec::new();
     for (name, index, value) in &a.sets {
         match m.modify_weight(name, *index, *value) {
@@ -275,7 +260,7 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     if !config.surgery.is_empty() {
         return run_surgery_config(&a, config);
     }
-    let m = attach(&a.model)?;
+    let m = crate::output::attach_session(&a.model)?;
     let opts = ApplyOptions {
         allow_other_model: a.allow_other_model,
     };
@@ -402,7 +387,7 @@ fn run_surgery_config(a: &ApplyArgs, mut config: Configuration) -> anyhow::Resul
     if rest == 0 {
         return Ok(ExitCode::SUCCESS);
     }
-    let m = attach(dest)?;
+    let m = crate::output::attach_session(dest)?;
     let source = format!("config {}", a.config.display());
     match m.apply_configuration(&config, &source) {
         Ok(_) => {}

@@ -57,6 +57,21 @@ pub fn open_model(path: &Path) -> anyhow::Result<GgufModel> {
     })
 }
 
+/// A staged edit session over `model` (split models included); errors name the file once
+/// (the reader's own errors name it already: "X: is a directory, ...").
+pub fn attach_session(model: &Path) -> anyhow::Result<hotpatch_core::manager::Manager> {
+    let m = hotpatch_core::manager::Manager::initialize();
+    m.attach(model, hotpatch_core::Mode::Staged).map_err(|e| {
+        let shown = model.display().to_string();
+        if e.to_string().contains(&shown) {
+            anyhow::Error::new(e)
+        } else {
+            anyhow::Error::new(e).context(shown)
+        }
+    })?;
+    Ok(m)
+}
+
 /// Writes all of `buf` at byte `offset` of `file` (a positional write: threads may write
 /// different parts of one file at once).
 pub fn write_all_at(file: &std::fs::File, buf: &[u8], offset: u64) -> io::Result<()> {

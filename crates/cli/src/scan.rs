@@ -10,9 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hotpatch_core::manager::Manager;
 use hotpatch_core::tensor::ValueQuery;
-use hotpatch_core::{Mode, Pattern};
+use hotpatch_core::Pattern;
 
 use crate::output::{open_model, safe};
 use crate::progress::Progress;
@@ -48,20 +47,6 @@ pub struct SearchArgs {
     json: bool,
 }
 
-fn attach(model: &std::path::Path) -> anyhow::Result<Manager> {
-    let m = Manager::initialize();
-    // The path once: the reader's own errors name it already ("X: is a directory, ...").
-    m.attach(model, Mode::Staged).map_err(|e| {
-        let shown = model.display().to_string();
-        if e.to_string().contains(&shown) {
-            anyhow::Error::new(e)
-        } else {
-            anyhow::Error::new(e).context(shown)
-        }
-    })?;
-    Ok(m)
-}
-
 /// Runs `hotpatch scan`.
 pub fn run_scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
     if let Some(t) = a.outliers {
@@ -70,7 +55,7 @@ pub fn run_scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
             "--outliers must be a positive number, got {t}"
         );
     }
-    let m = attach(&a.model)?;
+    let m = crate::output::attach_session(&a.model)?;
     let query = ValueQuery {
         above: a.outliers,
         ..ValueQuery::non_normal()

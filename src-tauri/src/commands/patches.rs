@@ -21,7 +21,7 @@ use hotpatch_core::event_log::EventLog;
 use hotpatch_core::event_text;
 use hotpatch_core::manager::{BoostReport, Manager, OptimizeReport, SafetyReport};
 use hotpatch_core::tensor::{TransformReport, ValueClass};
-use hotpatch_core::{Engine, Event};
+use hotpatch_core::{Engine, Event, Target};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use specta_typescript::Number;
