@@ -94,7 +94,7 @@ export const commands = {
 	 *  protections).
 	 */
 	bytesStructure: (shard: number) => typedError<ByteStructure_Serialize, IpcError>(__TAURI_INVOKE("bytes_structure", { shard })),
-	/**  Applies one Layer 2 operation to file `shard` of the open model (off the UI thread). */
+	/**  Applies one byte operation to file `shard` of the open model (off the UI thread). */
 	bytesApply: (shard: number, op: ByteOp) => typedError<ByteOpOutcome_Serialize, IpcError>(__TAURI_INVOKE("bytes_apply", { shard, op })),
 	/**
 	 *  Compares `len` bytes at `offset` of file `shard` with another range of it or of another
@@ -539,7 +539,7 @@ export type BufferRow_Serialize = {
 };
 
 /**
- *  One Layer 2 operation on the open model. Offsets are absolute file offsets; hex fields are
+ *  One byte operation on the open model. Offsets are absolute file offsets; hex fields are
  *  bytes in hex (`"de ad be ef"`), no wildcards.
  */
 export type ByteOp = 
