@@ -133,9 +133,8 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
       const note = () => seen.push([el.textContent ?? "", el.getAttribute("data-progress-count") ?? ""]);
       new MutationObserver(note).observe(el, { childList: true, characterData: true, subtree: true, attributes: true });
     });
-    await browser.$('[data-testid="nav-model"]').click();
-    await fill(browser, await browser.$('[data-testid="model-open-path"]'), demo);
-    await browser.$('[data-testid="model-open-button"]').click();
+    await fill(browser, await browser.$('[data-testid="open-path"]'), demo);
+    await browser.$('[data-testid="open-button"]').click();
     await browser.waitUntil(
       async () => (await browser.execute(() => window.__statusSeen.some(([t]) => t.startsWith("opened ")))),
       { timeout: 20000, timeoutMsg: "the open's last progress line never reached the status bar" },
@@ -144,7 +143,6 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
     const opened = seen.filter(([t]) => t.startsWith("opened "));
     assert.equal(opened[0][0], `opened ${demo}`, "the last Progress message (stage done) reached the UI");
     for (const [, n] of opened) assert.equal(Number(n), 3, "parse, index and done were each streamed once");
-    await browser.$('[data-testid="nav-tensors"]').click();
   });
 
   it("saves a screenshot of the studio", async () => {
@@ -158,9 +156,9 @@ describe("Hotpatch Studio (real app under Xvfb)", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "hotpatch-e2e-"));
     const bad = path.join(dir, "notes.txt");
     writeFileSync(bad, "these are notes, not a model\n");
-    const input = await browser.$('[data-testid="model-open-path"]');
+    const input = await browser.$('[data-testid="open-path"]');
     await fill(browser, input, bad);
-    await browser.$('[data-testid="model-open-button"]').click();
+    await browser.$('[data-testid="open-button"]').click();
     const banner = await browser.$('[data-testid="error-banner"]');
     await banner.waitForDisplayed({ timeout: 10000, timeoutMsg: "no error banner for a non-GGUF file" });
     assert.equal(await banner.getAttribute("data-code"), "NotGguf", "the UI branches on the typed code");

@@ -64,6 +64,9 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
   // Preview as the user types (debounced); the UI's parser refuses non-numbers at once.
   const seq = useRef(0);
   useEffect(() => {
+    // Every change of the inputs makes an answer still in flight stale (after Apply clears the
+    // field, a preview of the applied text must not replace the result).
+    const my = ++seq.current;
     if (index === null || text.trim() === "") {
       setPreview(null);
       setError(null);
@@ -75,7 +78,6 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
       setError(p.error);
       return;
     }
-    const my = ++seq.current;
     const t = window.setTimeout(() => {
       previewWeight(tensor, index, text.trim()).then(
         (pv) => {
@@ -101,6 +103,7 @@ export const EditPanel = forwardRef<EditPanelHandle, Props>(function EditPanel(
       return;
     }
     setBusy(true);
+    seq.current++; // a preview still in flight is of the text being applied
     try {
       const e = await setWeight(tensor, index, text.trim());
       setDone(e);
