@@ -67,6 +67,9 @@ describe("No silent damage (real app)", () => {
     await browser.waitUntil(async () => (await browser.$(testid("detail-name")).getText()) === name, { timeout: 10000 });
     assert.equal(await browser.$(testid("detail-type")).getText(), "Q4_1");
     const cell = await browser.$('[data-testid="grid-cell"][data-row="0"][data-col="5"]');
+    // The value grid may sit below the fold of a 1440×900 window: bring it into view first.
+    await cell.waitForExist({ timeout: 15000, timeoutMsg: "the value grid never showed element 5" });
+    await cell.scrollIntoView({ block: "center" });
     await cell.waitForClickable({ timeout: 15000 });
     await cell.click();
     const input = await browser.$(testid("edit-value"));
